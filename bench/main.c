@@ -1,0 +1,54 @@
+/* The qcal command: sub-command dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/cli.h"
+#include "qcal/kernels.h"
+#include "qcal_config.h"
+
+typedef struct {
+  const char *name, *summary;
+  int (*run)(int argc, char **argv);
+} subcmd;
+
+static const subcmd cmds[] = {
+    {"amax", "calibrate one .npy tensor and print amax and error metrics", qcal_cmd_amax},
+    {"demo", "compare every method on generated distributions (the main job)", qcal_cmd_demo},
+    {"bench-calib", "benchmark histogram collection and amax search vs memory bandwidth",
+     qcal_cmd_bench_calib},
+};
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: qcal <command> [options]\n\n"
+          "qcal %s: calibration and quantization-analysis benchmarks.\n\ncommands:\n",
+          QCAL_VERSION);
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
+  fprintf(out, "  %-12s %s\n", "version", "print version, commit and selected kernels");
+  fprintf(out,
+          "\nRun 'qcal <command> --help' for the options of a command.\n"
+          "QCAL_ARCH=ref|avx2|avx512 forces a kernel set (A/B checks).\n"
+          "Exit status: 0 success, 1 failure, 2 bad input or usage.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return QCAL_EXIT_USAGE;
+  }
+  const char *c = argv[1];
+  if (!strcmp(c, "-h") || !strcmp(c, "--help") || !strcmp(c, "help")) {
+    usage(stdout);
+    return QCAL_EXIT_OK;
+  }
+  if (!strcmp(c, "version") || !strcmp(c, "--version")) {
+    printf("qcal %s (commit %s, %s, kernels %s)\n", QCAL_VERSION, QCAL_GIT_COMMIT,
+           QCAL_COMPILER, qcal_kernels()->isa);
+    return QCAL_EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (!strcmp(c, cmds[i].name))
+      return cmds[i].run(argc - 1, argv + 1);
+  return qcal_die("unknown command '%s' (see qcal --help)", c);
+}

@@ -1,0 +1,19 @@
+/* Method table: name -> amax computation. */
+#include <string.h>
+
+#include "qcal/calib.h"
+
+const qcal_method_info qcal_methods[] = {
+    {"max", "running max of |x|", NULL},
+    {"entropy", "minimise KL(P||Q) over the |x| histogram", qcal_amax_entropy},
+    {"mse", "minimise the histogram-weighted squared error", qcal_amax_mse},
+    {"percentile", "the given percentile of |x| (99.99)", qcal_amax_percentile},
+};
+const size_t qcal_method_count = sizeof qcal_methods / sizeof qcal_methods[0];
+
+const qcal_method_info *qcal_method_find(const char *name) {
+  for (size_t i = 0; i < qcal_method_count; i++)
+    if (!strcmp(qcal_methods[i].name, name))
+      return &qcal_methods[i];
+  return NULL;
+}

@@ -1,0 +1,311 @@
+/* .npy reader/writer (NumPy format versions 1.0, 2.0 and 3.0). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qcal/datasets.h"
+
+#define FAIL(st, ...) (st_ = qcal_error(st, __VA_ARGS__))
+
+static const char *skip_ws(const char *p) {
+  while (*p == ' ' || *p == '\t')
+    p++;
+  return p;
+}
+
+/* Value text after 'key': in the header dict, or NULL. */
+static const char *find_key(const char *hdr, const char *key) {
+  char pat[32];
+  snprintf(pat, sizeof pat, "'%s'", key);
+  const char *p = strstr(hdr, pat);
+  if (!p) {
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    p = strstr(hdr, pat);
+  }
+  if (!p)
+    return NULL;
+  p = skip_ws(p + strlen(pat));
+  if (*p != ':')
+    return NULL;
+  return skip_ws(p + 1);
+}
+
+static float half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f,
+           man = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else { /* subnormal: value = man * 2^-24 */
+      float v = (float)man * 0x1p-24f;
+      return sign ? -v : v;
+    }
+  } else {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  }
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+static void swap_bytes(unsigned char *p, size_t n, size_t w) {
+  for (size_t i = 0; i < n; i++, p += w)
+    for (size_t a = 0, b = w - 1; a < b; a++, b--) {
+      unsigned char t = p[a];
+      p[a] = p[b];
+      p[b] = t;
+    }
+}
+
+typedef struct npy_header {
+  char kind;     /* 'f' */
+  size_t width;  /* bytes per element */
+  int swap;      /* stored big-endian */
+  int fortran;
+  int ndim;
+  int64_t shape[QCAL_MAX_DIMS];
+} npy_header;
+
+static qcal_status parse_header(const char *path, const char *h, npy_header *o) {
+  qcal_status st_ = QCAL_OK;
+  memset(o, 0, sizeof *o);
+  const char *d = find_key(h, "descr");
+  if (!d || (*d != '\'' && *d != '"'))
+    return FAIL(QCAL_EFORMAT, "%s: header has no 'descr' string (structured dtypes are not supported)", path);
+  char q = *d++;
+  const char *end = strchr(d, q);
+  if (!end || end - d > 16)
+    return FAIL(QCAL_EFORMAT, "%s: malformed 'descr' in header", path);
+  char descr[20];
+  memcpy(descr, d, (size_t)(end - d));
+  descr[end - d] = '\0';
+  const char *t = descr;
+  int big = 0;
+  if (*t == '<' || *t == '=' || *t == '|')
+    t++;
+  else if (*t == '>')
+    big = 1, t++;
+  if (t[0] != 'f' || (strcmp(t + 1, "2") && strcmp(t + 1, "4") && strcmp(t + 1, "8")))
+    return FAIL(QCAL_EDTYPE, "%s: dtype '%s' is not supported (need float16, float32 or float64)", path, descr);
+  o->kind = 'f';
+  o->width = (size_t)(t[1] - '0');
+  o->swap = big;
+
+  const char *f = find_key(h, "fortran_order");
+  if (!f)
+    return FAIL(QCAL_EFORMAT, "%s: header has no 'fortran_order'", path);
+  if (!strncmp(f, "True", 4))
+    o->fortran = 1;
+  else if (strncmp(f, "False", 5))
+    return FAIL(QCAL_EFORMAT, "%s: 'fortran_order' is neither True nor False", path);
+
+  const char *s = find_key(h, "shape");
+  if (!s || *s != '(')
+    return FAIL(QCAL_EFORMAT, "%s: header has no 'shape' tuple", path);
+  s++;
+  for (;;) {
+    s = skip_ws(s);
+    if (*s == ')')
+      break;
+    if (o->ndim == QCAL_MAX_DIMS)
+      return FAIL(QCAL_EFORMAT, "%s: more than %d dimensions", path, QCAL_MAX_DIMS);
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (e == s || errno || v < 0)
+      return FAIL(QCAL_EFORMAT, "%s: malformed 'shape' in header", path);
+    o->shape[o->ndim++] = v;
+    s = skip_ws(e);
+    if (*s == 'L')
+      s = skip_ws(s + 1);
+    if (*s == ',')
+      s++;
+    else if (*s != ')')
+      return FAIL(QCAL_EFORMAT, "%s: malformed 'shape' in header", path);
+  }
+  return QCAL_OK;
+}
+
+/* Fortran order -> C order. */
+static qcal_status to_c_order(qcal_tensor *t) {
+  if (t->ndim < 2)
+    return QCAL_OK;
+  float *dst = qcal_alloc(t->numel * sizeof(float));
+  if (!dst)
+    return qcal_error(QCAL_ENOMEM, "cannot allocate %zu floats", t->numel);
+  size_t fstride[QCAL_MAX_DIMS], idx[QCAL_MAX_DIMS] = {0};
+  fstride[0] = 1;
+  for (int d = 1; d < t->ndim; d++)
+    fstride[d] = fstride[d - 1] * (size_t)t->shape[d - 1];
+  for (size_t i = 0; i < t->numel; i++) {
+    size_t off = 0;
+    for (int d = 0; d < t->ndim; d++)
+      off += idx[d] * fstride[d];
+    dst[i] = t->data[off];
+    for (int d = t->ndim - 1; d >= 0; d--) {
+      if (++idx[d] < (size_t)t->shape[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+  qcal_free(t->data);
+  t->data = dst;
+  return QCAL_OK;
+}
+
+qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
+  qcal_status st_ = QCAL_OK;
+  memset(out, 0, sizeof *out);
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return qcal_error(QCAL_EIO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat sb;
+  unsigned char pre[12];
+  char *hdr = NULL;
+  unsigned char *raw = NULL;
+  npy_header h;
+  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    FAIL(QCAL_EIO, "%s: not a regular file", path);
+    goto done;
+  }
+  if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6)) {
+    FAIL(QCAL_EFORMAT, "%s: not a .npy file (bad magic)", path);
+    goto done;
+  }
+  size_t hlen, hoff;
+  if (pre[6] == 1) {
+    hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    hoff = 10;
+  } else if (pre[6] == 2 || pre[6] == 3) {
+    if (fread(pre + 10, 1, 2, fp) != 2) {
+      FAIL(QCAL_EFORMAT, "%s: truncated header", path);
+      goto done;
+    }
+    hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
+           (size_t)pre[11] << 24;
+    hoff = 12;
+  } else {
+    FAIL(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, pre[6], pre[7]);
+    goto done;
+  }
+  if (hoff + hlen > (size_t)sb.st_size) {
+    FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %lld bytes)",
+         path, hlen, (long long)sb.st_size);
+    goto done;
+  }
+  hdr = malloc(hlen + 1);
+  if (!hdr || fread(hdr, 1, hlen, fp) != hlen) {
+    FAIL(QCAL_EIO, "%s: cannot read header", path);
+    goto done;
+  }
+  hdr[hlen] = '\0';
+  if (strlen(hdr) != hlen || hdr[0] != '{') {
+    FAIL(QCAL_EFORMAT, "%s: header is not a dictionary", path);
+    goto done;
+  }
+  if ((st_ = parse_header(path, hdr, &h)) != QCAL_OK)
+    goto done;
+  size_t numel = 1, bytes;
+  for (int i = 0; i < h.ndim; i++)
+    if (qcal_mul_size(numel, (size_t)h.shape[i], &numel) != QCAL_OK) {
+      FAIL(QCAL_EFORMAT, "%s: shape in header overflows", path);
+      goto done;
+    }
+  if (qcal_mul_size(numel, h.width, &bytes) != QCAL_OK) {
+    FAIL(QCAL_EFORMAT, "%s: shape in header overflows", path);
+    goto done;
+  }
+  size_t have = (size_t)sb.st_size - hoff - hlen;
+  if (have != bytes) {
+    FAIL(QCAL_EFORMAT, "%s: header promises %zu bytes of data (shape x %zu-byte elements), file has %zu",
+         path, bytes, h.width, have);
+    goto done;
+  }
+  if (numel == 0) {
+    FAIL(QCAL_EEMPTY, "%s: tensor is empty (0 elements)", path);
+    goto done;
+  }
+  if ((st_ = qcal_tensor_alloc(out, h.ndim, h.shape)) != QCAL_OK) {
+    FAIL(st_, "%s: cannot allocate %zu elements", path, numel);
+    goto done;
+  }
+  raw = h.width == 4 ? (unsigned char *)out->data : malloc(bytes);
+  if (!raw || fread(raw, 1, bytes, fp) != bytes) {
+    FAIL(QCAL_EIO, "%s: cannot read %zu bytes of data", path, bytes);
+    goto done;
+  }
+  if (h.swap)
+    swap_bytes(raw, numel, h.width);
+  if (h.width == 8) {
+    for (size_t i = 0; i < numel; i++) {
+      double v;
+      memcpy(&v, raw + 8 * i, 8);
+      if (isfinite(v) && fabs(v) > 3.4028234663852886e38) {
+        FAIL(QCAL_EDATA, "%s: value %g at flat index %zu does not fit float32", path, v, i);
+        goto done;
+      }
+      out->data[i] = (float)v;
+    }
+  } else if (h.width == 2) {
+    for (size_t i = 0; i < numel; i++) {
+      uint16_t v;
+      memcpy(&v, raw + 2 * i, 2);
+      out->data[i] = half_to_float(v);
+    }
+  }
+  if (h.fortran && (st_ = to_c_order(out)) != QCAL_OK)
+    goto done;
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  snprintf(out->name, sizeof out->name, "%s", base);
+  char *dot = strrchr(out->name, '.');
+  if (dot && !strcmp(dot, ".npy"))
+    *dot = '\0';
+done:
+  if (raw && raw != (unsigned char *)out->data)
+    free(raw);
+  free(hdr);
+  fclose(fp);
+  if (st_ != QCAL_OK)
+    qcal_tensor_free(out);
+  return st_;
+}
+
+qcal_status qcal_npy_save(const char *path, const qcal_tensor *t) {
+  char dict[512], shape[256] = "";
+  size_t used = 0;
+  for (int i = 0; i < t->ndim; i++)
+    used += (size_t)snprintf(shape + used, sizeof shape - used, "%lld,%s",
+                             (long long)t->shape[i], i + 1 < t->ndim ? " " : "");
+  if (t->ndim > 1)
+    shape[used - 1] = '\0'; /* numpy writes (2, 3) but (4,) */
+  int len = snprintf(dict, sizeof dict,
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }",
+                     shape);
+  int total = 10 + len + 1, pad = (64 - total % 64) % 64;
+  size_t hlen = (size_t)len + (size_t)pad + 1;
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *fp = fopen(tmp, "wb");
+  if (!fp)
+    return qcal_error(QCAL_EIO, "%s: cannot create: %s", path, strerror(errno));
+  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                           (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
+  int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, (size_t)len, fp) == (size_t)len;
+  for (int i = 0; ok && i < pad; i++)
+    ok = fputc(' ', fp) != EOF;
+  ok = ok && fputc('\n', fp) != EOF;
+  ok = ok && fwrite(t->data, sizeof(float), t->numel, fp) == t->numel;
+  ok = (fclose(fp) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return qcal_error(QCAL_EIO, "%s: write failed: %s", path, strerror(errno));
+  }
+  return QCAL_OK;
+}

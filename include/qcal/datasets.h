@@ -1,0 +1,37 @@
+/* Tensor sources: .npy files and seeded synthetic distributions. */
+#ifndef QCAL_DATASETS_H
+#define QCAL_DATASETS_H
+
+#include <stdint.h>
+
+#include "qcal/status.h"
+#include "qcal/tensor.h"
+
+/* Load a .npy file (float16/32/64, either byte order, C or Fortran order)
+ * into a C-order float32 tensor named after the file. Errors name the file.
+ * Values that do not fit float32 are reported as bad data. */
+qcal_status qcal_npy_load(const char *path, qcal_tensor *out);
+/* Write a C-order float32 .npy (version 1.0) via a temporary file + rename. */
+qcal_status qcal_npy_save(const char *path, const qcal_tensor *t);
+
+/* Seeded, bit-for-bit reproducible distributions. */
+typedef struct qcal_rng {
+  uint64_t s[4];
+} qcal_rng;
+void qcal_rng_seed(qcal_rng *r, uint64_t seed);
+uint64_t qcal_rng_next(qcal_rng *r);
+double qcal_rng_uniform(qcal_rng *r); /* [0, 1) */
+double qcal_rng_normal(qcal_rng *r);
+
+typedef struct qcal_synthetic_info {
+  const char *name;
+  const char *help;
+} qcal_synthetic_info;
+extern const qcal_synthetic_info qcal_synthetic[];
+extern const size_t qcal_synthetic_count;
+
+/* 1-D tensor of n samples of the named distribution. */
+qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n,
+                                qcal_tensor *out);
+
+#endif

@@ -1,0 +1,89 @@
+/* Micro-kernel signatures, the kernel list and capability dispatch.
+ * Callers use qcal_kernels(); tests and benchmarks walk the list in
+ * kernels/kernels.inc to reach every variant. */
+#ifndef QCAL_KERNELS_H
+#define QCAL_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* q[i] = clamp(rint(x[i] * s), qmin, qmax) as bytes (int8 or uint8 bit
+ * pattern); NaN -> 0. s = scale[0], or scale[i] when per_elem. */
+typedef void qcal_f32_q8_quantize_fn(size_t n, const float *x, uint8_t *q,
+                                     const float *scale, bool per_elem,
+                                     float qmin, float qmax);
+/* y[i] = q[i] / s_dq */
+typedef void qcal_s8_f32_dequantize_fn(size_t n, const int8_t *q, float *y,
+                                       const float *dq_scale, bool per_elem);
+typedef void qcal_u8_f32_dequantize_fn(size_t n, const uint8_t *q, float *y,
+                                       const float *dq_scale, bool per_elem);
+/* y[i] = clamp(rint(x[i] * s), qmin, qmax) / s_dq; NaN -> 0 */
+typedef void qcal_f32_f32_fakequant_fn(size_t n, const float *x, float *y,
+                                       const float *scale,
+                                       const float *dq_scale, bool per_elem,
+                                       float qmin, float qmax);
+/* max |x[i]| (0 for n == 0); inputs are finite */
+typedef float qcal_f32_absmax_fn(size_t n, const float *x);
+/* torch.histc binning of |x| over [0, range] with nbins bins:
+ *   b = (int)((|x| * nbins) / range), clamped to nbins-1; |x| > range skipped;
+ *   skip_zeros drops |x| == 0. range > 0. Counts are added to bins[0..nbins). */
+typedef void qcal_f32_histogram_fn(size_t n, const float *x, uint32_t nbins,
+                                   float range, bool skip_zeros,
+                                   uint64_t *bins);
+/* sum_k cnt[k] * (fq(c[k]) - c[k])^2 with fq as in fakequant (s_dq = s). */
+typedef double qcal_f32_hist_sse_fn(size_t n, const float *c,
+                                    const double *cnt, float s, float qmin,
+                                    float qmax);
+
+/* sum_g X[g] - S[g] * log(S[g] / m[g]): the KL numerator of the entropy
+ * calibrator over merged groups. Callers pass S = m = 1, X = 0 for groups
+ * that contribute nothing, so every term is finite. */
+typedef double qcal_f64_kl_groups_fn(size_t n, const double *S,
+                                     const double *m, const double *X);
+
+enum {
+  QCAL_ISA_REF = 0,
+  QCAL_ISA_AVX2 = 1u << 0,    /* AVX2 + FMA */
+  QCAL_ISA_AVX512 = 1u << 1,  /* F, BW, DQ, VL */
+  QCAL_ISA_VNNI = 1u << 2,    /* AVX-512 VNNI */
+  QCAL_ISA_BF16 = 1u << 3,    /* AVX-512 BF16 */
+  QCAL_ISA_AVXVNNI = 1u << 4, /* VEX-encoded VNNI */
+};
+
+/* Declare every variant: qcal_<family>__<isa>. */
+#define QCAL_KERNEL(family, isa, features) qcal_##family##_fn qcal_##family##__##isa;
+#include "kernels/kernels.inc"
+#undef QCAL_KERNEL
+
+typedef struct qcal_kernel_table {
+  const char *isa; /* name of the widest ISA selected */
+  qcal_f32_q8_quantize_fn *f32_q8_quantize;
+  qcal_s8_f32_dequantize_fn *s8_f32_dequantize;
+  qcal_u8_f32_dequantize_fn *u8_f32_dequantize;
+  qcal_f32_f32_fakequant_fn *f32_f32_fakequant;
+  qcal_f32_absmax_fn *f32_absmax;
+  qcal_f32_histogram_fn *f32_histogram;
+  qcal_f32_hist_sse_fn *f32_hist_sse;
+  qcal_f64_kl_groups_fn *f64_kl_groups;
+} qcal_kernel_table;
+
+/* CPU features of this machine (QCAL_ISA_* bits), detected once. */
+unsigned qcal_cpu_features(void);
+/* Features allowed after the QCAL_ARCH override (ref|avx2|avx512). */
+unsigned qcal_isa_enabled(void);
+/* The dispatched table, built once: the best variant per family whose
+ * features the CPU has, starting from the reference kernels. */
+const qcal_kernel_table *qcal_kernels(void);
+
+/* One row per kernel variant, for tests and benchmarks. */
+typedef struct qcal_kernel_entry {
+  const char *family;
+  const char *isa;
+  unsigned features;
+  void (*fn)(void); /* cast to qcal_<family>_fn */
+} qcal_kernel_entry;
+extern const qcal_kernel_entry qcal_kernel_list[];
+extern const size_t qcal_kernel_count;
+
+#endif
