@@ -33,10 +33,8 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return QCAL_EXIT_USAGE;
-  }
+  if (argc < 2)
+    return qcal_die("missing command (see qcal --help)");
   const char *c = argv[1];
   if (!strcmp(c, "-h") || !strcmp(c, "--help") || !strcmp(c, "help")) {
     usage(stdout);

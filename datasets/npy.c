@@ -169,6 +169,7 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
   unsigned char pre[12];
   char *hdr = NULL;
   unsigned char *raw = NULL;
+  int own_raw = 0; /* raw is a separate buffer (not the tensor's data) */
   npy_header h;
   if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
     FAIL(QCAL_EIO, "%s: not a regular file", path);
@@ -235,7 +236,8 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
     FAIL(st_, "%s: cannot allocate %zu elements", path, numel);
     goto done;
   }
-  raw = h.width == 4 ? (unsigned char *)out->data : malloc(bytes);
+  own_raw = h.width != 4;
+  raw = own_raw ? malloc(bytes) : (unsigned char *)out->data;
   if (!raw || fread(raw, 1, bytes, fp) != bytes) {
     FAIL(QCAL_EIO, "%s: cannot read %zu bytes of data", path, bytes);
     goto done;
@@ -268,7 +270,7 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
   if (dot && !strcmp(dot, ".npy"))
     *dot = '\0';
 done:
-  if (raw && raw != (unsigned char *)out->data)
+  if (own_raw)
     free(raw);
   free(hdr);
   fclose(fp);

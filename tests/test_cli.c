@@ -1,0 +1,234 @@
+/* The qcal command end to end: --help, JSON output, and bad input (one line
+ * on stderr naming the file and the problem, exit status 2). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qcal/datasets.h"
+#include "tests/common.h"
+
+static char dir[64];
+static char out_s[65536], err_s[65536];
+
+static void setup(void) {
+  strcpy(dir, "/tmp/qcal_cli_XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+static void slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+  buf[n] = 0;
+  if (f)
+    fclose(f);
+}
+
+/* Run "qcal <args>", capture both streams, return the exit status. */
+static int qcal(const char *args) {
+  const char *bin = getenv("QCAL_BIN");
+  cr_assert_not_null(bin, "QCAL_BIN not set (run through meson test)");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err", bin, args, dir, dir);
+  int st = system(cmd);
+  cr_assert(WIFEXITED(st), "qcal crashed: %s", args);
+  char p[128];
+  snprintf(p, sizeof p, "%s/out", dir);
+  slurp(p, out_s, sizeof out_s);
+  snprintf(p, sizeof p, "%s/err", dir);
+  slurp(p, err_s, sizeof err_s);
+  return WEXITSTATUS(st);
+}
+
+static int count_lines(const char *s) {
+  int n = 0;
+  for (; *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+/* Expect exit 2 and exactly one stderr line containing every needle. */
+static void expect_bad(const char *args, const char *needle1, const char *needle2) {
+  int rc = qcal(args);
+  cr_assert_eq(rc, 2, "qcal %s: exit %d, stderr: %s", args, rc, err_s);
+  cr_assert_eq(count_lines(err_s), 1, "qcal %s: stderr not one line: %s", args, err_s);
+  cr_assert_not_null(strstr(err_s, needle1), "qcal %s: '%s' missing in: %s", args, needle1, err_s);
+  if (needle2)
+    cr_assert_not_null(strstr(err_s, needle2), "qcal %s: '%s' missing in: %s", args, needle2, err_s);
+  cr_assert_eq(out_s[0], 0, "qcal %s printed results on error: %s", args, out_s);
+}
+
+static const char *save(const char *name, const float *v, int ndim, const int64_t *shape) {
+  static char path[128];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  qcal_tensor t;
+  cr_assert_eq(qcal_tensor_alloc(&t, ndim, shape), QCAL_OK);
+  memcpy(t.data, v, t.numel * 4);
+  cr_assert_eq(qcal_npy_save(path, &t), QCAL_OK);
+  qcal_tensor_free(&t);
+  return path;
+}
+
+static void write_raw(const char *name, const void *b, size_t n) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  fwrite(b, 1, n, f);
+  fclose(f);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(cli, help_and_usage) {
+  cr_assert_eq(qcal("--help"), 0);
+  cr_assert_not_null(strstr(out_s, "amax"));
+  cr_assert_eq(qcal("amax --help"), 0);
+  cr_assert_not_null(strstr(out_s, "--percentile"));
+  cr_assert_not_null(strstr(out_s, "--skip-zeros"));
+  expect_bad("", "missing command", NULL);
+  cr_assert_eq(qcal("frobnicate"), 2);
+  expect_bad("amax", "expected one .npy file", NULL);
+}
+
+Test(cli, amax_json_reports_every_metric) {
+  float v[8] = {1, 2, 3, 10, -1, -2, -3, -10};
+  int64_t s[2] = {2, 4};
+  char args[512];
+  const char *p = save("w.npy", v, 2, s);
+  snprintf(args, sizeof args, "amax %s --method max --bits 2 --format json", p);
+  cr_assert_eq(qcal(args), 0, "%s", err_s);
+  const char *keys[] = {"\"amax\":[10.0]", "\"mse\"", "\"sqnr_db\"", "\"max_abs_err\"",
+                        "\"cosine\"", "\"clip_fraction\":0.0", "\"clip_mse\":0.0",
+                        "\"round_mse\"", "\"collect_seconds\"", "\"compute_seconds\"",
+                        "\"mse\":3.5", "\"max_abs_err\":3.0"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+      cr_assert_not_null(strstr(out_s, keys[i]), "missing %s in %s", keys[i], out_s);
+  /* per-channel along the last axis: 4 channels with |max| 1, 2, 3, 10 */
+  snprintf(args, sizeof args, "amax %s --method max --axis -1 --format json", p);
+  cr_assert_eq(qcal(args), 0, "%s", err_s);
+  cr_assert_not_null(strstr(out_s, "\"amax\":[1.0,2.0,3.0,10.0]"), "%s", out_s);
+  snprintf(args, sizeof args, "amax %s --method percentile --percentile 60 --bins 4 --start-bin 1", p);
+  cr_assert_eq(qcal(args), 0, "%s", err_s);
+  cr_assert_not_null(strstr(out_s, "amax         2.5"), "%s", out_s); /* counts [4,2,0,2] on edges 0,2.5,5,7.5,10: cdf .5,.75 */
+}
+
+Test(cli, all_zero_tensor_is_valid) {
+  float v[4] = {0, 0, 0, 0};
+  int64_t s[1] = {4};
+  char args[512];
+  const char *methods[] = {"max", "entropy", "mse", "percentile"};
+  const char *p = save("z.npy", v, 1, s);
+  for (int m = 0; m < 4; m++) {
+    snprintf(args, sizeof args, "amax %s --method %s --format json", p, methods[m]);
+    cr_assert_eq(qcal(args), 0, "%s: %s", methods[m], err_s);
+    cr_assert_not_null(strstr(out_s, "\"amax\":[0.0]"), "%s: %s", methods[m], out_s);
+  }
+}
+
+Test(cli, bad_input_one_line_exit_2) {
+  float v[6] = {1, 2, 3, 4, 5, 6};
+  int64_t s[2] = {2, 3};
+  char args[600], path[300];
+  const char *good = save("good.npy", v, 2, s);
+  char goodp[200];
+  snprintf(goodp, sizeof goodp, "%s", good);
+
+  snprintf(path, sizeof path, "%s/missing.npy", dir);
+  snprintf(args, sizeof args, "amax %s", path);
+  expect_bad(args, path, "cannot open");
+
+  write_raw("corrupt.npy", "this is not numpy", 17);
+  snprintf(path, sizeof path, "%s/corrupt.npy", dir);
+  snprintf(args, sizeof args, "amax %s", path);
+  expect_bad(args, path, "bad magic");
+
+  /* truncated: the good file less its last 5 bytes */
+  FILE *f = fopen(goodp, "rb");
+  unsigned char buf[512];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  write_raw("trunc.npy", buf, n - 5);
+  snprintf(path, sizeof path, "%s/trunc.npy", dir);
+  snprintf(args, sizeof args, "amax %s", path);
+  expect_bad(args, path, "promises 24 bytes");
+
+  /* header that lies: shape (2, 4) over 24 bytes of data */
+  char *sh = memmem(buf, n, "(2, 3)", 6);
+  cr_assert_not_null(sh);
+  sh[4] = '4';
+  write_raw("lies.npy", buf, n);
+  snprintf(path, sizeof path, "%s/lies.npy", dir);
+  snprintf(args, sizeof args, "amax %s", path);
+  expect_bad(args, path, "promises 32 bytes");
+
+  /* unsupported dtype */
+  char *d = memmem(buf, n, "<f4", 3);
+  sh[4] = '3';
+  d[1] = 'i';
+  write_raw("int.npy", buf, n);
+  snprintf(path, sizeof path, "%s/int.npy", dir);
+  snprintf(args, sizeof args, "amax %s", path);
+  expect_bad(args, path, "dtype '<i4'");
+
+  /* empty tensor */
+  int64_t s0[2] = {0, 3};
+  qcal_tensor t;
+  cr_assert_eq(qcal_tensor_alloc(&t, 2, s0), QCAL_OK);
+  snprintf(path, sizeof path, "%s/empty.npy", dir);
+  cr_assert_eq(qcal_npy_save(path, &t), QCAL_OK);
+  qcal_tensor_free(&t);
+  snprintf(args, sizeof args, "amax %s", path);
+  expect_bad(args, path, "empty");
+
+  /* NaN and Inf */
+  float bad[6] = {1, 2, NAN, 4, 5, 6};
+  const char *pn = save("nan.npy", bad, 2, s);
+  snprintf(args, sizeof args, "amax %s", pn);
+  expect_bad(args, pn, "NaN at flat index 2");
+  bad[2] = 3;
+  bad[5] = -INFINITY;
+  const char *pi = save("inf.npy", bad, 2, s);
+  snprintf(args, sizeof args, "amax %s --method max", pi);
+  expect_bad(args, pi, "Inf at flat index 5");
+
+  /* options out of range */
+  snprintf(args, sizeof args, "amax %s --axis 2", goodp);
+  expect_bad(args, goodp, "axis 2 out of range");
+  snprintf(args, sizeof args, "amax %s --axis -3", goodp);
+  expect_bad(args, goodp, "axis -3 out of range");
+  snprintf(args, sizeof args, "amax %s --bits 17", goodp);
+  expect_bad(args, "--bits 17 out of range", NULL);
+  snprintf(args, sizeof args, "amax %s --bits 1", goodp);
+  expect_bad(args, "--bits 1 out of range", NULL);
+  snprintf(args, sizeof args, "amax %s --method percentile --percentile 100.5", goodp);
+  expect_bad(args, "--percentile 100.5 out of range", NULL);
+  snprintf(args, sizeof args, "amax %s --method kl", goodp);
+  expect_bad(args, "'kl' is not one of", NULL);
+  snprintf(args, sizeof args, "amax %s --bins", goodp);
+  expect_bad(args, "--bins needs a value", NULL);
+  snprintf(args, sizeof args, "amax %s --bins 64", goodp); /* start bin 128 > 64 bins */
+  expect_bad(args, goodp, "start bin 128");
+  snprintf(args, sizeof args, "amax %s --unsigned --full-range", goodp);
+  expect_bad(args, "signed grids only", NULL);
+  snprintf(args, sizeof args, "amax %s --frob", goodp);
+  expect_bad(args, "unknown option '--frob'", NULL);
+}
+
+Test(cli, demo_runs_and_shows_per_channel_gain) {
+  cr_assert_eq(qcal("demo --size 65536"), 0, "%s", err_s);
+  cr_assert_not_null(strstr(out_s, "entropy"));
+  cr_assert_not_null(strstr(out_s, "per-channel"));
+  double pt = 0, pc = 0;
+  const char *a = strstr(out_s, "per-tensor   SQNR"), *b = strstr(out_s, "per-channel  SQNR");
+  cr_assert(a && b);
+  cr_assert_eq(sscanf(a, "per-tensor SQNR %lf", &pt), 1);
+  cr_assert_eq(sscanf(b, "per-channel SQNR %lf", &pc), 1);
+  cr_assert_gt(pc, pt + 3.0, "per-channel %g vs per-tensor %g", pc, pt);
+}
