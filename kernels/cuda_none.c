@@ -2,7 +2,7 @@
 #include "qcal/cuda.h"
 
 static qcal_status none(void) {
-  return qcal_error(QCAL_EUNSUPPORTED, "qcal was built without CUDA (nvcc not found)");
+  return qcal_error(QCAL_EUNSUPPORTED, "qcal was built without CUDA (nvcc not found or -Dcuda=disabled)");
 }
 
 qcal_status qcal_cuda_available(void) { return none(); }

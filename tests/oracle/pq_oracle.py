@@ -34,20 +34,6 @@ def collect(x, nbins=2048, skip_zeros=False):
     return counts, edges
 
 
-def kl(p, q):
-    p = p / p.sum()
-    if q.sum() == 0:
-        return np.inf
-    q = q / q.sum()
-    out = 0.0
-    for pi, qi in zip(p, q):
-        if pi > 0:
-            if qi == 0:
-                return np.inf
-            out += pi * np.log(pi / qi)
-    return out
-
-
 def amax_entropy(counts, edges, bits=8, unsigned=False, start_bin=128, stride=1):
     bins = counts.astype(np.float64).copy()
     bins[0] = bins[1]
@@ -57,19 +43,23 @@ def amax_entropy(counts, edges, bits=8, unsigned=False, start_bin=128, stride=1)
     for i in range(start_bin, n + 1, stride):
         p = bins[:i].copy()
         p[-1] += bins[i:].sum()
-        space = np.linspace(0, i, num=L + 1)
-        group = np.digitize(np.arange(i), space) - 1
-        q = np.zeros(i)
-        for g in np.unique(group):
-            members = np.where((group == g) & (bins[:i] != 0))[0]
-            if len(members):
-                q[members] = bins[:i][group == g].sum() / len(members)
-        divs.append(kl(p, q))
+        # numpy digitize over linspace(0, i, L+1), exactly as specified
+        group = np.digitize(np.arange(i), np.linspace(0, i, num=L + 1)) - 1
+        nonzero = bins[:i] != 0
+        gsum = np.bincount(group, weights=bins[:i], minlength=L)
+        gcnt = np.bincount(group, weights=nonzero.astype(np.float64), minlength=L)
+        q = np.where(nonzero, gsum[group] / np.maximum(gcnt[group], 1), 0.0)
+        if q.sum() == 0 or np.any((p > 0) & (q == 0)):
+            divs.append(np.inf)
+        else:
+            pn, qn = p / p.sum(), q / q.sum()
+            m = pn > 0
+            divs.append(float(np.sum(pn[m] * np.log(pn[m] / qn[m]))))
         args.append(i)
     divs = np.array(divs)
-    m = divs.min()
-    tol = 1e-12 * abs(m) + 1e-15
-    last = max(k for k in range(len(divs)) if divs[k] <= m + tol)
+    best = divs.min()
+    tol = 1e-12 * abs(best) + 1e-15
+    last = max(k for k in range(len(divs)) if divs[k] <= best + tol)
     return edges[args[last]], divs
 
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install qcal's Debian packages (only what is missing). Sourced by setup.sh
+# and test.sh; safe to run on its own.
+set -euo pipefail
+
+QCAL_DEBS=(
+  gcc libc6-dev pkg-config meson ninja-build git
+  libcriterion-dev libjson-c-dev
+  libonnx-testdata          # ONNX node test vectors (conformance suite)
+  python3 python3-numpy     # independent oracle for the calibrators
+)
+
+qcal_install_deps() {
+  local missing=()
+  for p in "${QCAL_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  echo "qcal: installing Debian packages: ${missing[*]}" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "qcal: need root or sudo to install: ${missing[*]}" >&2; return 1; }
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configure (once) and build into $1 with any extra meson options.
+qcal_build() {
+  local dir=$1
+  shift
+  # The CUDA toolkit lives outside PATH on some machines.
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+  fi
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  qcal_install_deps
+fi
