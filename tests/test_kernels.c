@@ -291,3 +291,28 @@ Test(reference, bad_formats_rejected) {
   int8_t q;
   cr_assert_eq(qcal_quantize(&l, &x, &x, (qcal_qformat){12, false, false}, &q), QCAL_EINVAL);
 }
+
+Test(reference, affine_round_half_even_and_saturate) {
+  /* scale 2, zero point 10 (u8) / -3 (s8): x/2 = 2.5 -> 2, 3.5 -> 4, -0.5 -> -0 */
+  const float x[] = {5.0f, 7.0f, -1.0f, 1000.0f, -1000.0f, NAN};
+  const float scale = 2.0f;
+  const uint8_t zu = 10;
+  const int8_t zs = -3;
+  uint8_t u[6];
+  int8_t s[6];
+  qcal_layout l = {1, 1, 6};
+  cr_assert_eq(qcal_affine_quantize(&l, x, &scale, &zu, QCAL_U8, u), QCAL_OK);
+  const uint8_t wu[] = {12, 14, 10, 255, 0, 10};
+  for (int i = 0; i < 6; i++)
+    cr_assert_eq(u[i], wu[i], "u8 %d: %d", i, u[i]);
+  cr_assert_eq(qcal_affine_quantize(&l, x, &scale, &zs, QCAL_S8, s), QCAL_OK);
+  const int8_t ws[] = {-1, 1, -3, 127, -128, -3};
+  for (int i = 0; i < 6; i++)
+    cr_assert_eq(s[i], ws[i], "s8 %d: %d", i, s[i]);
+  float y[6];
+  cr_assert_eq(qcal_affine_dequantize(&l, s, &scale, &zs, QCAL_S8, y), QCAL_OK);
+  cr_assert_eq(y[0], 4.0f);   /* (-1 + 3) * 2 */
+  cr_assert_eq(y[4], -250.0f); /* (-128 + 3) * 2 */
+  const float zero = 0.0f;
+  cr_assert_eq(qcal_affine_quantize(&l, x, &zero, &zs, QCAL_S8, s), QCAL_EINVAL);
+}
