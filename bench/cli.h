@@ -17,9 +17,9 @@ typedef struct qcal_opt {
   const char *name; /* without the leading -- */
   const char *meta; /* value placeholder for --help, NULL for flags */
   const char *help;
-  size_t offset;    /* into the command's config struct */
-  opt_type type;    /* INT: int, DOUBLE: double, FLAG: int, STRING/CHOICE: const char* */
-  double min, max;  /* inclusive range for INT/DOUBLE */
+  size_t offset;              /* into the command's config struct */
+  opt_type type;              /* INT: int, DOUBLE: double, FLAG: int, STRING/CHOICE: const char* */
+  double min, max;            /* inclusive range for INT/DOUBLE */
   const char *const *choices; /* NULL-terminated, for OPT_CHOICE */
 } qcal_opt;
 
@@ -31,8 +31,8 @@ typedef struct qcal_cmd_info {
 /* Parse argv (argv[0] is the sub-command). Positionals go to pos (at most
  * max_pos). Returns 0, 1 when --help was printed, or -1 after printing one
  * error line. */
-int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv,
-                    const char **pos, int max_pos, int *npos);
+int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv, const char **pos,
+                    int max_pos, int *npos);
 void qcal_opts_help(const qcal_cmd_info *cmd, const void *defaults, FILE *out);
 
 /* Print "qcal: error: <msg>" and return QCAL_EXIT_USAGE. */
@@ -40,7 +40,7 @@ int qcal_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same for a failed library status: uses qcal_last_error(). */
 int qcal_die_status(qcal_status s);
 
-double qcal_now(void); /* monotonic seconds */
+double qcal_now(void);                   /* monotonic seconds */
 double qcal_median(double *v, size_t n); /* sorts v */
 
 /* A progress bar on stderr when it is a terminal, silent otherwise. */
@@ -57,8 +57,8 @@ void qcal_progress_end(qcal_progress *p);
 /* Calibrate t with r, then measure the error of the chosen amax. */
 #include "qcal/calib.h"
 #include "qcal/metrics.h"
-qcal_status qcal_evaluate(const qcal_tensor *t, const qcal_calib_request *r,
-                          qcal_calib_result *res, qcal_metrics *m);
+qcal_status qcal_evaluate(const qcal_tensor *t, const qcal_calib_request *r, qcal_calib_result *res,
+                          qcal_metrics *m);
 
 int qcal_cmd_amax(int argc, char **argv);
 int qcal_cmd_demo(int argc, char **argv);

@@ -14,8 +14,7 @@
 typedef struct {
   const char *method, *format, *axis;
   double percentile;
-  int bits, is_unsigned, full_range, bins, start_bin, stride, skip_zeros, repeat,
-      threads;
+  int bits, is_unsigned, full_range, bins, start_bin, stride, skip_zeros, repeat, threads;
 } amax_cfg;
 
 static const char *const methods[] = {"max", "entropy", "mse", "percentile", NULL};
@@ -24,17 +23,24 @@ static const char *const formats[] = {"text", "json", NULL};
 #define O(f) offsetof(amax_cfg, f)
 static const qcal_opt opts[] = {
     {"method", "M", "max, entropy, mse or percentile", O(method), OPT_CHOICE, 0, 0, methods},
-    {"percentile", "P", "percentile for --method percentile", O(percentile), OPT_DOUBLE, 0, 100, NULL},
+    {"percentile", "P", "percentile for --method percentile", O(percentile), OPT_DOUBLE, 0, 100,
+     NULL},
     {"bits", "N", "bit width", O(bits), OPT_INT, 2, 16, NULL},
     {"unsigned", NULL, "unsigned grid [0, 2^N - 1]", O(is_unsigned), OPT_FLAG, 0, 0, NULL},
-    {"full-range", NULL, "signed grid includes -2^(N-1) (metrics only)", O(full_range), OPT_FLAG, 0, 0, NULL},
-    {"axis", "A", "per-channel along axis A (negative counts from the end)", O(axis), OPT_STRING, 0, 0, NULL},
+    {"full-range", NULL, "signed grid includes -2^(N-1) (metrics only)", O(full_range), OPT_FLAG, 0,
+     0, NULL},
+    {"axis", "A", "per-channel along axis A (negative counts from the end)", O(axis), OPT_STRING, 0,
+     0, NULL},
     {"bins", "B", "histogram bins of the first batch", O(bins), OPT_INT, 2, QCAL_MAX_BINS, NULL},
-    {"start-bin", "S", "first candidate bin (entropy, mse)", O(start_bin), OPT_INT, 1, QCAL_MAX_BINS, NULL},
+    {"start-bin", "S", "first candidate bin (entropy, mse)", O(start_bin), OPT_INT, 1,
+     QCAL_MAX_BINS, NULL},
     {"stride", "K", "candidate step (entropy, mse)", O(stride), OPT_INT, 1, QCAL_MAX_BINS, NULL},
-    {"skip-zeros", NULL, "leave exact zeros out of the histogram", O(skip_zeros), OPT_FLAG, 0, 0, NULL},
-    {"repeat", "R", "repeat collect+compute R times, report the median", O(repeat), OPT_INT, 1, 100000, NULL},
-    {"threads", "N", "threads for histogram collection (0: all)", O(threads), OPT_INT, 0, 1024, NULL},
+    {"skip-zeros", NULL, "leave exact zeros out of the histogram", O(skip_zeros), OPT_FLAG, 0, 0,
+     NULL},
+    {"repeat", "R", "repeat collect+compute R times, report the median", O(repeat), OPT_INT, 1,
+     100000, NULL},
+    {"threads", "N", "threads for histogram collection (0: all)", O(threads), OPT_INT, 0, 1024,
+     NULL},
     {"format", "F", "text or json", O(format), OPT_CHOICE, 0, 0, formats},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -103,7 +109,9 @@ int qcal_cmd_amax(int argc, char **argv) {
       .axis = axis,
       .hist = {(uint32_t)cfg.bins, cfg.skip_zeros != 0, cfg.threads},
       .calib = {{cfg.bits, cfg.is_unsigned != 0, cfg.full_range != 0},
-                (uint32_t)cfg.start_bin, (uint32_t)cfg.stride, cfg.percentile},
+                (uint32_t)cfg.start_bin,
+                (uint32_t)cfg.stride,
+                cfg.percentile},
   };
   double *tc = malloc((size_t)cfg.repeat * sizeof *tc);
   double *tk = malloc((size_t)cfg.repeat * sizeof *tk);
@@ -140,8 +148,9 @@ int qcal_cmd_amax(int argc, char **argv) {
       json_object_array_add(shape, json_object_new_int64(t.shape[d]));
     json_object_object_add(o, "shape", shape);
     json_object_object_add(o, "method", json_object_new_string(cfg.method));
-    json_object_object_add(o, "granularity",
-                           json_object_new_string(axis == QCAL_PER_TENSOR ? "per-tensor" : "per-channel"));
+    json_object_object_add(
+        o, "granularity",
+        json_object_new_string(axis == QCAL_PER_TENSOR ? "per-tensor" : "per-channel"));
     json_object_object_add(o, "axis", axis == QCAL_PER_TENSOR ? NULL : json_object_new_int(axis));
     json_object_object_add(o, "bits", json_object_new_int(cfg.bits));
     json_object_object_add(o, "unsigned", json_object_new_boolean(cfg.is_unsigned));
@@ -173,8 +182,7 @@ int qcal_cmd_amax(int argc, char **argv) {
       printf("%s%lld", d ? ", " : "", (long long)t.shape[d]);
     printf(")\nmethod       %s, %s, %d-bit %s%s\n", cfg.method,
            axis == QCAL_PER_TENSOR ? "per-tensor" : "per-channel", cfg.bits,
-           cfg.is_unsigned ? "unsigned" : "signed",
-           cfg.full_range ? " full-range" : "");
+           cfg.is_unsigned ? "unsigned" : "signed", cfg.full_range ? " full-range" : "");
     if (res.channels == 1) {
       printf("amax         %.9g\n", (double)res.amax[0]);
     } else {

@@ -18,8 +18,10 @@ typedef struct {
 
 #define O(f) offsetof(bench_cfg, f)
 static const qcal_opt opts[] = {
-    {"size-mb", "MB", "out-of-cache buffer size in MiB (>= 4x the LLC)", O(size_mb), OPT_INT, 1, 16384, NULL},
-    {"reps", "R", "timed repetitions per figure (after one warm-up)", O(reps), OPT_INT, 3, 100000, NULL},
+    {"size-mb", "MB", "out-of-cache buffer size in MiB (>= 4x the LLC)", O(size_mb), OPT_INT, 1,
+     16384, NULL},
+    {"reps", "R", "timed repetitions per figure (after one warm-up)", O(reps), OPT_INT, 3, 100000,
+     NULL},
     {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
     {"quick", NULL, "small sizes and few repetitions (CI)", O(quick), OPT_FLAG, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
@@ -27,7 +29,8 @@ static const qcal_opt opts[] = {
 #undef O
 
 static const qcal_cmd_info info = {
-    "bench-calib", "qcal bench-calib [--size-mb MB] [--reps R] [--threads N] [--quick]",
+    "bench-calib",
+    "qcal bench-calib [--size-mb MB] [--reps R] [--threads N] [--quick]",
     "Measure STREAM-like copy and read bandwidth, then histogram collection\n"
     "(GB/s of float32 input) and the entropy / mse / percentile amax search on a\n"
     "2048-bin histogram. Medians of R repetitions; min and max in brackets.",
@@ -81,8 +84,8 @@ int qcal_cmd_bench_calib(int argc, char **argv) {
     a[i] = (float)qcal_rng_normal(&rng);
   memset(b, 0, n * sizeof(float));
 
-  printf("qcal bench-calib: %d thread(s), kernels %s, %d MiB buffers, %d reps\n\n",
-         nt, qcal_kernels()->isa, cfg.size_mb, cfg.reps);
+  printf("qcal bench-calib: %d thread(s), kernels %s, %d MiB buffers, %d reps\n\n", nt,
+         qcal_kernels()->isa, cfg.size_mb, cfg.reps);
   const qcal_kernel_table *k = qcal_kernels();
 
   /* STREAM copy: read + write bytes, as STREAM counts them. */
@@ -148,17 +151,15 @@ int qcal_cmd_bench_calib(int argc, char **argv) {
     }
     stat3 hs = summarise(ts, reps);
     double gbs = (double)sizes[s] * 4 / hs.med / 1e9;
-    printf("%-34s %8.2f GB/s  [%.2f .. %.2f]", labels[s], gbs,
-           (double)sizes[s] * 4 / hs.max / 1e9, (double)sizes[s] * 4 / hs.min / 1e9);
+    printf("%-34s %8.2f GB/s  [%.2f .. %.2f]", labels[s], gbs, (double)sizes[s] * 4 / hs.max / 1e9,
+           (double)sizes[s] * 4 / hs.min / 1e9);
     if (s == 0)
-      printf("  = %.0f%% of read-only, %.0f%% of copy", 100 * gbs / read_gbs,
-             100 * gbs / copy_gbs);
+      printf("  = %.0f%% of read-only, %.0f%% of copy", 100 * gbs / read_gbs, 100 * gbs / copy_gbs);
     printf("\n");
     free(ts);
   }
 
-  printf("\namax search on the %u-bin histogram of %zu gaussian samples (8-bit):\n",
-         keep.nbins, n);
+  printf("\namax search on the %u-bin histogram of %zu gaussian samples (8-bit):\n", keep.nbins, n);
   const char *names[3] = {"entropy", "mse", "percentile"};
   qcal_calib_opts co = QCAL_CALIB_OPTS_DEFAULT;
   for (int mth = 0; mth < 3; mth++) {
@@ -176,8 +177,8 @@ int qcal_cmd_bench_calib(int argc, char **argv) {
         ts[i] = dt;
     }
     stat3 ms = summarise(ts, reps);
-    printf("  %-12s %9.3f ms  [%.3f .. %.3f]  amax %.6g\n", names[mth], 1e3 * ms.med,
-           1e3 * ms.min, 1e3 * ms.max, (double)amax);
+    printf("  %-12s %9.3f ms  [%.3f .. %.3f]  amax %.6g\n", names[mth], 1e3 * ms.med, 1e3 * ms.min,
+           1e3 * ms.max, (double)amax);
     free(ts);
   }
   printf("\n(issue goals: entropy <= 1 ms, mse <= 1 ms, collect >= 4.5 GB/s on 2 cores)\n");

@@ -22,7 +22,8 @@ static const qcal_opt opts[] = {
 #undef O
 
 static const qcal_cmd_info info = {
-    "demo", "qcal demo [--size N] [--seed S] [--bits B]",
+    "demo",
+    "qcal demo [--size N] [--seed S] [--bits B]",
     "Compare max, entropy, mse and percentile calibration (per tensor) on seeded\n"
     "synthetic distributions, then per-tensor vs per-channel on BN-folded-like\n"
     "weights whose channel ranges differ by up to 100x.",
@@ -33,9 +34,12 @@ static const struct {
   const char *label, *method;
   double pct;
 } configs[] = {
-    {"max", "max", 0},           {"entropy", "entropy", 0},
-    {"mse", "mse", 0},           {"pct-99.9", "percentile", 99.9},
-    {"pct-99.99", "percentile", 99.99}, {"pct-99.999", "percentile", 99.999},
+    {"max", "max", 0},
+    {"entropy", "entropy", 0},
+    {"mse", "mse", 0},
+    {"pct-99.9", "percentile", 99.9},
+    {"pct-99.99", "percentile", 99.99},
+    {"pct-99.999", "percentile", 99.999},
 };
 enum { NCONF = sizeof configs / sizeof configs[0] };
 
@@ -47,15 +51,16 @@ int qcal_cmd_demo(int argc, char **argv) {
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
 
   printf("qcal demo: %d samples per distribution, %d-bit signed narrow range, "
-         "kernels %s\n\n", cfg.size, cfg.bits, qcal_kernels()->isa);
-  printf("%-12s %-11s %12s %9s %9s %11s %11s %9s\n", "distribution", "method",
-         "amax", "SQNR dB", "clip %", "clip mse", "round mse", "time ms");
+         "kernels %s\n\n",
+         cfg.size, cfg.bits, qcal_kernels()->isa);
+  printf("%-12s %-11s %12s %9s %9s %11s %11s %9s\n", "distribution", "method", "amax", "SQNR dB",
+         "clip %", "clip mse", "round mse", "time ms");
   qcal_progress prog;
   qcal_progress_start(&prog, "demo", qcal_synthetic_count * NCONF + 2);
   for (size_t d = 0; d < qcal_synthetic_count; d++) {
     qcal_tensor t;
-    qcal_status st = qcal_synthetic_make(qcal_synthetic[d].name, (uint64_t)cfg.seed,
-                                         (size_t)cfg.size, &t);
+    qcal_status st =
+        qcal_synthetic_make(qcal_synthetic[d].name, (uint64_t)cfg.seed, (size_t)cfg.size, &t);
     if (st != QCAL_OK)
       return qcal_die_status(st);
     qcal_metrics m[NCONF];
@@ -84,9 +89,9 @@ int qcal_cmd_demo(int argc, char **argv) {
     qcal_progress_end(&prog);
     for (int c = 0; c < NCONF; c++)
       printf("%-12s %-11s %12.6g %8.2f%s %9.4f %11.4g %11.4g %9.2f\n",
-             c ? "" : qcal_synthetic[d].name, configs[c].label, (double)amax[c],
-             m[c].sqnr_db, c == best ? "*" : " ", 100.0 * m[c].clip_fraction,
-             m[c].clip_mse, m[c].round_mse, ms[c]);
+             c ? "" : qcal_synthetic[d].name, configs[c].label, (double)amax[c], m[c].sqnr_db,
+             c == best ? "*" : " ", 100.0 * m[c].clip_fraction, m[c].clip_mse, m[c].round_mse,
+             ms[c]);
     qcal_tensor_free(&t);
   }
   printf("(* best SQNR per distribution; clip + round = total mse)\n\n");
@@ -106,7 +111,8 @@ int qcal_cmd_demo(int argc, char **argv) {
       w.data[c * PER + i] = (float)(scale * qcal_rng_normal(&rng));
   }
   printf("per-tensor vs per-channel, max calibration, weights [%d, %d] with "
-         "channel scales log-uniform over 100x:\n", CH, PER);
+         "channel scales log-uniform over 100x:\n",
+         CH, PER);
   for (int axis_i = 0; axis_i < 2; axis_i++) {
     qcal_calib_request req = {qcal_method_find("max"), axis_i ? 0 : QCAL_PER_TENSOR,
                               QCAL_HIST_OPTS_DEFAULT, QCAL_CALIB_OPTS_DEFAULT};

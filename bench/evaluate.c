@@ -1,8 +1,8 @@
 /* Calibrate + measure, the unit of work of the demo and the sweeps. */
 #include "bench/cli.h"
 
-qcal_status qcal_evaluate(const qcal_tensor *t, const qcal_calib_request *r,
-                          qcal_calib_result *res, qcal_metrics *m) {
+qcal_status qcal_evaluate(const qcal_tensor *t, const qcal_calib_request *r, qcal_calib_result *res,
+                          qcal_metrics *m) {
   QCAL_TRY(qcal_calibrate(t, r, res));
   qcal_error_stats es;
   qcal_error_stats_init(&es);

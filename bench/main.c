@@ -26,10 +26,9 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
   fprintf(out, "  %-12s %s\n", "version", "print version, commit and selected kernels");
-  fprintf(out,
-          "\nRun 'qcal <command> --help' for the options of a command.\n"
-          "QCAL_ARCH=ref|avx2|avx512 forces a kernel set (A/B checks).\n"
-          "Exit status: 0 success, 1 failure, 2 bad input or usage.\n");
+  fprintf(out, "\nRun 'qcal <command> --help' for the options of a command.\n"
+               "QCAL_ARCH=ref|avx2|avx512 forces a kernel set (A/B checks).\n"
+               "Exit status: 0 success, 1 failure, 2 bad input or usage.\n");
 }
 
 int main(int argc, char **argv) {
@@ -41,8 +40,8 @@ int main(int argc, char **argv) {
     return QCAL_EXIT_OK;
   }
   if (!strcmp(c, "version") || !strcmp(c, "--version")) {
-    printf("qcal %s (commit %s, %s, kernels %s)\n", QCAL_VERSION, QCAL_GIT_COMMIT,
-           QCAL_COMPILER, qcal_kernels()->isa);
+    printf("qcal %s (commit %s, %s, kernels %s)\n", QCAL_VERSION, QCAL_GIT_COMMIT, QCAL_COMPILER,
+           qcal_kernels()->isa);
     return QCAL_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

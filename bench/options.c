@@ -29,8 +29,7 @@ static const qcal_opt *find(const qcal_opt *t, const char *name, size_t len) {
   return NULL;
 }
 
-static int set_value(const qcal_cmd_info *cmd, const qcal_opt *o, void *cfg,
-                     const char *v) {
+static int set_value(const qcal_cmd_info *cmd, const qcal_opt *o, void *cfg, const char *v) {
   char *end;
   void *dst = (char *)cfg + o->offset;
   switch (o->type) {
@@ -40,8 +39,8 @@ static int set_value(const qcal_cmd_info *cmd, const qcal_opt *o, void *cfg,
     if (errno || end == v || *end)
       return qcal_die("%s: --%s expects an integer, got '%s'", cmd->name, o->name, v), -1;
     if ((double)x < o->min || (double)x > o->max)
-      return qcal_die("%s: --%s %lld out of range (%g..%g)", cmd->name, o->name, x,
-                      o->min, o->max), -1;
+      return qcal_die("%s: --%s %lld out of range (%g..%g)", cmd->name, o->name, x, o->min, o->max),
+             -1;
     *(int *)dst = (int)x;
     return 0;
   }
@@ -51,8 +50,8 @@ static int set_value(const qcal_cmd_info *cmd, const qcal_opt *o, void *cfg,
     if (errno || end == v || *end || !isfinite(x))
       return qcal_die("%s: --%s expects a number, got '%s'", cmd->name, o->name, v), -1;
     if (x < o->min || x > o->max)
-      return qcal_die("%s: --%s %g out of range (%g..%g)", cmd->name, o->name, x,
-                      o->min, o->max), -1;
+      return qcal_die("%s: --%s %g out of range (%g..%g)", cmd->name, o->name, x, o->min, o->max),
+             -1;
     *(double *)dst = x;
     return 0;
   }
@@ -80,8 +79,8 @@ static int set_value(const qcal_cmd_info *cmd, const qcal_opt *o, void *cfg,
   return -1;
 }
 
-int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv,
-                    const char **pos, int max_pos, int *npos) {
+int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv, const char **pos,
+                    int max_pos, int *npos) {
   *npos = 0;
   int only_pos = 0;
   for (int i = 1; i < argc; i++) {
@@ -89,7 +88,8 @@ int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv,
     if (only_pos || a[0] != '-' || a[1] == '\0') {
       if (*npos >= max_pos)
         return qcal_die("%s: unexpected argument '%s' (see qcal %s --help)", cmd->name, a,
-                        cmd->name), -1;
+                        cmd->name),
+               -1;
       pos[(*npos)++] = a;
       continue;
     }
@@ -102,14 +102,14 @@ int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv,
       return 1;
     }
     if (a[1] != '-')
-      return qcal_die("%s: unknown option '%s' (see qcal %s --help)", cmd->name, a,
-                      cmd->name), -1;
+      return qcal_die("%s: unknown option '%s' (see qcal %s --help)", cmd->name, a, cmd->name), -1;
     const char *name = a + 2, *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const qcal_opt *o = find(cmd->opts, name, len);
     if (!o)
-      return qcal_die("%s: unknown option '--%.*s' (see qcal %s --help)", cmd->name,
-                      (int)len, name, cmd->name), -1;
+      return qcal_die("%s: unknown option '--%.*s' (see qcal %s --help)", cmd->name, (int)len, name,
+                      cmd->name),
+             -1;
     if (o->type == OPT_FLAG) {
       if (eq)
         return qcal_die("%s: --%s takes no value", cmd->name, o->name), -1;
@@ -132,8 +132,7 @@ void qcal_opts_help(const qcal_cmd_info *cmd, const void *defaults, FILE *out) {
   fprintf(out, "usage: %s\n\n%s\n\noptions:\n", cmd->usage, cmd->summary);
   for (const qcal_opt *o = cmd->opts; o->name; o++) {
     char left[64];
-    snprintf(left, sizeof left, "--%s%s%s", o->name, o->meta ? " " : "",
-             o->meta ? o->meta : "");
+    snprintf(left, sizeof left, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
     fprintf(out, "  %-24s %s", left, o->help);
     const void *d = (const char *)defaults + o->offset;
     switch (o->type) {

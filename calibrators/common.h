@@ -4,8 +4,7 @@
 
 #include "qcal/calib.h"
 
-static inline qcal_status qcal_check_hist_method(const qcal_histogram *h,
-                                                 const qcal_calib_opts *o,
+static inline qcal_status qcal_check_hist_method(const qcal_histogram *h, const qcal_calib_opts *o,
                                                  const char *method) {
   QCAL_TRY(qcal_qformat_check(o->fmt));
   if (!h || h->nbins < 2 || !h->counts || !h->edges)

@@ -19,8 +19,7 @@
 #define KL_TIE_REL 1e-12
 #define KL_TIE_ABS 1e-15
 
-qcal_status qcal_amax_entropy(const qcal_histogram *h,
-                              const qcal_calib_opts *o, float *amax) {
+qcal_status qcal_amax_entropy(const qcal_histogram *h, const qcal_calib_opts *o, float *amax) {
   QCAL_TRY(qcal_check_hist_method(h, o, "entropy"));
   const uint32_t n = h->nbins;
   if (h->edges[n] == 0.0f) { /* all-zero data */
@@ -28,8 +27,7 @@ qcal_status qcal_amax_entropy(const qcal_histogram *h,
     return QCAL_OK;
   }
   if (o->start_bin < 1 || o->start_bin > n)
-    return qcal_error(QCAL_EINVAL, "entropy: start bin %u outside 1..%u bins",
-                      o->start_bin, n);
+    return qcal_error(QCAL_EINVAL, "entropy: start bin %u outside 1..%u bins", o->start_bin, n);
   const int lg = o->fmt.bits - 1 + (o->fmt.is_unsigned ? 1 : 0);
   const uint64_t L = (uint64_t)1 << lg;
 
@@ -53,7 +51,7 @@ qcal_status qcal_amax_entropy(const qcal_histogram *h,
     pre[j + 1] = pre[j] + b;
     nz[j + 1] = nz[j] + (b != 0);
     double v = b ? (double)b * log((double)b) : 0.0;
-    double s = xh[j] + v, bv = s - xh[j];           /* two-sum */
+    double s = xh[j] + v, bv = s - xh[j]; /* two-sum */
     xh[j + 1] = s;
     xl[j + 1] = xl[j] + ((xh[j] - (s - bv)) + (v - bv));
   }

@@ -29,9 +29,8 @@ static float absmax_par(const float *x, size_t n, int nt) {
   return m;
 }
 
-static qcal_status bin_par(const float *x, size_t n, uint32_t nbins,
-                           float range, bool skip_zeros, int nt,
-                           uint64_t *counts) {
+static qcal_status bin_par(const float *x, size_t n, uint32_t nbins, float range, bool skip_zeros,
+                           int nt, uint64_t *counts) {
   const qcal_kernel_table *k = qcal_kernels();
   if (nt == 1) {
     k->f32_histogram(n, x, nbins, range, skip_zeros, counts);
@@ -39,14 +38,12 @@ static qcal_status bin_par(const float *x, size_t n, uint32_t nbins,
   }
   uint64_t *local = calloc((size_t)nt * nbins, sizeof(uint64_t));
   if (!local)
-    return qcal_error(QCAL_ENOMEM, "cannot allocate %d x %u histogram bins", nt,
-                      nbins);
+    return qcal_error(QCAL_ENOMEM, "cannot allocate %d x %u histogram bins", nt, nbins);
 #pragma omp parallel num_threads(nt)
   {
     int t = omp_get_thread_num();
     size_t lo = n * (size_t)t / (size_t)nt, hi = n * (size_t)(t + 1) / (size_t)nt;
-    k->f32_histogram(hi - lo, x + lo, nbins, range, skip_zeros,
-                     local + (size_t)t * nbins);
+    k->f32_histogram(hi - lo, x + lo, nbins, range, skip_zeros, local + (size_t)t * nbins);
   }
   for (int t = 0; t < nt; t++)
     for (uint32_t b = 0; b < nbins; b++)
@@ -92,8 +89,7 @@ static qcal_status grow(qcal_histogram *h, float xmax) {
     return qcal_error(QCAL_EINVAL,
                       "batch max %g needs more than %u bins of width %g "
                       "(first batch max was %g)",
-                      (double)xmax, QCAL_MAX_BINS, (double)width,
-                      (double)h->edges[h->nbins]);
+                      (double)xmax, QCAL_MAX_BINS, (double)width, (double)h->edges[h->nbins]);
   QCAL_TRY(resize(h, nb));
   for (uint32_t k = 0; k <= nb; k++)
     h->edges[k] = (float)((double)k * (double)width);
@@ -103,8 +99,7 @@ static qcal_status grow(qcal_histogram *h, float xmax) {
 qcal_status qcal_histogram_collect(qcal_histogram *h, const float *x, size_t n,
                                    const qcal_hist_opts *o) {
   if (o->nbins < 2 || o->nbins > QCAL_MAX_BINS)
-    return qcal_error(QCAL_EINVAL, "bins %u out of range (2..%u)", o->nbins,
-                      QCAL_MAX_BINS);
+    return qcal_error(QCAL_EINVAL, "bins %u out of range (2..%u)", o->nbins, QCAL_MAX_BINS);
   const int nt = thread_count(o, n);
   const float xmax = absmax_par(x, n, nt);
   if (h->nbins == 0 || h->edges[h->nbins] == 0.0f) {
@@ -124,8 +119,7 @@ qcal_status qcal_histogram_collect(qcal_histogram *h, const float *x, size_t n,
   } else if (xmax > h->edges[h->nbins]) {
     QCAL_TRY(grow(h, xmax));
   }
-  return bin_par(x, n, h->nbins, h->edges[h->nbins], o->skip_zeros, nt,
-                 h->counts);
+  return bin_par(x, n, h->nbins, h->edges[h->nbins], o->skip_zeros, nt, h->counts);
 }
 
 void qcal_histogram_free(qcal_histogram *h) {
@@ -142,30 +136,25 @@ qcal_status qcal_histogram_copy(qcal_histogram *dst, const qcal_histogram *src) 
   return QCAL_OK;
 }
 
-qcal_status qcal_hist_collector_init(qcal_hist_collector *c, int axis,
-                                     const qcal_hist_opts *o) {
+qcal_status qcal_hist_collector_init(qcal_hist_collector *c, int axis, const qcal_hist_opts *o) {
   memset(c, 0, sizeof *c);
   c->opts = o ? *o : QCAL_HIST_OPTS_DEFAULT;
   c->axis = axis;
   if (c->opts.nbins < 2 || c->opts.nbins > QCAL_MAX_BINS)
-    return qcal_error(QCAL_EINVAL, "bins %u out of range (2..%u)", c->opts.nbins,
-                      QCAL_MAX_BINS);
+    return qcal_error(QCAL_EINVAL, "bins %u out of range (2..%u)", c->opts.nbins, QCAL_MAX_BINS);
   return QCAL_OK;
 }
 
 /* Copy channel ch of a layout into contiguous scratch; returns the span. */
-const float *qcal_gather_channel(const qcal_layout *l, const float *x,
-                                 size_t ch, float *scratch) {
+const float *qcal_gather_channel(const qcal_layout *l, const float *x, size_t ch, float *scratch) {
   if (l->outer == 1)
     return x + ch * l->inner;
   for (size_t o = 0; o < l->outer; o++)
-    memcpy(scratch + o * l->inner, x + (o * l->channels + ch) * l->inner,
-           l->inner * sizeof(float));
+    memcpy(scratch + o * l->inner, x + (o * l->channels + ch) * l->inner, l->inner * sizeof(float));
   return scratch;
 }
 
-qcal_status qcal_hist_collector_collect(qcal_hist_collector *c,
-                                        const qcal_tensor *t) {
+qcal_status qcal_hist_collector_collect(qcal_hist_collector *c, const qcal_tensor *t) {
   qcal_layout l;
   QCAL_TRY(qcal_layout_make(t->ndim, t->shape, c->axis, &l));
   if (c->channels == 0) {
@@ -176,8 +165,7 @@ qcal_status qcal_hist_collector_collect(qcal_hist_collector *c,
       return qcal_error(QCAL_ENOMEM, "cannot allocate %zu histograms", l.channels);
     c->channels = l.channels;
   } else if (l.channels != c->channels) {
-    return qcal_error(QCAL_EINVAL,
-                      "batch has %zu channels on axis %d, earlier batches had %zu",
+    return qcal_error(QCAL_EINVAL, "batch has %zu channels on axis %d, earlier batches had %zu",
                       l.channels, c->axis, c->channels);
   }
   size_t per = l.outer * l.inner;

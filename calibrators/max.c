@@ -11,8 +11,7 @@ qcal_status qcal_max_collector_init(qcal_max_collector *c, int axis) {
   return QCAL_OK;
 }
 
-qcal_status qcal_max_collector_collect(qcal_max_collector *c,
-                                       const qcal_tensor *t) {
+qcal_status qcal_max_collector_collect(qcal_max_collector *c, const qcal_tensor *t) {
   qcal_layout l;
   QCAL_TRY(qcal_layout_make(t->ndim, t->shape, c->axis, &l));
   if (c->channels == 0) {
@@ -23,8 +22,7 @@ qcal_status qcal_max_collector_collect(qcal_max_collector *c,
       return qcal_error(QCAL_ENOMEM, "cannot allocate %zu channels", l.channels);
     c->channels = l.channels;
   } else if (l.channels != c->channels) {
-    return qcal_error(QCAL_EINVAL,
-                      "batch has %zu channels on axis %d, earlier batches had %zu",
+    return qcal_error(QCAL_EINVAL, "batch has %zu channels on axis %d, earlier batches had %zu",
                       l.channels, c->axis, c->channels);
   }
   const qcal_kernel_table *k = qcal_kernels();

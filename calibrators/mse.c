@@ -8,8 +8,7 @@
 #include "calibrators/common.h"
 #include "qcal/kernels.h"
 
-qcal_status qcal_amax_mse(const qcal_histogram *h, const qcal_calib_opts *o,
-                          float *amax) {
+qcal_status qcal_amax_mse(const qcal_histogram *h, const qcal_calib_opts *o, float *amax) {
   QCAL_TRY(qcal_check_hist_method(h, o, "mse"));
   const uint32_t n = h->nbins;
   if (h->edges[n] == 0.0f) {
@@ -17,8 +16,7 @@ qcal_status qcal_amax_mse(const qcal_histogram *h, const qcal_calib_opts *o,
     return QCAL_OK;
   }
   if (o->start_bin >= n)
-    return qcal_error(QCAL_EINVAL, "mse: start bin %u outside 0..%u", o->start_bin,
-                      n - 1);
+    return qcal_error(QCAL_EINVAL, "mse: start bin %u outside 0..%u", o->start_bin, n - 1);
   float *centers = malloc((size_t)n * sizeof *centers);
   float *c = malloc((size_t)n * sizeof *c);
   double *w = malloc((size_t)n * sizeof *w);

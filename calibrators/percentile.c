@@ -3,12 +3,10 @@
  * side='left'), amax = edges[idx]. */
 #include "calibrators/common.h"
 
-qcal_status qcal_amax_percentile(const qcal_histogram *h,
-                                 const qcal_calib_opts *o, float *amax) {
+qcal_status qcal_amax_percentile(const qcal_histogram *h, const qcal_calib_opts *o, float *amax) {
   QCAL_TRY(qcal_check_hist_method(h, o, "percentile"));
   if (!(o->percentile >= 0.0 && o->percentile <= 100.0))
-    return qcal_error(QCAL_EINVAL, "percentile %g out of range [0, 100]",
-                      o->percentile);
+    return qcal_error(QCAL_EINVAL, "percentile %g out of range [0, 100]", o->percentile);
   const uint32_t n = h->nbins;
   uint64_t total = 0;
   for (uint32_t j = 0; j < n; j++)

@@ -6,11 +6,13 @@
 
 #include "qcal/metrics.h"
 
-void qcal_error_stats_init(qcal_error_stats *s) { memset(s, 0, sizeof *s); }
+void qcal_error_stats_init(qcal_error_stats *s) {
+  memset(s, 0, sizeof *s);
+}
 
 /* amax[i] when per_elem, else amax[0] for every element. */
-static void update_impl(qcal_error_stats *s, size_t n, const float *x,
-                        const float *xhat, const float *amax, int per_elem) {
+static void update_impl(qcal_error_stats *s, size_t n, const float *x, const float *xhat,
+                        const float *amax, int per_elem) {
   double x2 = 0, xh2 = 0, dot = 0, sc = 0, sr = 0, mx = s->max_abs_err;
   uint64_t nc = 0;
   for (size_t i = 0; i < n; i++) {
@@ -36,13 +38,12 @@ static void update_impl(qcal_error_stats *s, size_t n, const float *x,
   s->max_abs_err = mx;
 }
 
-void qcal_error_stats_update(qcal_error_stats *s, size_t n, const float *x,
-                             const float *xhat, float amax) {
+void qcal_error_stats_update(qcal_error_stats *s, size_t n, const float *x, const float *xhat,
+                             float amax) {
   update_impl(s, n, x, xhat, &amax, 0);
 }
 
-void qcal_error_stats_combine(qcal_error_stats *into,
-                              const qcal_error_stats *o) {
+void qcal_error_stats_combine(qcal_error_stats *into, const qcal_error_stats *o) {
   into->n += o->n;
   into->n_clip += o->n_clip;
   into->sum_x2 += o->sum_x2;
@@ -74,9 +75,8 @@ void qcal_error_stats_finish(const qcal_error_stats *s, qcal_metrics *m) {
   m->clip_fraction = (double)s->n_clip / n;
 }
 
-qcal_status qcal_error_stats_tensor(qcal_error_stats *s, const qcal_tensor *t,
-                                    int axis, const float *amax,
-                                    qcal_qformat f) {
+qcal_status qcal_error_stats_tensor(qcal_error_stats *s, const qcal_tensor *t, int axis,
+                                    const float *amax, qcal_qformat f) {
   qcal_layout l;
   QCAL_TRY(qcal_layout_make(t->ndim, t->shape, axis, &l));
   float *xh = qcal_alloc(t->numel * sizeof(float));

@@ -12,7 +12,9 @@ void *qcal_alloc(size_t bytes) {
   return aligned_alloc(64, rounded ? rounded : 64);
 }
 
-void qcal_free(void *p) { free(p); }
+void qcal_free(void *p) {
+  free(p);
+}
 
 qcal_status qcal_mul_size(size_t a, size_t b, size_t *out) {
   if (a && b > SIZE_MAX / a)
@@ -24,13 +26,11 @@ qcal_status qcal_mul_size(size_t a, size_t b, size_t *out) {
 qcal_status qcal_tensor_alloc(qcal_tensor *t, int ndim, const int64_t *shape) {
   memset(t, 0, sizeof *t);
   if (ndim < 0 || ndim > QCAL_MAX_DIMS)
-    return qcal_error(QCAL_EINVAL, "%d dimensions (at most %d supported)", ndim,
-                      QCAL_MAX_DIMS);
+    return qcal_error(QCAL_EINVAL, "%d dimensions (at most %d supported)", ndim, QCAL_MAX_DIMS);
   size_t n = 1;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
-      return qcal_error(QCAL_EINVAL, "negative dimension %lld",
-                        (long long)shape[i]);
+      return qcal_error(QCAL_EINVAL, "negative dimension %lld", (long long)shape[i]);
     QCAL_TRY(qcal_mul_size(n, (size_t)shape[i], &n));
     t->shape[i] = shape[i];
   }
@@ -55,13 +55,11 @@ qcal_status qcal_tensor_check(const qcal_tensor *t) {
     return qcal_error(QCAL_EEMPTY, "tensor has no elements");
   for (size_t i = 0; i < t->numel; i++)
     if (!isfinite(t->data[i]))
-      return qcal_error(QCAL_EDATA, "%s at flat index %zu",
-                        isnan(t->data[i]) ? "NaN" : "Inf", i);
+      return qcal_error(QCAL_EDATA, "%s at flat index %zu", isnan(t->data[i]) ? "NaN" : "Inf", i);
   return QCAL_OK;
 }
 
-qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis,
-                             qcal_layout *out) {
+qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis, qcal_layout *out) {
   size_t numel = 1;
   for (int i = 0; i < ndim; i++)
     QCAL_TRY(qcal_mul_size(numel, (size_t)shape[i], &numel));
@@ -70,9 +68,7 @@ qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis,
     return QCAL_OK;
   }
   if (axis < -ndim || axis >= ndim)
-    return qcal_error(QCAL_EINVAL,
-                      "axis %d out of range for a %d-dimensional tensor", axis,
-                      ndim);
+    return qcal_error(QCAL_EINVAL, "axis %d out of range for a %d-dimensional tensor", axis, ndim);
   if (axis < 0)
     axis += ndim;
   size_t outer = 1, inner = 1;

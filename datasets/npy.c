@@ -35,8 +35,7 @@ static const char *find_key(const char *hdr, const char *key) {
 }
 
 static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f,
-           man = h & 0x3ff, bits;
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
   if (exp == 0x1f) {
     bits = sign | 0x7f800000u | (man << 13);
   } else if (exp == 0) {
@@ -64,9 +63,9 @@ static void swap_bytes(unsigned char *p, size_t n, size_t w) {
 }
 
 typedef struct npy_header {
-  char kind;     /* 'f' */
-  size_t width;  /* bytes per element */
-  int swap;      /* stored big-endian */
+  char kind;    /* 'f' */
+  size_t width; /* bytes per element */
+  int swap;     /* stored big-endian */
   int fortran;
   int ndim;
   int64_t shape[QCAL_MAX_DIMS];
@@ -77,7 +76,8 @@ static qcal_status parse_header(const char *path, const char *h, npy_header *o) 
   memset(o, 0, sizeof *o);
   const char *d = find_key(h, "descr");
   if (!d || (*d != '\'' && *d != '"'))
-    return FAIL(QCAL_EFORMAT, "%s: header has no 'descr' string (structured dtypes are not supported)", path);
+    return FAIL(QCAL_EFORMAT,
+                "%s: header has no 'descr' string (structured dtypes are not supported)", path);
   char q = *d++;
   const char *end = strchr(d, q);
   if (!end || end - d > 16)
@@ -92,7 +92,8 @@ static qcal_status parse_header(const char *path, const char *h, npy_header *o) 
   else if (*t == '>')
     big = 1, t++;
   if (t[0] != 'f' || (strcmp(t + 1, "2") && strcmp(t + 1, "4") && strcmp(t + 1, "8")))
-    return FAIL(QCAL_EDTYPE, "%s: dtype '%s' is not supported (need float16, float32 or float64)", path, descr);
+    return FAIL(QCAL_EDTYPE, "%s: dtype '%s' is not supported (need float16, float32 or float64)",
+                path, descr);
   o->kind = 'f';
   o->width = (size_t)(t[1] - '0');
   o->swap = big;
@@ -188,16 +189,15 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
       FAIL(QCAL_EFORMAT, "%s: truncated header", path);
       goto done;
     }
-    hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
-           (size_t)pre[11] << 24;
+    hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
     hoff = 12;
   } else {
     FAIL(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, pre[6], pre[7]);
     goto done;
   }
   if (hoff + hlen > (size_t)sb.st_size) {
-    FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %lld bytes)",
-         path, hlen, (long long)sb.st_size);
+    FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %lld bytes)", path, hlen,
+         (long long)sb.st_size);
     goto done;
   }
   hdr = malloc(hlen + 1);
@@ -224,8 +224,9 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
   }
   size_t have = (size_t)sb.st_size - hoff - hlen;
   if (have != bytes) {
-    FAIL(QCAL_EFORMAT, "%s: header promises %zu bytes of data (shape x %zu-byte elements), file has %zu",
-         path, bytes, h.width, have);
+    FAIL(QCAL_EFORMAT,
+         "%s: header promises %zu bytes of data (shape x %zu-byte elements), file has %zu", path,
+         bytes, h.width, have);
     goto done;
   }
   if (numel == 0) {
@@ -283,12 +284,11 @@ qcal_status qcal_npy_save(const char *path, const qcal_tensor *t) {
   char dict[512], shape[256] = "";
   size_t used = 0;
   for (int i = 0; i < t->ndim; i++)
-    used += (size_t)snprintf(shape + used, sizeof shape - used, "%lld,%s",
-                             (long long)t->shape[i], i + 1 < t->ndim ? " " : "");
+    used += (size_t)snprintf(shape + used, sizeof shape - used, "%lld,%s", (long long)t->shape[i],
+                             i + 1 < t->ndim ? " " : "");
   if (t->ndim > 1)
     shape[used - 1] = '\0'; /* numpy writes (2, 3) but (4,) */
-  int len = snprintf(dict, sizeof dict,
-                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }",
+  int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }",
                      shape);
   int total = 10 + len + 1, pad = (64 - total % 64) % 64;
   size_t hlen = (size_t)len + (size_t)pad + 1;
@@ -297,8 +297,16 @@ qcal_status qcal_npy_save(const char *path, const qcal_tensor *t) {
   FILE *fp = fopen(tmp, "wb");
   if (!fp)
     return qcal_error(QCAL_EIO, "%s: cannot create: %s", path, strerror(errno));
-  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                           (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
+  unsigned char pre[10] = {0x93,
+                           'N',
+                           'U',
+                           'M',
+                           'P',
+                           'Y',
+                           1,
+                           0,
+                           (unsigned char)(hlen & 0xff),
+                           (unsigned char)(hlen >> 8)};
   int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, (size_t)len, fp) == (size_t)len;
   for (int i = 0; ok && i < pad; i++)
     ok = fputc(' ', fp) != EOF;

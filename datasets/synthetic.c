@@ -18,7 +18,9 @@ void qcal_rng_seed(qcal_rng *r, uint64_t seed) {
     r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 uint64_t qcal_rng_next(qcal_rng *r) {
   uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -60,9 +62,15 @@ static double student_t3(qcal_rng *r) {
 }
 
 typedef double (*sampler)(qcal_rng *r);
-static double s_gauss(qcal_rng *r) { return qcal_rng_normal(r); }
-static double s_uniform(qcal_rng *r) { return 2.0 * qcal_rng_uniform(r) - 1.0; }
-static double s_halfnormal(qcal_rng *r) { return fabs(qcal_rng_normal(r)); }
+static double s_gauss(qcal_rng *r) {
+  return qcal_rng_normal(r);
+}
+static double s_uniform(qcal_rng *r) {
+  return 2.0 * qcal_rng_uniform(r) - 1.0;
+}
+static double s_halfnormal(qcal_rng *r) {
+  return fabs(qcal_rng_normal(r));
+}
 static double s_outliers(qcal_rng *r) { /* 0.01% at +-40 sigma */
   double z = qcal_rng_normal(r);
   if (qcal_rng_uniform(r) < 1e-4)
@@ -73,7 +81,9 @@ static double s_bimodal(qcal_rng *r) {
   double z = 0.5 * qcal_rng_normal(r);
   return qcal_rng_uniform(r) < 0.5 ? z - 2.0 : z + 2.0;
 }
-static double s_lognormal(qcal_rng *r) { return exp(qcal_rng_normal(r)); }
+static double s_lognormal(qcal_rng *r) {
+  return exp(qcal_rng_normal(r));
+}
 
 const qcal_synthetic_info qcal_synthetic[] = {
     {"gaussian", "N(0, 1)"},
@@ -86,12 +96,11 @@ const qcal_synthetic_info qcal_synthetic[] = {
     {"log-normal", "exp(N(0, 1))"},
 };
 /* Same order as qcal_synthetic. */
-static const sampler samplers[] = {s_gauss,   laplace,    student_t3, s_uniform,
-                                   s_halfnormal, s_outliers, s_bimodal, s_lognormal};
+static const sampler samplers[] = {s_gauss,      laplace,    student_t3, s_uniform,
+                                   s_halfnormal, s_outliers, s_bimodal,  s_lognormal};
 const size_t qcal_synthetic_count = sizeof samplers / sizeof samplers[0];
 
-qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n,
-                                qcal_tensor *out) {
+qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n, qcal_tensor *out) {
   for (size_t i = 0; i < qcal_synthetic_count; i++) {
     if (strcmp(qcal_synthetic[i].name, name))
       continue;

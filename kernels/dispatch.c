@@ -7,13 +7,12 @@
 #include "qcal/kernels.h"
 
 const qcal_kernel_entry qcal_kernel_list[] = {
-#define QCAL_KERNEL(family, isa, features)                                     \
+#define QCAL_KERNEL(family, isa, features)                                                         \
   {#family, #isa, (features), (void (*)(void))qcal_##family##__##isa},
 #include "kernels/kernels.inc"
 #undef QCAL_KERNEL
 };
-const size_t qcal_kernel_count =
-    sizeof(qcal_kernel_list) / sizeof(qcal_kernel_list[0]);
+const size_t qcal_kernel_count = sizeof(qcal_kernel_list) / sizeof(qcal_kernel_list[0]);
 
 static unsigned detect_features(void) {
   unsigned f = 0;
@@ -55,8 +54,8 @@ static void init_once(void) {
     const qcal_kernel_entry *e = &qcal_kernel_list[i];
     if ((e->features & g_enabled) != e->features)
       continue;
-#define SET(fam)                                                               \
-  if (!strcmp(e->family, #fam))                                                \
+#define SET(fam)                                                                                   \
+  if (!strcmp(e->family, #fam))                                                                    \
     g_table.fam = (qcal_##fam##_fn *)e->fn;
     SET(f32_q8_quantize)
     SET(s8_f32_dequantize)

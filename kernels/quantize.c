@@ -11,8 +11,7 @@ qcal_status qcal_qformat_check(qcal_qformat f) {
   if (f.bits < 2 || f.bits > 16)
     return qcal_error(QCAL_EINVAL, "bits %d out of range (2..16)", f.bits);
   if (f.is_unsigned && f.full_range)
-    return qcal_error(QCAL_EINVAL,
-                      "full range applies to signed formats only");
+    return qcal_error(QCAL_EINVAL, "full range applies to signed formats only");
   return QCAL_OK;
 }
 
@@ -37,19 +36,18 @@ float qcal_dequant_scale(qcal_qformat f, float amax) {
   return s == 0.0f ? 1.0f : s;
 }
 
-float qcal_fake_quant_one(float x, float s, float s_dq, float qmin,
-                          float qmax) {
+float qcal_fake_quant_one(float x, float s, float s_dq, float qmin, float qmax) {
   return qcal_round_clamp(x * s, qmin, qmax) / s_dq;
 }
 
 /* Scales per channel; checks amax. */
-static qcal_status make_scales(const qcal_layout *l, const float *amax,
-                               qcal_qformat f, float **s, float **sdq) {
+static qcal_status make_scales(const qcal_layout *l, const float *amax, qcal_qformat f, float **s,
+                               float **sdq) {
   QCAL_TRY(qcal_qformat_check(f));
   for (size_t c = 0; c < l->channels; c++)
     if (!(amax[c] >= 0.0f) || isinf(amax[c]))
-      return qcal_error(QCAL_EINVAL, "amax[%zu] = %g is not a finite value >= 0",
-                        c, (double)amax[c]);
+      return qcal_error(QCAL_EINVAL, "amax[%zu] = %g is not a finite value >= 0", c,
+                        (double)amax[c]);
   size_t n = l->channels ? l->channels : 1;
   *s = qcal_alloc(n * sizeof(float));
   *sdq = qcal_alloc(n * sizeof(float));
@@ -67,27 +65,26 @@ static qcal_status make_scales(const qcal_layout *l, const float *amax,
 
 /* Walk the layout: runs of `inner` elements with one scale, or, when
  * inner == 1, rows of `channels` elements with one scale each. */
-#define FOR_RUNS(l, CALL_ROW, CALL_RUN)                                        \
-  do {                                                                         \
-    if ((l)->inner == 1 && (l)->channels > 1) {                                \
-      for (size_t o = 0; o < (l)->outer; o++) {                                \
-        size_t off = o * (l)->channels, len = (l)->channels;                   \
-        CALL_ROW;                                                              \
-      }                                                                        \
-    } else {                                                                   \
-      for (size_t o = 0; o < (l)->outer; o++)                                  \
-        for (size_t c = 0; c < (l)->channels; c++) {                           \
-          size_t off = (o * (l)->channels + c) * (l)->inner, len = (l)->inner; \
-          CALL_RUN;                                                            \
-        }                                                                      \
-    }                                                                          \
+#define FOR_RUNS(l, CALL_ROW, CALL_RUN)                                                            \
+  do {                                                                                             \
+    if ((l)->inner == 1 && (l)->channels > 1) {                                                    \
+      for (size_t o = 0; o < (l)->outer; o++) {                                                    \
+        size_t off = o * (l)->channels, len = (l)->channels;                                       \
+        CALL_ROW;                                                                                  \
+      }                                                                                            \
+    } else {                                                                                       \
+      for (size_t o = 0; o < (l)->outer; o++)                                                      \
+        for (size_t c = 0; c < (l)->channels; c++) {                                               \
+          size_t off = (o * (l)->channels + c) * (l)->inner, len = (l)->inner;                     \
+          CALL_RUN;                                                                                \
+        }                                                                                          \
+    }                                                                                              \
   } while (0)
 
-qcal_status qcal_quantize(const qcal_layout *l, const float *x,
-                          const float *amax, qcal_qformat f, void *y) {
+qcal_status qcal_quantize(const qcal_layout *l, const float *x, const float *amax, qcal_qformat f,
+                          void *y) {
   if (f.bits > 8)
-    return qcal_error(QCAL_EINVAL,
-                      "quantize to bytes needs bits <= 8 (got %d); use fake-quant",
+    return qcal_error(QCAL_EINVAL, "quantize to bytes needs bits <= 8 (got %d); use fake-quant",
                       f.bits);
   float *s, *sdq;
   QCAL_TRY(make_scales(l, amax, f, &s, &sdq));
@@ -101,11 +98,10 @@ qcal_status qcal_quantize(const qcal_layout *l, const float *x,
   return QCAL_OK;
 }
 
-qcal_status qcal_dequantize(const qcal_layout *l, const void *qv,
-                            const float *amax, qcal_qformat f, float *y) {
+qcal_status qcal_dequantize(const qcal_layout *l, const void *qv, const float *amax, qcal_qformat f,
+                            float *y) {
   if (f.bits > 8)
-    return qcal_error(QCAL_EINVAL, "dequantize from bytes needs bits <= 8 (got %d)",
-                      f.bits);
+    return qcal_error(QCAL_EINVAL, "dequantize from bytes needs bits <= 8 (got %d)", f.bits);
   float *s, *sdq;
   QCAL_TRY(make_scales(l, amax, f, &s, &sdq));
   const qcal_kernel_table *k = qcal_kernels();
@@ -123,8 +119,8 @@ qcal_status qcal_dequantize(const qcal_layout *l, const void *qv,
   return QCAL_OK;
 }
 
-qcal_status qcal_fake_quant(const qcal_layout *l, const float *x,
-                            const float *amax, qcal_qformat f, float *y) {
+qcal_status qcal_fake_quant(const qcal_layout *l, const float *x, const float *amax, qcal_qformat f,
+                            float *y) {
   float *s, *sdq;
   QCAL_TRY(make_scales(l, amax, f, &s, &sdq));
   const qcal_kernel_table *k = qcal_kernels();

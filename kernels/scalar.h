@@ -18,8 +18,8 @@ static inline float qcal_round_clamp(float v, float qmin, float qmax) {
 }
 
 /* torch.histc bin of a = |x| over [0, range]; -1 when not counted. */
-static inline int64_t qcal_hist_bin(float a, float nf, float range,
-                                    uint32_t nbins, int skip_zeros) {
+static inline int64_t qcal_hist_bin(float a, float nf, float range, uint32_t nbins,
+                                    int skip_zeros) {
   if (a > range || (skip_zeros && a == 0.0f))
     return -1;
   float v = (a * nf) / range;

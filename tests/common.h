@@ -10,9 +10,8 @@
 
 /* XNNPACK-style sizes: 0, 1, tile-1/tile/tile+1 for 8/16/32/64 lanes,
  * multiples and odd primes. */
-static const size_t test_sizes[] = {0,  1,  2,  3,  7,  8,   9,   15,  16,  17,
-                                    31, 32, 33, 47, 63, 64,  65,  127, 128, 129,
-                                    251, 256, 509, 1021, 4096, 4099};
+static const size_t test_sizes[] = {0,  1,  2,  3,  7,   8,   9,   15,  16,  17,  31,   32,   33,
+                                    47, 63, 64, 65, 127, 128, 129, 251, 256, 509, 1021, 4096, 4099};
 #define N_TEST_SIZES (sizeof test_sizes / sizeof test_sizes[0])
 
 static inline uint32_t f2u(float f) {
@@ -30,13 +29,27 @@ static inline void fill_special(float *x, size_t n, uint64_t seed, float s) {
     uint64_t k = qcal_rng_next(&r) % 16;
     double z = qcal_rng_normal(&r);
     switch (k) {
-    case 0: x[i] = ((float)(int)(z * 40) + 0.5f) / s; break; /* ties */
-    case 1: x[i] = (k & 1) ? -0.0f : 0.0f; break;
-    case 2: x[i] = NAN; break;
-    case 3: x[i] = (z < 0 ? -1.0f : 1.0f) * INFINITY; break;
-    case 4: x[i] = (float)(z * 1e30); break;
-    case 5: x[i] = (float)(z * 1e-30); break;
-    default: x[i] = (float)(z * 60.0) / s; break;
+    case 0:
+      x[i] = ((float)(int)(z * 40) + 0.5f) / s;
+      break; /* ties */
+    case 1:
+      x[i] = (k & 1) ? -0.0f : 0.0f;
+      break;
+    case 2:
+      x[i] = NAN;
+      break;
+    case 3:
+      x[i] = (z < 0 ? -1.0f : 1.0f) * INFINITY;
+      break;
+    case 4:
+      x[i] = (float)(z * 1e30);
+      break;
+    case 5:
+      x[i] = (float)(z * 1e-30);
+      break;
+    default:
+      x[i] = (float)(z * 60.0) / s;
+      break;
     }
   }
 }

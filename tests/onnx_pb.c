@@ -110,7 +110,8 @@ int pb_load_tensor(const char *path, pb_tensor *t) {
   int rc = 0;
   if (have_raw && (size_t)(raw.end - raw.p) == t->numel * w) {
     memcpy(t->data, raw.p, t->numel * w);
-  } else if (have_f && t->dtype == PB_FLOAT && (size_t)(packed_f.end - packed_f.p) == t->numel * 4) {
+  } else if (have_f && t->dtype == PB_FLOAT &&
+             (size_t)(packed_f.end - packed_f.p) == t->numel * 4) {
     memcpy(t->data, packed_f.p, t->numel * 4);
   } else if (have_i32) {
     for (size_t i = 0; i < t->numel; i++) {

@@ -290,8 +290,8 @@ Test(calibrate, method_table_and_request) {
   cr_assert_eq(qcal_method_count, 4);
   qcal_tensor t;
   cr_assert_eq(qcal_synthetic_make("uniform", 3, 100000, &t), QCAL_OK);
-  qcal_calib_request r = {qcal_method_find("percentile"), QCAL_PER_TENSOR,
-                          QCAL_HIST_OPTS_DEFAULT, QCAL_CALIB_OPTS_DEFAULT};
+  qcal_calib_request r = {qcal_method_find("percentile"), QCAL_PER_TENSOR, QCAL_HIST_OPTS_DEFAULT,
+                          QCAL_CALIB_OPTS_DEFAULT};
   r.calib.percentile = 50;
   qcal_calib_result res;
   cr_assert_eq(qcal_calibrate(&t, &r, &res), QCAL_OK);

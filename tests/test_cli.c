@@ -61,7 +61,8 @@ static void expect_bad(const char *args, const char *needle1, const char *needle
   cr_assert_eq(count_lines(err_s), 1, "qcal %s: stderr not one line: %s", args, err_s);
   cr_assert_not_null(strstr(err_s, needle1), "qcal %s: '%s' missing in: %s", args, needle1, err_s);
   if (needle2)
-    cr_assert_not_null(strstr(err_s, needle2), "qcal %s: '%s' missing in: %s", args, needle2, err_s);
+    cr_assert_not_null(strstr(err_s, needle2), "qcal %s: '%s' missing in: %s", args, needle2,
+                       err_s);
   cr_assert_eq(out_s[0], 0, "qcal %s printed results on error: %s", args, out_s);
 }
 
@@ -104,19 +105,21 @@ Test(cli, amax_json_reports_every_metric) {
   const char *p = save("w.npy", v, 2, s);
   snprintf(args, sizeof args, "amax %s --method max --bits 2 --format json", p);
   cr_assert_eq(qcal(args), 0, "%s", err_s);
-  const char *keys[] = {"\"amax\":[10.0]", "\"mse\"", "\"sqnr_db\"", "\"max_abs_err\"",
-                        "\"cosine\"", "\"clip_fraction\":0.0", "\"clip_mse\":0.0",
-                        "\"round_mse\"", "\"collect_seconds\"", "\"compute_seconds\"",
-                        "\"mse\":3.5", "\"max_abs_err\":3.0"};
+  const char *keys[] = {"\"amax\":[10.0]",     "\"mse\"",       "\"sqnr_db\"",
+                        "\"max_abs_err\"",     "\"cosine\"",    "\"clip_fraction\":0.0",
+                        "\"clip_mse\":0.0",    "\"round_mse\"", "\"collect_seconds\"",
+                        "\"compute_seconds\"", "\"mse\":3.5",   "\"max_abs_err\":3.0"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-      cr_assert_not_null(strstr(out_s, keys[i]), "missing %s in %s", keys[i], out_s);
+    cr_assert_not_null(strstr(out_s, keys[i]), "missing %s in %s", keys[i], out_s);
   /* per-channel along the last axis: 4 channels with |max| 1, 2, 3, 10 */
   snprintf(args, sizeof args, "amax %s --method max --axis -1 --format json", p);
   cr_assert_eq(qcal(args), 0, "%s", err_s);
   cr_assert_not_null(strstr(out_s, "\"amax\":[1.0,2.0,3.0,10.0]"), "%s", out_s);
-  snprintf(args, sizeof args, "amax %s --method percentile --percentile 60 --bins 4 --start-bin 1", p);
+  snprintf(args, sizeof args, "amax %s --method percentile --percentile 60 --bins 4 --start-bin 1",
+           p);
   cr_assert_eq(qcal(args), 0, "%s", err_s);
-  cr_assert_not_null(strstr(out_s, "amax         2.5"), "%s", out_s); /* counts [4,2,0,2] on edges 0,2.5,5,7.5,10: cdf .5,.75 */
+  cr_assert_not_null(strstr(out_s, "amax         2.5"), "%s",
+                     out_s); /* counts [4,2,0,2] on edges 0,2.5,5,7.5,10: cdf .5,.75 */
 }
 
 Test(cli, all_zero_tensor_is_valid) {

@@ -15,7 +15,8 @@ static void need_device(void) {
 
 Test(cuda, quantize_fakequant_dequantize_match_ref) {
   need_device();
-  const qcal_qformat fmts[] = {{8, false, false}, {8, false, true}, {8, true, false}, {3, false, false}};
+  const qcal_qformat fmts[] = {
+      {8, false, false}, {8, false, true}, {8, true, false}, {3, false, false}};
   for (size_t f = 0; f < 4; f++)
     for (size_t si = 0; si < N_TEST_SIZES; si++)
       for (int pe = 0; pe < 2; pe++) {

@@ -90,8 +90,8 @@ Test(kernels, fakequant_variants_match_ref_bitwise) {
           rf(n, x, a, s, d, pe, qmin, qmax);
           fn(n, x, b, s, d, pe, qmin, qmax);
           for (size_t i = 0; i <= n; i++)
-            cr_assert_eq(f2u(a[i]), f2u(b[i]), "%s n=%zu pe=%d i=%zu x=%g: %a vs %a", e->isa, n,
-                         pe, i, (double)x[i], (double)a[i], (double)b[i]);
+            cr_assert_eq(f2u(a[i]), f2u(b[i]), "%s n=%zu pe=%d i=%zu x=%g: %a vs %a", e->isa, n, pe,
+                         i, (double)x[i], (double)a[i], (double)b[i]);
           free(x), free(s), free(d), free(a), free(b);
         }
   }
@@ -181,7 +181,8 @@ Test(kernels, hist_sse_and_kl_variants_match_ref) {
         float s = 127.0f / ((float)n * 0.006f + 0.01f);
         double a = qcal_f32_hist_sse__ref(n, c, w, s, -127, 127);
         double b = ((qcal_f32_hist_sse_fn *)e->fn)(n, c, w, s, -127, 127);
-        cr_assert_leq(fabs(a - b), 1e-12 * fabs(a) + 1e-300, "%s n=%zu %.17g vs %.17g", e->isa, n, a, b);
+        cr_assert_leq(fabs(a - b), 1e-12 * fabs(a) + 1e-300, "%s n=%zu %.17g vs %.17g", e->isa, n,
+                      a, b);
       } else if (!strcmp(e->family, "f64_kl_groups")) {
         double a = qcal_f64_kl_groups__ref(n, S, M, X);
         double b = ((qcal_f64_kl_groups_fn *)e->fn)(n, S, M, X);
@@ -189,7 +190,8 @@ Test(kernels, hist_sse_and_kl_variants_match_ref) {
         for (size_t i = 0; i < n; i++)
           mag += fabs(X[i]);
         /* libmvec log is within 4 ulp: bound by the magnitude of the terms */
-        cr_assert_leq(fabs(a - b), 1e-14 * mag + 1e-300, "%s n=%zu %.17g vs %.17g", e->isa, n, a, b);
+        cr_assert_leq(fabs(a - b), 1e-14 * mag + 1e-300, "%s n=%zu %.17g vs %.17g", e->isa, n, a,
+                      b);
       }
       free(c), free(w), free(S), free(M), free(X);
     }
@@ -200,8 +202,8 @@ Test(kernels, hist_sse_and_kl_variants_match_ref) {
 Test(reference, quantize_known_values) {
   const qcal_qformat f = QCAL_QFORMAT_INT8;
   const float amax = 127.0f; /* s = 1: the grid is the integers */
-  const float x[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 127.49f, 300.0f, -300.0f,
-                     NAN, INFINITY, -INFINITY, -0.0f, 3.0f};
+  const float x[] = {0.5f,   1.5f,    2.5f, -0.5f,    -1.5f,     -2.5f, 126.5f, 127.49f,
+                     300.0f, -300.0f, NAN,  INFINITY, -INFINITY, -0.0f, 3.0f};
   const int8_t want[] = {0, 2, 2, 0, -2, -2, 126, 127, 127, -127, 0, 127, -127, 0, 3};
   size_t n = sizeof x / sizeof x[0];
   int8_t q[16];
@@ -311,7 +313,7 @@ Test(reference, affine_round_half_even_and_saturate) {
     cr_assert_eq(s[i], ws[i], "s8 %d: %d", i, s[i]);
   float y[6];
   cr_assert_eq(qcal_affine_dequantize(&l, s, &scale, &zs, QCAL_S8, y), QCAL_OK);
-  cr_assert_eq(y[0], 4.0f);   /* (-1 + 3) * 2 */
+  cr_assert_eq(y[0], 4.0f);    /* (-1 + 3) * 2 */
   cr_assert_eq(y[4], -250.0f); /* (-128 + 3) * 2 */
   const float zero = 0.0f;
   cr_assert_eq(qcal_affine_quantize(&l, x, &zero, &zs, QCAL_S8, s), QCAL_EINVAL);

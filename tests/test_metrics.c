@@ -18,9 +18,9 @@ Test(metrics, hand_computed_split) {
   float amax = 3.0f;
   qcal_error_stats s;
   qcal_error_stats_init(&s);
-  cr_assert_eq(qcal_error_stats_tensor(&s, &t, QCAL_PER_TENSOR, &amax,
-                                       (qcal_qformat){2, false, false}),
-               QCAL_OK);
+  cr_assert_eq(
+      qcal_error_stats_tensor(&s, &t, QCAL_PER_TENSOR, &amax, (qcal_qformat){2, false, false}),
+      QCAL_OK);
   qcal_metrics m;
   qcal_error_stats_finish(&s, &m);
   cr_assert_float_eq(m.clip_mse, 12.25, 1e-12);

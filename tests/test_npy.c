@@ -30,8 +30,8 @@ static const char *write_npy(const char *name, const char *dict, const void *dat
   cr_assert_not_null(f);
   size_t len = strlen(dict), total = 10 + len + 1, pad = (64 - total % 64) % 64;
   size_t hl = len + pad + 1;
-  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hl,
-                           (unsigned char)(hl >> 8)};
+  unsigned char pre[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hl, (unsigned char)(hl >> 8)};
   fwrite(pre, 1, 10, f);
   fwrite(dict, 1, len, f);
   for (size_t i = 0; i < pad; i++)
@@ -47,7 +47,8 @@ TestSuite(npy, .init = setup, .fini = teardown);
 
 Test(npy, float32_c_order) {
   float v[6] = {1, -2, 3.5f, 4, 5, 6};
-  const char *p = write_npy("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v);
+  const char *p = write_npy("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                            v, sizeof v);
   qcal_tensor t;
   cr_assert_eq(qcal_npy_load(p, &t), QCAL_OK);
   cr_assert_eq(t.ndim, 2);
@@ -61,7 +62,8 @@ Test(npy, float32_c_order) {
 
 Test(npy, float64_float16_bigendian_fortran) {
   double d[3] = {0.1, -2.5, 1e10};
-  const char *p = write_npy("d.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", d, sizeof d);
+  const char *p =
+      write_npy("d.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", d, sizeof d);
   qcal_tensor t;
   cr_assert_eq(qcal_npy_load(p, &t), QCAL_OK);
   cr_assert_eq(t.data[0], 0.1f);
@@ -87,7 +89,8 @@ Test(npy, float64_float16_bigendian_fortran) {
 
   /* Fortran order: stored column by column; C order of [[1,2,3],[4,5,6]] */
   float fo[6] = {1, 4, 2, 5, 3, 6};
-  p = write_npy("f.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", fo, sizeof fo);
+  p = write_npy("f.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", fo,
+                sizeof fo);
   cr_assert_eq(qcal_npy_load(p, &t), QCAL_OK);
   for (int i = 0; i < 6; i++)
     cr_assert_eq(t.data[i], (float)(i + 1));
@@ -103,22 +106,32 @@ Test(npy, bad_files_are_rejected_with_the_path) {
     qcal_status want;
     const char *says;
   } cases[] = {
-      {"short.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 16, QCAL_EFORMAT, "promises 20 bytes"},
-      {"long.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 16, QCAL_EFORMAT, "file has 16"},
-      {"int.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", 16, QCAL_EDTYPE, "'<i4'"},
-      {"cplx.npy", "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16, QCAL_EDTYPE, "not supported"},
-      {"empty.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", 0, QCAL_EEMPTY, "empty"},
+      {"short.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 16, QCAL_EFORMAT,
+       "promises 20 bytes"},
+      {"long.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 16, QCAL_EFORMAT,
+       "file has 16"},
+      {"int.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", 16, QCAL_EDTYPE,
+       "'<i4'"},
+      {"cplx.npy", "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16, QCAL_EDTYPE,
+       "not supported"},
+      {"empty.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", 0, QCAL_EEMPTY,
+       "empty"},
       {"noshape.npy", "{'descr': '<f4', 'fortran_order': False, }", 16, QCAL_EFORMAT, "shape"},
-      {"badshape.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (a,), }", 16, QCAL_EFORMAT, "shape"},
-      {"huge.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }", 16, QCAL_EFORMAT, "overflow"},
-      {"struct.npy", "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (4,), }", 16, QCAL_EFORMAT, "descr"},
+      {"badshape.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (a,), }", 16,
+       QCAL_EFORMAT, "shape"},
+      {"huge.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }",
+       16, QCAL_EFORMAT, "overflow"},
+      {"struct.npy", "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (4,), }", 16,
+       QCAL_EFORMAT, "descr"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *p = write_npy(cases[i].name, cases[i].dict, v, cases[i].bytes);
     qcal_status s = qcal_npy_load(p, &t);
     cr_assert_eq(s, cases[i].want, "%s: got %d (%s)", cases[i].name, s, qcal_last_error());
-    cr_assert_not_null(strstr(qcal_last_error(), p), "%s: message lacks path: %s", cases[i].name, qcal_last_error());
-    cr_assert_not_null(strstr(qcal_last_error(), cases[i].says), "%s: %s", cases[i].name, qcal_last_error());
+    cr_assert_not_null(strstr(qcal_last_error(), p), "%s: message lacks path: %s", cases[i].name,
+                       qcal_last_error());
+    cr_assert_not_null(strstr(qcal_last_error(), cases[i].says), "%s: %s", cases[i].name,
+                       qcal_last_error());
     cr_assert_null(t.data);
   }
   char path[128];
@@ -138,7 +151,8 @@ Test(npy, bad_files_are_rejected_with_the_path) {
   cr_assert_not_null(strstr(qcal_last_error(), "truncated header"));
   /* float64 beyond float32 */
   double big[1] = {1e300};
-  const char *p = write_npy("big.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", big, 8);
+  const char *p =
+      write_npy("big.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", big, 8);
   cr_assert_eq(qcal_npy_load(p, &t), QCAL_EDATA);
 }
 

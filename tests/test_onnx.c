@@ -15,7 +15,8 @@ static pb_tensor load(const char *test, const char *set, const char *file) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s/%s/%s", ONNX_NODE_DIR, test, set, file);
   pb_tensor t;
-  cr_assert_eq(pb_load_tensor(path, &t), 0, "cannot read %s (is libonnx-testdata installed?)", path);
+  cr_assert_eq(pb_load_tensor(path, &t), 0, "cannot read %s (is libonnx-testdata installed?)",
+               path);
   return t;
 }
 
@@ -66,8 +67,9 @@ static void quantize_set(const char *test, const char *set, int64_t axis) {
   qcal_int8_type t = z.dtype == PB_INT8 ? QCAL_S8 : QCAL_U8;
   qcal_layout l = layout_for(&x, s.numel, axis);
   unsigned char *out = malloc(x.numel);
-  cr_assert_eq(qcal_affine_quantize(&l, (const float *)x.data, (const float *)s.data, z.data, t, out),
-               QCAL_OK);
+  cr_assert_eq(
+      qcal_affine_quantize(&l, (const float *)x.data, (const float *)s.data, z.data, t, out),
+      QCAL_OK);
   cr_assert_eq(y.numel, x.numel);
   for (size_t i = 0; i < x.numel; i++)
     cr_assert_eq(out[i], y.data[i], "%s/%s element %zu: %d vs %d", test, set, i, out[i], y.data[i]);
@@ -116,12 +118,18 @@ static void matmul_set(const char *test, const char *set, int64_t axis) {
       pb_free_tensor(&y);
 }
 
-Test(onnx, quantizelinear) { cr_assert_gt(run_sets("test_quantizelinear", quantize_set), 0); }
+Test(onnx, quantizelinear) {
+  cr_assert_gt(run_sets("test_quantizelinear", quantize_set), 0);
+}
 Test(onnx, quantizelinear_axis) {
   cr_assert_gt(run_sets("test_quantizelinear_axis", quantize_set), 0);
 }
-Test(onnx, dequantizelinear) { cr_assert_gt(run_sets("test_dequantizelinear", dequantize_set), 0); }
+Test(onnx, dequantizelinear) {
+  cr_assert_gt(run_sets("test_dequantizelinear", dequantize_set), 0);
+}
 Test(onnx, dequantizelinear_axis) {
   cr_assert_gt(run_sets("test_dequantizelinear_axis", dequantize_set), 0);
 }
-Test(onnx, matmulinteger) { cr_assert_gt(run_sets("test_matmulinteger", matmul_set), 0); }
+Test(onnx, matmulinteger) {
+  cr_assert_gt(run_sets("test_matmulinteger", matmul_set), 0);
+}

@@ -46,16 +46,13 @@ typedef struct qcal_hist_collector {
   size_t scratch_len;
 } qcal_hist_collector;
 
-qcal_status qcal_hist_collector_init(qcal_hist_collector *c, int axis,
-                                     const qcal_hist_opts *o);
-qcal_status qcal_hist_collector_collect(qcal_hist_collector *c,
-                                        const qcal_tensor *t);
+qcal_status qcal_hist_collector_init(qcal_hist_collector *c, int axis, const qcal_hist_opts *o);
+qcal_status qcal_hist_collector_collect(qcal_hist_collector *c, const qcal_tensor *t);
 void qcal_hist_collector_free(qcal_hist_collector *c);
 
 /* Channel ch of a layout as one contiguous span: a pointer into x when
  * outer == 1, else a copy in scratch (outer * inner floats). */
-const float *qcal_gather_channel(const qcal_layout *l, const float *x,
-                                 size_t ch, float *scratch);
+const float *qcal_gather_channel(const qcal_layout *l, const float *x, size_t ch, float *scratch);
 
 /* Running max of |x|, per tensor or per channel. */
 typedef struct qcal_max_collector {
@@ -65,8 +62,7 @@ typedef struct qcal_max_collector {
 } qcal_max_collector;
 
 qcal_status qcal_max_collector_init(qcal_max_collector *c, int axis);
-qcal_status qcal_max_collector_collect(qcal_max_collector *c,
-                                       const qcal_tensor *t);
+qcal_status qcal_max_collector_collect(qcal_max_collector *c, const qcal_tensor *t);
 void qcal_max_collector_free(qcal_max_collector *c);
 
 typedef struct qcal_calib_opts {
@@ -75,19 +71,15 @@ typedef struct qcal_calib_opts {
   uint32_t stride;    /* 1 */
   double percentile;  /* 99.99 */
 } qcal_calib_opts;
-#define QCAL_CALIB_OPTS_DEFAULT                                                \
-  ((qcal_calib_opts){QCAL_QFORMAT_INT8, 128, 1, 99.99})
+#define QCAL_CALIB_OPTS_DEFAULT ((qcal_calib_opts){QCAL_QFORMAT_INT8, 128, 1, 99.99})
 
-qcal_status qcal_amax_entropy(const qcal_histogram *h,
-                              const qcal_calib_opts *o, float *amax);
-qcal_status qcal_amax_mse(const qcal_histogram *h, const qcal_calib_opts *o,
-                          float *amax);
-qcal_status qcal_amax_percentile(const qcal_histogram *h,
-                                 const qcal_calib_opts *o, float *amax);
+qcal_status qcal_amax_entropy(const qcal_histogram *h, const qcal_calib_opts *o, float *amax);
+qcal_status qcal_amax_mse(const qcal_histogram *h, const qcal_calib_opts *o, float *amax);
+qcal_status qcal_amax_percentile(const qcal_histogram *h, const qcal_calib_opts *o, float *amax);
 
 /* The method table. */
-typedef qcal_status qcal_hist_method_fn(const qcal_histogram *h,
-                                        const qcal_calib_opts *o, float *amax);
+typedef qcal_status qcal_hist_method_fn(const qcal_histogram *h, const qcal_calib_opts *o,
+                                        float *amax);
 typedef struct qcal_method_info {
   const char *name;
   const char *help;
@@ -109,10 +101,10 @@ typedef struct qcal_calib_request {
 
 typedef struct qcal_calib_result {
   size_t channels;
-  float *amax;       /* channels entries */
-  uint32_t nbins;    /* bins of channel 0's final histogram (0 for max) */
-  double collect_s;  /* histogram / max collection */
-  double compute_s;  /* amax search */
+  float *amax;      /* channels entries */
+  uint32_t nbins;   /* bins of channel 0's final histogram (0 for max) */
+  double collect_s; /* histogram / max collection */
+  double compute_s; /* amax search */
 } qcal_calib_result;
 
 qcal_status qcal_calibrate(const qcal_tensor *t, const qcal_calib_request *r,

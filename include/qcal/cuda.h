@@ -20,15 +20,13 @@ extern "C" {
 qcal_status qcal_cuda_available(void);
 
 /* Same contracts as the CPU micro-kernels in qcal/kernels.h. */
-qcal_status qcal_f32_q8_quantize__cuda(size_t n, const float *x, uint8_t *q,
-                                       const float *scale, bool per_elem,
-                                       float qmin, float qmax);
-qcal_status qcal_s8_f32_dequantize__cuda(size_t n, const int8_t *q, float *y,
-                                         const float *dq_scale, bool per_elem);
-qcal_status qcal_f32_f32_fakequant__cuda(size_t n, const float *x, float *y,
-                                         const float *scale,
-                                         const float *dq_scale, bool per_elem,
-                                         float qmin, float qmax);
+qcal_status qcal_f32_q8_quantize__cuda(size_t n, const float *x, uint8_t *q, const float *scale,
+                                       bool per_elem, float qmin, float qmax);
+qcal_status qcal_s8_f32_dequantize__cuda(size_t n, const int8_t *q, float *y, const float *dq_scale,
+                                         bool per_elem);
+qcal_status qcal_f32_f32_fakequant__cuda(size_t n, const float *x, float *y, const float *scale,
+                                         const float *dq_scale, bool per_elem, float qmin,
+                                         float qmax);
 
 #ifdef __cplusplus
 }

@@ -31,7 +31,6 @@ extern const qcal_synthetic_info qcal_synthetic[];
 extern const size_t qcal_synthetic_count;
 
 /* 1-D tensor of n samples of the named distribution. */
-qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n,
-                                qcal_tensor *out);
+qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n, qcal_tensor *out);
 
 #endif

@@ -10,37 +10,32 @@
 
 /* q[i] = clamp(rint(x[i] * s), qmin, qmax) as bytes (int8 or uint8 bit
  * pattern); NaN -> 0. s = scale[0], or scale[i] when per_elem. */
-typedef void qcal_f32_q8_quantize_fn(size_t n, const float *x, uint8_t *q,
-                                     const float *scale, bool per_elem,
-                                     float qmin, float qmax);
+typedef void qcal_f32_q8_quantize_fn(size_t n, const float *x, uint8_t *q, const float *scale,
+                                     bool per_elem, float qmin, float qmax);
 /* y[i] = q[i] / s_dq */
-typedef void qcal_s8_f32_dequantize_fn(size_t n, const int8_t *q, float *y,
-                                       const float *dq_scale, bool per_elem);
-typedef void qcal_u8_f32_dequantize_fn(size_t n, const uint8_t *q, float *y,
-                                       const float *dq_scale, bool per_elem);
+typedef void qcal_s8_f32_dequantize_fn(size_t n, const int8_t *q, float *y, const float *dq_scale,
+                                       bool per_elem);
+typedef void qcal_u8_f32_dequantize_fn(size_t n, const uint8_t *q, float *y, const float *dq_scale,
+                                       bool per_elem);
 /* y[i] = clamp(rint(x[i] * s), qmin, qmax) / s_dq; NaN -> 0 */
-typedef void qcal_f32_f32_fakequant_fn(size_t n, const float *x, float *y,
-                                       const float *scale,
-                                       const float *dq_scale, bool per_elem,
-                                       float qmin, float qmax);
+typedef void qcal_f32_f32_fakequant_fn(size_t n, const float *x, float *y, const float *scale,
+                                       const float *dq_scale, bool per_elem, float qmin,
+                                       float qmax);
 /* max |x[i]| (0 for n == 0); inputs are finite */
 typedef float qcal_f32_absmax_fn(size_t n, const float *x);
 /* torch.histc binning of |x| over [0, range] with nbins bins:
  *   b = (int)((|x| * nbins) / range), clamped to nbins-1; |x| > range skipped;
  *   skip_zeros drops |x| == 0. range > 0. Counts are added to bins[0..nbins). */
-typedef void qcal_f32_histogram_fn(size_t n, const float *x, uint32_t nbins,
-                                   float range, bool skip_zeros,
-                                   uint64_t *bins);
+typedef void qcal_f32_histogram_fn(size_t n, const float *x, uint32_t nbins, float range,
+                                   bool skip_zeros, uint64_t *bins);
 /* sum_k cnt[k] * (fq(c[k]) - c[k])^2 with fq as in fakequant (s_dq = s). */
-typedef double qcal_f32_hist_sse_fn(size_t n, const float *c,
-                                    const double *cnt, float s, float qmin,
-                                    float qmax);
+typedef double qcal_f32_hist_sse_fn(size_t n, const float *c, const double *cnt, float s,
+                                    float qmin, float qmax);
 
 /* sum_g X[g] - S[g] * log(S[g] / m[g]): the KL numerator of the entropy
  * calibrator over merged groups. Callers pass S = m = 1, X = 0 for groups
  * that contribute nothing, so every term is finite. */
-typedef double qcal_f64_kl_groups_fn(size_t n, const double *S,
-                                     const double *m, const double *X);
+typedef double qcal_f64_kl_groups_fn(size_t n, const double *S, const double *m, const double *X);
 
 enum {
   QCAL_ISA_REF = 0,

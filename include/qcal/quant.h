@@ -39,31 +39,28 @@ float qcal_fake_quant_one(float x, float s, float s_dq, float qmin, float qmax);
 /* Tensor-level operations on a layout. amax has layout->channels entries.
  * y of quantize holds bytes: int8 for signed formats, uint8 for unsigned.
  * bits must be <= 8 for quantize/dequantize. */
-qcal_status qcal_quantize(const qcal_layout *l, const float *x,
-                          const float *amax, qcal_qformat f, void *y);
-qcal_status qcal_dequantize(const qcal_layout *l, const void *q,
-                            const float *amax, qcal_qformat f, float *y);
-qcal_status qcal_fake_quant(const qcal_layout *l, const float *x,
-                            const float *amax, qcal_qformat f, float *y);
+qcal_status qcal_quantize(const qcal_layout *l, const float *x, const float *amax, qcal_qformat f,
+                          void *y);
+qcal_status qcal_dequantize(const qcal_layout *l, const void *q, const float *amax, qcal_qformat f,
+                            float *y);
+qcal_status qcal_fake_quant(const qcal_layout *l, const float *x, const float *amax, qcal_qformat f,
+                            float *y);
 
 /* ONNX QuantizeLinear / DequantizeLinear (opset 13):
  *   y = saturate(round_half_even(x / scale) + zero_point)
  *   x = (y - zero_point) * scale
  * with one scale/zero point per channel of the layout. */
 typedef enum qcal_int8_type { QCAL_S8, QCAL_U8 } qcal_int8_type;
-qcal_status qcal_affine_quantize(const qcal_layout *l, const float *x,
-                                 const float *scale, const void *zero_point,
-                                 qcal_int8_type t, void *y);
-qcal_status qcal_affine_dequantize(const qcal_layout *l, const void *q,
-                                   const float *scale, const void *zero_point,
-                                   qcal_int8_type t, float *y);
+qcal_status qcal_affine_quantize(const qcal_layout *l, const float *x, const float *scale,
+                                 const void *zero_point, qcal_int8_type t, void *y);
+qcal_status qcal_affine_dequantize(const qcal_layout *l, const void *q, const float *scale,
+                                   const void *zero_point, qcal_int8_type t, float *y);
 
 /* Reference 8-bit GEMM: C[m][n] = sum_k (A[m][k] - za) * (B[k][n] - zb),
  * row-major with leading dimensions, exact int32 accumulation. Matches ONNX
  * MatMulInteger. */
-void qcal_gemm_q8_s32__ref(size_t m, size_t n, size_t k, const void *a,
-                           qcal_int8_type ta, size_t lda, int32_t za,
-                           const void *b, qcal_int8_type tb, size_t ldb,
+void qcal_gemm_q8_s32__ref(size_t m, size_t n, size_t k, const void *a, qcal_int8_type ta,
+                           size_t lda, int32_t za, const void *b, qcal_int8_type tb, size_t ldb,
                            int32_t zb, int32_t *c, size_t ldc);
 
 #endif

@@ -23,8 +23,7 @@ typedef enum qcal_status {
 const char *qcal_status_str(qcal_status s);
 
 /* Record a formatted message for the calling thread and return s. */
-qcal_status qcal_error(qcal_status s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+qcal_status qcal_error(qcal_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Message of the last qcal_error() on this thread ("" if none). */
 const char *qcal_last_error(void);
@@ -32,11 +31,11 @@ const char *qcal_last_error(void);
 /* Clear the calling thread's message. */
 void qcal_clear_error(void);
 
-#define QCAL_TRY(expr)                                                         \
-  do {                                                                         \
-    qcal_status qcal_try_s_ = (expr);                                          \
-    if (qcal_try_s_ != QCAL_OK)                                                \
-      return qcal_try_s_;                                                      \
+#define QCAL_TRY(expr)                                                                             \
+  do {                                                                                             \
+    qcal_status qcal_try_s_ = (expr);                                                              \
+    if (qcal_try_s_ != QCAL_OK)                                                                    \
+      return qcal_try_s_;                                                                          \
   } while (0)
 
 #ifdef __cplusplus

@@ -34,8 +34,7 @@ qcal_status qcal_tensor_check(const qcal_tensor *t);
 
 /* Normalise axis (negative allowed) and build the layout. axis may be
  * QCAL_PER_TENSOR. */
-qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis,
-                             qcal_layout *out);
+qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis, qcal_layout *out);
 
 static inline size_t qcal_layout_numel(const qcal_layout *l) {
   return l->outer * l->channels * l->inner;

@@ -63,8 +63,8 @@ static cudaError_t upload(void **dst, const void *src, size_t bytes) {
 }
 
 extern "C" qcal_status qcal_f32_q8_quantize__cuda(size_t n, const float *x, uint8_t *q,
-                                                  const float *scale, bool per_elem,
-                                                  float qmin, float qmax) {
+                                                  const float *scale, bool per_elem, float qmin,
+                                                  float qmax) {
   qcal_status st = qcal_cuda_available();
   void *dx = nullptr, *dq = nullptr, *ds = nullptr;
   if (st != QCAL_OK)
@@ -72,8 +72,8 @@ extern "C" qcal_status qcal_f32_q8_quantize__cuda(size_t n, const float *x, uint
   QCAL_CUDA_CHECK(upload(&dx, x, n * sizeof(float)));
   QCAL_CUDA_CHECK(upload(&ds, scale, (per_elem ? n : 1) * sizeof(float)));
   QCAL_CUDA_CHECK(cudaMalloc(&dq, n ? n : 1));
-  quantize_k<<<grid_for(n), 256>>>(n, (const float *)dx, (uint8_t *)dq, (const float *)ds,
-                                   per_elem, qmin, qmax);
+  quantize_k<<<grid_for(n), 256>>>(n, (const float *)dx, (uint8_t *)dq, (const float *)ds, per_elem,
+                                   qmin, qmax);
   QCAL_CUDA_CHECK(cudaGetLastError());
   QCAL_CUDA_CHECK(cudaDeviceSynchronize());
   if (n)

@@ -13,11 +13,12 @@ INLINE __m512 round_clamp16(__m512 v, __m512 vmin, __m512 vmax) {
   return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-INLINE __mmask16 tail_mask(size_t r) { return (__mmask16)((1u << r) - 1u); }
+INLINE __mmask16 tail_mask(size_t r) {
+  return (__mmask16)((1u << r) - 1u);
+}
 
-INLINE void quantize_body(size_t n, const float *x, uint8_t *q,
-                          const float *scale, const bool per_elem, float qmin,
-                          float qmax) {
+INLINE void quantize_body(size_t n, const float *x, uint8_t *q, const float *scale,
+                          const bool per_elem, float qmin, float qmax) {
   const __m512 vmin = _mm512_set1_ps(qmin), vmax = _mm512_set1_ps(qmax);
   __m512 vs = _mm512_set1_ps(scale[0]);
   size_t i = 0;
@@ -36,18 +37,16 @@ INLINE void quantize_body(size_t n, const float *x, uint8_t *q,
   }
 }
 
-void qcal_f32_q8_quantize__avx512(size_t n, const float *x, uint8_t *q,
-                                  const float *scale, bool per_elem, float qmin,
-                                  float qmax) {
+void qcal_f32_q8_quantize__avx512(size_t n, const float *x, uint8_t *q, const float *scale,
+                                  bool per_elem, float qmin, float qmax) {
   if (per_elem)
     quantize_body(n, x, q, scale, true, qmin, qmax);
   else
     quantize_body(n, x, q, scale, false, qmin, qmax);
 }
 
-INLINE void fakequant_body(size_t n, const float *x, float *y,
-                           const float *scale, const float *dq_scale,
-                           const bool per_elem, float qmin, float qmax) {
+INLINE void fakequant_body(size_t n, const float *x, float *y, const float *scale,
+                           const float *dq_scale, const bool per_elem, float qmin, float qmax) {
   const __m512 vmin = _mm512_set1_ps(qmin), vmax = _mm512_set1_ps(qmax);
   __m512 vs = _mm512_set1_ps(scale[0]), vd = _mm512_set1_ps(dq_scale[0]);
   size_t i = 0;
@@ -70,41 +69,38 @@ INLINE void fakequant_body(size_t n, const float *x, float *y,
   }
 }
 
-void qcal_f32_f32_fakequant__avx512(size_t n, const float *x, float *y,
-                                    const float *scale, const float *dq_scale,
-                                    bool per_elem, float qmin, float qmax) {
+void qcal_f32_f32_fakequant__avx512(size_t n, const float *x, float *y, const float *scale,
+                                    const float *dq_scale, bool per_elem, float qmin, float qmax) {
   if (per_elem)
     fakequant_body(n, x, y, scale, dq_scale, true, qmin, qmax);
   else
     fakequant_body(n, x, y, scale, dq_scale, false, qmin, qmax);
 }
 
-#define DEQUANT(name, ctype, widen)                                            \
-  INLINE void name##_body(size_t n, const ctype *q, float *y,                  \
-                          const float *dq, const bool per_elem) {              \
-    __m512 vd = _mm512_set1_ps(dq[0]);                                         \
-    size_t i = 0;                                                              \
-    for (; i + 16 <= n; i += 16) {                                             \
-      if (per_elem)                                                            \
-        vd = _mm512_loadu_ps(dq + i);                                          \
-      __m512 v = _mm512_cvtepi32_ps(                                           \
-          widen(_mm_loadu_si128((const __m128i *)(q + i))));                   \
-      _mm512_storeu_ps(y + i, _mm512_div_ps(v, vd));                           \
-    }                                                                          \
-    if (i < n) {                                                               \
-      __mmask16 m = tail_mask(n - i);                                          \
-      if (per_elem)                                                            \
-        vd = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), m, dq + i);            \
-      __m512 v = _mm512_cvtepi32_ps(widen(_mm_maskz_loadu_epi8(m, q + i)));    \
-      _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(v, vd));                   \
-    }                                                                          \
-  }                                                                            \
-  void qcal_##name##__avx512(size_t n, const ctype *q, float *y,               \
-                             const float *dq, bool per_elem) {                 \
-    if (per_elem)                                                              \
-      name##_body(n, q, y, dq, true);                                          \
-    else                                                                       \
-      name##_body(n, q, y, dq, false);                                         \
+#define DEQUANT(name, ctype, widen)                                                                \
+  INLINE void name##_body(size_t n, const ctype *q, float *y, const float *dq,                     \
+                          const bool per_elem) {                                                   \
+    __m512 vd = _mm512_set1_ps(dq[0]);                                                             \
+    size_t i = 0;                                                                                  \
+    for (; i + 16 <= n; i += 16) {                                                                 \
+      if (per_elem)                                                                                \
+        vd = _mm512_loadu_ps(dq + i);                                                              \
+      __m512 v = _mm512_cvtepi32_ps(widen(_mm_loadu_si128((const __m128i *)(q + i))));             \
+      _mm512_storeu_ps(y + i, _mm512_div_ps(v, vd));                                               \
+    }                                                                                              \
+    if (i < n) {                                                                                   \
+      __mmask16 m = tail_mask(n - i);                                                              \
+      if (per_elem)                                                                                \
+        vd = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), m, dq + i);                                \
+      __m512 v = _mm512_cvtepi32_ps(widen(_mm_maskz_loadu_epi8(m, q + i)));                        \
+      _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(v, vd));                                       \
+    }                                                                                              \
+  }                                                                                                \
+  void qcal_##name##__avx512(size_t n, const ctype *q, float *y, const float *dq, bool per_elem) { \
+    if (per_elem)                                                                                  \
+      name##_body(n, q, y, dq, true);                                                              \
+    else                                                                                           \
+      name##_body(n, q, y, dq, false);                                                             \
   }
 
 DEQUANT(s8_f32_dequantize, int8_t, _mm512_cvtepi8_epi32)

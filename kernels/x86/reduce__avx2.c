@@ -32,8 +32,8 @@ float qcal_f32_absmax__avx2(size_t n, const float *x) {
   return r;
 }
 
-void qcal_f32_histogram__avx2(size_t n, const float *x, uint32_t nbins,
-                              float range, bool skip_zeros, uint64_t *bins) {
+void qcal_f32_histogram__avx2(size_t n, const float *x, uint32_t nbins, float range,
+                              bool skip_zeros, uint64_t *bins) {
   const __m256 vnf = _mm256_set1_ps((float)nbins), vr = _mm256_set1_ps(range);
   const __m256 vlast = _mm256_set1_ps((float)(nbins - 1));
   const __m256 vzero = _mm256_setzero_ps();
@@ -64,10 +64,9 @@ void qcal_f32_histogram__avx2(size_t n, const float *x, uint32_t nbins,
   }
 }
 
-double qcal_f32_hist_sse__avx2(size_t n, const float *c, const double *cnt,
-                               float s, float qmin, float qmax) {
-  const __m256 vs = _mm256_set1_ps(s), vmin = _mm256_set1_ps(qmin),
-               vmax = _mm256_set1_ps(qmax);
+double qcal_f32_hist_sse__avx2(size_t n, const float *c, const double *cnt, float s, float qmin,
+                               float qmax) {
+  const __m256 vs = _mm256_set1_ps(s), vmin = _mm256_set1_ps(qmin), vmax = _mm256_set1_ps(qmax);
   __m256d a0 = _mm256_setzero_pd(), a1 = a0;
   size_t k = 0;
   for (; k + 8 <= n; k += 8) {
@@ -93,8 +92,7 @@ double qcal_f32_hist_sse__avx2(size_t n, const float *c, const double *cnt,
 /* glibc libmvec's AVX2 log (ulp <= 4). */
 __m256d _ZGVdN4v_log(__m256d x);
 
-double qcal_f64_kl_groups__avx2(size_t n, const double *S, const double *m,
-                                const double *X) {
+double qcal_f64_kl_groups__avx2(size_t n, const double *S, const double *m, const double *X) {
   __m256d acc = _mm256_setzero_pd();
   size_t g = 0;
   for (; g + 4 <= n; g += 4) {

@@ -22,8 +22,8 @@ float qcal_f32_absmax__avx512(size_t n, const float *x) {
   return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 }
 
-void qcal_f32_histogram__avx512(size_t n, const float *x, uint32_t nbins,
-                                float range, bool skip_zeros, uint64_t *bins) {
+void qcal_f32_histogram__avx512(size_t n, const float *x, uint32_t nbins, float range,
+                                bool skip_zeros, uint64_t *bins) {
   const __m512 vnf = _mm512_set1_ps((float)nbins);
   const __m512 vr = _mm512_set1_ps(range);
   const __m512 vlast = _mm512_set1_ps((float)(nbins - 1));
@@ -56,10 +56,9 @@ void qcal_f32_histogram__avx512(size_t n, const float *x, uint32_t nbins,
   }
 }
 
-double qcal_f32_hist_sse__avx512(size_t n, const float *c, const double *cnt,
-                                 float s, float qmin, float qmax) {
-  const __m512 vs = _mm512_set1_ps(s), vmin = _mm512_set1_ps(qmin),
-               vmax = _mm512_set1_ps(qmax);
+double qcal_f32_hist_sse__avx512(size_t n, const float *c, const double *cnt, float s, float qmin,
+                                 float qmax) {
+  const __m512 vs = _mm512_set1_ps(s), vmin = _mm512_set1_ps(qmin), vmax = _mm512_set1_ps(qmax);
   __m512d a0 = _mm512_setzero_pd(), a1 = a0;
   size_t k = 0;
   for (; k + 16 <= n; k += 16) {
@@ -83,8 +82,7 @@ double qcal_f32_hist_sse__avx512(size_t n, const float *c, const double *cnt,
 /* glibc libmvec's AVX-512 log (ulp <= 4). */
 __m512d _ZGVeN8v_log(__m512d x);
 
-double qcal_f64_kl_groups__avx512(size_t n, const double *S, const double *m,
-                                  const double *X) {
+double qcal_f64_kl_groups__avx512(size_t n, const double *S, const double *m, const double *X) {
   __m512d acc = _mm512_setzero_pd();
   size_t g = 0;
   for (; g + 8 <= n; g += 8) {
@@ -97,7 +95,8 @@ double qcal_f64_kl_groups__avx512(size_t n, const double *S, const double *m,
     const __m512d one = _mm512_set1_pd(1.0);
     __m512d s = _mm512_mask_loadu_pd(one, k, S + g);
     __m512d l = _ZGVeN8v_log(_mm512_div_pd(s, _mm512_mask_loadu_pd(one, k, m + g)));
-    acc = _mm512_add_pd(acc, _mm512_maskz_mov_pd(k, _mm512_fnmadd_pd(s, l, _mm512_maskz_loadu_pd(k, X + g))));
+    acc = _mm512_add_pd(
+        acc, _mm512_maskz_mov_pd(k, _mm512_fnmadd_pd(s, l, _mm512_maskz_loadu_pd(k, X + g))));
   }
   return _mm512_reduce_add_pd(acc);
 }
