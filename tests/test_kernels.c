@@ -160,6 +160,35 @@ Test(kernels, absmax_and_histogram_variants_match_ref) {
   }
 }
 
+Test(kernels, histogram_variants_match_ref_on_large_inputs) {
+  /* large enough for the sub-histogram paths; post-ReLU-like and spiky data */
+  size_t n = 300007;
+  float *x = malloc(n * 4);
+  qcal_rng r;
+  qcal_rng_seed(&r, 77);
+  for (size_t i = 0; i < n; i++) {
+    double z = qcal_rng_normal(&r);
+    x[i] = i % 4 == 0 ? 0.0f : (i % 4 == 1 ? 1.0f : (float)z);
+  }
+  float range = 3.0f; /* values beyond it are skipped */
+  for (size_t v = 0; v < qcal_kernel_count; v++) {
+    const qcal_kernel_entry *e = &qcal_kernel_list[v];
+    if (strcmp(e->family, "f32_histogram") || !runnable(e) || !strcmp(e->isa, "ref"))
+      continue;
+    for (int skip = 0; skip < 2; skip++)
+      for (uint32_t nb = 3; nb <= 3000; nb *= 10) {
+        uint64_t *a = calloc(nb, 8), *b = calloc(nb, 8);
+        qcal_f32_histogram__ref(n, x, nb, range, skip, a);
+        ((qcal_f32_histogram_fn *)e->fn)(n, x, nb, range, skip, b);
+        for (uint32_t k = 0; k < nb; k++)
+          cr_assert_eq(a[k], b[k], "%s nb=%u skip=%d bin %u: %lu vs %lu", e->isa, nb, skip, k,
+                       (unsigned long)a[k], (unsigned long)b[k]);
+        free(a), free(b);
+      }
+  }
+  free(x);
+}
+
 Test(kernels, hist_sse_and_kl_variants_match_ref) {
   for (size_t v = 0; v < qcal_kernel_count; v++) {
     const qcal_kernel_entry *e = &qcal_kernel_list[v];

@@ -1,5 +1,6 @@
 /* AVX-512 reductions: abs-max, histogram binning, histogram-weighted SSE. */
 #include <immintrin.h>
+#include <stdlib.h>
 
 #include "kernels/scalar.h"
 #include "qcal/kernels.h"
@@ -22,38 +23,68 @@ float qcal_f32_absmax__avx512(size_t n, const float *x) {
   return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 }
 
-void qcal_f32_histogram__avx512(size_t n, const float *x, uint32_t nbins, float range,
-                                bool skip_zeros, uint64_t *bins) {
-  const __m512 vnf = _mm512_set1_ps((float)nbins);
-  const __m512 vr = _mm512_set1_ps(range);
-  const __m512 vlast = _mm512_set1_ps((float)(nbins - 1));
-  const __m512 vzero = _mm512_setzero_ps();
-  uint64_t zeros = 0;
-  uint32_t idx[16] __attribute__((aligned(64)));
-  size_t i = 0;
-  /* Zeros always land in bin 0; counting them with popcnt keeps post-ReLU
-   * data from serialising on one counter. */
-  for (; i + 16 <= n; i += 16) {
-    __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i));
-    __mmask16 ok = _mm512_cmp_ps_mask(a, vr, _CMP_LE_OQ);
-    __mmask16 z = _mm512_cmp_ps_mask(a, vzero, _CMP_EQ_OQ);
-    if (!skip_zeros)
-      zeros += (uint64_t)__builtin_popcount(ok & z);
-    ok &= (__mmask16)~z;
-    __m512 v = _mm512_min_ps(_mm512_div_ps(_mm512_mul_ps(a, vnf), vr), vlast);
-    __m512i b = _mm512_maskz_compress_epi32(ok, _mm512_cvttps_epi32(v));
-    _mm512_store_si512(idx, b);
-    int cnt = __builtin_popcount(ok);
-    for (int j = 0; j < cnt; j++)
-      bins[idx[j]]++;
-  }
-  bins[0] += zeros;
+/* Small inputs: bin straight into the 64-bit counts. */
+static void histogram_direct(size_t n, const float *x, uint32_t nbins, float range,
+                             bool skip_zeros, uint64_t *bins) {
   const float nf = (float)nbins;
-  for (; i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     int64_t b = qcal_hist_bin(fabsf(x[i]), nf, range, nbins, skip_zeros);
     if (b >= 0)
       bins[b]++;
   }
+}
+
+enum { SUB = 4, TRASH = 16, FLUSH = 1 << 30 };
+
+/* Four 32-bit sub-histograms, one per lane quarter, so that repeated bins do
+ * not serialise on one counter. Zeros and skipped values go to per-lane trash
+ * slots past the end; zeros are counted with popcnt instead. */
+void qcal_f32_histogram__avx512(size_t n, const float *x, uint32_t nbins, float range,
+                                bool skip_zeros, uint64_t *bins) {
+  const size_t stride = (size_t)nbins + TRASH;
+  uint32_t *sub = n >= (size_t)SUB * nbins ? calloc(SUB * stride, sizeof *sub) : NULL;
+  if (!sub) {
+    histogram_direct(n, x, nbins, range, skip_zeros, bins);
+    return;
+  }
+  uint32_t *h0 = sub, *h1 = sub + stride, *h2 = sub + 2 * stride, *h3 = sub + 3 * stride;
+  const __m512 vnf = _mm512_set1_ps((float)nbins), vr = _mm512_set1_ps(range);
+  const __m512 vlast = _mm512_set1_ps((float)(nbins - 1)), vzero = _mm512_setzero_ps();
+  const __m512i trash = _mm512_add_epi32(_mm512_set1_epi32((int)nbins),
+                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                           11, 12, 13, 14, 15));
+  uint64_t zeros = 0;
+  size_t i = 0;
+  while (i + 16 <= n) {
+    size_t end = n - i > FLUSH ? i + FLUSH : n; /* keep 32-bit counters from wrapping */
+    for (; i + 16 <= end; i += 16) {
+      __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i));
+      __mmask16 ok = _mm512_cmp_ps_mask(a, vr, _CMP_LE_OQ);
+      __mmask16 z = _mm512_cmp_ps_mask(a, vzero, _CMP_EQ_OQ);
+      if (!skip_zeros)
+        zeros += (uint64_t)__builtin_popcount(ok & z);
+      ok &= (__mmask16)~z;
+      __m512 v = _mm512_min_ps(_mm512_div_ps(_mm512_mul_ps(a, vnf), vr), vlast);
+      __m512i b = _mm512_mask_blend_epi32(ok, trash, _mm512_cvttps_epi32(v));
+      __m128i q0 = _mm512_castsi512_si128(b), q1 = _mm512_extracti32x4_epi32(b, 1);
+      __m128i q2 = _mm512_extracti32x4_epi32(b, 2), q3 = _mm512_extracti32x4_epi32(b, 3);
+      uint64_t a0 = (uint64_t)_mm_cvtsi128_si64(q0), a1 = (uint64_t)_mm_extract_epi64(q0, 1);
+      uint64_t b0 = (uint64_t)_mm_cvtsi128_si64(q1), b1 = (uint64_t)_mm_extract_epi64(q1, 1);
+      uint64_t c0 = (uint64_t)_mm_cvtsi128_si64(q2), c1 = (uint64_t)_mm_extract_epi64(q2, 1);
+      uint64_t d0 = (uint64_t)_mm_cvtsi128_si64(q3), d1 = (uint64_t)_mm_extract_epi64(q3, 1);
+      h0[(uint32_t)a0]++, h1[a0 >> 32]++, h2[(uint32_t)a1]++, h3[a1 >> 32]++;
+      h0[(uint32_t)b0]++, h1[b0 >> 32]++, h2[(uint32_t)b1]++, h3[b1 >> 32]++;
+      h0[(uint32_t)c0]++, h1[c0 >> 32]++, h2[(uint32_t)c1]++, h3[c1 >> 32]++;
+      h0[(uint32_t)d0]++, h1[d0 >> 32]++, h2[(uint32_t)d1]++, h3[d1 >> 32]++;
+    }
+    for (uint32_t k = 0; k < nbins; k++) {
+      bins[k] += (uint64_t)h0[k] + h1[k] + h2[k] + h3[k];
+      h0[k] = h1[k] = h2[k] = h3[k] = 0;
+    }
+  }
+  bins[0] += zeros;
+  free(sub);
+  histogram_direct(n - i, x + i, nbins, range, skip_zeros, bins);
 }
 
 double qcal_f32_hist_sse__avx512(size_t n, const float *c, const double *cnt, float s, float qmin,
