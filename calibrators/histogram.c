@@ -156,18 +156,8 @@ const float *qcal_gather_channel(const qcal_layout *l, const float *x, size_t ch
 
 qcal_status qcal_hist_collector_collect(qcal_hist_collector *c, const qcal_tensor *t) {
   qcal_layout l;
-  QCAL_TRY(qcal_layout_make(t->ndim, t->shape, c->axis, &l));
-  if (c->channels == 0) {
-    if (l.channels == 0)
-      return qcal_error(QCAL_EEMPTY, "channel axis has length 0");
-    c->hist = calloc(l.channels, sizeof *c->hist);
-    if (!c->hist)
-      return qcal_error(QCAL_ENOMEM, "cannot allocate %zu histograms", l.channels);
-    c->channels = l.channels;
-  } else if (l.channels != c->channels) {
-    return qcal_error(QCAL_EINVAL, "batch has %zu channels on axis %d, earlier batches had %zu",
-                      l.channels, c->axis, c->channels);
-  }
+  QCAL_TRY(
+      qcal_layout_bind_batch(t, c->axis, &c->channels, (void **)&c->hist, sizeof *c->hist, &l));
   size_t per = l.outer * l.inner;
   if (l.outer > 1 && per > c->scratch_len) {
     qcal_free(c->scratch);

@@ -13,18 +13,8 @@ qcal_status qcal_max_collector_init(qcal_max_collector *c, int axis) {
 
 qcal_status qcal_max_collector_collect(qcal_max_collector *c, const qcal_tensor *t) {
   qcal_layout l;
-  QCAL_TRY(qcal_layout_make(t->ndim, t->shape, c->axis, &l));
-  if (c->channels == 0) {
-    if (l.channels == 0)
-      return qcal_error(QCAL_EEMPTY, "channel axis has length 0");
-    c->amax = calloc(l.channels, sizeof *c->amax);
-    if (!c->amax)
-      return qcal_error(QCAL_ENOMEM, "cannot allocate %zu channels", l.channels);
-    c->channels = l.channels;
-  } else if (l.channels != c->channels) {
-    return qcal_error(QCAL_EINVAL, "batch has %zu channels on axis %d, earlier batches had %zu",
-                      l.channels, c->axis, c->channels);
-  }
+  QCAL_TRY(
+      qcal_layout_bind_batch(t, c->axis, &c->channels, (void **)&c->amax, sizeof *c->amax, &l));
   const qcal_kernel_table *k = qcal_kernels();
   if (l.inner == 1 && l.channels > 1) {
     for (size_t o = 0; o < l.outer; o++)

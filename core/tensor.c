@@ -79,3 +79,20 @@ qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis, qcal_layo
   *out = (qcal_layout){outer, (size_t)shape[axis], inner};
   return QCAL_OK;
 }
+
+qcal_status qcal_layout_bind_batch(const qcal_tensor *t, int axis, size_t *channels, void **state,
+                                   size_t elem_size, qcal_layout *l) {
+  QCAL_TRY(qcal_layout_make(t->ndim, t->shape, axis, l));
+  if (*channels == 0) {
+    if (l->channels == 0)
+      return qcal_error(QCAL_EEMPTY, "channel axis has length 0");
+    *state = calloc(l->channels, elem_size);
+    if (!*state)
+      return qcal_error(QCAL_ENOMEM, "cannot allocate state for %zu channels", l->channels);
+    *channels = l->channels;
+  } else if (l->channels != *channels) {
+    return qcal_error(QCAL_EINVAL, "batch has %zu channels on axis %d, earlier batches had %zu",
+                      l->channels, axis, *channels);
+  }
+  return QCAL_OK;
+}

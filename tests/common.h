@@ -3,6 +3,8 @@
 #define QCAL_TESTS_COMMON_H
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -52,6 +54,19 @@ static inline void fill_special(float *x, size_t n, uint64_t seed, float s) {
       break;
     }
   }
+}
+
+/* A private scratch directory per test. */
+static inline void tmpdir_make(char *dir, size_t cap, const char *tag) {
+  snprintf(dir, cap, "/tmp/qcal_%s_XXXXXX", tag);
+  if (!mkdtemp(dir))
+    dir[0] = '\0';
+}
+
+static inline int tmpdir_remove(const char *dir) {
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd);
 }
 
 #endif

@@ -13,15 +13,11 @@ static char dir[64];
 static char out_s[65536], err_s[65536];
 
 static void setup(void) {
-  strcpy(dir, "/tmp/qcal_cli_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
+  tmpdir_make(dir, sizeof dir, "cli");
+  cr_assert_neq(dir[0], 0);
 }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { cr_assert_eq(tmpdir_remove(dir), 0); }
 
 static void slurp(const char *path, char *buf, size_t cap) {
   FILE *f = fopen(path, "rb");

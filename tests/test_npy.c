@@ -12,15 +12,11 @@
 static char dir[64];
 
 static void setup(void) {
-  strcpy(dir, "/tmp/qcal_npy_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
+  tmpdir_make(dir, sizeof dir, "npy");
+  cr_assert_neq(dir[0], 0);
 }
 
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { cr_assert_eq(tmpdir_remove(dir), 0); }
 
 /* Write a v1.0 .npy with the given header dict and raw payload. */
 static const char *write_npy(const char *name, const char *dict, const void *data, size_t bytes) {

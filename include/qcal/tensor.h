@@ -36,6 +36,12 @@ qcal_status qcal_tensor_check(const qcal_tensor *t);
  * QCAL_PER_TENSOR. */
 qcal_status qcal_layout_make(int ndim, const int64_t *shape, int axis, qcal_layout *out);
 
+/* Layout of one batch for a per-channel collector. On the first batch
+ * (*channels == 0) it binds the channel count and allocates *state with one
+ * zeroed elem_size entry per channel; later batches must agree. */
+qcal_status qcal_layout_bind_batch(const qcal_tensor *t, int axis, size_t *channels, void **state,
+                                   size_t elem_size, qcal_layout *l);
+
 static inline size_t qcal_layout_numel(const qcal_layout *l) {
   return l->outer * l->channels * l->inner;
 }
