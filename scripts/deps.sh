@@ -42,6 +42,22 @@ qcal_build() {
   ninja -C "$dir" >/dev/null
 }
 
+# Run meson test in $1 (extra args follow); print "<label>: N passed, N failed"
+# counting Criterion subtests, and return meson's status.
+qcal_meson_test() {
+  local dir=$1 label=$2
+  shift 2
+  local log rc=0
+  log=$(mktemp)
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$log" || rc=$?
+  local passed failed
+  passed=$(awk '/^ *[0-9]+\/[0-9]+ .* OK /{ if (match($0, /[0-9]+ subtests passed/)) n += substr($0, RSTART, RLENGTH) + 0; else n += 1 } END { print n + 0 }' "$log")
+  failed=$(awk '/^ *[0-9]+\/[0-9]+ .* (FAIL|ERROR|TIMEOUT) /{ n += 1 } END { print n + 0 }' "$log")
+  rm -f "$log"
+  echo "$label: $passed passed, $failed failed"
+  return $rc
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   qcal_install_deps
 fi
