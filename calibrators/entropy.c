@@ -40,11 +40,12 @@ qcal_status qcal_amax_entropy(const qcal_histogram *h, const qcal_calib_opts *o,
   size_t ncand = (n - o->start_bin) / o->stride + 1;
   size_t G = L < n ? (size_t)L : 1;
   double *kl = malloc(ncand * sizeof *kl);
-  double *gS = malloc(3 * G * sizeof *gS), *gM = gS + G, *gX = gM + G;
+  double *gS = malloc(3 * G * sizeof *gS);
   if (!pre || !nz || !xh || !xl || !kl || !gS) {
     free(pre), free(nz), free(xh), free(xl), free(kl), free(gS);
     return qcal_error(QCAL_ENOMEM, "entropy: cannot allocate %u bins", n);
   }
+  double *gM = gS + G, *gX = gM + G; /* group totals, non-empty counts, sum b log b */
   pre[0] = 0, nz[0] = 0, xh[0] = 0, xl[0] = 0;
   for (uint32_t j = 0; j < n; j++) {
     uint64_t b = h->counts[j == 0 ? 1 : j];
