@@ -1,0 +1,47 @@
+/* Photos via stb_image (Debian libstb-dev): decode, bilinear resize, PoseNet
+ * normalisation. */
+#include <errno.h>
+#include <stb/stb_image.h>
+#include <string.h>
+
+#include "qcal/model.h"
+
+qcal_status qcal_image_load(const char *path, int size, qcal_tensor *out) {
+  memset(out, 0, sizeof *out);
+  if (size < 16 || size > 4096)
+    return qcal_error(QCAL_EINVAL, "input size %d out of range (16..4096)", size);
+  int w, h, n;
+  unsigned char *px = stbi_load(path, &w, &h, &n, 3);
+  if (!px)
+    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  int64_t shape[4] = {1, size, size, 3};
+  qcal_status st = qcal_tensor_alloc(out, 4, shape);
+  if (st != QCAL_OK) {
+    stbi_image_free(px);
+    return st;
+  }
+  /* align-corners=false bilinear sampling, like tf.image.resize */
+  const float sy = (float)h / (float)size, sx = (float)w / (float)size;
+  for (int y = 0; y < size; y++) {
+    float fy = ((float)y + 0.5f) * sy - 0.5f;
+    fy = fy < 0 ? 0 : fy;
+    int y0 = (int)fy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+    float wy = fy - (float)y0;
+    for (int x = 0; x < size; x++) {
+      float fx = ((float)x + 0.5f) * sx - 0.5f;
+      fx = fx < 0 ? 0 : fx;
+      int x0 = (int)fx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+      float wx = fx - (float)x0;
+      for (int c = 0; c < 3; c++) {
+        float a = px[((size_t)y0 * w + x0) * 3 + c], b = px[((size_t)y0 * w + x1) * 3 + c];
+        float d = px[((size_t)y1 * w + x0) * 3 + c], e = px[((size_t)y1 * w + x1) * 3 + c];
+        float v = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
+        out->data[((size_t)y * size + x) * 3 + c] = v / 127.5f - 1.0f;
+      }
+    }
+  }
+  stbi_image_free(px);
+  const char *base = strrchr(path, '/');
+  snprintf(out->name, sizeof out->name, "%s", base ? base + 1 : path);
+  return QCAL_OK;
+}

