@@ -34,7 +34,7 @@ static const char *find_key(const char *hdr, const char *key) {
   return skip_ws(p + 1);
 }
 
-static float half_to_float(uint16_t h) {
+float qcal_half_to_float(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
   if (exp == 0x1f) {
     bits = sign | 0x7f800000u | (man << 13);
@@ -160,51 +160,33 @@ static qcal_status to_c_order(qcal_tensor *t) {
   return QCAL_OK;
 }
 
-qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
+qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t len,
+                           qcal_tensor *out) {
   qcal_status st_ = QCAL_OK;
   memset(out, 0, sizeof *out);
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return qcal_error(QCAL_EIO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat sb;
-  unsigned char pre[12];
   char *hdr = NULL;
-  unsigned char *raw = NULL;
-  int own_raw = 0; /* raw is a separate buffer (not the tensor's data) */
   npy_header h;
-  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    FAIL(QCAL_EIO, "%s: not a regular file", path);
-    goto done;
-  }
-  if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6)) {
-    FAIL(QCAL_EFORMAT, "%s: not a .npy file (bad magic)", path);
-    goto done;
-  }
+  if (len < 10 || memcmp(buf, "\x93NUMPY", 6))
+    return FAIL(QCAL_EFORMAT, "%s: not a .npy file (bad magic)", path);
   size_t hlen, hoff;
-  if (pre[6] == 1) {
-    hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+  if (buf[6] == 1) {
+    hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
     hoff = 10;
-  } else if (pre[6] == 2 || pre[6] == 3) {
-    if (fread(pre + 10, 1, 2, fp) != 2) {
-      FAIL(QCAL_EFORMAT, "%s: truncated header", path);
-      goto done;
-    }
-    hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+  } else if (buf[6] == 2 || buf[6] == 3) {
+    if (len < 12)
+      return FAIL(QCAL_EFORMAT, "%s: truncated header", path);
+    hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
     hoff = 12;
   } else {
-    FAIL(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, pre[6], pre[7]);
-    goto done;
+    return FAIL(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, buf[6], buf[7]);
   }
-  if (hoff + hlen > (size_t)sb.st_size) {
-    FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %lld bytes)", path, hlen,
-         (long long)sb.st_size);
-    goto done;
-  }
+  if (hoff + hlen > len)
+    return FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %zu bytes)",
+                path, hlen, len);
   hdr = malloc(hlen + 1);
-  if (!hdr || fread(hdr, 1, hlen, fp) != hlen) {
-    FAIL(QCAL_EIO, "%s: cannot read header", path);
-    goto done;
-  }
+  if (!hdr)
+    return FAIL(QCAL_ENOMEM, "%s: out of memory", path);
+  memcpy(hdr, buf + hoff, hlen);
   hdr[hlen] = '\0';
   if (strlen(hdr) != hlen || hdr[0] != '{') {
     FAIL(QCAL_EFORMAT, "%s: header is not a dictionary", path);
@@ -222,7 +204,8 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
     FAIL(QCAL_EFORMAT, "%s: shape in header overflows", path);
     goto done;
   }
-  size_t have = (size_t)sb.st_size - hoff - hlen;
+  size_t have = len - hoff - hlen;
+  const unsigned char *raw = buf + hoff + hlen;
   if (have != bytes) {
     FAIL(QCAL_EFORMAT,
          "%s: header promises %zu bytes of data (shape x %zu-byte elements), file has %zu", path,
@@ -237,29 +220,25 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
     FAIL(st_, "%s: cannot allocate %zu elements", path, numel);
     goto done;
   }
-  own_raw = h.width != 4;
-  raw = own_raw ? malloc(bytes) : (unsigned char *)out->data;
-  if (!raw || fread(raw, 1, bytes, fp) != bytes) {
-    FAIL(QCAL_EIO, "%s: cannot read %zu bytes of data", path, bytes);
-    goto done;
-  }
-  if (h.swap)
-    swap_bytes(raw, numel, h.width);
-  if (h.width == 8) {
-    for (size_t i = 0; i < numel; i++) {
+  for (size_t i = 0; i < numel; i++) {
+    unsigned char e[8];
+    memcpy(e, raw + i * h.width, h.width);
+    if (h.swap)
+      swap_bytes(e, 1, h.width);
+    if (h.width == 8) {
       double v;
-      memcpy(&v, raw + 8 * i, 8);
+      memcpy(&v, e, 8);
       if (isfinite(v) && fabs(v) > 3.4028234663852886e38) {
         FAIL(QCAL_EDATA, "%s: value %g at flat index %zu does not fit float32", path, v, i);
         goto done;
       }
       out->data[i] = (float)v;
-    }
-  } else if (h.width == 2) {
-    for (size_t i = 0; i < numel; i++) {
+    } else if (h.width == 4) {
+      memcpy(&out->data[i], e, 4);
+    } else {
       uint16_t v;
-      memcpy(&v, raw + 2 * i, 2);
-      out->data[i] = half_to_float(v);
+      memcpy(&v, e, 2);
+      out->data[i] = qcal_half_to_float(v);
     }
   }
   if (h.fortran && (st_ = to_c_order(out)) != QCAL_OK)
@@ -271,13 +250,44 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
   if (dot && !strcmp(dot, ".npy"))
     *dot = '\0';
 done:
-  if (own_raw)
-    free(raw);
   free(hdr);
-  fclose(fp);
   if (st_ != QCAL_OK)
     qcal_tensor_free(out);
   return st_;
+}
+
+qcal_status qcal_read_file(const char *path, unsigned char **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return qcal_error(QCAL_EIO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    fclose(fp);
+    return qcal_error(QCAL_EIO, "%s: not a regular file", path);
+  }
+  size_t n = (size_t)sb.st_size;
+  *buf = malloc(n ? n : 1);
+  if (!*buf || fread(*buf, 1, n, fp) != n) {
+    fclose(fp);
+    free(*buf);
+    *buf = NULL;
+    return qcal_error(QCAL_EIO, "%s: cannot read %zu bytes", path, n);
+  }
+  fclose(fp);
+  *len = n;
+  return QCAL_OK;
+}
+
+qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
+  unsigned char *buf;
+  size_t len;
+  memset(out, 0, sizeof *out);
+  QCAL_TRY(qcal_read_file(path, &buf, &len));
+  qcal_status st = qcal_npy_parse(path, buf, len, out);
+  free(buf);
+  return st;
 }
 
 qcal_status qcal_npy_save(const char *path, const qcal_tensor *t) {

@@ -11,6 +11,20 @@
  * into a C-order float32 tensor named after the file. Errors name the file.
  * Values that do not fit float32 are reported as bad data. */
 qcal_status qcal_npy_load(const char *path, qcal_tensor *out);
+/* The same from a buffer already in memory; path only names it in errors. */
+qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t len,
+                           qcal_tensor *out);
+/* Whole file into a malloc'ed buffer. */
+qcal_status qcal_read_file(const char *path, unsigned char **buf, size_t *len);
+
+/* Every tensor a file spec names: "FILE" or "FILE:NAME", where FILE is .npy,
+ * .npz (stored or deflated), .h5/.hdf5 (any float dataset) or .safetensors
+ * (F32, F16, BF16). Without NAME, all float tensors of the file. fn receives
+ * each tensor and owns it; a non-OK return stops the walk. Tensor names are
+ * "file.npz:array" style. */
+typedef qcal_status (*qcal_tensor_fn)(void *ctx, qcal_tensor *t);
+qcal_status qcal_load_tensors(const char *spec, qcal_tensor_fn fn, void *ctx);
+
 /* Write a C-order float32 .npy (version 1.0) via a temporary file + rename. */
 qcal_status qcal_npy_save(const char *path, const qcal_tensor *t);
 

@@ -1,0 +1,14 @@
+/* Column access for the writers in reports/. */
+#ifndef QCAL_REPORTS_TABLE_INTERNAL_H
+#define QCAL_REPORTS_TABLE_INTERNAL_H
+
+#include "qcal/results.h"
+
+int qcal_table_ncols(const qcal_table *t);
+const char *qcal_table_col_name(const qcal_table *t, int c);
+const char *qcal_table_col_units(const qcal_table *t, int c);
+char qcal_table_col_type(const qcal_table *t, int c);
+const void *qcal_table_col_data(const qcal_table *t, int c);
+const char *qcal_table_description(const qcal_table *t);
+
+#endif
