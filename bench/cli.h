@@ -63,5 +63,6 @@ qcal_status qcal_evaluate(const qcal_tensor *t, const qcal_calib_request *r, qca
 int qcal_cmd_amax(int argc, char **argv);
 int qcal_cmd_demo(int argc, char **argv);
 int qcal_cmd_bench_calib(int argc, char **argv);
+int qcal_cmd_sweep(int argc, char **argv);
 
 #endif

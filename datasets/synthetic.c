@@ -115,3 +115,24 @@ qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n, qcal_
   }
   return qcal_error(QCAL_EINVAL, "unknown distribution '%s'", name);
 }
+
+qcal_status qcal_synthetic_channels(const char *name, uint64_t seed, size_t channels, size_t per,
+                                    double ratio, qcal_tensor *out) {
+  if (!(ratio >= 1.0))
+    return qcal_error(QCAL_EINVAL, "channel ratio %g must be >= 1", ratio);
+  size_t n;
+  QCAL_TRY(qcal_mul_size(channels, per, &n));
+  QCAL_TRY(qcal_synthetic_make(name, seed, n, out));
+  out->ndim = 2;
+  out->shape[0] = (int64_t)channels;
+  out->shape[1] = (int64_t)per;
+  qcal_rng r;
+  qcal_rng_seed(&r, seed ^ 0x5ca1e5ull);
+  for (size_t c = 0; c < channels; c++) {
+    float s = (float)pow(ratio, -qcal_rng_uniform(&r));
+    for (size_t i = 0; i < per; i++)
+      out->data[c * per + i] *= s;
+  }
+  snprintf(out->name, sizeof out->name, "%s-channels", name);
+  return QCAL_OK;
+}

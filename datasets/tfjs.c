@@ -324,6 +324,8 @@ qcal_status qcal_model_copy(qcal_model *dst, const qcal_model *src) {
 qcal_status qcal_model_fake_quant_weights(qcal_model *m, float *const *amax, bool per_channel,
                                           qcal_qformat f) {
   for (int i = 0; i < m->nlayers; i++) {
+    if (!amax[i])
+      continue; /* this layer's weights stay float */
     qcal_tensor *w = &m->layers[i].weight;
     qcal_layout l;
     QCAL_TRY(qcal_layout_make(w->ndim, w->shape,

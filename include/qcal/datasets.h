@@ -47,4 +47,10 @@ extern const size_t qcal_synthetic_count;
 /* 1-D tensor of n samples of the named distribution. */
 qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n, qcal_tensor *out);
 
+/* Per-channel variant [channels, per]: channel c is the named distribution
+ * scaled by ratio^-u_c, u_c ~ U(0, 1), so channel ranges differ by up to
+ * `ratio` (log-uniform), as in BN-folded depthwise weights. */
+qcal_status qcal_synthetic_channels(const char *name, uint64_t seed, size_t channels, size_t per,
+                                    double ratio, qcal_tensor *out);
+
 #endif

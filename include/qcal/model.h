@@ -40,7 +40,8 @@ void qcal_model_free(qcal_model *m);
 /* Deep copy (weights included). */
 qcal_status qcal_model_copy(qcal_model *dst, const qcal_model *src);
 /* Fake-quantize every layer's weights in place with amax per layer: amax[l]
- * holds one value per output channel when per_channel, else one. */
+ * holds one value per output channel when per_channel, else one; a NULL
+ * amax[l] leaves that layer in float. */
 qcal_status qcal_model_fake_quant_weights(qcal_model *m, float *const *amax, bool per_channel,
                                           qcal_qformat f);
 
