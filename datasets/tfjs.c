@@ -94,6 +94,7 @@ static qcal_status read_manifest(ctx *c, json_object *root, const char *dir) {
   }
   /* the weight files of all groups, in order */
   size_t have = 0;
+  char last[4096] = "(none)";
   c->data = qcal_alloc((total ? total : 1) * sizeof(float));
   if (!c->data)
     return qcal_error(QCAL_ENOMEM, "%s: cannot allocate %zu weights", c->path, total);
@@ -121,11 +122,12 @@ static qcal_status read_manifest(ctx *c, json_object *root, const char *dir) {
       if (got != bytes)
         return qcal_error(QCAL_EIO, "%s: short read", full);
       have += bytes / 4;
+      snprintf(last, sizeof last, "%s", full);
     }
   }
   if (have != total)
-    return BAD("%s: weights files hold %zu bytes, the manifest describes %zu", c->path, have * 4,
-               total * 4);
+    return BAD("%s: weights file holds %zu bytes, but the manifest in %s describes %zu", last,
+               have * 4, c->path, total * 4);
   return QCAL_OK;
 }
 

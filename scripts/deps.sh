@@ -6,8 +6,10 @@ set -euo pipefail
 QCAL_DEBS=(
   gcc libc6-dev pkg-config meson ninja-build git
   libcriterion-dev libjson-c-dev
+  libopenblas-dev libhdf5-dev libzip-dev libstb-dev
   libonnx-testdata          # ONNX node test vectors (conformance suite)
   python3 python3-numpy     # independent oracle for the calibrators
+  python3-h5py              # the results-file test reads HDF5 as users do
 )
 
 qcal_install_deps() {
@@ -15,6 +17,8 @@ qcal_install_deps() {
   for p in "${QCAL_DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # npm fetches the PoseNet weights; many machines already have Node's own npm
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -eq 0 ]; then
     return 0
   fi

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 qcal_install_deps
 qcal_build build
 echo "qcal: built build/qcal ($(build/qcal version))" >&2
-build/qcal demo "$@"
+cache=$(scripts/fetch-data.sh)
+QCAL_CACHE="$cache" build/qcal sweep "$@"
