@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "bench/cli.h"
 #include "bench/sweep.h"
 
@@ -22,6 +24,7 @@ static const qcal_opt opts[] = {
     {"images", "DIR", "folder of photos (split into calibration / held-out)", O(images), OPT_STRING, 0, 0, NULL},
     {"bits", "LIST", "bit widths: 8, 2-8, 4,8 ...", O(bits_spec), OPT_STRING, 0, 0, NULL},
     {"calib", "N", "calibration images (0: half, the rest are held out)", O(calib_images), OPT_INT, 0, 100000, NULL},
+    {"held", "N", "held-out images (0: all that are not calibration images)", O(held_images), OPT_INT, 0, 100000, NULL},
     {"input-size", "S", "network input S x S", O(input_size), OPT_INT, 33, 1025, NULL},
     {"jobs", "N", "threads (0: all cores)", O(jobs), OPT_INT, 0, 1024, NULL},
     {"filter", "REGEX", "only tensors whose name matches (POSIX extended)", O(filter), OPT_STRING, 0, 0, NULL},
@@ -38,7 +41,8 @@ static const qcal_opt opts[] = {
 static const qcal_cmd_info info = {
     "sweep",
     "qcal sweep [FILES...] [-o FILE.h5] [--bits LIST] [--jobs N] [--filter REGEX] [--model PATH]\n"
-    "                  [--images DIR] [--calib N] [--input-size S] [--no-network] [--no-synthetic]",
+    "                  [--images DIR] [--calib N] [--held N] [--input-size S] [--no-network]\n"
+    "                  [--no-synthetic] [--quick]",
     "Sweep calibration methods (max, entropy, mse, percentile 99.9/99.99/99.999),\n"
     "granularity (per tensor, per channel) and bit widths over every layer's weights\n"
     "and input activations of PoseNet MobileNetV1 (calibrated on one split of the\n"
@@ -110,6 +114,13 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
   json_object_object_add(o, "bits", b);
   json_object_object_add(o, "calib_images", json_object_new_int(s->ncalib));
   json_object_object_add(o, "heldout_images", json_object_new_int(s->nheld));
+  json_object *cal = json_object_new_array(), *held = json_object_new_array();
+  for (int i = 0; i < s->ncalib; i++)
+    json_object_array_add(cal, json_object_new_string(s->image_names[s->calib_idx[i]]));
+  for (int i = 0; i < s->nheld; i++)
+    json_object_array_add(held, json_object_new_string(s->image_names[s->held_idx[i]]));
+  json_object_object_add(o, "calibration_split", cal);
+  json_object_object_add(o, "heldout_split", held);
   json_object_object_add(o, "input_size", json_object_new_int(c->input_size));
   json_object_object_add(o, "jobs", json_object_new_int(c->jobs));
   json_object_object_add(o, "filter", c->filter ? json_object_new_string(c->filter) : NULL);
@@ -406,6 +417,10 @@ static void print_summary(const sweep_state *s) {
       printf("\n");
     }
   }
+  int skipped = 0;
+  for (int i = 0; i < s->nimages; i++)
+    if (!s->image_ok[i])
+      printf("%sskipped image: %s\n", skipped++ ? "" : "\n", s->image_status[i] + 9);
   double total = s->t_load + s->t_forward + s->t_collect + s->t_compute + s->t_e2e;
   printf("\nstages: load %.2f s, forward %.2f s, collect %.2f s, compute %.2f s, end-to-end %.2f s"
          " (total %.2f s)\n",
@@ -419,7 +434,8 @@ int qcal_cmd_sweep(int argc, char **argv) {
   default_cache(cache, sizeof cache);
   snprintf(model, sizeof model, "%s/posenet/posenet.json", cache);
   snprintf(images, sizeof images, "%s/images", cache);
-  sweep_cfg cfg = {NULL, model, images, NULL, "8", {0}, 0, 0, 257, 0, 1, 1 << 20, 0, 0, 0, 0};
+  sweep_cfg cfg = {.model = model, .images = images, .bits_spec = "8", .input_size = 257,
+                   .seed = 1, .synthetic_size = 1 << 20};
   /* -o is the short form of --output */
   char **args = malloc((size_t)(argc + 1) * sizeof *args);
   for (int i = 0; i < argc; i++)
@@ -458,16 +474,18 @@ int qcal_cmd_sweep(int argc, char **argv) {
   size_t ol = strlen(out);
   if (ol < 4 || (strcmp(out + ol - 3, ".h5") && strcmp(out + ol - 5, ".hdf5")))
     return qcal_die("sweep: output '%s' must end in .h5 or .hdf5", out);
+  if (cfg.jobs > 0)
+    openblas_set_num_threads(cfg.jobs); /* the forward pass's GEMMs too */
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
 
   qcal_status st = QCAL_OK;
   if (!cfg.no_network) {
     if (cfg.quick && cfg.calib_images == 0)
-      s.cfg.calib_images = 2;
+      s.cfg.calib_images = 2; /* 2 calibration + 2 held-out photos */
+    if (cfg.quick && cfg.held_images == 0)
+      s.cfg.held_images = 2;
     st = qcal_sweep_network_items(&s);
-    if (st == QCAL_OK && cfg.quick && s.nheld > 2)
-      s.nheld = 2; /* 2 calibration + 2 held-out photos */
   }
   if (st == QCAL_OK && !cfg.no_synthetic)
     st = qcal_sweep_synthetic_items(&s);

@@ -45,7 +45,7 @@ typedef struct sweep_row {
 typedef struct sweep_cfg {
   const char *out, *model, *images, *filter, *bits_spec;
   int bits[16], nbits;
-  int calib_images, input_size, jobs, seed, synthetic_size, file_axis;
+  int calib_images, held_images, input_size, jobs, seed, synthetic_size, file_axis;
   int quick, no_network, no_synthetic;
 } sweep_cfg;
 

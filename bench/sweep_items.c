@@ -121,7 +121,7 @@ static qcal_status load_images(sweep_state *s) {
       int calib = s->ncalib < ncal && (k % 2 == 0 || usable - k <= ncal - s->ncalib);
       if (calib)
         s->calib_idx[s->ncalib++] = i;
-      else
+      else if (s->cfg.held_images == 0 || s->nheld < s->cfg.held_images)
         s->held_idx[s->nheld++] = i;
       k++;
     }

@@ -124,6 +124,8 @@ Test(sweep, tiny_network_end_to_end) {
   cr_assert_not_null(strstr(out_s, "Conv2d_1_depthwise*"), "%s", out_s);
   cr_assert_not_null(strstr(out_s, "end to end on 2 held-out photos"), "%s", out_s);
   cr_assert_not_null(strstr(out_s, "stages: load"), "%s", out_s);
+  cr_assert_not_null(strstr(out_s, "skipped image: "), "%s", out_s);
+  cr_assert_not_null(strstr(out_s, "zz_broken.png"), "%s", out_s);
   const char *f = pathf("net.h5");
   cr_assert_eq(h5_rows(f, "/tensors/name"), 6); /* 3 layers x (weight, input) */
   cr_assert_eq(h5_rows(f, "/results/sqnr_db"), 6 * 12);
