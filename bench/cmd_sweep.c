@@ -368,11 +368,13 @@ static void print_summary(const sweep_state *s) {
         bl = qcal_sweep_methods[s->rows[r].method].label;
         bg = s->rows[r].per_channel ? "/ch" : "";
       }
-    char lab[32];
+    char lab[32], pc[32] = "-";
     snprintf(lab, sizeof lab, "%s%s", bl, bg);
-    printf("%-34.34s %-12s %8.2f   %.2f / %.2f\n", s->items[i].name, lab, best,
-           row_sqnr(qcal_sweep_find(s, i, "max", false, bits)),
-           row_sqnr(qcal_sweep_find(s, i, "max", true, bits)));
+    const sweep_row *rc = qcal_sweep_find(s, i, "max", true, bits);
+    if (rc)
+      snprintf(pc, sizeof pc, "%.2f", rc->m.sqnr_db);
+    printf("%-34.34s %-12s %8.2f   %.2f / %s\n", s->items[i].name, lab, best,
+           row_sqnr(qcal_sweep_find(s, i, "max", false, bits)), pc);
   }
   if (s->e2e && qcal_table_rows(s->e2e)) {
     printf("\nend to end on %d held-out photos (%d-bit); keypoints: argmax agreement, all / those "
