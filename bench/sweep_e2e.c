@@ -16,15 +16,20 @@ typedef struct {
   long cmatch, ctotal; /* keypoints FP32 finds with score >= 0.5 */
 } fidelity;
 
+/* signal and error energy of b against the reference a */
+static void energy(const qcal_tensor *a, const qcal_tensor *b, double *sig, double *err) {
+  for (size_t i = 0; i < a->numel; i++) {
+    double d = (double)a->data[i] - b->data[i];
+    *sig += (double)a->data[i] * a->data[i];
+    *err += d * d;
+  }
+}
+
 static void compare(const qcal_model *m, const qcal_tensor *ref, const qcal_tensor *q, fidelity *f) {
   const int hh = m->heads[QCAL_HEAD_HEATMAP], ho = m->heads[QCAL_HEAD_OFFSET];
   if (hh >= 0) {
     const qcal_tensor *a = &ref[hh], *b = &q[hh];
-    for (size_t i = 0; i < a->numel; i++) {
-      double d = (double)a->data[i] - b->data[i];
-      f->sig_h += (double)a->data[i] * a->data[i];
-      f->err_h += d * d;
-    }
+    energy(a, b, &f->sig_h, &f->err_h);
     const int K = (int)a->shape[3];
     const size_t P = a->numel / (size_t)K;
     for (int k = 0; k < K; k++) {
@@ -43,14 +48,8 @@ static void compare(const qcal_model *m, const qcal_tensor *ref, const qcal_tens
       }
     }
   }
-  if (ho >= 0) {
-    const qcal_tensor *a = &ref[ho], *b = &q[ho];
-    for (size_t i = 0; i < a->numel; i++) {
-      double d = (double)a->data[i] - b->data[i];
-      f->sig_o += (double)a->data[i] * a->data[i];
-      f->err_o += d * d;
-    }
-  }
+  if (ho >= 0)
+    energy(&ref[ho], &q[ho], &f->sig_o, &f->err_o);
 }
 
 static double sqnr(double sig, double err) { return err > 0 ? 10 * log10(sig / err) : INFINITY; }

@@ -69,4 +69,16 @@ static inline int tmpdir_remove(const char *dir) {
   return system(cmd);
 }
 
+/* The integer a shell command prints (e.g. "... | wc -l"); -1 on failure. */
+static inline int shell_count(const char *cmd) {
+  FILE *p = popen(cmd, "r");
+  int n = -1;
+  if (p) {
+    if (fscanf(p, "%d", &n) != 1)
+      n = -1;
+    pclose(p);
+  }
+  return n;
+}
+
 #endif
