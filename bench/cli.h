@@ -64,5 +64,7 @@ int qcal_cmd_amax(int argc, char **argv);
 int qcal_cmd_demo(int argc, char **argv);
 int qcal_cmd_bench_calib(int argc, char **argv);
 int qcal_cmd_sweep(int argc, char **argv);
+int qcal_cmd_gemm(int argc, char **argv);
+int qcal_cmd_stream(int argc, char **argv);
 
 #endif

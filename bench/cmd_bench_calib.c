@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/benchout.h"
 #include "bench/cli.h"
 #include "qcal/calib.h"
 #include "qcal/datasets.h"
@@ -49,17 +50,6 @@ static stat3 summarise(double *v, int n) {
   return s;
 }
 
-static void pin_threads(int nt) {
-  int ncpu = omp_get_num_procs();
-#pragma omp parallel num_threads(nt)
-  {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(omp_get_thread_num() % ncpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-  }
-}
-
 int qcal_cmd_bench_calib(int argc, char **argv) {
   bench_cfg cfg = {512, 10, 0, 0};
   const char *pos[1];
@@ -71,7 +61,7 @@ int qcal_cmd_bench_calib(int argc, char **argv) {
     cfg.reps = 5;
   }
   const int nt = cfg.threads ? cfg.threads : omp_get_num_procs();
-  pin_threads(nt);
+  qcal_pin_threads(nt);
   const size_t n = (size_t)cfg.size_mb << 18; /* floats */
   const double bytes = (double)n * sizeof(float);
   float *a = qcal_alloc(n * sizeof(float)), *b = qcal_alloc(n * sizeof(float));

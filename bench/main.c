@@ -15,6 +15,8 @@ static const subcmd cmds[] = {
     {"amax", "calibrate one .npy tensor and print amax and error metrics", qcal_cmd_amax},
     {"sweep", "calibrate every layer of the real network + synthetic + files into HDF5",
      qcal_cmd_sweep},
+    {"gemm", "INT8 vs FP32/BF16 GEMM throughput (oneDNN, cuBLASLt) vs measured peak",
+     qcal_cmd_gemm},
     {"demo", "compare every method on generated distributions (the main job)", qcal_cmd_demo},
     {"bench-calib", "benchmark histogram collection and amax search vs memory bandwidth",
      qcal_cmd_bench_calib},

@@ -65,6 +65,13 @@ static void init_once(void) {
     SET(f32_histogram)
     SET(f32_hist_sse)
     SET(f64_kl_groups)
+    SET(f32_copy)
+    SET(f32_triad)
+    SET(s32_s8_requantize)
+    SET(f32_relu)
+    SET(s8_relu)
+    SET(f32_add)
+    SET(s8_add)
 #undef SET
   }
   if (g_enabled & QCAL_ISA_AVX512)

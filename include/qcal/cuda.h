@@ -28,6 +28,28 @@ qcal_status qcal_f32_f32_fakequant__cuda(size_t n, const float *x, float *y, con
                                          const float *dq_scale, bool per_elem, float qmin,
                                          float qmax);
 
+typedef struct qcal_cuda_device {
+  char name[256];
+  int sm_count, clock_khz, cc_major, cc_minor;
+  double mem_gib;
+} qcal_cuda_device;
+qcal_status qcal_cuda_device_query(qcal_cuda_device *d);
+
+/* One cuBLASLt GEMM, "TN" (A transposed), timed with CUDA events over
+ * rotating buffers after a warm-up. type: int8 (s8 x s8 -> s32, compute
+ * 32I), fp16, bf16 (fp32 accumulate), tf32, fp32 (pedantic: no emulation,
+ * no down-conversion), fp8 (E4M3 -> bf16, sm_89+). A cuBLAS
+ * NOT_SUPPORTED comes back as QCAL_EUNSUPPORTED with the reason. */
+typedef struct qcal_cuda_gemm_run {
+  double samples[256]; /* seconds per repetition */
+  int nsamples;
+  double max_rel_err;  /* sampled check against a host reference */
+  int checked;         /* entries checked */
+  char algo[64];
+} qcal_cuda_gemm_run;
+qcal_status qcal_cuda_gemm(const char *type, int64_t m, int64_t n, int64_t k, int reps,
+                           qcal_cuda_gemm_run *out);
+
 #ifdef __cplusplus
 }
 #endif

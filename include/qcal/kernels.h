@@ -37,6 +37,19 @@ typedef double qcal_f32_hist_sse_fn(size_t n, const float *c, const double *cnt,
  * that contribute nothing, so every term is finite. */
 typedef double qcal_f64_kl_groups_fn(size_t n, const double *S, const double *m, const double *X);
 
+/* Bandwidth-bound kernels of `qcal stream` (n elements each). */
+typedef void qcal_f32_copy_fn(size_t n, const float *a, float *b);
+/* a = b + s * c (mul then add, no FMA, so that every variant agrees) */
+typedef void qcal_f32_triad_fn(size_t n, const float *b, const float *c, float s, float *a);
+/* y = clamp(rint((float)x * scale), qmin, qmax): int32 accumulators to int8 */
+typedef void qcal_s32_s8_requantize_fn(size_t n, const int32_t *x, int8_t *y, float scale,
+                                       float qmin, float qmax);
+typedef void qcal_f32_relu_fn(size_t n, const float *x, float *y);
+typedef void qcal_s8_relu_fn(size_t n, const int8_t *x, int8_t *y);
+typedef void qcal_f32_add_fn(size_t n, const float *a, const float *b, float *y);
+/* saturating int8 add of two tensors on the same scale */
+typedef void qcal_s8_add_fn(size_t n, const int8_t *a, const int8_t *b, int8_t *y);
+
 enum {
   QCAL_ISA_REF = 0,
   QCAL_ISA_AVX2 = 1u << 0,    /* AVX2 + FMA */
@@ -61,6 +74,13 @@ typedef struct qcal_kernel_table {
   qcal_f32_histogram_fn *f32_histogram;
   qcal_f32_hist_sse_fn *f32_hist_sse;
   qcal_f64_kl_groups_fn *f64_kl_groups;
+  qcal_f32_copy_fn *f32_copy;
+  qcal_f32_triad_fn *f32_triad;
+  qcal_s32_s8_requantize_fn *s32_s8_requantize;
+  qcal_f32_relu_fn *f32_relu;
+  qcal_s8_relu_fn *s8_relu;
+  qcal_f32_add_fn *f32_add;
+  qcal_s8_add_fn *s8_add;
 } qcal_kernel_table;
 
 /* CPU features of this machine (QCAL_ISA_* bits), detected once. */
