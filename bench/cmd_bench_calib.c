@@ -85,7 +85,7 @@ int qcal_cmd_bench_calib(int argc, char **argv) {
     {
       int id = omp_get_thread_num();
       size_t lo = n * (size_t)id / (size_t)nt, hi = n * (size_t)(id + 1) / (size_t)nt;
-      memcpy(b + lo, a + lo, (hi - lo) * sizeof(float));
+      k->f32_copy(hi - lo, a + lo, b + lo);
     }
     if (i >= 0)
       t[i] = qcal_now() - t0;

@@ -238,10 +238,11 @@ int qcal_cmd_gemm(int argc, char **argv) {
       for (int t = 0; t < ntypes; t++) {
         double need = qcal_gemm_bytes((gemm_type)types[t], &shapes[s]);
         if (need > 0.8 * avail) {
+          int rc = qcal_die("gemm: %s %s needs %.1f GiB, only %.1f GiB of memory is available",
+                            shapes[s].label, qcal_gemm_type_names[types[t]], need / 1073741824.0,
+                            avail / 1073741824.0);
           free(shapes);
-          return qcal_die("gemm: %s %s needs %.1f GiB, only %.1f GiB of memory is available",
-                          shapes[s].label, qcal_gemm_type_names[types[t]], need / 1073741824.0,
-                          avail / 1073741824.0);
+          return rc;
         }
       }
 

@@ -24,6 +24,8 @@ qcal_status qcal_cpu_gemm_run(cpu_gemm *g);
  * worst relative error (0 for exact). */
 qcal_status qcal_cpu_gemm_check(cpu_gemm *g, int samples, double *max_err, char *why, size_t cap);
 void qcal_cpu_gemm_destroy(cpu_gemm *g);
+/* The output buffer (tests corrupt it to prove the check catches garbage). */
+void *qcal_cpu_gemm_output(cpu_gemm *g);
 /* Bytes the problem needs (for the memory check before allocating). */
 double qcal_gemm_bytes(gemm_type t, const gemm_shape *s);
 

@@ -230,3 +230,5 @@ void qcal_cpu_gemm_destroy(cpu_gemm *g) {
   free(g->hb_packed);
   free(g);
 }
+
+void *qcal_cpu_gemm_output(cpu_gemm *g) { return g->hc; }

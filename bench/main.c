@@ -17,6 +17,8 @@ static const subcmd cmds[] = {
      qcal_cmd_sweep},
     {"gemm", "INT8 vs FP32/BF16 GEMM throughput (oneDNN, cuBLASLt) vs measured peak",
      qcal_cmd_gemm},
+    {"stream", "bandwidth-bound int8 vs fp32 kernels vs the measured STREAM copy",
+     qcal_cmd_stream},
     {"demo", "compare every method on generated distributions (the main job)", qcal_cmd_demo},
     {"bench-calib", "benchmark histogram collection and amax search vs memory bandwidth",
      qcal_cmd_bench_calib},

@@ -104,6 +104,9 @@ qcal_status qcal_dequantize(const qcal_layout *l, const void *qv, const float *a
     return qcal_error(QCAL_EINVAL, "dequantize from bytes needs bits <= 8 (got %d)", f.bits);
   float *s, *sdq;
   QCAL_TRY(make_scales(l, amax, f, &s, &sdq));
+  /* dequantize multiplies by the step amax / qmax (ONNX, TensorRT) */
+  for (size_t c = 0; c < l->channels; c++)
+    sdq[c] = s[c] == 0.0f ? 0.0f : amax[c] / qcal_qformat_qmax(f);
   const qcal_kernel_table *k = qcal_kernels();
   if (f.is_unsigned) {
     const uint8_t *q = qv;

@@ -180,3 +180,44 @@ Test(cli, demo_runs_and_shows_per_channel_gain) {
   cr_assert_eq(sscanf(b, "per-channel SQNR %lf", &pc), 1);
   cr_assert_gt(pc, pt + 3.0, "per-channel %g vs per-tensor %g", pc, pt);
 }
+
+Test(cli, gemm_and_stream_bad_input) {
+  expect_bad("gemm --shapes 0,16,16", "not positive", NULL);
+  expect_bad("gemm --shapes 16,16", "not M,N,K", NULL);
+  expect_bad("gemm --shapes 2000000,2000000,64 --engine cpu", "needs", "GiB");
+  expect_bad("gemm --types int4", "unknown type 'int4'", NULL);
+  expect_bad("gemm --engine tpu", "'tpu' is not one of", NULL);
+  expect_bad("gemm --reps 3", "--reps 3 out of range", NULL);
+  expect_bad("stream --sizes 0", "--sizes '0'", NULL);
+  expect_bad("stream --sizes 1000G", "need", "GiB");
+  expect_bad("stream --threads -1", "--threads -1 out of range", NULL);
+}
+
+Test(cli, gemm_and_stream_write_json_and_hdf5) {
+  char args[512];
+  snprintf(args, sizeof args,
+           "gemm --engine cpu --no-network --sizes 64,96 --types f32,u8s8s32 --json %s/g.json -o %s/g.h5",
+           dir, dir);
+  cr_assert_eq(qcal(args), 0, "%s", err_s);
+  cr_assert_not_null(strstr(out_s, "int8 VPDPBUSD"), "%s", out_s);
+  cr_assert_not_null(strstr(out_s, "ok  ("), "%s", out_s); /* int8/f32 ratio printed */
+  char p[128];
+  snprintf(p, sizeof p, "%s/g.json", dir);
+  FILE *f = fopen(p, "r");
+  cr_assert_not_null(f);
+  char buf[65536];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  cr_assert_not_null(strstr(buf, "\"benchmarks\""));
+  cr_assert_not_null(strstr(buf, "\"name\":\"gemm/cpu/u8s8s32/64x64x64x1\""), "%.400s", buf);
+  cr_assert_not_null(strstr(buf, "\"time_unit\":\"ns\""), "%.400s", buf);
+  cr_assert_not_null(strstr(buf, "\"aggregate_name\":\"median\""));
+  cr_assert_not_null(strstr(buf, "\"GOPS\":"));
+  snprintf(args, sizeof args, "stream --sizes 4K,64K --json %s/s.json -o %s/s.h5", dir, dir);
+  cr_assert_eq(qcal(args), 0, "%s", err_s);
+  cr_assert_not_null(strstr(out_s, "relu s8"), "%s", out_s);
+  cr_assert_not_null(strstr(out_s, "GPU harness skipped") || strstr(out_s, "GPU "), "%s", out_s);
+  snprintf(p, sizeof p, "%s/s.h5", dir);
+  cr_assert_eq(access(p, R_OK), 0);
+}

@@ -50,6 +50,16 @@ typedef struct qcal_cuda_gemm_run {
 qcal_status qcal_cuda_gemm(const char *type, int64_t m, int64_t n, int64_t k, int reps,
                            qcal_cuda_gemm_run *out);
 
+/* Device-resident bandwidth kernels (kernel: copy, triad, quantize,
+ * dequantize, relu_f32, relu_s8, add_f32, add_s8) over n elements, timed
+ * with CUDA events; ok says the result matched the host reference. */
+typedef struct qcal_cuda_stream_run {
+  double samples[1000];
+  int nsamples;
+  int ok;
+} qcal_cuda_stream_run;
+qcal_status qcal_cuda_stream(const char *kernel, size_t n, int reps, qcal_cuda_stream_run *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,7 @@
  * pattern); NaN -> 0. s = scale[0], or scale[i] when per_elem. */
 typedef void qcal_f32_q8_quantize_fn(size_t n, const float *x, uint8_t *q, const float *scale,
                                      bool per_elem, float qmin, float qmax);
-/* y[i] = q[i] / s_dq */
+/* y[i] = q[i] * step, step = amax / qmax (the ONNX / TensorRT scale) */
 typedef void qcal_s8_f32_dequantize_fn(size_t n, const int8_t *q, float *y, const float *dq_scale,
                                        bool per_elem);
 typedef void qcal_u8_f32_dequantize_fn(size_t n, const uint8_t *q, float *y, const float *dq_scale,

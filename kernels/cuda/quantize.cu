@@ -27,7 +27,7 @@ static __global__ void dequantize_k(size_t n, const int8_t *q, float *y, const f
                                     bool per_elem) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
        i += (size_t)gridDim.x * blockDim.x)
-    y[i] = __fdiv_rn((float)q[i], d[per_elem ? i : 0]);
+    y[i] = __fmul_rn((float)q[i], d[per_elem ? i : 0]);
 }
 
 static __global__ void fakequant_k(size_t n, const float *x, float *y, const float *s,

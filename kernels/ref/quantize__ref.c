@@ -13,13 +13,13 @@ void qcal_f32_q8_quantize__ref(size_t n, const float *x, uint8_t *q, const float
 void qcal_s8_f32_dequantize__ref(size_t n, const int8_t *q, float *y, const float *dq_scale,
                                  bool per_elem) {
   for (size_t i = 0; i < n; i++)
-    y[i] = (float)q[i] / dq_scale[per_elem ? i : 0];
+    y[i] = (float)q[i] * dq_scale[per_elem ? i : 0];
 }
 
 void qcal_u8_f32_dequantize__ref(size_t n, const uint8_t *q, float *y, const float *dq_scale,
                                  bool per_elem) {
   for (size_t i = 0; i < n; i++)
-    y[i] = (float)q[i] / dq_scale[per_elem ? i : 0];
+    y[i] = (float)q[i] * dq_scale[per_elem ? i : 0];
 }
 
 void qcal_f32_f32_fakequant__ref(size_t n, const float *x, float *y, const float *scale,

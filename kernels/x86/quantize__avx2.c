@@ -82,10 +82,10 @@ void qcal_f32_f32_fakequant__avx2(size_t n, const float *x, float *y, const floa
       if (per_elem)                                                                                \
         vd = _mm256_loadu_ps(dq + i);                                                              \
       __m256 v = _mm256_cvtepi32_ps(widen(_mm_loadl_epi64((const __m128i *)(q + i))));             \
-      _mm256_storeu_ps(y + i, _mm256_div_ps(v, vd));                                               \
+      _mm256_storeu_ps(y + i, _mm256_mul_ps(v, vd));                                               \
     }                                                                                              \
     for (; i < n; i++)                                                                             \
-      y[i] = (float)q[i] / dq[per_elem ? i : 0];                                                   \
+      y[i] = (float)q[i] * dq[per_elem ? i : 0];                                                   \
   }                                                                                                \
   void qcal_##name##__avx2(size_t n, const ctype *q, float *y, const float *dq, bool per_elem) {   \
     if (per_elem)                                                                                  \
