@@ -9,8 +9,8 @@
 
 #include "qcal/status.h"
 
-/* Each loop runs `iters` iterations of 12 independent register
- * accumulators (separate variables, so nothing spills) and returns the
+/* Each loop runs `iters` iterations over independent register accumulators
+ * (12, or 20 for BF16; separate variables, so nothing spills) and returns the
  * arithmetic operations done (a multiply-add counts 2). */
 uint64_t qcal_peak_vnni__avx512(uint64_t iters); /* VPDPBUSD zmm: 128 int8 ops each */
 uint64_t qcal_peak_fma__avx512(uint64_t iters);  /* VFMADD231PS zmm: 32 flops each */
