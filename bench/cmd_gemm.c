@@ -304,7 +304,7 @@ int qcal_cmd_gemm(int argc, char **argv) {
         gemm_type t = (gemm_type)types[ti];
         const gemm_shape *sh = &shapes[s];
         cpu_gemm *g = NULL;
-        char status[160] = "ok", why[160] = "";
+        char status[200] = "ok", why[160] = "";
         double samples[256], err = 0;
         int n = 0;
         qcal_status st = qcal_cpu_gemm_create(&g, t, sh, nt);
