@@ -155,3 +155,26 @@ double qcal_mem_available(void) {
     return kb * 1024.0;
   return (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 }
+
+qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
+
+qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path,
+                                     const char *json_path, qcal_table *const *tables,
+                                     int ntables, const char *context_json) {
+  if (json_path)
+    QCAL_TRY(qcal_bench_write_json(b, json_path, context_json));
+  if (!h5_path)
+    return QCAL_OK;
+  qcal_h5 h;
+  QCAL_TRY(qcal_h5_create(&h, h5_path));
+  qcal_status st = qcal_write_provenance(&h, context_json);
+  for (int i = 0; i < ntables && st == QCAL_OK; i++)
+    st = qcal_h5_write_table(&h, tables[i]);
+  if (st == QCAL_OK)
+    st = qcal_bench_write_samples(&h, b);
+  if (st != QCAL_OK) {
+    qcal_h5_abort(&h);
+    return st;
+  }
+  return qcal_h5_commit(&h);
+}

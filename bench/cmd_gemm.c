@@ -146,13 +146,8 @@ int qcal_cmd_gemm(int argc, char **argv) {
   snprintf(model, sizeof model, "%s/posenet/posenet.json", cache);
   gemm_cfg cfg = {.engine = "all", .types = "f32,bf16,u8s8s32,s8s8s32",
                   .sizes = "256,512,1024,2048,4096", .model = model, .reps = 10, .input_size = 257};
-  char **args = malloc((size_t)(argc + 1) * sizeof *args);
-  for (int i = 0; i < argc; i++)
-    args[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];
-  args[argc] = NULL;
   const char *pos[1];
-  int npos, r = qcal_opts_parse(&info, &cfg, argc, args, pos, 0, &npos);
-  free(args);
+  int npos, r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 0, &npos);
   if (r)
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
   if (cfg.quick && !strcmp(cfg.sizes, "256,512,1024,2048,4096"))
@@ -435,26 +430,8 @@ int qcal_cmd_gemm(int argc, char **argv) {
   json_object_object_add(ctx, "kernels", json_object_new_string(qcal_kernels()->isa));
   char *ctxs = strdup(json_object_to_json_string(ctx));
   json_object_put(ctx);
-  qcal_status st = QCAL_OK;
-  if (cfg.json)
-    st = qcal_bench_write_json(&bs, cfg.json, ctxs);
-  if (st == QCAL_OK && cfg.out) {
-    qcal_status qcal_write_provenance(qcal_h5 * h, const char *config_json);
-    qcal_h5 h;
-    st = qcal_h5_create(&h, cfg.out);
-    if (st == QCAL_OK)
-      st = qcal_write_provenance(&h, ctxs);
-    if (st == QCAL_OK)
-      st = qcal_h5_write_table(&h, tab);
-    if (st == QCAL_OK)
-      st = qcal_h5_write_table(&h, pt);
-    if (st == QCAL_OK)
-      st = qcal_bench_write_samples(&h, &bs);
-    if (st == QCAL_OK)
-      st = qcal_h5_commit(&h);
-    else
-      qcal_h5_abort(&h);
-  }
+  qcal_table *tabs[2] = {tab, pt};
+  qcal_status st = qcal_bench_write_outputs(&bs, cfg.out, cfg.json, tabs, 2, ctxs);
   free(ctxs);
   qcal_table_free(tab);
   qcal_table_free(pt);

@@ -133,13 +133,8 @@ static int parse_sizes(const char *s, size_t *v, int cap) {
 
 int qcal_cmd_stream(int argc, char **argv) {
   stream_cfg cfg = {.reps = 10};
-  char **args = malloc((size_t)(argc + 1) * sizeof *args);
-  for (int i = 0; i < argc; i++)
-    args[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];
-  args[argc] = NULL;
   const char *pos[1];
-  int npos, r = qcal_opts_parse(&info, &cfg, argc, args, pos, 0, &npos);
-  free(args);
+  int npos, r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 0, &npos);
   if (r)
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
   const size_t llc = llc_bytes();
@@ -281,24 +276,7 @@ int qcal_cmd_stream(int argc, char **argv) {
   json_object_object_add(ctx, "llc_bytes", json_object_new_int64((int64_t)llc));
   char *ctxs = strdup(json_object_to_json_string(ctx));
   json_object_put(ctx);
-  qcal_status st = QCAL_OK;
-  if (cfg.json)
-    st = qcal_bench_write_json(&bs, cfg.json, ctxs);
-  if (st == QCAL_OK && cfg.out) {
-    qcal_status qcal_write_provenance(qcal_h5 * h, const char *config_json);
-    qcal_h5 h;
-    st = qcal_h5_create(&h, cfg.out);
-    if (st == QCAL_OK)
-      st = qcal_write_provenance(&h, ctxs);
-    if (st == QCAL_OK)
-      st = qcal_h5_write_table(&h, tab);
-    if (st == QCAL_OK)
-      st = qcal_bench_write_samples(&h, &bs);
-    if (st == QCAL_OK)
-      st = qcal_h5_commit(&h);
-    else
-      qcal_h5_abort(&h);
-  }
+  qcal_status st = qcal_bench_write_outputs(&bs, cfg.out, cfg.json, &tab, 1, ctxs);
   free(ctxs);
   qcal_table_free(tab);
   qcal_bench_free(&bs);

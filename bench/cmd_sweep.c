@@ -438,15 +438,9 @@ int qcal_cmd_sweep(int argc, char **argv) {
   snprintf(images, sizeof images, "%s/images", cache);
   sweep_cfg cfg = {.model = model, .images = images, .bits_spec = "8", .input_size = 257,
                    .seed = 1, .synthetic_size = 1 << 20};
-  /* -o is the short form of --output */
-  char **args = malloc((size_t)(argc + 1) * sizeof *args);
-  for (int i = 0; i < argc; i++)
-    args[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];
-  args[argc] = NULL;
   const char *files[256];
   int nfiles;
-  int r = qcal_opts_parse(&info, &cfg, argc, args, files, 256, &nfiles);
-  free(args);
+  int r = qcal_opts_parse(&info, &cfg, argc, argv, files, 256, &nfiles);
   if (r)
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
   if (parse_bits(&cfg) != 0)

@@ -104,6 +104,8 @@ int qcal_opts_parse(const qcal_cmd_info *cmd, void *cfg, int argc, char **argv, 
       only_pos = 1;
       continue;
     }
+    if (!strcmp(a, "-o") && find(cmd->opts, "output", 6))
+      a = "--output"; /* the one short option: -o FILE */
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       qcal_opts_help(cmd, cfg, stdout);
       return 1;
