@@ -66,5 +66,8 @@ int qcal_cmd_bench_calib(int argc, char **argv);
 int qcal_cmd_sweep(int argc, char **argv);
 int qcal_cmd_gemm(int argc, char **argv);
 int qcal_cmd_stream(int argc, char **argv);
+int qcal_cmd_export(int argc, char **argv);
+int qcal_cmd_compare(int argc, char **argv);
+int qcal_cmd_report(int argc, char **argv);
 
 #endif

@@ -149,6 +149,7 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   /* tensors */
   qcal_table *tt = qcal_table_new("tensors", "every tensor swept; row index = tensor id");
   int t_name = qcal_table_col(tt, "name", 's', NULL), t_kind = qcal_table_col(tt, "kind", 's', NULL),
+      t_graph = qcal_table_col(tt, "graph_tensor", 's', NULL),
       t_layer = qcal_table_col(tt, "layer", 'i', NULL), t_op = qcal_table_col(tt, "op", 's', NULL),
       t_shape = qcal_table_col(tt, "shape", 's', NULL), t_n = qcal_table_col(tt, "numel", 'i', "count"),
       t_axis = qcal_table_col(tt, "channel_axis", 'i', NULL),
@@ -165,6 +166,7 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
     qcal_table_row(tt);
     qcal_table_set_s(tt, t_name, it->name);
     qcal_table_set_s(tt, t_kind, qcal_item_kind_names[it->kind]);
+    qcal_table_set_s(tt, t_graph, it->graph_tensor);
     qcal_table_set_i(tt, t_layer, it->layer);
     qcal_table_set_s(tt, t_op, it->layer < 0 ? "" : s->model.layers[it->layer].op == QCAL_OP_DWCONV ? "depthwise" : "conv");
     qcal_table_set_s(tt, t_shape, shape);

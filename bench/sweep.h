@@ -15,6 +15,7 @@ extern const char *const qcal_item_kind_names[];
 
 typedef struct sweep_item {
   char name[256];
+  char graph_tensor[256]; /* the tensor's name in the model graph or file */
   item_kind kind;
   int layer;          /* network layer, or -1 */
   qcal_tensor calib;  /* calibrate on this */

@@ -161,6 +161,7 @@ qcal_status qcal_sweep_network_items(sweep_state *s) {
     qcal_layer_short_name(ly->name, shortn, sizeof shortn);
     sweep_item w = {0};
     snprintf(w.name, sizeof w.name, "%s/weight", shortn);
+    snprintf(w.graph_tensor, sizeof w.graph_tensor, "%s", ly->weight.name);
     w.kind = ITEM_WEIGHT;
     w.layer = l;
     w.axis = ly->weight_axis;
@@ -174,6 +175,8 @@ qcal_status qcal_sweep_network_items(sweep_state *s) {
     }
     sweep_item a = {0};
     snprintf(a.name, sizeof a.name, "%s/input", shortn);
+    snprintf(a.graph_tensor, sizeof a.graph_tensor, "%s",
+             ly->input < 0 ? m->input_name : m->layers[ly->input].name);
     a.kind = ITEM_ACTIVATION;
     a.layer = l;
     a.axis = 3; /* NHWC channels */
@@ -210,6 +213,7 @@ qcal_status qcal_sweep_synthetic_items(sweep_state *s) {
   for (size_t d = 0; d < qcal_synthetic_count && st == QCAL_OK; d++) {
     sweep_item it = {0};
     snprintf(it.name, sizeof it.name, "synthetic/%s", qcal_synthetic[d].name);
+    snprintf(it.graph_tensor, sizeof it.graph_tensor, "%s", qcal_synthetic[d].name);
     it.kind = ITEM_SYNTHETIC;
     it.layer = -1;
     it.axis = QCAL_PER_TENSOR;
@@ -224,6 +228,7 @@ qcal_status qcal_sweep_synthetic_items(sweep_state *s) {
   for (int k = 0; k < 2 && st == QCAL_OK; k++) {
     sweep_item it = {0};
     snprintf(it.name, sizeof it.name, "synthetic/%s-channels", pc[k]);
+    snprintf(it.graph_tensor, sizeof it.graph_tensor, "%s-channels", pc[k]);
     it.kind = ITEM_SYNTHETIC;
     it.layer = -1;
     it.axis = 0;
@@ -244,6 +249,7 @@ static qcal_status add_file_tensor(void *ctx, qcal_tensor *t) {
   if (snprintf(it.name, sizeof it.name, "file/%s", t->name) >= (int)sizeof it.name)
     it.name[sizeof it.name - 1] = '\0'; /* long names are cut */
   it.kind = ITEM_FILE;
+  snprintf(it.graph_tensor, sizeof it.graph_tensor, "%s", t->name);
   it.layer = -1;
   if (!qcal_sweep_selected(s, it.name)) {
     qcal_tensor_free(t);

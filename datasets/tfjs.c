@@ -256,6 +256,7 @@ qcal_status qcal_tfjs_load(const char *json_path, qcal_model *m) {
         break;
       }
       c.input_name = name;
+      snprintf(m->input_name, sizeof m->input_name, "%s", name);
       json_object *dims = get(get(get(get(node, "attr"), "shape"), "shape"), "dim");
       size_t nd = dims ? json_object_array_length(dims) : 0;
       if (nd == 4)

@@ -103,7 +103,7 @@ static qcal_status write_1d(qcal_h5 *h, const char *path, hid_t ftype, hid_t mty
   QH5(sp = H5Screate_simple(1, dims, NULL));
   QH5(lp = lcpl());
   QH5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
-  if (n >= 4096 && mtype != H5T_C_S1) { /* large columns: chunked + deflate */
+  if (n >= 1024 && mtype != H5T_C_S1) { /* large columns: chunked + deflate */
     hsize_t chunk[1] = {n < 65536 ? n : 65536};
     QH5(H5Pset_chunk(dcpl, 1, chunk));
     QH5(H5Pset_deflate(dcpl, 4));

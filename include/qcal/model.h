@@ -29,6 +29,7 @@ typedef struct qcal_model {
   int nlayers;
   qcal_layer *layers;
   int in_channels;
+  char input_name[192]; /* the graph's input placeholder */
   int heads[4]; /* layer indices of heatmap, offset, displacement_fwd, _bwd (-1 if absent) */
 } qcal_model;
 

@@ -27,6 +27,8 @@ double qcal_table_get_f(const qcal_table *t, long row, int col);
 int64_t qcal_table_get_i(const qcal_table *t, long row, int col);
 const char *qcal_table_get_s(const qcal_table *t, long row, int col);
 const char *qcal_table_name(const qcal_table *t);
+char qcal_table_col_type(const qcal_table *t, int c);
+const char *qcal_table_col_name(const qcal_table *t, int c);
 
 /* HDF5 results file. */
 typedef struct qcal_h5 {
@@ -50,5 +52,21 @@ qcal_status qcal_h5_commit(qcal_h5 *h);
 void qcal_h5_abort(qcal_h5 *h);
 /* The temporary file of the run in progress, for signal handlers. */
 const char *qcal_h5_pending(void);
+
+/* Reading a results file back (compare, export, report). Open fails with
+ * QCAL_EIO for a missing file, QCAL_EFORMAT for one that is not HDF5 or not
+ * qcal's, and QCAL_EUNSUPPORTED for another schema version. */
+typedef struct qcal_results {
+  int64_t file;
+  char path[4096];
+} qcal_results;
+qcal_status qcal_results_open(qcal_results *r, const char *path);
+void qcal_results_close(qcal_results *r);
+/* The table stored as group /name, or NULL (qcal_last_error says why). */
+qcal_table *qcal_results_table(qcal_results *r, const char *name);
+/* 1-D datasets as float32 / uint64 (malloc'ed). */
+qcal_status qcal_results_f32(qcal_results *r, const char *path, float **v, size_t *n);
+qcal_status qcal_results_u64(qcal_results *r, const char *path, uint64_t **v, size_t *n);
+qcal_status qcal_results_attr(qcal_results *r, const char *name, char *buf, size_t cap);
 
 #endif
