@@ -19,6 +19,8 @@ static const subcmd cmds[] = {
      qcal_cmd_gemm},
     {"stream", "bandwidth-bound int8 vs fp32 kernels vs the measured STREAM copy",
      qcal_cmd_stream},
+    {"report", "gnuplot figures, HTML page and Markdown summary of results files",
+     qcal_cmd_report},
     {"compare", "regressions of NEW.h5 against BASE.h5 (quality thresholds, U test)",
      qcal_cmd_compare},
     {"export", "amax/scales for TensorRT (cache), ONNX (QuantizeLinear) or JSON", qcal_cmd_export},
