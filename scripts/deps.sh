@@ -6,7 +6,8 @@ set -euo pipefail
 QCAL_DEBS=(
   gcc libc6-dev pkg-config meson ninja-build git
   libcriterion-dev libjson-c-dev
-  libopenblas-dev libhdf5-dev libzip-dev libstb-dev
+  libopenblas-dev libhdf5-dev libzip-dev libstb-dev libdnnl-dev
+  gnuplot-nox               # qcal report
   libonnx-testdata          # ONNX node test vectors (conformance suite)
   python3 python3-numpy     # independent oracle for the calibrators
   python3-h5py              # the results-file test reads HDF5 as users do

@@ -7,4 +7,11 @@ qcal_install_deps
 qcal_build build
 echo "qcal: built build/qcal ($(build/qcal version))" >&2
 cache=$(scripts/fetch-data.sh)
-QCAL_CACHE="$cache" build/qcal sweep "$@"
+out=${QCAL_OUT:-results}
+mkdir -p "$out"
+stamp=$(date +%Y%m%d-%H%M%S)
+QCAL_CACHE="$cache" build/qcal sweep -o "$out/sweep-$stamp.h5" "$@"
+QCAL_CACHE="$cache" build/qcal gemm --quick -o "$out/gemm-$stamp.h5" --json "$out/gemm-$stamp.json"
+build/qcal stream --quick -o "$out/stream-$stamp.h5" --json "$out/stream-$stamp.json"
+build/qcal report "$out/sweep-$stamp.h5" "$out/gemm-$stamp.h5" "$out/stream-$stamp.h5" \
+  -o "$out/report-$stamp"

@@ -139,3 +139,47 @@ Test(results, abort_leaves_nothing_and_keeps_earlier_results) {
   /* a write into a path that cannot exist fails cleanly */
   cr_assert_eq(qcal_h5_create(&h, "/nonexistent-dir/x.h5"), QCAL_EIO);
 }
+
+#include "qcal/compare.h"
+#include "qcal/export.h"
+
+Test(results, trt_cache_line_hand_computed) {
+  char line[128];
+  /* 1.0/127 = 0.007874016 = 0x3c010204 (sign 0, exponent 120, mantissa 0x010204) */
+  qcal_trt_cache_line("image", 1.0f, line, sizeof line);
+  cr_assert_str_eq(line, "image: 3c010204");
+  /* 127/127 = 1.0 = 0x3f800000; amax 0 gives scale 0 */
+  qcal_trt_cache_line("t", 127.0f, line, sizeof line);
+  cr_assert_str_eq(line, "t: 3f800000");
+  qcal_trt_cache_line("z", 0.0f, line, sizeof line);
+  cr_assert_str_eq(line, "z: 00000000");
+}
+
+Test(results, mann_whitney_two_sided) {
+  /* fully separated samples of 5: U = 0, mean 12.5, var 25*11/12,
+   * z = (12.5 - 0.5) / 4.7871 = 2.5067, p = erfc(z / sqrt 2) = 0.012186 */
+  double x[5] = {1, 2, 3, 4, 5}, y[5] = {6, 7, 8, 9, 10};
+  cr_assert_float_eq(qcal_mann_whitney_p(x, 5, y, 5), 0.012186, 2e-6);
+  cr_assert_float_eq(qcal_mann_whitney_p(y, 5, x, 5), 0.012186, 2e-6);
+  /* identical samples: no evidence */
+  cr_assert_float_eq(qcal_mann_whitney_p(x, 5, x, 5), 1.0, 1e-12);
+  /* all values tied: zero variance -> p = 1 */
+  double t[4] = {3, 3, 3, 3};
+  cr_assert_eq(qcal_mann_whitney_p(t, 2, t + 2, 2), 1.0);
+}
+
+Test(results, thresholds_file) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/t.conf", dir);
+  FILE *f = fopen(path, "w");
+  fputs("# comment\nsqnr_db_drop = 0.25\n\n  min_effect = 0.1 # trailing\n", f);
+  fclose(f);
+  qcal_thresholds t = QCAL_THRESHOLDS_DEFAULT;
+  cr_assert_eq(qcal_thresholds_load(path, &t), QCAL_OK, "%s", qcal_last_error());
+  cr_assert(t.sqnr_db_drop == 0.25 && t.min_effect == 0.1 && t.alpha == 0.05 && t.amax_rel == 1e-6);
+  f = fopen(path, "w");
+  fputs("sqnr = 1\n", f);
+  fclose(f);
+  cr_assert_eq(qcal_thresholds_load(path, &t), QCAL_EFORMAT);
+  cr_assert_not_null(strstr(qcal_last_error(), ":1:"));
+}
