@@ -53,10 +53,13 @@ static void figure_html(rep *r, const char *stem, const char *title, const char 
           stem, stem, title, title, what);
 }
 
-static double sqnr_of(const qcal_table *res, long tensor, const char *label, const char *gran, int bits) {
+/* The /results row of (tensor, method label, granularity, bits), or -1.
+ * Labels are the sweep's: max, entropy, mse, pct99.9, ... */
+static long find_row(const qcal_table *res, long tensor, const char *label, const char *gran,
+                     int bits) {
   int c_t = qcal_table_find(res, "tensor_id"), c_m = qcal_table_find(res, "method"),
       c_p = qcal_table_find(res, "percentile"), c_g = qcal_table_find(res, "granularity"),
-      c_b = qcal_table_find(res, "bits"), c_s = qcal_table_find(res, "sqnr_db");
+      c_b = qcal_table_find(res, "bits");
   for (size_t i = 0; i < qcal_table_rows(res); i++) {
     long row = (long)i;
     if (qcal_table_get_i(res, row, c_t) != tensor || qcal_table_get_i(res, row, c_b) != bits ||
@@ -69,29 +72,19 @@ static double sqnr_of(const qcal_table *res, long tensor, const char *label, con
     else
       snprintf(lab, sizeof lab, "%s", m);
     if (!strcmp(lab, label))
-      return qcal_table_get_f(res, row, c_s);
+      return row;
   }
-  return NAN;
+  return -1;
+}
+
+static double sqnr_of(const qcal_table *res, long tensor, const char *label, const char *gran, int bits) {
+  long row = find_row(res, tensor, label, gran, bits);
+  return row < 0 ? NAN : qcal_table_get_f(res, row, qcal_table_find(res, "sqnr_db"));
 }
 
 static double amax_of(const qcal_table *res, long tensor, const char *label, int bits) {
-  int c_t = qcal_table_find(res, "tensor_id"), c_m = qcal_table_find(res, "method"),
-      c_p = qcal_table_find(res, "percentile"), c_g = qcal_table_find(res, "granularity"),
-      c_b = qcal_table_find(res, "bits"), c_a = qcal_table_find(res, "amax");
-  for (size_t i = 0; i < qcal_table_rows(res); i++) {
-    long row = (long)i;
-    if (qcal_table_get_i(res, row, c_t) != tensor || qcal_table_get_i(res, row, c_b) != bits ||
-        strcmp(qcal_table_get_s(res, row, c_g), "per-tensor"))
-      continue;
-    const char *m = qcal_table_get_s(res, row, c_m);
-    char lab[32];
-    snprintf(lab, sizeof lab, "%s", m);
-    if (!strcmp(m, "percentile"))
-      snprintf(lab, sizeof lab, "pct%g", qcal_table_get_f(res, row, c_p));
-    if (!strcmp(lab, label))
-      return qcal_table_get_f(res, row, c_a);
-  }
-  return NAN;
+  long row = find_row(res, tensor, label, "per-tensor", bits);
+  return row < 0 ? NAN : qcal_table_get_f(res, row, qcal_table_find(res, "amax"));
 }
 
 /* 8 if swept, else the first bit width */
