@@ -88,7 +88,8 @@ qcal_status qcal_bench_write_json(const bench_set *b, const char *path, const ch
     for (int k = 0; k < r->nsamples; k++)
       mean += r->samples[k] / r->nsamples;
     for (int k = 0; k < r->nsamples; k++)
-      var += (r->samples[k] - mean) * (r->samples[k] - mean) / (r->nsamples > 1 ? r->nsamples - 1 : 1);
+      var +=
+          (r->samples[k] - mean) * (r->samples[k] - mean) / (r->nsamples > 1 ? r->nsamples - 1 : 1);
     json_object_array_add(arr, entry(r, "aggregate", "mean", 0, mean));
     json_object_array_add(arr, entry(r, "aggregate", "median", 0, r->st.median));
     json_object_array_add(arr, entry(r, "aggregate", "stddev", 0, sqrt(var)));
@@ -96,7 +97,8 @@ qcal_status qcal_bench_write_json(const bench_set *b, const char *path, const ch
   json_object_object_add(root, "benchmarks", arr);
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  int rc = json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+  int rc =
+      json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
   json_object_put(root);
   if (rc != 0 || rename(tmp, path) != 0) {
     unlink(tmp);
@@ -106,7 +108,8 @@ qcal_status qcal_bench_write_json(const bench_set *b, const char *path, const ch
 }
 
 qcal_status qcal_bench_write_samples(qcal_h5 *h, const bench_set *b) {
-  qcal_table *t = qcal_table_new("samples", "every repetition: /samples_seconds[offset : offset+count]");
+  qcal_table *t =
+      qcal_table_new("samples", "every repetition: /samples_seconds[offset : offset+count]");
   int c_n = qcal_table_col(t, "name", 's', NULL), c_o = qcal_table_col(t, "offset", 'i', NULL),
       c_c = qcal_table_col(t, "count", 'i', "count");
   size_t total = 0;
@@ -158,9 +161,9 @@ double qcal_mem_available(void) {
 
 qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
 
-qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path,
-                                     const char *json_path, qcal_table *const *tables,
-                                     int ntables, const char *context_json) {
+qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path, const char *json_path,
+                                     qcal_table *const *tables, int ntables,
+                                     const char *context_json) {
   if (json_path)
     QCAL_TRY(qcal_bench_write_json(b, json_path, context_json));
   if (!h5_path)

@@ -8,8 +8,8 @@
 #include "qcal/results.h"
 
 typedef struct bench_rec {
-  char name[160];      /* gemm/cpu/u8s8s32/2048x2048x2048 */
-  double *samples;     /* seconds per repetition */
+  char name[160];  /* gemm/cpu/u8s8s32/2048x2048x2048 */
+  double *samples; /* seconds per repetition */
   int nsamples;
   qcal_stats st;
   char counters[8][24];
@@ -33,9 +33,9 @@ qcal_status qcal_bench_write_json(const bench_set *b, const char *path, const ch
 qcal_status qcal_bench_write_samples(qcal_h5 *h, const bench_set *b);
 /* Write the optional outputs of a benchmark command: the Google Benchmark
  * JSON and an HDF5 file with provenance, the tables and every sample. */
-qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path,
-                                     const char *json_path, qcal_table *const *tables,
-                                     int ntables, const char *context_json);
+qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path, const char *json_path,
+                                     qcal_table *const *tables, int ntables,
+                                     const char *context_json);
 /* Pin the OpenMP team (thread i on CPU i mod ncpu) and size it. */
 void qcal_pin_threads(int nt);
 /* Memory available to this process (bytes), for checks before allocating. */

@@ -27,8 +27,7 @@ static const qcal_opt opts[] = {
      NULL},
     {"bits", "N", "bit width", O(bits), OPT_INT, 2, 16, NULL},
     {"unsigned", NULL, "unsigned grid [0, 2^N - 1]", O(is_unsigned), OPT_FLAG, 0, 0, NULL},
-    {"full-range", NULL, "signed grid includes -2^(N-1)", O(full_range), OPT_FLAG, 0,
-     0, NULL},
+    {"full-range", NULL, "signed grid includes -2^(N-1)", O(full_range), OPT_FLAG, 0, 0, NULL},
     {"axis", "A", "per-channel along axis A (negative counts from the end)", O(axis), OPT_STRING, 0,
      0, NULL},
     {"bins", "B", "histogram bins of the first batch", O(bins), OPT_INT, 2, QCAL_MAX_BINS, NULL},
@@ -174,7 +173,8 @@ int qcal_cmd_amax(int argc, char **argv) {
     json_object_object_add(o, "compute_seconds", json_object_new_double(compute));
     json_object_object_add(o, "repeat", json_object_new_int(cfg.repeat));
     json_object_object_add(o, "kernels", json_object_new_string(qcal_kernels()->isa));
-    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
   } else {
     printf("tensor       %s  (", t.name);

@@ -19,8 +19,11 @@ static const char *const perf_modes[] = {"gate", "warn", NULL};
 #define O(f) offsetof(compare_cfg, f)
 static const qcal_opt opts[] = {
     {"format", "F", "text, md or json", O(format), OPT_CHOICE, 0, 0, formats},
-    {"thresholds", "FILE", "key = value lines: sqnr_db_drop, amax_rel, agreement_drop, alpha, min_effect", O(thresholds), OPT_STRING, 0, 0, NULL},
-    {"perf", "MODE", "gate: timing regressions fail; warn: they are only reported", O(perf), OPT_CHOICE, 0, 0, perf_modes},
+    {"thresholds", "FILE",
+     "key = value lines: sqnr_db_drop, amax_rel, agreement_drop, alpha, min_effect", O(thresholds),
+     OPT_STRING, 0, 0, NULL},
+    {"perf", "MODE", "gate: timing regressions fail; warn: they are only reported", O(perf),
+     OPT_CHOICE, 0, 0, perf_modes},
     {"rows", "N", "rows to print (text, md), worst first", O(rows), OPT_INT, 1, 1000000, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -40,11 +43,16 @@ static const qcal_cmd_info info = {
 
 static const char *verdict_name(qcal_cmp_verdict v) {
   switch (v) {
-  case CMP_REGRESSION: return "REGRESSION";
-  case CMP_IMPROVED: return "improved";
-  case CMP_CHANGED: return "changed";
-  case CMP_WARN: return "warning";
-  default: return "ok";
+  case CMP_REGRESSION:
+    return "REGRESSION";
+  case CMP_IMPROVED:
+    return "improved";
+  case CMP_CHANGED:
+    return "changed";
+  case CMP_WARN:
+    return "warning";
+  default:
+    return "ok";
   }
 }
 
@@ -83,10 +91,12 @@ int qcal_cmd_compare(int argc, char **argv) {
       json_object *e = json_object_new_object();
       json_object_object_add(e, "key", json_object_new_string(x->key));
       json_object_object_add(e, "metric", json_object_new_string(x->metric));
-      json_object_object_add(e, "kind", json_object_new_string(x->quality ? "quality" : "performance"));
+      json_object_object_add(e, "kind",
+                             json_object_new_string(x->quality ? "quality" : "performance"));
       json_object_object_add(e, "base", isfinite(x->base) ? json_object_new_double(x->base) : NULL);
       json_object_object_add(e, "new", isfinite(x->cur) ? json_object_new_double(x->cur) : NULL);
-      json_object_object_add(e, "delta", isfinite(x->delta) ? json_object_new_double(x->delta) : NULL);
+      json_object_object_add(e, "delta",
+                             isfinite(x->delta) ? json_object_new_double(x->delta) : NULL);
       if (!x->quality)
         json_object_object_add(e, "p_value", json_object_new_double(x->p));
       json_object_object_add(e, "verdict", json_object_new_string(verdict_name(x->verdict)));
@@ -105,14 +115,17 @@ int qcal_cmd_compare(int argc, char **argv) {
     json_object_object_add(o, "quality_regressions", json_object_new_int(c.quality_regressions));
     json_object_object_add(o, "performance_regressions", json_object_new_int(c.perf_regressions));
     json_object_object_add(o, "regression", json_object_new_boolean(failed));
-    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(o,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
   } else {
     const int md = !strcmp(cfg.format, "md");
     if (md)
-      printf("| key | metric | base | new | delta | verdict | note |\n|---|---|---|---|---|---|---|\n");
+      printf("| key | metric | base | new | delta | verdict | note "
+             "|\n|---|---|---|---|---|---|---|\n");
     else
-      printf("%-64s %-18s %12s %12s %10s  %-10s %s\n", "key", "metric", "base", "new", "delta", "verdict", "note");
+      printf("%-64s %-18s %12s %12s %10s  %-10s %s\n", "key", "metric", "base", "new", "delta",
+             "verdict", "note");
     for (size_t i = 0; i < c.n && (int)i < cfg.rows; i++) {
       const qcal_cmp_row *x = &c.rows[i];
       char delta[32];
@@ -128,7 +141,8 @@ int qcal_cmd_compare(int argc, char **argv) {
                delta, verdict_name(x->verdict), x->note);
     }
     if (c.n > (size_t)cfg.rows)
-      printf("%s(%zu more rows; --rows N or --format json for all)\n", md ? "\n" : "", c.n - (size_t)cfg.rows);
+      printf("%s(%zu more rows; --rows N or --format json for all)\n", md ? "\n" : "",
+             c.n - (size_t)cfg.rows);
     for (size_t i = 0; i < c.n_only_base; i++)
       printf("%sonly in %s: %s\n", md ? "- " : "", pos[0], c.only_base[i]);
     for (size_t i = 0; i < c.n_only_new; i++)

@@ -21,11 +21,13 @@ static const char *const grans[] = {"per-tensor", "per-channel", NULL};
 #define O(f) offsetof(export_cfg, f)
 static const qcal_opt opts[] = {
     {"method", "M", "max, entropy, mse or percentile", O(method), OPT_CHOICE, 0, 0, methods},
-    {"percentile", "P", "which percentile row, for --method percentile", O(percentile), OPT_DOUBLE, 0, 100, NULL},
+    {"percentile", "P", "which percentile row, for --method percentile", O(percentile), OPT_DOUBLE,
+     0, 100, NULL},
     {"format", "F", "json, trt-cache or onnx-scales", O(format), OPT_CHOICE, 0, 0, formats},
     {"bits", "N", "bit width of the rows to export", O(bits), OPT_INT, 2, 16, NULL},
     {"granularity", "G", "per-tensor or per-channel", O(granularity), OPT_CHOICE, 0, 0, grans},
-    {"trt-version", "V", "TensorRT version in the cache header (8601 = 8.6.1)", O(trt_version), OPT_INT, 1, 999999, NULL},
+    {"trt-version", "V", "TensorRT version in the cache header (8601 = 8.6.1)", O(trt_version),
+     OPT_INT, 1, 999999, NULL},
     {"output", "FILE", "write here instead of stdout (-o)", O(out), OPT_STRING, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -43,8 +45,12 @@ static const qcal_cmd_info info = {
 };
 
 int qcal_cmd_export(int argc, char **argv) {
-  export_cfg cfg = {.method = "entropy", .format = "json", .granularity = "per-tensor",
-                    .percentile = 99.99, .bits = 8, .trt_version = 8601};
+  export_cfg cfg = {.method = "entropy",
+                    .format = "json",
+                    .granularity = "per-tensor",
+                    .percentile = 99.99,
+                    .bits = 8,
+                    .trt_version = 8601};
   const char *pos[1];
   int npos, r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 1, &npos);
   if (r)
@@ -56,7 +62,11 @@ int qcal_cmd_export(int argc, char **argv) {
   qcal_export_opts o = {!strcmp(cfg.format, "json")        ? QCAL_EXPORT_JSON
                         : !strcmp(cfg.format, "trt-cache") ? QCAL_EXPORT_TRT
                                                            : QCAL_EXPORT_ONNX,
-                        cfg.method, cfg.percentile, cfg.bits, cfg.granularity, cfg.trt_version};
+                        cfg.method,
+                        cfg.percentile,
+                        cfg.bits,
+                        cfg.granularity,
+                        cfg.trt_version};
   qcal_results res;
   qcal_status st = qcal_results_open(&res, pos[0]);
   if (st != QCAL_OK)

@@ -33,14 +33,19 @@ static const qcal_opt opts[] = {
     {"json", "FILE.json", "Google Benchmark shaped JSON", O(json), OPT_STRING, 0, 0, NULL},
     {"engine", "E", "all, cpu or gpu", O(engine), OPT_CHOICE, 0, 0, engines},
     {"types", "LIST", "CPU types: f32,bf16,u8s8s32,s8s8s32", O(types), OPT_STRING, 0, 0, NULL},
-    {"sizes", "LIST", "square sizes (CPU; the GPU adds up to 16384)", O(sizes), OPT_STRING, 0, 0, NULL},
-    {"shapes", "M,N,K;...", "explicit shapes instead of the defaults", O(shapes), OPT_STRING, 0, 0, NULL},
-    {"model", "PATH", "TF.js model whose layers give implicit-GEMM shapes", O(model), OPT_STRING, 0, 0, NULL},
-    {"input-size", "S", "network input size for the layer shapes", O(input_size), OPT_INT, 33, 1025, NULL},
+    {"sizes", "LIST", "square sizes (CPU; the GPU adds up to 16384)", O(sizes), OPT_STRING, 0, 0,
+     NULL},
+    {"shapes", "M,N,K;...", "explicit shapes instead of the defaults", O(shapes), OPT_STRING, 0, 0,
+     NULL},
+    {"model", "PATH", "TF.js model whose layers give implicit-GEMM shapes", O(model), OPT_STRING, 0,
+     0, NULL},
+    {"input-size", "S", "network input size for the layer shapes", O(input_size), OPT_INT, 33, 1025,
+     NULL},
     {"no-network", NULL, "skip the network's layer shapes", O(no_network), OPT_FLAG, 0, 0, NULL},
     {"threads", "N", "CPU threads, pinned (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
     {"reps", "R", "timed repetitions after warm-up", O(reps), OPT_INT, 10, 256, NULL},
-    {"quick", NULL, "sizes up to 2048 and 4 layer shapes (CI, < 60 s)", O(quick), OPT_FLAG, 0, 0, NULL},
+    {"quick", NULL, "sizes up to 2048 and 4 layer shapes (CI, < 60 s)", O(quick), OPT_FLAG, 0, 0,
+     NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -125,10 +130,14 @@ static double peak_for(gemm_type t, const peak *vnni, const peak *fma, const pea
 
 /* datasheet dense tensor-core ops per clock per SM (a multiply-add is 2) */
 static double gpu_ops_per_clk_sm(int cc, const char *type) {
-  struct { int cc; const char *t; double v; } tab[] = {
-      {80, "int8", 4096}, {80, "fp16", 2048}, {80, "bf16", 2048}, {80, "tf32", 1024}, {80, "fp32", 128},
-      {90, "int8", 8192}, {90, "fp16", 4096}, {90, "bf16", 4096}, {90, "tf32", 2048}, {90, "fp32", 256},
-      {90, "fp8", 8192},
+  struct {
+    int cc;
+    const char *t;
+    double v;
+  } tab[] = {
+      {80, "int8", 4096}, {80, "fp16", 2048}, {80, "bf16", 2048}, {80, "tf32", 1024},
+      {80, "fp32", 128},  {90, "int8", 8192}, {90, "fp16", 4096}, {90, "bf16", 4096},
+      {90, "tf32", 2048}, {90, "fp32", 256},  {90, "fp8", 8192},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
     if (tab[i].cc == cc && !strcmp(tab[i].t, type))
@@ -144,8 +153,12 @@ int qcal_cmd_gemm(int argc, char **argv) {
   else
     snprintf(cache, sizeof cache, "%s/.cache/qcal", home ? home : ".");
   snprintf(model, sizeof model, "%s/posenet/posenet.json", cache);
-  gemm_cfg cfg = {.engine = "all", .types = "f32,bf16,u8s8s32,s8s8s32",
-                  .sizes = "256,512,1024,2048,4096", .model = model, .reps = 10, .input_size = 257};
+  gemm_cfg cfg = {.engine = "all",
+                  .types = "f32,bf16,u8s8s32,s8s8s32",
+                  .sizes = "256,512,1024,2048,4096",
+                  .model = model,
+                  .reps = 10,
+                  .input_size = 257};
   const char *pos[1];
   int npos, r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 0, &npos);
   if (r)
@@ -222,7 +235,8 @@ int qcal_cmd_gemm(int argc, char **argv) {
       for (int i = 0; i < (cfg.quick ? 4 : nl) && nshapes < 128; i++)
         shapes[nshapes++] = ls[cfg.quick ? (pick[i] < nl ? pick[i] : nl - 1) : i];
     } else if (!cfg.no_network) {
-      fprintf(stderr, "qcal: note: %s not found; layer shapes skipped (run scripts/fetch-data.sh)\n",
+      fprintf(stderr,
+              "qcal: note: %s not found; layer shapes skipped (run scripts/fetch-data.sh)\n",
               cfg.model);
     }
   }
@@ -248,15 +262,21 @@ int qcal_cmd_gemm(int argc, char **argv) {
   int c_e = qcal_table_col(tab, "engine", 's', NULL), c_t = qcal_table_col(tab, "type", 's', NULL),
       c_l = qcal_table_col(tab, "shape", 's', NULL), c_m = qcal_table_col(tab, "m", 'i', NULL),
       c_n = qcal_table_col(tab, "n", 'i', NULL), c_k = qcal_table_col(tab, "k", 'i', NULL),
-      c_b = qcal_table_col(tab, "batch", 'i', NULL), c_th = qcal_table_col(tab, "threads", 'i', "count"),
-      c_med = qcal_table_col(tab, "median_seconds", 'f', "s"), c_min = qcal_table_col(tab, "min_seconds", 'f', "s"),
-      c_max = qcal_table_col(tab, "max_seconds", 'f', "s"), c_mad = qcal_table_col(tab, "mad_seconds", 'f', "s"),
-      c_g = qcal_table_col(tab, "gops", 'f', "GOPS"), c_p = qcal_table_col(tab, "peak_percent", 'f', "percent"),
-      c_s = qcal_table_col(tab, "status", 's', NULL), c_err = qcal_table_col(tab, "max_rel_err", 'f', NULL);
+      c_b = qcal_table_col(tab, "batch", 'i', NULL),
+      c_th = qcal_table_col(tab, "threads", 'i', "count"),
+      c_med = qcal_table_col(tab, "median_seconds", 'f', "s"),
+      c_min = qcal_table_col(tab, "min_seconds", 'f', "s"),
+      c_max = qcal_table_col(tab, "max_seconds", 'f', "s"),
+      c_mad = qcal_table_col(tab, "mad_seconds", 'f', "s"),
+      c_g = qcal_table_col(tab, "gops", 'f', "GOPS"),
+      c_p = qcal_table_col(tab, "peak_percent", 'f', "percent"),
+      c_s = qcal_table_col(tab, "status", 's', NULL),
+      c_err = qcal_table_col(tab, "max_rel_err", 'f', NULL);
   qcal_table *pt = qcal_table_new("peaks", "measured limits of this machine in this run");
   int p_n = qcal_table_col(pt, "unit", 's', NULL), p_g = qcal_table_col(pt, "gops", 'f', "GOPS"),
       p_c = qcal_table_col(pt, "ops_per_cycle_per_core", 'f', "ops/cycle"),
-      p_h = qcal_table_col(pt, "ghz", 'f', "GHz"), p_t = qcal_table_col(pt, "threads", 'i', "count");
+      p_h = qcal_table_col(pt, "ghz", 'f', "GHz"),
+      p_t = qcal_table_col(pt, "threads", 'i', "count");
   int failures = 0;
 
   if (strcmp(cfg.engine, "gpu")) {
@@ -271,7 +291,8 @@ int qcal_cmd_gemm(int argc, char **argv) {
     if (f & QCAL_ISA_BF16)
       bf16 = measure_peak(qcal_peak_bf16__avx512, nt, ghz);
 #endif
-    printf("qcal gemm: CPU, %d pinned thread(s), clock %.2f GHz (measured), oneDNN matmul\n\n", nt, ghz);
+    printf("qcal gemm: CPU, %d pinned thread(s), clock %.2f GHz (measured), oneDNN matmul\n\n", nt,
+           ghz);
     printf("peak (register-resident loops, this run):\n");
     const char *pn[3] = {"int8 VPDPBUSD", "fp32 FMA", "bf16 VDPBF16PS"};
     peak *pp[3] = {&vnni, &fma, &bf16};
@@ -323,7 +344,8 @@ int qcal_cmd_gemm(int argc, char **argv) {
         snprintf(name, sizeof name, "gemm/cpu/%s/%lldx%lldx%lldx%lld", qcal_gemm_type_names[t],
                  (long long)sh->m, (long long)sh->n, (long long)sh->k, (long long)sh->batch);
         bench_rec *rec = n ? qcal_bench_add(&bs, name, samples, n) : NULL;
-        double gops = rec ? qcal_gops(qcal_gemm_ops(sh->m, sh->n, sh->k, sh->batch), rec->st.median) : NAN;
+        double gops =
+            rec ? qcal_gops(qcal_gemm_ops(sh->m, sh->n, sh->k, sh->batch), rec->st.median) : NAN;
         double pk = peak_for(t, &vnni, &fma, &bf16), pct = pk > 0 ? qcal_percent(gops, pk) : NAN;
         if (t == GEMM_F32)
           f32_gops = gops;
@@ -409,7 +431,8 @@ int qcal_cmd_gemm(int argc, char **argv) {
           char lab[32];
           snprintf(lab, sizeof lab, "%lld^3", (long long)n);
           qcal_table_set_s(tab, c_l, lab);
-          qcal_table_set_i(tab, c_m, n), qcal_table_set_i(tab, c_n, n), qcal_table_set_i(tab, c_k, n);
+          qcal_table_set_i(tab, c_m, n), qcal_table_set_i(tab, c_n, n),
+              qcal_table_set_i(tab, c_k, n);
           qcal_table_set_i(tab, c_b, 1);
           if (rec) {
             qcal_table_set_f(tab, c_med, rec->st.median), qcal_table_set_f(tab, c_min, rec->st.min);

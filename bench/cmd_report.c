@@ -11,12 +11,14 @@ typedef struct {
 } report_cfg;
 
 static const qcal_opt opts[] = {
-    {"output", "DIR", "report folder (-o; default: <first file>-report)", offsetof(report_cfg, out), OPT_STRING, 0, 0, NULL},
+    {"output", "DIR", "report folder (-o; default: <first file>-report)", offsetof(report_cfg, out),
+     OPT_STRING, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
 
 static const qcal_cmd_info info = {
-    "report", "qcal report RESULTS.h5 [GEMM.h5] [STREAM.h5] [-o DIR]",
+    "report",
+    "qcal report RESULTS.h5 [GEMM.h5] [STREAM.h5] [-o DIR]",
     "Draw every figure of the given results files with gnuplot (PNG and SVG, with\n"
     "the script and data of each figure), and write index.html (static, no\n"
     "scripts) and summary.md (for a CI job summary).",

@@ -23,7 +23,8 @@ typedef struct {
 static const qcal_opt opts[] = {
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
     {"json", "FILE.json", "Google Benchmark shaped JSON", O(json), OPT_STRING, 0, 0, NULL},
-    {"sizes", "LIST", "elements per array, e.g. 8K,1M,64M (default: in-cache to 4x LLC)", O(sizes), OPT_STRING, 0, 0, NULL},
+    {"sizes", "LIST", "elements per array, e.g. 8K,1M,64M (default: in-cache to 4x LLC)", O(sizes),
+     OPT_STRING, 0, 0, NULL},
     {"threads", "N", "threads, pinned (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
     {"reps", "R", "timed repetitions after warm-up", O(reps), OPT_INT, 10, 1000, NULL},
     {"quick", NULL, "three sizes (CI, < 60 s)", O(quick), OPT_FLAG, 0, 0, NULL},
@@ -41,15 +42,27 @@ static const qcal_cmd_info info = {
     opts,
 };
 
-enum { K_COPY, K_TRIAD, K_QUANT, K_DEQUANT, K_REQUANT, K_FAKEQ, K_RELU_F, K_RELU_Q, K_ADD_F, K_ADD_Q, NK };
+enum {
+  K_COPY,
+  K_TRIAD,
+  K_QUANT,
+  K_DEQUANT,
+  K_REQUANT,
+  K_FAKEQ,
+  K_RELU_F,
+  K_RELU_Q,
+  K_ADD_F,
+  K_ADD_Q,
+  NK
+};
 static const struct {
   const char *name;
   int bytes; /* per element, read + write */
   int pair;  /* the fp32 kernel an int8 one is compared with, or -1 */
 } kinfo[NK] = {
-    {"copy f32", 8, -1},         {"triad f32", 12, -1},       {"quantize f32->s8", 5, -1},
+    {"copy f32", 8, -1},           {"triad f32", 12, -1},         {"quantize f32->s8", 5, -1},
     {"dequantize s8->f32", 5, -1}, {"requantize s32->s8", 5, -1}, {"fake-quant f32", 8, -1},
-    {"relu f32", 8, -1},         {"relu s8", 2, K_RELU_F},    {"add f32", 12, -1},
+    {"relu f32", 8, -1},           {"relu s8", 2, K_RELU_F},      {"add f32", 12, -1},
     {"add s8", 3, K_ADD_F},
 };
 
@@ -63,16 +76,36 @@ static void run_chunk(int k, const bufs *b, size_t lo, size_t n) {
   const qcal_kernel_table *kt = qcal_kernels();
   const float s = 0.5f, sq = 127.0f / 4.0f, sdq = 127.0f / 4.0f, step = 4.0f / 127.0f;
   switch (k) {
-  case K_COPY: kt->f32_copy(n, b->fa + lo, b->fb + lo); break;
-  case K_TRIAD: kt->f32_triad(n, b->fb + lo, b->fc + lo, s, b->fa + lo); break;
-  case K_QUANT: kt->f32_q8_quantize(n, b->fa + lo, (uint8_t *)b->qa + lo, &sq, false, -127, 127); break;
-  case K_DEQUANT: kt->s8_f32_dequantize(n, b->qa + lo, b->fb + lo, &step, false); break;
-  case K_REQUANT: kt->s32_s8_requantize(n, b->ia + lo, b->qb + lo, 1.0f / 64, -128, 127); break;
-  case K_FAKEQ: kt->f32_f32_fakequant(n, b->fa + lo, b->fb + lo, &sq, &sdq, false, -127, 127); break;
-  case K_RELU_F: kt->f32_relu(n, b->fa + lo, b->fb + lo); break;
-  case K_RELU_Q: kt->s8_relu(n, b->qa + lo, b->qb + lo); break;
-  case K_ADD_F: kt->f32_add(n, b->fa + lo, b->fb + lo, b->fc + lo); break;
-  case K_ADD_Q: kt->s8_add(n, b->qa + lo, b->qb + lo, b->qc + lo); break;
+  case K_COPY:
+    kt->f32_copy(n, b->fa + lo, b->fb + lo);
+    break;
+  case K_TRIAD:
+    kt->f32_triad(n, b->fb + lo, b->fc + lo, s, b->fa + lo);
+    break;
+  case K_QUANT:
+    kt->f32_q8_quantize(n, b->fa + lo, (uint8_t *)b->qa + lo, &sq, false, -127, 127);
+    break;
+  case K_DEQUANT:
+    kt->s8_f32_dequantize(n, b->qa + lo, b->fb + lo, &step, false);
+    break;
+  case K_REQUANT:
+    kt->s32_s8_requantize(n, b->ia + lo, b->qb + lo, 1.0f / 64, -128, 127);
+    break;
+  case K_FAKEQ:
+    kt->f32_f32_fakequant(n, b->fa + lo, b->fb + lo, &sq, &sdq, false, -127, 127);
+    break;
+  case K_RELU_F:
+    kt->f32_relu(n, b->fa + lo, b->fb + lo);
+    break;
+  case K_RELU_Q:
+    kt->s8_relu(n, b->qa + lo, b->qb + lo);
+    break;
+  case K_ADD_F:
+    kt->f32_add(n, b->fa + lo, b->fb + lo, b->fc + lo);
+    break;
+  case K_ADD_Q:
+    kt->s8_add(n, b->qa + lo, b->qb + lo, b->qc + lo);
+    break;
   }
 }
 
@@ -143,7 +176,8 @@ int qcal_cmd_stream(int argc, char **argv) {
   if (cfg.sizes) {
     ns = parse_sizes(cfg.sizes, sizes, 16);
     if (ns <= 0)
-      return qcal_die("stream: --sizes '%s' is not a list of positive sizes (8K,1M,64M)", cfg.sizes);
+      return qcal_die("stream: --sizes '%s' is not a list of positive sizes (8K,1M,64M)",
+                      cfg.sizes);
   } else {
     size_t big = 4 * llc / 4; /* fp32 elements: the source array alone is >= 4x LLC */
     big = big < ((size_t)64 << 20) ? (size_t)64 << 20 : big;
@@ -158,10 +192,10 @@ int qcal_cmd_stream(int argc, char **argv) {
   const double need = (double)nmax * (3 * 4 + 3 + 4) + 64 * 7;
   const double avail = qcal_mem_available();
   if (need > 0.8 * avail)
-    return qcal_die("stream: %zu elements need %.1f GiB, only %.1f GiB of memory is available", nmax,
-                    need / 1073741824.0, avail / 1073741824.0);
+    return qcal_die("stream: %zu elements need %.1f GiB, only %.1f GiB of memory is available",
+                    nmax, need / 1073741824.0, avail / 1073741824.0);
   bufs b = {qcal_alloc(nmax * 4), qcal_alloc(nmax * 4), qcal_alloc(nmax * 4), qcal_alloc(nmax),
-            qcal_alloc(nmax), qcal_alloc(nmax), qcal_alloc(nmax * 4)};
+            qcal_alloc(nmax),     qcal_alloc(nmax),     qcal_alloc(nmax * 4)};
   if (!b.fa || !b.fb || !b.fc || !b.qa || !b.qb || !b.qc || !b.ia)
     return qcal_die("stream: cannot allocate %.1f GiB", need / 1073741824.0);
   const int nt = cfg.threads > 0 ? cfg.threads : omp_get_num_procs();
@@ -179,12 +213,18 @@ int qcal_cmd_stream(int argc, char **argv) {
          qcal_kernels()->isa, llc / 1048576.0, cfg.reps);
   bench_set bs = {0};
   qcal_table *tab = qcal_table_new("stream", "bandwidth-bound kernels; bytes = read + write");
-  int c_k = qcal_table_col(tab, "kernel", 's', NULL), c_e = qcal_table_col(tab, "engine", 's', NULL),
-      c_n = qcal_table_col(tab, "elements", 'i', "count"), c_b = qcal_table_col(tab, "bytes", 'f', "B"),
-      c_med = qcal_table_col(tab, "median_seconds", 'f', "s"), c_min = qcal_table_col(tab, "min_seconds", 'f', "s"),
-      c_max = qcal_table_col(tab, "max_seconds", 'f', "s"), c_mad = qcal_table_col(tab, "mad_seconds", 'f', "s"),
-      c_g = qcal_table_col(tab, "gbps", 'f', "GB/s"), c_p = qcal_table_col(tab, "copy_percent", 'f', "percent"),
-      c_x = qcal_table_col(tab, "speedup_vs_fp32", 'f', "x"), c_th = qcal_table_col(tab, "threads", 'i', "count");
+  int c_k = qcal_table_col(tab, "kernel", 's', NULL),
+      c_e = qcal_table_col(tab, "engine", 's', NULL),
+      c_n = qcal_table_col(tab, "elements", 'i', "count"),
+      c_b = qcal_table_col(tab, "bytes", 'f', "B"),
+      c_med = qcal_table_col(tab, "median_seconds", 'f', "s"),
+      c_min = qcal_table_col(tab, "min_seconds", 'f', "s"),
+      c_max = qcal_table_col(tab, "max_seconds", 'f', "s"),
+      c_mad = qcal_table_col(tab, "mad_seconds", 'f', "s"),
+      c_g = qcal_table_col(tab, "gbps", 'f', "GB/s"),
+      c_p = qcal_table_col(tab, "copy_percent", 'f', "percent"),
+      c_x = qcal_table_col(tab, "speedup_vs_fp32", 'f', "x"),
+      c_th = qcal_table_col(tab, "threads", 'i', "count");
   double last_pct[NK] = {0}, last_x[NK] = {0};
   qcal_progress prog;
   qcal_progress_start(&prog, "stream", (size_t)(ns * NK));
@@ -194,7 +234,10 @@ int qcal_cmd_stream(int argc, char **argv) {
     double med[NK], gbs[NK];
     qcal_progress_end(&prog);
     printf("\n%zu elements (fp32 source %.1f MiB, %s):\n%-22s %9s %9s %8s %9s\n", n,
-           n * 4 / 1048576.0, n * 4 > 4 * llc ? ">= 4x LLC" : n * 4 > llc ? "> LLC" : "in cache",
+           n * 4 / 1048576.0,
+           n * 4 > 4 * llc ? ">= 4x LLC"
+           : n * 4 > llc   ? "> LLC"
+                           : "in cache",
            "kernel", "GB/s", "% copy", "us", "int8/fp32");
     for (int k = 0; k < NK; k++) {
       double s[1000];
@@ -234,9 +277,10 @@ int qcal_cmd_stream(int argc, char **argv) {
     }
   }
   qcal_progress_end(&prog);
-  printf("\nat the largest size: quantize %.0f%% and dequantize %.0f%% of the STREAM copy byte rate "
-         "(goal >= 85%%); int8/fp32: relu %.2fx, add %.2fx (goal >= 3.2x, limit 4x)\n",
-         last_pct[K_QUANT], last_pct[K_DEQUANT], last_x[K_RELU_Q], last_x[K_ADD_Q]);
+  printf(
+      "\nat the largest size: quantize %.0f%% and dequantize %.0f%% of the STREAM copy byte rate "
+      "(goal >= 85%%); int8/fp32: relu %.2fx, add %.2fx (goal >= 3.2x, limit 4x)\n",
+      last_pct[K_QUANT], last_pct[K_DEQUANT], last_x[K_RELU_Q], last_x[K_ADD_Q]);
 
   /* GPU */
   qcal_cuda_device dev;
@@ -244,7 +288,8 @@ int qcal_cmd_stream(int argc, char **argv) {
     printf("\nGPU harness skipped: %s\n", qcal_last_error());
   } else {
     printf("\nGPU %s:\n", dev.name);
-    const char *gk[] = {"copy", "triad", "quantize", "dequantize", "relu_f32", "relu_s8", "add_f32", "add_s8"};
+    const char *gk[] = {"copy",     "triad",   "quantize", "dequantize",
+                        "relu_f32", "relu_s8", "add_f32",  "add_s8"};
     const int gb[] = {8, 12, 5, 5, 8, 2, 12, 3};
     size_t gn = (size_t)1 << 26;
     for (int k = 0; k < 8; k++) {

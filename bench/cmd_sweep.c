@@ -21,19 +21,26 @@ qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
 static const qcal_opt opts[] = {
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
     {"model", "PATH", "TF.js model.json or its folder", O(model), OPT_STRING, 0, 0, NULL},
-    {"images", "DIR", "folder of photos (split into calibration / held-out)", O(images), OPT_STRING, 0, 0, NULL},
+    {"images", "DIR", "folder of photos (split into calibration / held-out)", O(images), OPT_STRING,
+     0, 0, NULL},
     {"bits", "LIST", "bit widths: 8, 2-8, 4,8 ...", O(bits_spec), OPT_STRING, 0, 0, NULL},
-    {"calib", "N", "calibration images (0: half, the rest are held out)", O(calib_images), OPT_INT, 0, 100000, NULL},
-    {"held", "N", "held-out images (0: all that are not calibration images)", O(held_images), OPT_INT, 0, 100000, NULL},
+    {"calib", "N", "calibration images (0: half, the rest are held out)", O(calib_images), OPT_INT,
+     0, 100000, NULL},
+    {"held", "N", "held-out images (0: all that are not calibration images)", O(held_images),
+     OPT_INT, 0, 100000, NULL},
     {"input-size", "S", "network input S x S", O(input_size), OPT_INT, 33, 1025, NULL},
     {"jobs", "N", "threads (0: all cores)", O(jobs), OPT_INT, 0, 1024, NULL},
-    {"filter", "REGEX", "only tensors whose name matches (POSIX extended)", O(filter), OPT_STRING, 0, 0, NULL},
-    {"synthetic-size", "N", "samples per synthetic distribution", O(synthetic_size), OPT_INT, 1024, 1 << 26, NULL},
+    {"filter", "REGEX", "only tensors whose name matches (POSIX extended)", O(filter), OPT_STRING,
+     0, 0, NULL},
+    {"synthetic-size", "N", "samples per synthetic distribution", O(synthetic_size), OPT_INT, 1024,
+     1 << 26, NULL},
     {"seed", "S", "synthetic generator seed", O(seed), OPT_INT, 0, 2147483647, NULL},
-    {"file-axis", "A", "per-channel axis of tensors from files", O(file_axis), OPT_INT, -8, 7, NULL},
+    {"file-axis", "A", "per-channel axis of tensors from files", O(file_axis), OPT_INT, -8, 7,
+     NULL},
     {"no-network", NULL, "skip the real network", O(no_network), OPT_FLAG, 0, 0, NULL},
     {"no-synthetic", NULL, "skip the synthetic suite", O(no_synthetic), OPT_FLAG, 0, 0, NULL},
-    {"quick", NULL, "4 images, input 129, smaller synthetic tensors (CI)", O(quick), OPT_FLAG, 0, 0, NULL},
+    {"quick", NULL, "4 images, input 129, smaller synthetic tensors (CI)", O(quick), OPT_FLAG, 0, 0,
+     NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -137,7 +144,8 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
     json_object_array_add(m, json_object_new_string(qcal_sweep_methods[i].label));
   json_object_object_add(o, "methods", m);
   json_object_object_add(o, "histogram_bins", json_object_new_int(2048));
-  char *r = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  char *r = strdup(
+      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(o);
   return r;
 }
@@ -148,10 +156,12 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   qcal_status st = qcal_write_provenance(&h, cfg_json);
   /* tensors */
   qcal_table *tt = qcal_table_new("tensors", "every tensor swept; row index = tensor id");
-  int t_name = qcal_table_col(tt, "name", 's', NULL), t_kind = qcal_table_col(tt, "kind", 's', NULL),
+  int t_name = qcal_table_col(tt, "name", 's', NULL),
+      t_kind = qcal_table_col(tt, "kind", 's', NULL),
       t_graph = qcal_table_col(tt, "graph_tensor", 's', NULL),
       t_layer = qcal_table_col(tt, "layer", 'i', NULL), t_op = qcal_table_col(tt, "op", 's', NULL),
-      t_shape = qcal_table_col(tt, "shape", 's', NULL), t_n = qcal_table_col(tt, "numel", 'i', "count"),
+      t_shape = qcal_table_col(tt, "shape", 's', NULL),
+      t_n = qcal_table_col(tt, "numel", 'i', "count"),
       t_axis = qcal_table_col(tt, "channel_axis", 'i', NULL),
       t_ch = qcal_table_col(tt, "channels", 'i', "count"),
       t_ev = qcal_table_col(tt, "eval_numel", 'i', "count"),
@@ -168,7 +178,10 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
     qcal_table_set_s(tt, t_kind, qcal_item_kind_names[it->kind]);
     qcal_table_set_s(tt, t_graph, it->graph_tensor);
     qcal_table_set_i(tt, t_layer, it->layer);
-    qcal_table_set_s(tt, t_op, it->layer < 0 ? "" : s->model.layers[it->layer].op == QCAL_OP_DWCONV ? "depthwise" : "conv");
+    qcal_table_set_s(tt, t_op,
+                     it->layer < 0                                     ? ""
+                     : s->model.layers[it->layer].op == QCAL_OP_DWCONV ? "depthwise"
+                                                                       : "conv");
     qcal_table_set_s(tt, t_shape, shape);
     qcal_table_set_i(tt, t_n, (int64_t)it->calib.numel);
     qcal_table_set_i(tt, t_axis, it->axis == QCAL_PER_TENSOR ? -1 : it->axis);
@@ -181,19 +194,28 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   qcal_table_free(tt);
   /* results + amax values */
   qcal_table *rt = qcal_table_new("results", "one row per tensor x method x granularity x bits");
-  int r_t = qcal_table_col(rt, "tensor_id", 'i', NULL), r_name = qcal_table_col(rt, "tensor", 's', NULL),
-      r_kind = qcal_table_col(rt, "kind", 's', NULL), r_layer = qcal_table_col(rt, "layer", 'i', NULL),
+  int r_t = qcal_table_col(rt, "tensor_id", 'i', NULL),
+      r_name = qcal_table_col(rt, "tensor", 's', NULL),
+      r_kind = qcal_table_col(rt, "kind", 's', NULL),
+      r_layer = qcal_table_col(rt, "layer", 'i', NULL),
       r_m = qcal_table_col(rt, "method", 's', NULL),
       r_p = qcal_table_col(rt, "percentile", 'f', "percent"),
-      r_g = qcal_table_col(rt, "granularity", 's', NULL), r_b = qcal_table_col(rt, "bits", 'i', "bit"),
+      r_g = qcal_table_col(rt, "granularity", 's', NULL),
+      r_b = qcal_table_col(rt, "bits", 'i', "bit"),
       r_ch = qcal_table_col(rt, "channels", 'i', "count"),
       r_off = qcal_table_col(rt, "amax_offset", 'i', NULL),
-      r_a = qcal_table_col(rt, "amax", 'f', "value"), r_amin = qcal_table_col(rt, "amax_min", 'f', "value"),
-      r_amax = qcal_table_col(rt, "amax_max", 'f', "value"), r_mse = qcal_table_col(rt, "mse", 'f', "value^2"),
-      r_sq = qcal_table_col(rt, "sqnr_db", 'f', "dB"), r_mae = qcal_table_col(rt, "max_abs_err", 'f', "value"),
-      r_cos = qcal_table_col(rt, "cosine", 'f', NULL), r_cf = qcal_table_col(rt, "clip_fraction", 'f', "fraction"),
-      r_cm = qcal_table_col(rt, "clip_mse", 'f', "value^2"), r_rm = qcal_table_col(rt, "round_mse", 'f', "value^2"),
-      r_cs = qcal_table_col(rt, "collect_seconds", 'f', "s"), r_ks = qcal_table_col(rt, "compute_seconds", 'f', "s");
+      r_a = qcal_table_col(rt, "amax", 'f', "value"),
+      r_amin = qcal_table_col(rt, "amax_min", 'f', "value"),
+      r_amax = qcal_table_col(rt, "amax_max", 'f', "value"),
+      r_mse = qcal_table_col(rt, "mse", 'f', "value^2"),
+      r_sq = qcal_table_col(rt, "sqnr_db", 'f', "dB"),
+      r_mae = qcal_table_col(rt, "max_abs_err", 'f', "value"),
+      r_cos = qcal_table_col(rt, "cosine", 'f', NULL),
+      r_cf = qcal_table_col(rt, "clip_fraction", 'f', "fraction"),
+      r_cm = qcal_table_col(rt, "clip_mse", 'f', "value^2"),
+      r_rm = qcal_table_col(rt, "round_mse", 'f', "value^2"),
+      r_cs = qcal_table_col(rt, "collect_seconds", 'f', "s"),
+      r_ks = qcal_table_col(rt, "compute_seconds", 'f', "s");
   size_t nam = 0;
   for (size_t r = 0; r < s->nrows; r++)
     nam += s->rows[r].channels;
@@ -242,8 +264,9 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   if (st == QCAL_OK)
     st = qcal_h5_write_f32(&h, "/amax_values", am, nam, "value");
   if (st == QCAL_OK)
-    st = qcal_h5_attr_str(&h, "/amax_values", "description",
-                          "amax per channel; results row r owns [amax_offset, amax_offset + channels)");
+    st = qcal_h5_attr_str(
+        &h, "/amax_values", "description",
+        "amax per channel; results row r owns [amax_offset, amax_offset + channels)");
   free(am);
   qcal_table_free(rt);
   /* per-tensor histograms */
@@ -303,7 +326,9 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   return qcal_h5_commit(&h);
 }
 
-static double row_sqnr(const sweep_row *r) { return r ? r->m.sqnr_db : NAN; }
+static double row_sqnr(const sweep_row *r) {
+  return r ? r->m.sqnr_db : NAN;
+}
 
 static void print_summary(const sweep_state *s) {
   int bits = s->cfg.bits[0];
@@ -361,7 +386,8 @@ static void print_summary(const sweep_state *s) {
     if (s->items[i].kind != ITEM_SYNTHETIC && s->items[i].kind != ITEM_FILE)
       continue;
     if (!header++)
-      printf("%-34s %-12s %8s   %s\n", "tensor", "best", "dB", "per-tensor max / per-channel max dB");
+      printf("%-34s %-12s %8s   %s\n", "tensor", "best", "dB",
+             "per-tensor max / per-channel max dB");
     double best = -INFINITY;
     const char *bl = "-", *bg = "";
     for (size_t r = 0; r < s->nrows; r++)
@@ -406,7 +432,8 @@ static void print_summary(const sweep_state *s) {
       for (int k = 0; k < 3; k++) {
         long best = -1;
         for (size_t r = 0; r < qcal_table_rows(t); r++) {
-          if (strcmp(qcal_table_get_s(t, (long)r, c_g), gran) || (long)r == used[0] || (long)r == used[1])
+          if (strcmp(qcal_table_get_s(t, (long)r, c_g), gran) || (long)r == used[0] ||
+              (long)r == used[1])
             continue;
           if (best < 0 || qcal_table_get_f(t, (long)r, c_h) < qcal_table_get_f(t, best, c_h))
             best = (long)r;
@@ -438,8 +465,12 @@ int qcal_cmd_sweep(int argc, char **argv) {
   default_cache(cache, sizeof cache);
   snprintf(model, sizeof model, "%s/posenet/posenet.json", cache);
   snprintf(images, sizeof images, "%s/images", cache);
-  sweep_cfg cfg = {.model = model, .images = images, .bits_spec = "8", .input_size = 257,
-                   .seed = 1, .synthetic_size = 1 << 20};
+  sweep_cfg cfg = {.model = model,
+                   .images = images,
+                   .bits_spec = "8",
+                   .input_size = 257,
+                   .seed = 1,
+                   .synthetic_size = 1 << 20};
   const char *files[256];
   int nfiles;
   int r = qcal_opts_parse(&info, &cfg, argc, argv, files, 256, &nfiles);

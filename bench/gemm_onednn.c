@@ -28,8 +28,8 @@ struct cpu_gemm {
   do {                                                                                             \
     dnnl_status_t e_ = (call);                                                                     \
     if (e_ != dnnl_success) {                                                                      \
-      st = qcal_error(e_ == dnnl_unimplemented ? QCAL_EUNSUPPORTED : QCAL_EDEVICE,               \
-                      "%s:%d: %s failed (oneDNN status %d)", __FILE__, __LINE__, #call, (int)e_); \
+      st = qcal_error(e_ == dnnl_unimplemented ? QCAL_EUNSUPPORTED : QCAL_EDEVICE,                 \
+                      "%s:%d: %s failed (oneDNN status %d)", __FILE__, __LINE__, #call, (int)e_);  \
       goto done;                                                                                   \
     }                                                                                              \
   } while (0)
@@ -59,7 +59,10 @@ qcal_status qcal_cpu_gemm_create(cpu_gemm **out, gemm_type t, const gemm_shape *
   *out = g;
   g->type = t;
   g->s = *s;
-  dnnl_data_type_t ta = t == GEMM_F32 ? dnnl_f32 : t == GEMM_BF16 ? dnnl_bf16 : t == GEMM_U8S8S32 ? dnnl_u8 : dnnl_s8;
+  dnnl_data_type_t ta = t == GEMM_F32       ? dnnl_f32
+                        : t == GEMM_BF16    ? dnnl_bf16
+                        : t == GEMM_U8S8S32 ? dnnl_u8
+                                            : dnnl_s8;
   dnnl_data_type_t tb = t == GEMM_F32 ? dnnl_f32 : t == GEMM_BF16 ? dnnl_bf16 : dnnl_s8;
   dnnl_data_type_t tc = t == GEMM_F32 || t == GEMM_BF16 ? dnnl_f32 : dnnl_s32;
   const int nd = s->batch > 1 ? 3 : 2;
@@ -231,4 +234,6 @@ void qcal_cpu_gemm_destroy(cpu_gemm *g) {
   free(g);
 }
 
-void *qcal_cpu_gemm_output(cpu_gemm *g) { return g->hc; }
+void *qcal_cpu_gemm_output(cpu_gemm *g) {
+  return g->hc;
+}

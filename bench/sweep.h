@@ -17,10 +17,10 @@ typedef struct sweep_item {
   char name[256];
   char graph_tensor[256]; /* the tensor's name in the model graph or file */
   item_kind kind;
-  int layer;          /* network layer, or -1 */
-  qcal_tensor calib;  /* calibrate on this */
-  qcal_tensor eval;   /* measure on this (numel 0: the calib tensor) */
-  int axis;           /* per-channel axis (QCAL_PER_TENSOR: no per-channel run) */
+  int layer;           /* network layer, or -1 */
+  qcal_tensor calib;   /* calibrate on this */
+  qcal_tensor eval;    /* measure on this (numel 0: the calib tensor) */
+  int axis;            /* per-channel axis (QCAL_PER_TENSOR: no per-channel run) */
   qcal_histogram hist; /* per-tensor histogram, kept for the results file */
 } sweep_item;
 
@@ -62,13 +62,13 @@ typedef struct sweep_state {
   qcal_model model;
   bool have_model;
   int nimages;
-  qcal_tensor *images;      /* [nimages] inputs */
+  qcal_tensor *images; /* [nimages] inputs */
   char (*image_names)[256];
   char (*image_status)[256];
   int *image_ok;
-  int ncalib, nheld;        /* usable images in each split */
+  int ncalib, nheld; /* usable images in each split */
   int *calib_idx, *held_idx;
-  qcal_tensor **fp32_acts;  /* held-out FP32 activations [nheld][nlayers] */
+  qcal_tensor **fp32_acts; /* held-out FP32 activations [nheld][nlayers] */
   /* timings */
   double t_load, t_forward, t_collect, t_compute, t_e2e;
   qcal_table *e2e, *sens;

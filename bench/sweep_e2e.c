@@ -25,7 +25,8 @@ static void energy(const qcal_tensor *a, const qcal_tensor *b, double *sig, doub
   }
 }
 
-static void compare(const qcal_model *m, const qcal_tensor *ref, const qcal_tensor *q, fidelity *f) {
+static void compare(const qcal_model *m, const qcal_tensor *ref, const qcal_tensor *q,
+                    fidelity *f) {
   const int hh = m->heads[QCAL_HEAD_HEATMAP], ho = m->heads[QCAL_HEAD_OFFSET];
   if (hh >= 0) {
     const qcal_tensor *a = &ref[hh], *b = &q[hh];
@@ -52,7 +53,9 @@ static void compare(const qcal_model *m, const qcal_tensor *ref, const qcal_tens
     energy(&ref[ho], &q[ho], &f->sig_o, &f->err_o);
 }
 
-static double sqnr(double sig, double err) { return err > 0 ? 10 * log10(sig / err) : INFINITY; }
+static double sqnr(double sig, double err) {
+  return err > 0 ? 10 * log10(sig / err) : INFINITY;
+}
 
 /* Index of the sweep item for layer l of the given kind, or -1. */
 static int item_of(const sweep_state *s, int l, item_kind kind) {

@@ -44,7 +44,8 @@ static int image_ext(const char *n) {
   const char *d = strrchr(n, '.');
   if (!d)
     return 0;
-  const char *ok[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".JPG", ".PNG"};
+  const char *ok[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif",
+                      ".tga", ".ppm",  ".pgm", ".JPG", ".PNG"};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
     if (!strcmp(d, ok[i]))
       return 1;
@@ -68,8 +69,9 @@ static qcal_status stack(qcal_tensor *const *parts, int n, qcal_tensor *out) {
 static qcal_status load_images(sweep_state *s) {
   DIR *d = opendir(s->cfg.images);
   if (!d)
-    return qcal_error(QCAL_EIO, "%s: cannot open image folder (run scripts/fetch-data.sh, or pass --images DIR)",
-                      s->cfg.images);
+    return qcal_error(
+        QCAL_EIO, "%s: cannot open image folder (run scripts/fetch-data.sh, or pass --images DIR)",
+        s->cfg.images);
   char **names = NULL;
   int n = 0, cap = 0;
   struct dirent *e;
@@ -183,7 +185,9 @@ qcal_status qcal_sweep_network_items(sweep_state *s) {
     if (st == QCAL_OK && qcal_sweep_selected(s, a.name)) {
       qcal_tensor **parts = malloc((size_t)nimg * sizeof *parts);
       for (int i = 0; i < nimg; i++)
-        parts[i] = (qcal_tensor *)qcal_layer_input(m, l, &s->images[i < s->ncalib ? s->calib_idx[i] : s->held_idx[i - s->ncalib]], acts[i]);
+        parts[i] = (qcal_tensor *)qcal_layer_input(
+            m, l, &s->images[i < s->ncalib ? s->calib_idx[i] : s->held_idx[i - s->ncalib]],
+            acts[i]);
       st = stack(parts, s->ncalib, &a.calib);
       if (st == QCAL_OK)
         st = stack(parts + s->ncalib, s->nheld, &a.eval);
@@ -219,7 +223,8 @@ qcal_status qcal_sweep_synthetic_items(sweep_state *s) {
     it.axis = QCAL_PER_TENSOR;
     if (!qcal_sweep_selected(s, it.name))
       continue;
-    st = qcal_synthetic_make(qcal_synthetic[d].name, (uint64_t)s->cfg.seed + 7919 * d, n, &it.calib);
+    st =
+        qcal_synthetic_make(qcal_synthetic[d].name, (uint64_t)s->cfg.seed + 7919 * d, n, &it.calib);
     if (st == QCAL_OK)
       st = qcal_sweep_add_item(s, &it);
   }
@@ -267,8 +272,8 @@ static qcal_status add_file_tensor(void *ctx, qcal_tensor *t) {
     int a = s->cfg.file_axis < 0 ? s->cfg.file_axis + t->ndim : s->cfg.file_axis;
     if (a < 0 || a >= t->ndim) {
       qcal_tensor_free(t);
-      return qcal_error(QCAL_EINVAL, "%s: --file-axis %d out of range for %d dimensions",
-                        it.name, s->cfg.file_axis, t->ndim);
+      return qcal_error(QCAL_EINVAL, "%s: --file-axis %d out of range for %d dimensions", it.name,
+                        s->cfg.file_axis, t->ndim);
     }
     it.axis = a;
   }

@@ -55,8 +55,8 @@ void qcal_conv2d_nhwc(const float *in, int h, int w, const qcal_layer *L, float 
       }
     A = scratch;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, L->cout, K, 1.0f, A, K,
-              L->weight.data, L->cout, 0.0f, out, L->cout);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, L->cout, K, 1.0f, A, K, L->weight.data,
+              L->cout, 0.0f, out, L->cout);
   bias_act(out, (size_t)M, L);
 }
 

@@ -181,8 +181,8 @@ qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t le
     return FAIL(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, buf[6], buf[7]);
   }
   if (hoff + hlen > len)
-    return FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %zu bytes)",
-                path, hlen, len);
+    return FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %zu bytes)", path,
+                hlen, len);
   hdr = malloc(hlen + 1);
   if (!hdr)
     return FAIL(QCAL_ENOMEM, "%s: out of memory", path);

@@ -99,8 +99,7 @@ static qcal_status h5_read(hid_t file, const char *path, const char *name, qcal_
     st = qcal_tensor_alloc(t, nd, shape);
     if (st == QCAL_OK && t->numel == 0)
       st = qcal_error(QCAL_EEMPTY, "%s: dataset '%s' is empty", path, name);
-    if (st == QCAL_OK &&
-        H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
+    if (st == QCAL_OK && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
       st = qcal_error(QCAL_EFORMAT, "%s: cannot read dataset '%s'", path, name);
     if (st != QCAL_OK)
       qcal_tensor_free(t);
@@ -224,7 +223,9 @@ static qcal_status load_safetensors(const char *path, const char *want, qcal_ten
       break;
     }
     const char *dtype = json_object_get_string(dt);
-    size_t w = !strcmp(dtype, "F32") ? 4 : (!strcmp(dtype, "F16") || !strcmp(dtype, "BF16")) ? 2 : 0;
+    size_t w = !strcmp(dtype, "F32")                               ? 4
+               : (!strcmp(dtype, "F16") || !strcmp(dtype, "BF16")) ? 2
+                                                                   : 0;
     if (!w) {
       st = qcal_error(QCAL_EDTYPE, "%s: tensor '%s' has dtype %s (need F32, F16 or BF16)", path,
                       key, dtype);

@@ -175,8 +175,8 @@ static qcal_status parse_conv(const ctx *c, json_object *node, const char *name,
   L->relu6 = false;
   if (nf == 2) {
     if (strcmp(json_object_get_string(json_object_array_get_idx(fused, 1)), B64_RELU6))
-      return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': only Relu6 may follow BiasAdd",
-                        c->path, name);
+      return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': only Relu6 may follow BiasAdd", c->path,
+                        name);
     L->relu6 = true;
   } else if (nf > 2) {
     return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': too many fused ops", c->path, name);
@@ -260,7 +260,8 @@ qcal_status qcal_tfjs_load(const char *json_path, qcal_model *m) {
       json_object *dims = get(get(get(get(node, "attr"), "shape"), "shape"), "dim");
       size_t nd = dims ? json_object_array_length(dims) : 0;
       if (nd == 4)
-        m->in_channels = atoi(json_object_get_string(get(json_object_array_get_idx(dims, 3), "size")));
+        m->in_channels =
+            atoi(json_object_get_string(get(json_object_array_get_idx(dims, 3), "size")));
       if (m->in_channels < 1)
         st = BAD("%s: input '%s' has no channel count", json_path, name);
     } else if (!strcmp(op, "_FusedConv2D") || !strcmp(op, "FusedDepthwiseConv2dNative")) {

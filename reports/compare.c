@@ -116,7 +116,8 @@ static void only(char ***list, size_t *n, const char *key) {
 }
 
 /* Row keys of a table from the named key columns. */
-static void key_of(const qcal_table *t, long row, const int *cols, int ncols, char *out, size_t cap) {
+static void key_of(const qcal_table *t, long row, const int *cols, int ncols, char *out,
+                   size_t cap) {
   size_t u = 0;
   out[0] = '\0';
   for (int k = 0; k < ncols && u < cap; k++) {
@@ -143,11 +144,14 @@ typedef struct {
 } spec;
 
 static const spec quality_specs[] = {
-    {"results", {"tensor", "method", "percentile", "granularity", "bits", NULL},
+    {"results",
+     {"tensor", "method", "percentile", "granularity", "bits", NULL},
      {{"sqnr_db", 0}, {"amax_min", 1}, {"amax_max", 1}, {"amax", 1}}},
-    {"e2e", {"act_method", "weight_granularity", "bits", NULL},
+    {"e2e",
+     {"act_method", "weight_granularity", "bits", NULL},
      {{"heatmap_sqnr_db", 0}, {"offset_sqnr_db", 0}, {"keypoint_agreement", 2}, {NULL, 0}}},
-    {"sensitivity", {"layer_name", "weight_granularity", NULL},
+    {"sensitivity",
+     {"layer_name", "weight_granularity", NULL},
      {{"heatmap_sqnr_db", 0}, {"offset_sqnr_db", 0}, {NULL, 0}, {NULL, 0}}},
 };
 
@@ -168,7 +172,7 @@ static qcal_status compare_quality(qcal_results *rb, qcal_results *rn, const spe
     }
   }
   size_t nb = qcal_table_rows(b), nn = qcal_table_rows(n);
-  char (*keys_n)[320] = malloc((nn ? nn : 1) * sizeof *keys_n);
+  char(*keys_n)[320] = malloc((nn ? nn : 1) * sizeof *keys_n);
   char *matched = calloc(nn ? nn : 1, 1);
   for (size_t j = 0; j < nn; j++)
     key_of(n, (long)j, kn, nk, keys_n[j], sizeof keys_n[j]);
@@ -185,7 +189,8 @@ static qcal_status compare_quality(qcal_results *rb, qcal_results *rn, const spe
     }
     matched[j] = 1;
     for (int m = 0; m < 4 && sp->metrics[m].name; m++) {
-      int cb = qcal_table_find(b, sp->metrics[m].name), cn = qcal_table_find(n, sp->metrics[m].name);
+      int cb = qcal_table_find(b, sp->metrics[m].name),
+          cn = qcal_table_find(n, sp->metrics[m].name);
       if (cb < 0 || cn < 0)
         continue;
       double vb = qcal_table_get_f(b, (long)i, cb), vn = qcal_table_get_f(n, (long)j, cn);
@@ -249,7 +254,8 @@ static int load_samples(qcal_results *r, samples *s) {
 
 static int get_samples(const samples *s, long row, double *out, int cap) {
   int c_o = qcal_table_find(s->t, "offset"), c_c = qcal_table_find(s->t, "count");
-  size_t off = (size_t)qcal_table_get_i(s->t, row, c_o), cnt = (size_t)qcal_table_get_i(s->t, row, c_c);
+  size_t off = (size_t)qcal_table_get_i(s->t, row, c_o),
+         cnt = (size_t)qcal_table_get_i(s->t, row, c_c);
   int n = 0;
   for (size_t k = 0; k < cnt && off + k < s->ns && n < cap; k++)
     out[n++] = s->s[off + k];
@@ -266,7 +272,8 @@ static double median_of(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static void compare_perf(qcal_results *rb, qcal_results *rn, const qcal_thresholds *th, qcal_cmp *out) {
+static void compare_perf(qcal_results *rb, qcal_results *rn, const qcal_thresholds *th,
+                         qcal_cmp *out) {
   samples b, n;
   int hb = load_samples(rb, &b), hn = load_samples(rn, &n);
   if (!hb || !hn) {
@@ -313,7 +320,8 @@ static void compare_perf(qcal_results *rb, qcal_results *rn, const qcal_threshol
       if (r->verdict == CMP_OK)
         r->verdict = CMP_WARN;
       snprintf(r->note + strlen(r->note), sizeof r->note - strlen(r->note),
-               "%sfewer than 9 repetitions (%d vs %d): the U test is weak", r->note[0] ? "; " : "", nx, ny);
+               "%sfewer than 9 repetitions (%d vs %d): the U test is weak", r->note[0] ? "; " : "",
+               nx, ny);
     }
   }
   for (size_t j = 0; j < qcal_table_rows(n.t); j++)

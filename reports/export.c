@@ -69,7 +69,8 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
       if (o->format == QCAL_EXPORT_TRT && strcmp(kind, "activation") && strcmp(kind, "file"))
         continue; /* the cache holds activation ranges only */
       const char *gname = qcal_table_get_s(ten, t, k_graph);
-      size_t ch = (size_t)qcal_table_get_i(res, row, c_ch), off = (size_t)qcal_table_get_i(res, row, c_off);
+      size_t ch = (size_t)qcal_table_get_i(res, row, c_ch),
+             off = (size_t)qcal_table_get_i(res, row, c_off);
       if (off + ch > nam) {
         st = qcal_error(QCAL_EFORMAT, "%s: amax slice of row %ld is out of range", r->path, row);
         goto done;
@@ -104,8 +105,8 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
         json_object_object_add(e, "y_scale", ch == 1 ? json_object_new_double(a[0] / qmax) : scale);
         json_object_object_add(e, "y_zero_point", ch == 1 ? json_object_new_int(0) : zp);
         json_object_object_add(e, "zero_point_type", json_object_new_string("int8"));
-        json_object_object_add(e, "axis", ch == 1 ? NULL
-                                                  : json_object_new_int((int)qcal_table_get_i(ten, t, k_axis)));
+        json_object_object_add(
+            e, "axis", ch == 1 ? NULL : json_object_new_int((int)qcal_table_get_i(ten, t, k_axis)));
         if (ch == 1)
           json_object_put(zp), json_object_put(scale);
         json_object_put(amax);
@@ -120,9 +121,13 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
     if (o->format == QCAL_EXPORT_JSON) {
       json_object_object_add(root, "tensors", list);
       list = NULL;
-      fprintf(out, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+      fprintf(out, "%s\n",
+              json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
     } else if (o->format == QCAL_EXPORT_ONNX) {
-      fprintf(out, "%s\n", json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+      fprintf(out, "%s\n",
+              json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
     }
   }
 done:

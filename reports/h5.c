@@ -11,9 +11,11 @@
 
 static char g_pending[4200]; /* read by signal handlers */
 
-const char *qcal_h5_pending(void) { return g_pending[0] ? g_pending : NULL; }
+const char *qcal_h5_pending(void) {
+  return g_pending[0] ? g_pending : NULL;
+}
 
-#define QH5(call)                                                                              \
+#define QH5(call)                                                                                  \
   do {                                                                                             \
     if ((call) < 0) {                                                                              \
       st = qcal_error(QCAL_EIO, "%s:%d: %s failed", __FILE__, __LINE__, #call);                    \
@@ -149,7 +151,8 @@ qcal_status qcal_h5_write_table(qcal_h5 *h, const qcal_table *t) {
     const char *units = qcal_table_col_units(t, c);
     switch (qcal_table_col_type(t, c)) {
     case 'f':
-      st = write_1d(h, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, qcal_table_col_data(t, c), n, units);
+      st =
+          write_1d(h, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, qcal_table_col_data(t, c), n, units);
       break;
     case 'i':
       st = write_1d(h, path, H5T_STD_I64LE, H5T_NATIVE_INT64, qcal_table_col_data(t, c), n, units);
@@ -187,8 +190,7 @@ qcal_status qcal_h5_commit(qcal_h5 *h) {
   if (rename(h->tmp, h->path) != 0) {
     int err = errno;
     qcal_h5_abort(h);
-    return qcal_error(QCAL_EIO, "%s: cannot rename results into place: %s", h->path,
-                      strerror(err));
+    return qcal_error(QCAL_EIO, "%s: cannot rename results into place: %s", h->path, strerror(err));
   }
   g_pending[0] = '\0';
   return QCAL_OK;

@@ -59,7 +59,8 @@ qcal_status qcal_results_attr(qcal_results *r, const char *name, char *buf, size
     H5free_memory(v);
   H5Tclose(t);
   H5Aclose(a);
-  return e < 0 ? qcal_error(QCAL_EFORMAT, "%s: cannot read attribute '%s'", r->path, name) : QCAL_OK;
+  return e < 0 ? qcal_error(QCAL_EFORMAT, "%s: cannot read attribute '%s'", r->path, name)
+               : QCAL_OK;
 }
 
 typedef struct {

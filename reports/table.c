@@ -57,7 +57,9 @@ int qcal_table_find(const qcal_table *t, const char *name) {
   return -1;
 }
 
-static size_t width(char type) { return type == 'f' ? sizeof(double) : type == 'i' ? sizeof(int64_t) : sizeof(char *); }
+static size_t width(char type) {
+  return type == 'f' ? sizeof(double) : type == 'i' ? sizeof(int64_t) : sizeof(char *);
+}
 
 long qcal_table_row(qcal_table *t) {
   if (t->rows == t->cap) {
@@ -93,7 +95,9 @@ void qcal_table_set_s(qcal_table *t, int col, const char *v) {
   free(*p);
   *p = strdup(v ? v : "");
 }
-size_t qcal_table_rows(const qcal_table *t) { return t->rows; }
+size_t qcal_table_rows(const qcal_table *t) {
+  return t->rows;
+}
 double qcal_table_get_f(const qcal_table *t, long row, int col) {
   return ((double *)t->cols[col].v)[row];
 }
@@ -104,12 +108,26 @@ const char *qcal_table_get_s(const qcal_table *t, long row, int col) {
   const char *s = ((char **)t->cols[col].v)[row];
   return s ? s : "";
 }
-const char *qcal_table_name(const qcal_table *t) { return t->name; }
+const char *qcal_table_name(const qcal_table *t) {
+  return t->name;
+}
 
 /* For the HDF5 writer. */
-int qcal_table_ncols(const qcal_table *t) { return t->ncols; }
-const char *qcal_table_col_name(const qcal_table *t, int c) { return t->cols[c].name; }
-const char *qcal_table_col_units(const qcal_table *t, int c) { return t->cols[c].units; }
-char qcal_table_col_type(const qcal_table *t, int c) { return t->cols[c].type; }
-const void *qcal_table_col_data(const qcal_table *t, int c) { return t->cols[c].v; }
-const char *qcal_table_description(const qcal_table *t) { return t->description; }
+int qcal_table_ncols(const qcal_table *t) {
+  return t->ncols;
+}
+const char *qcal_table_col_name(const qcal_table *t, int c) {
+  return t->cols[c].name;
+}
+const char *qcal_table_col_units(const qcal_table *t, int c) {
+  return t->cols[c].units;
+}
+char qcal_table_col_type(const qcal_table *t, int c) {
+  return t->cols[c].type;
+}
+const void *qcal_table_col_data(const qcal_table *t, int c) {
+  return t->cols[c].v;
+}
+const char *qcal_table_description(const qcal_table *t) {
+  return t->description;
+}

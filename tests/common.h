@@ -3,9 +3,9 @@
 #define QCAL_TESTS_COMMON_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "qcal/datasets.h"

@@ -19,7 +19,9 @@ static void setup(void) {
   cr_assert_neq(dir[0], 0);
 }
 
-static void teardown(void) { cr_assert_eq(tmpdir_remove(dir), 0); }
+static void teardown(void) {
+  cr_assert_eq(tmpdir_remove(dir), 0);
+}
 
 static void slurp(const char *path, char *buf, size_t cap) {
   FILE *f = fopen(path, "rb");

@@ -196,7 +196,8 @@ Test(cli, gemm_and_stream_bad_input) {
 Test(cli, gemm_and_stream_write_json_and_hdf5) {
   char args[512];
   snprintf(args, sizeof args,
-           "gemm --engine cpu --no-network --sizes 64,96 --types f32,u8s8s32 --json %s/g.json -o %s/g.h5",
+           "gemm --engine cpu --no-network --sizes 64,96 --types f32,u8s8s32 --json %s/g.json -o "
+           "%s/g.h5",
            dir, dir);
   cr_assert_eq(qcal(args), 0, "%s", err_s);
   cr_assert_not_null(strstr(out_s, "int8 VPDPBUSD"), "%s", out_s);

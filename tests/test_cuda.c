@@ -61,10 +61,12 @@ Test(cuda, unavailable_device_is_reported_not_fatal) {
 
 Test(cuda, stream_kernels_match_host_reference) {
   need_device();
-  const char *k[] = {"copy", "triad", "quantize", "dequantize", "relu_f32", "relu_s8", "add_f32", "add_s8"};
+  const char *k[] = {"copy",     "triad",   "quantize", "dequantize",
+                     "relu_f32", "relu_s8", "add_f32",  "add_s8"};
   for (int i = 0; i < 8; i++) {
     qcal_cuda_stream_run run;
-    cr_assert_eq(qcal_cuda_stream(k[i], 1 << 20, 3, &run), QCAL_OK, "%s: %s", k[i], qcal_last_error());
+    cr_assert_eq(qcal_cuda_stream(k[i], 1 << 20, 3, &run), QCAL_OK, "%s: %s", k[i],
+                 qcal_last_error());
     cr_assert(run.ok, "%s disagrees with the host reference", k[i]);
     cr_assert_eq(run.nsamples, 3);
   }

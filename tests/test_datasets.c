@@ -20,7 +20,9 @@ static void setup(void) {
   tmpdir_make(dir, sizeof dir, "ds");
   cr_assert_neq(dir[0], 0);
 }
-static void teardown(void) { cr_assert_eq(tmpdir_remove(dir), 0); }
+static void teardown(void) {
+  cr_assert_eq(tmpdir_remove(dir), 0);
+}
 TestSuite(readers, .init = setup, .fini = teardown);
 TestSuite(tfjs, .init = setup, .fini = teardown);
 
@@ -164,13 +166,14 @@ static void write_st(const char *name, const char *hdr, const void *data, size_t
 Test(readers, safetensors_f32_f16_bf16) {
   unsigned char data[16];
   float f32[2] = {1.5f, -2.0f};
-  uint16_t f16[2] = {0x3c00, 0xc200}; /* 1, -3 */
+  uint16_t f16[2] = {0x3c00, 0xc200};  /* 1, -3 */
   uint16_t bf16[2] = {0x3f80, 0x4040}; /* 1, 3 */
   memcpy(data, f32, 8);
   memcpy(data + 8, f16, 4);
   memcpy(data + 12, bf16, 4);
   write_st("m.safetensors",
-           "{\"__metadata__\":{\"x\":\"y\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+           "{\"__metadata__\":{\"x\":\"y\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_"
+           "offsets\":[0,8]},"
            "\"h\":{\"dtype\":\"F16\",\"shape\":[1,2],\"data_offsets\":[8,12]},"
            "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[12,16]}}",
            data, 16, 0);
@@ -236,8 +239,9 @@ Test(synthetic, distributions_have_their_moments) {
     const char *name;
     double mean, var, tol;
   } want[] = {
-      {"gaussian", 0, 1, 0.01}, {"laplace", 0, 2, 0.03}, {"uniform", 0, 1.0 / 3, 0.005},
-      {"half-normal", 0.7978845608, 1 - 2 / 3.14159265358979, 0.01}, {"bimodal", 0, 4.25, 0.03},
+      {"gaussian", 0, 1, 0.01},       {"laplace", 0, 2, 0.03},
+      {"uniform", 0, 1.0 / 3, 0.005}, {"half-normal", 0.7978845608, 1 - 2 / 3.14159265358979, 0.01},
+      {"bimodal", 0, 4.25, 0.03},
   };
   for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
     qcal_tensor t;
@@ -297,11 +301,12 @@ Test(tfjs, tf_same_padding) {
 /* Direct NHWC convolution, TF SAME/VALID padding, written without im2col or
  * BLAS: the independent computation. */
 static void direct_conv(const float *in, int h, int w, int cin, const float *wt, const float *b,
-                        int k, int stride, int same, int cout, int depthwise, int relu6,
-                        float *out, int *oh_, int *ow_) {
+                        int k, int stride, int same, int cout, int depthwise, int relu6, float *out,
+                        int *oh_, int *ow_) {
   int oh = same ? (h + stride - 1) / stride : (h - k) / stride + 1;
   int ow = same ? (w + stride - 1) / stride : (w - k) / stride + 1;
-  int pt = same ? ((oh - 1) * stride + k - h) / 2 : 0, pl = same ? ((ow - 1) * stride + k - w) / 2 : 0;
+  int pt = same ? ((oh - 1) * stride + k - h) / 2 : 0,
+      pl = same ? ((ow - 1) * stride + k - w) / 2 : 0;
   if (pt < 0)
     pt = 0;
   if (pl < 0)
@@ -319,7 +324,8 @@ static void direct_conv(const float *in, int h, int w, int cin, const float *wt,
               acc += (double)in[(iy * w + ix) * cin + co] * wt[(i * k + j) * cin + co];
             else
               for (int ci = 0; ci < cin; ci++)
-                acc += (double)in[(iy * w + ix) * cin + ci] * wt[((i * k + j) * cin + ci) * cout + co];
+                acc +=
+                    (double)in[(iy * w + ix) * cin + ci] * wt[((i * k + j) * cin + ci) * cout + co];
           }
         if (relu6)
           acc = acc < 0 ? 0 : acc > 6 ? 6 : acc;
@@ -433,7 +439,7 @@ Test(tfjs, image_loader_resizes_and_normalises) {
   qcal_tensor t;
   cr_assert_eq(qcal_image_load(pathf("p.ppm"), 16, &t), QCAL_OK, "%s", qcal_last_error());
   cr_assert_eq(t.shape[1], 16);
-  cr_assert_eq(t.data[0], -1.0f);               /* black -> -1 */
+  cr_assert_eq(t.data[0], -1.0f);                /* black -> -1 */
   cr_assert_eq(t.data[(0 * 16 + 15) * 3], 1.0f); /* white -> +1 */
   qcal_tensor_free(&t);
   f = fopen(pathf("broken.png"), "wb");

@@ -16,7 +16,9 @@ static void setup(void) {
   cr_assert_neq(dir[0], 0);
 }
 
-static void teardown(void) { cr_assert_eq(tmpdir_remove(dir), 0); }
+static void teardown(void) {
+  cr_assert_eq(tmpdir_remove(dir), 0);
+}
 
 /* Write a v1.0 .npy with the given header dict and raw payload. */
 static const char *write_npy(const char *name, const char *dict, const void *data, size_t bytes) {

@@ -14,7 +14,9 @@ static void setup(void) {
   tmpdir_make(dir, sizeof dir, "res");
   cr_assert_neq(dir[0], 0);
 }
-static void teardown(void) { cr_assert_eq(tmpdir_remove(dir), 0); }
+static void teardown(void) {
+  cr_assert_eq(tmpdir_remove(dir), 0);
+}
 TestSuite(results, .init = setup, .fini = teardown);
 
 static int exists(const char *p) {

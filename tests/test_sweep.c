@@ -85,8 +85,8 @@ static void save_npy(const char *name, int64_t r, int64_t c, float scale) {
 Test(sweep, synthetic_and_files_only) {
   save_npy("w.npy", 4, 1000, 0.1f);
   char args[1024];
-  snprintf(args, sizeof args, "sweep --no-network --synthetic-size 4096 -o %s %s",
-           pathf("out.h5"), pathf("w.npy"));
+  snprintf(args, sizeof args, "sweep --no-network --synthetic-size 4096 -o %s %s", pathf("out.h5"),
+           pathf("w.npy"));
   cr_assert_eq(qcal(args), 0, "%s", err_s);
   cr_assert_not_null(strstr(out_s, "results: "));
   cr_assert_not_null(strstr(out_s, "synthetic/gaussian"));
@@ -98,8 +98,10 @@ Test(sweep, synthetic_and_files_only) {
   cr_assert_eq(h5_rows(pathf("out.h5"), "/histograms/10/edges"), 2049);
   cr_assert_eq(tmp_files(), 0);
   /* a bits range multiplies the rows */
-  snprintf(args, sizeof args, "sweep --no-network --synthetic-size 4096 --bits 2-4,8 "
-           "--filter 'gaussian$' -o %s", pathf("bits.h5"));
+  snprintf(args, sizeof args,
+           "sweep --no-network --synthetic-size 4096 --bits 2-4,8 "
+           "--filter 'gaussian$' -o %s",
+           pathf("bits.h5"));
   cr_assert_eq(qcal(args), 0, "%s", err_s);
   cr_assert_eq(h5_rows(pathf("bits.h5"), "/results/bits"), 4 * 6);
 }

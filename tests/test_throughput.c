@@ -21,8 +21,8 @@ static int runnable(const qcal_kernel_entry *e) {
 }
 
 Test(stream_kernels, every_variant_matches_ref_bitwise) {
-  const char *fams[] = {"f32_copy", "f32_triad", "s32_s8_requantize", "f32_relu",
-                        "s8_relu",  "f32_add",   "s8_add"};
+  const char *fams[] = {"f32_copy", "f32_triad", "s32_s8_requantize", "f32_relu", "s8_relu",
+                        "f32_add",  "s8_add"};
   int checked = 0;
   for (size_t f = 0; f < 7; f++)
     for (size_t v = 0; v < qcal_kernel_count; v++) {
@@ -48,8 +48,7 @@ Test(stream_kernels, every_variant_matches_ref_bitwise) {
         ia[0] = INT32_MIN, ia[n - 1] = INT32_MAX; /* saturation */
         r1[n] = r2[n] = 7.0f, q1[n] = q2[n] = 7;
         int isq = 0;
-#define RUN(fn_t, ...)                                                                             \\
-  ((fn_t *)ref->fn)(__VA_ARGS__##_R), ((fn_t *)e->fn)(__VA_ARGS__##_V)
+#define RUN(fn_t, ...)                                                                             \ ((fn_t *)ref->fn)(__VA_ARGS__##_R), ((fn_t *)e->fn)(__VA_ARGS__##_V)
         switch (f) {
         case 0:
           ((qcal_f32_copy_fn *)ref->fn)(n, a, r1), ((qcal_f32_copy_fn *)e->fn)(n, a, r2);
@@ -80,10 +79,11 @@ Test(stream_kernels, every_variant_matches_ref_bitwise) {
         }
         for (size_t i = 0; i <= n; i++) {
           if (isq)
-            cr_assert_eq(q1[i], q2[i], "%s %s n=%zu i=%zu: %d vs %d", fams[f], e->isa, n, i, q1[i], q2[i]);
+            cr_assert_eq(q1[i], q2[i], "%s %s n=%zu i=%zu: %d vs %d", fams[f], e->isa, n, i, q1[i],
+                         q2[i]);
           else
-            cr_assert_eq(f2u(r1[i]), f2u(r2[i]), "%s %s n=%zu i=%zu: %a vs %a", fams[f], e->isa, n, i,
-                         (double)r1[i], (double)r2[i]);
+            cr_assert_eq(f2u(r1[i]), f2u(r2[i]), "%s %s n=%zu i=%zu: %a vs %a", fams[f], e->isa, n,
+                         i, (double)r1[i], (double)r2[i]);
         }
         free(a), free(b), free(r1), free(r2), free(qa), free(qb), free(q1), free(q2), free(ia);
         checked++;
@@ -147,7 +147,8 @@ Test(gemm, onednn_every_type_checks_out_and_garbage_is_caught) {
         continue;
       cpu_gemm *g;
       qcal_status st = qcal_cpu_gemm_create(&g, (gemm_type)t, &shapes[s], 1);
-      cr_assert_eq(st, QCAL_OK, "%s %s: %s", qcal_gemm_type_names[t], shapes[s].label, qcal_last_error());
+      cr_assert_eq(st, QCAL_OK, "%s %s: %s", qcal_gemm_type_names[t], shapes[s].label,
+                   qcal_last_error());
       cr_assert_eq(qcal_cpu_gemm_run(g), QCAL_OK);
       double err;
       char why[160] = "";
@@ -158,8 +159,8 @@ Test(gemm, onednn_every_type_checks_out_and_garbage_is_caught) {
       int32_t *c = qcal_cpu_gemm_output(g);
       for (size_t i = 0; i < n; i++)
         c[i] ^= 0x5a5a5a;
-      cr_assert_eq(qcal_cpu_gemm_check(g, 64, &err, why, sizeof why), QCAL_EDATA, "%s: garbage passed",
-                   qcal_gemm_type_names[t]);
+      cr_assert_eq(qcal_cpu_gemm_check(g, 64, &err, why, sizeof why), QCAL_EDATA,
+                   "%s: garbage passed", qcal_gemm_type_names[t]);
       cr_assert_not_null(strstr(why, "reference"));
       qcal_cpu_gemm_destroy(g);
     }

@@ -43,8 +43,8 @@ qcal_status qcal_cuda_device_query(qcal_cuda_device *d);
 typedef struct qcal_cuda_gemm_run {
   double samples[256]; /* seconds per repetition */
   int nsamples;
-  double max_rel_err;  /* sampled check against a host reference */
-  int checked;         /* entries checked */
+  double max_rel_err; /* sampled check against a host reference */
+  int checked;        /* entries checked */
   char algo[64];
 } qcal_cuda_gemm_run;
 qcal_status qcal_cuda_gemm(const char *type, int64_t m, int64_t n, int64_t k, int reps,

@@ -14,12 +14,12 @@ typedef enum qcal_op { QCAL_OP_CONV, QCAL_OP_DWCONV } qcal_op;
 typedef struct qcal_layer {
   char name[192];
   qcal_op op;
-  int input;      /* producing layer, or -1 for the network input */
-  int kh, kw;     /* kernel */
-  int cin, cout;  /* depthwise: cout == cin (multiplier 1) */
-  int stride;     /* same in both directions */
-  bool same_pad;  /* TF "SAME" (else "VALID") */
-  bool relu6;     /* fused ReLU6 after the bias */
+  int input;          /* producing layer, or -1 for the network input */
+  int kh, kw;         /* kernel */
+  int cin, cout;      /* depthwise: cout == cin (multiplier 1) */
+  int stride;         /* same in both directions */
+  bool same_pad;      /* TF "SAME" (else "VALID") */
+  bool relu6;         /* fused ReLU6 after the bias */
   int weight_axis;    /* output-channel axis of weight: 3 (HWIO) or 2 (depthwise) */
   qcal_tensor weight; /* conv [kh, kw, cin, cout]; depthwise [kh, kw, c, 1] */
   qcal_tensor bias;   /* [cout] */

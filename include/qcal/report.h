@@ -6,7 +6,7 @@
 #include "qcal/status.h"
 
 typedef struct qcal_report_out {
-  int figures;        /* figure files written (PNG + SVG pairs count once) */
+  int figures; /* figure files written (PNG + SVG pairs count once) */
   char html[4200], md[4200];
 } qcal_report_out;
 

@@ -74,23 +74,39 @@ static void fill_host(void *h, size_t n, cudaDataType_t t, unsigned seed) {
     seed = seed * 1664525u + 1013904223u;
     int v = (int)((seed >> 24) % 7) - 3;
     switch (t) {
-    case CUDA_R_8I: ((int8_t *)h)[i] = (int8_t)v; break;
-    case CUDA_R_16F: ((__half *)h)[i] = __float2half((float)v); break;
-    case CUDA_R_16BF: ((__nv_bfloat16 *)h)[i] = __float2bfloat16((float)v); break;
-    case CUDA_R_8F_E4M3: ((__nv_fp8_e4m3 *)h)[i] = __nv_fp8_e4m3((float)v); break;
-    default: ((float *)h)[i] = (float)v; break;
+    case CUDA_R_8I:
+      ((int8_t *)h)[i] = (int8_t)v;
+      break;
+    case CUDA_R_16F:
+      ((__half *)h)[i] = __float2half((float)v);
+      break;
+    case CUDA_R_16BF:
+      ((__nv_bfloat16 *)h)[i] = __float2bfloat16((float)v);
+      break;
+    case CUDA_R_8F_E4M3:
+      ((__nv_fp8_e4m3 *)h)[i] = __nv_fp8_e4m3((float)v);
+      break;
+    default:
+      ((float *)h)[i] = (float)v;
+      break;
     }
   }
 }
 
 static double host_val(const void *h, size_t i, cudaDataType_t t) {
   switch (t) {
-  case CUDA_R_8I: return ((const int8_t *)h)[i];
-  case CUDA_R_32I: return ((const int32_t *)h)[i];
-  case CUDA_R_16F: return __half2float(((const __half *)h)[i]);
-  case CUDA_R_16BF: return __bfloat162float(((const __nv_bfloat16 *)h)[i]);
-  case CUDA_R_8F_E4M3: return (float)((const __nv_fp8_e4m3 *)h)[i];
-  default: return ((const float *)h)[i];
+  case CUDA_R_8I:
+    return ((const int8_t *)h)[i];
+  case CUDA_R_32I:
+    return ((const int32_t *)h)[i];
+  case CUDA_R_16F:
+    return __half2float(((const __half *)h)[i]);
+  case CUDA_R_16BF:
+    return __bfloat162float(((const __nv_bfloat16 *)h)[i]);
+  case CUDA_R_8F_E4M3:
+    return (float)((const __nv_fp8_e4m3 *)h)[i];
+  default:
+    return ((const float *)h)[i];
   }
 }
 
@@ -158,8 +174,10 @@ extern "C" qcal_status qcal_cuda_gemm(const char *type, int64_t m, int64_t n, in
     QCAL_CUBLAS_CHECK(cublasLtCreate(&lt));
     QCAL_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, ty.compute, ty.scale));
     cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-    QCAL_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
-    QCAL_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+    QCAL_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
+    QCAL_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
     /* column-major: A stored k x m (used transposed), B k x n, C m x n */
     QCAL_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, ty.ab, (uint64_t)k, (uint64_t)m, k));
     QCAL_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, ty.ab, (uint64_t)k, (uint64_t)n, k));
@@ -169,7 +187,8 @@ extern "C" qcal_status qcal_cuda_gemm(const char *type, int64_t m, int64_t n, in
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsize, sizeof wsize));
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
-    QCAL_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, lc, lc, pref, 1, &heur, &found));
+    QCAL_CUBLAS_CHECK(
+        cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, lc, lc, pref, 1, &heur, &found));
     if (found == 0) {
       st = qcal_error(QCAL_EUNSUPPORTED, "no cuBLASLt algorithm for %s %lldx%lldx%lld", type,
                       (long long)m, (long long)n, (long long)k);
@@ -207,7 +226,8 @@ extern "C" qcal_status qcal_cuda_gemm(const char *type, int64_t m, int64_t n, in
       int64_t j = (int64_t)(seed % (unsigned)n);
       double want = 0, mag = 0;
       for (int64_t p = 0; p < k; p++) {
-        double a = host_val(ha, (size_t)(i * k + p), ty.ab), b = host_val(hb, (size_t)(j * k + p), ty.ab);
+        double a = host_val(ha, (size_t)(i * k + p), ty.ab),
+               b = host_val(hb, (size_t)(j * k + p), ty.ab);
         want += a * b;
         mag += fabs(a * b);
       }

@@ -7,19 +7,26 @@
 
 #include "qcal/peak.h"
 
-#define R12 "%%zmm2", "%%zmm3", "%%zmm4", "%%zmm5", "%%zmm6", "%%zmm7", "%%zmm8", "%%zmm9", "%%zmm10", "%%zmm11", "%%zmm12", "%%zmm13"
-#define CLOBBER12 "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13"
+#define R12                                                                                        \
+  "%%zmm2", "%%zmm3", "%%zmm4", "%%zmm5", "%%zmm6", "%%zmm7", "%%zmm8", "%%zmm9", "%%zmm10",       \
+      "%%zmm11", "%%zmm12", "%%zmm13"
+#define CLOBBER12                                                                                  \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",         \
+      "xmm11", "xmm12", "xmm13"
 #define CLOBBER20 CLOBBER12, "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21"
 
 #define OP12(op)                                                                                   \
-  op " %%zmm1, %%zmm0, %%zmm2\n\t" op " %%zmm1, %%zmm0, %%zmm3\n\t" op " %%zmm1, %%zmm0, %%zmm4\n\t" \
-  op " %%zmm1, %%zmm0, %%zmm5\n\t" op " %%zmm1, %%zmm0, %%zmm6\n\t" op " %%zmm1, %%zmm0, %%zmm7\n\t" \
-  op " %%zmm1, %%zmm0, %%zmm8\n\t" op " %%zmm1, %%zmm0, %%zmm9\n\t" op " %%zmm1, %%zmm0, %%zmm10\n\t" \
-  op " %%zmm1, %%zmm0, %%zmm11\n\t" op " %%zmm1, %%zmm0, %%zmm12\n\t" op " %%zmm1, %%zmm0, %%zmm13\n\t"
+  op " %%zmm1, %%zmm0, %%zmm2\n\t" op " %%zmm1, %%zmm0, %%zmm3\n\t" op                             \
+     " %%zmm1, %%zmm0, %%zmm4\n\t" op " %%zmm1, %%zmm0, %%zmm5\n\t" op                             \
+     " %%zmm1, %%zmm0, %%zmm6\n\t" op " %%zmm1, %%zmm0, %%zmm7\n\t" op                             \
+     " %%zmm1, %%zmm0, %%zmm8\n\t" op " %%zmm1, %%zmm0, %%zmm9\n\t" op                             \
+     " %%zmm1, %%zmm0, %%zmm10\n\t" op " %%zmm1, %%zmm0, %%zmm11\n\t" op                           \
+     " %%zmm1, %%zmm0, %%zmm12\n\t" op " %%zmm1, %%zmm0, %%zmm13\n\t"
 #define OP8(op)                                                                                    \
-  op " %%zmm1, %%zmm0, %%zmm14\n\t" op " %%zmm1, %%zmm0, %%zmm15\n\t" op " %%zmm1, %%zmm0, %%zmm16\n\t" \
-  op " %%zmm1, %%zmm0, %%zmm17\n\t" op " %%zmm1, %%zmm0, %%zmm18\n\t" op " %%zmm1, %%zmm0, %%zmm19\n\t" \
-  op " %%zmm1, %%zmm0, %%zmm20\n\t" op " %%zmm1, %%zmm0, %%zmm21\n\t"
+  op " %%zmm1, %%zmm0, %%zmm14\n\t" op " %%zmm1, %%zmm0, %%zmm15\n\t" op                           \
+     " %%zmm1, %%zmm0, %%zmm16\n\t" op " %%zmm1, %%zmm0, %%zmm17\n\t" op                           \
+     " %%zmm1, %%zmm0, %%zmm18\n\t" op " %%zmm1, %%zmm0, %%zmm19\n\t" op                           \
+     " %%zmm1, %%zmm0, %%zmm20\n\t" op " %%zmm1, %%zmm0, %%zmm21\n\t"
 
 /* zero the accumulators and set the operands (small values: no overflow) */
 #define SETUP                                                                                      \
@@ -56,7 +63,8 @@ uint64_t qcal_peak_fma__avx512(uint64_t iters) {
 uint64_t qcal_peak_bf16__avx512(uint64_t iters) {
   uint64_t n = iters;
   if (n)
-    __asm__ volatile(SETUP "1:\n\t" OP12("vdpbf16ps") OP8("vdpbf16ps") "dec %0\n\tjnz 1b\n\tvzeroupper"
+    __asm__ volatile(SETUP "1:\n\t" OP12("vdpbf16ps")
+                         OP8("vdpbf16ps") "dec %0\n\tjnz 1b\n\tvzeroupper"
                      : "+r"(n)
                      : "r"(0x3f803f80) /* two bf16 1.0 */
                      : CLOBBER20, "cc");

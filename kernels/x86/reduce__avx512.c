@@ -24,8 +24,8 @@ float qcal_f32_absmax__avx512(size_t n, const float *x) {
 }
 
 /* Small inputs: bin straight into the 64-bit counts. */
-static void histogram_direct(size_t n, const float *x, uint32_t nbins, float range,
-                             bool skip_zeros, uint64_t *bins) {
+static void histogram_direct(size_t n, const float *x, uint32_t nbins, float range, bool skip_zeros,
+                             uint64_t *bins) {
   const float nf = (float)nbins;
   for (size_t i = 0; i < n; i++) {
     int64_t b = qcal_hist_bin(fabsf(x[i]), nf, range, nbins, skip_zeros);
@@ -50,9 +50,9 @@ void qcal_f32_histogram__avx512(size_t n, const float *x, uint32_t nbins, float 
   uint32_t *h0 = sub, *h1 = sub + stride, *h2 = sub + 2 * stride, *h3 = sub + 3 * stride;
   const __m512 vnf = _mm512_set1_ps((float)nbins), vr = _mm512_set1_ps(range);
   const __m512 vlast = _mm512_set1_ps((float)(nbins - 1)), vzero = _mm512_setzero_ps();
-  const __m512i trash = _mm512_add_epi32(_mm512_set1_epi32((int)nbins),
-                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                           11, 12, 13, 14, 15));
+  const __m512i trash =
+      _mm512_add_epi32(_mm512_set1_epi32((int)nbins),
+                       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   uint64_t zeros = 0;
   size_t i = 0;
   while (i + 16 <= n) {

@@ -27,7 +27,8 @@ void qcal_f32_triad__avx512(size_t n, const float *b, const float *c, float s, f
   const __m512 vs = _mm512_set1_ps(s);
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    __m512 t0 = _mm512_mul_ps(vs, _mm512_loadu_ps(c + i)), t1 = _mm512_mul_ps(vs, _mm512_loadu_ps(c + i + 16));
+    __m512 t0 = _mm512_mul_ps(vs, _mm512_loadu_ps(c + i)),
+           t1 = _mm512_mul_ps(vs, _mm512_loadu_ps(c + i + 16));
     _mm512_storeu_ps(a + i, _mm512_add_ps(_mm512_loadu_ps(b + i), t0));
     _mm512_storeu_ps(a + i + 16, _mm512_add_ps(_mm512_loadu_ps(b + i + 16), t1));
   }
@@ -91,26 +92,28 @@ void qcal_f32_add__avx512(size_t n, const float *a, const float *b, float *y) {
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
-    _mm512_storeu_ps(y + i + 16, _mm512_add_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16)));
+    _mm512_storeu_ps(y + i + 16,
+                     _mm512_add_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16)));
   }
   for (; i < n; i += 16) {
     __mmask16 k = n - i >= 16 ? 0xffff : M16(n - i);
-    _mm512_mask_storeu_ps(y + i, k,
-                          _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
+    _mm512_mask_storeu_ps(
+        y + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
   }
 }
 
 void qcal_s8_add__avx512(size_t n, const int8_t *a, const int8_t *b, int8_t *y) {
   size_t i = 0;
   for (; i + 128 <= n; i += 128) {
-    _mm512_storeu_si512(y + i, _mm512_adds_epi8(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
-    _mm512_storeu_si512(y + i + 64,
-                        _mm512_adds_epi8(_mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(b + i + 64)));
+    _mm512_storeu_si512(y + i,
+                        _mm512_adds_epi8(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));
+    _mm512_storeu_si512(y + i + 64, _mm512_adds_epi8(_mm512_loadu_si512(a + i + 64),
+                                                     _mm512_loadu_si512(b + i + 64)));
   }
   for (; i < n; i += 64) {
     __mmask64 k = M64(n - i);
-    _mm512_mask_storeu_epi8(y + i, k,
-                            _mm512_adds_epi8(_mm512_maskz_loadu_epi8(k, a + i),
-                                             _mm512_maskz_loadu_epi8(k, b + i)));
+    _mm512_mask_storeu_epi8(
+        y + i, k,
+        _mm512_adds_epi8(_mm512_maskz_loadu_epi8(k, a + i), _mm512_maskz_loadu_epi8(k, b + i)));
   }
 }
