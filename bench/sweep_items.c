@@ -78,8 +78,12 @@ static qcal_status load_images(sweep_state *s) {
   while ((e = readdir(d)))
     if (e->d_name[0] != '.' && image_ext(e->d_name)) {
       if (n == cap) {
-        cap = cap ? 2 * cap : 32;
-        names = realloc(names, (size_t)cap * sizeof *names);
+        int ncap = cap ? 2 * cap : 32;
+        char **nn = realloc(names, (size_t)ncap * sizeof *names);
+        if (!nn)
+          break; /* out of memory: sweep the photos listed so far */
+        names = nn;
+        cap = ncap;
       }
       names[n++] = strdup(e->d_name);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #include "qcal/datasets.h"
@@ -23,6 +24,8 @@ static void name_tensor(qcal_tensor *t, const char *path, const char *member) {
 
 /* ---- .npz */
 static qcal_status load_npz(const char *path, const char *want, qcal_tensor_fn fn, void *ctx) {
+  struct stat sb;
+  const zip_uint64_t file_size = stat(path, &sb) == 0 ? (zip_uint64_t)sb.st_size : 0;
   int err = 0;
   zip_t *z = zip_open(path, ZIP_RDONLY, &err);
   if (!z) {
@@ -47,6 +50,15 @@ static qcal_status load_npz(const char *path, const char *want, qcal_tensor_fn f
     found = 1;
     char label[4400];
     snprintf(label, sizeof label, "%s:%s", path, member);
+    /* sizes come from the archive: check them before allocating (deflate
+     * cannot expand more than ~1032:1; stored members are their own size) */
+    if (!(zs.valid & ZIP_STAT_SIZE) || !(zs.valid & ZIP_STAT_COMP_SIZE) ||
+        !(zs.valid & ZIP_STAT_COMP_METHOD) || zs.comp_size > file_size ||
+        (zs.comp_method == ZIP_CM_STORE ? zs.size != zs.comp_size
+                                        : zs.size / 1032 > zs.comp_size + 1)) {
+      st = qcal_error(QCAL_EFORMAT, "%s: member sizes are inconsistent (corrupt archive)", label);
+      break;
+    }
     zip_file_t *zf = zip_fopen_index(z, (zip_uint64_t)i, 0);
     unsigned char *buf = malloc(zs.size ? zs.size : 1);
     if (!zf || !buf || zip_fread(zf, buf, zs.size) != (zip_int64_t)zs.size) {
@@ -215,10 +227,12 @@ static qcal_status load_safetensors(const char *path, const char *want, qcal_ten
       continue;
     found = 1;
     json_object *dt, *sh, *off;
-    if (!json_object_object_get_ex(val, "dtype", &dt) ||
-        !json_object_object_get_ex(val, "shape", &sh) ||
+    if (!json_object_is_type(val, json_type_object) ||
+        !json_object_object_get_ex(val, "dtype", &dt) || !json_object_is_type(dt, json_type_string) ||
+        !json_object_object_get_ex(val, "shape", &sh) || !json_object_is_type(sh, json_type_array) ||
         !json_object_object_get_ex(val, "data_offsets", &off) ||
-        json_object_array_length(off) != 2 || json_object_array_length(sh) > QCAL_MAX_DIMS) {
+        !json_object_is_type(off, json_type_array) || json_object_array_length(off) != 2 ||
+        json_object_array_length(sh) > QCAL_MAX_DIMS) {
       st = qcal_error(QCAL_EFORMAT, "%s: tensor '%s' has a malformed header entry", path, key);
       break;
     }
