@@ -207,6 +207,13 @@ Test(readers, safetensors_malformed) {
   write_st("dt.safetensors", "{\"a\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
            data, 8, 0);
   cr_assert_eq(qcal_load_tensors(pathf("dt.safetensors"), collect, &g), QCAL_EDTYPE);
+  /* found by fuzzing: fields of the wrong JSON type */
+  write_st("ty.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":0}}", data, 8, 0);
+  cr_assert_eq(qcal_load_tensors(pathf("ty.safetensors"), collect, &g), QCAL_EFORMAT);
+  write_st("ty2.safetensors", "{\"a\":{\"dtype\":7,\"shape\":{},\"data_offsets\":[0,8]}}", data, 8, 0);
+  cr_assert_eq(qcal_load_tensors(pathf("ty2.safetensors"), collect, &g), QCAL_EFORMAT);
+  write_st("ty3.safetensors", "{\"a\":5}", data, 8, 0);
+  cr_assert_eq(qcal_load_tensors(pathf("ty3.safetensors"), collect, &g), QCAL_EFORMAT);
   write_st("js.safetensors", "{\"a\": [", data, 8, 0);
   cr_assert_eq(qcal_load_tensors(pathf("js.safetensors"), collect, &g), QCAL_EFORMAT);
   cr_assert_eq(qcal_load_tensors(pathf("x.bin"), collect, &g), QCAL_EFORMAT);
@@ -419,6 +426,22 @@ Test(tfjs, malformed_models_are_rejected) {
   cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EFORMAT);
   cr_assert_not_null(strstr(qcal_last_error(), "expects 3 input channels"), "%s",
                      qcal_last_error());
+  /* found by fuzzing: wrong JSON types where arrays and strings belong */
+  const char *odd[] = {
+      "{\"modelTopology\":{\"node\":5},\"weightsManifest\":[]}",
+      "{\"modelTopology\":{\"node\":[{\"name\":\"x\",\"op\":\"_FusedConv2D\",\"input\":[1,2,3],"
+      "\"attr\":{\"padding\":{\"s\":\"U0FNRQ==\"},\"fused_ops\":{\"list\":{\"s\":[7]}}}}]},"
+      "\"weightsManifest\":[{\"paths\":[\"tiny.bin\"],\"weights\":[]}]}",
+      "{\"modelTopology\":{\"node\":[{\"name\":\"x\",\"op\":\"_FusedConv2D\",\"input\":\"abc\"}]},"
+      "\"weightsManifest\":{\"paths\":3}}",
+  };
+  for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+    FILE *o = fopen(pathf("tiny.json"), "w");
+    fputs(odd[i], o);
+    fclose(o);
+    qcal_status st = qcal_tfjs_load(pathf("tiny.json"), &m);
+    cr_assert(st == QCAL_EFORMAT || st == QCAL_EUNSUPPORTED, "case %zu: %d", i, st);
+  }
   FILE *f = fopen(pathf("tiny.json"), "w");
   fputs("{\"modelTopology\": {\"node\": [", f);
   fclose(f);
