@@ -40,7 +40,9 @@ int qcal_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same for a failed library status: uses qcal_last_error(). */
 int qcal_die_status(qcal_status s);
 
-double qcal_now(void);                   /* monotonic seconds */
+double qcal_now(void); /* monotonic seconds */
+/* QCAL_CACHE, else $XDG_CACHE_HOME/qcal, else ~/.cache/qcal */
+const char *qcal_cache_dir(char *buf, size_t cap);
 double qcal_median(double *v, size_t n); /* sorts v */
 
 /* A progress bar on stderr when it is a terminal, silent otherwise. */

@@ -147,11 +147,7 @@ static double gpu_ops_per_clk_sm(int cc, const char *type) {
 
 int qcal_cmd_gemm(int argc, char **argv) {
   char cache[4096], model[4200];
-  const char *c = getenv("QCAL_CACHE"), *home = getenv("HOME");
-  if (c && *c)
-    snprintf(cache, sizeof cache, "%s", c);
-  else
-    snprintf(cache, sizeof cache, "%s/.cache/qcal", home ? home : ".");
+  qcal_cache_dir(cache, sizeof cache);
   snprintf(model, sizeof model, "%s/posenet/posenet.json", cache);
   gemm_cfg cfg = {.engine = "all",
                   .types = "f32,bf16,u8s8s32,s8s8s32",

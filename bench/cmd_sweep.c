@@ -99,17 +99,6 @@ static int parse_bits(sweep_cfg *c) {
   return c->nbits ? 0 : -1;
 }
 
-static const char *default_cache(char *buf, size_t cap) {
-  const char *c = getenv("QCAL_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-  if (c && *c)
-    snprintf(buf, cap, "%s", c);
-  else if (x && *x)
-    snprintf(buf, cap, "%s/qcal", x);
-  else
-    snprintf(buf, cap, "%s/.cache/qcal", h ? h : ".");
-  return buf;
-}
-
 static char *config_json(const sweep_state *s, const char **files, int nfiles) {
   json_object *o = json_object_new_object();
   const sweep_cfg *c = &s->cfg;
@@ -462,7 +451,7 @@ int qcal_cmd_sweep(int argc, char **argv) {
   static sweep_state s;
   memset(&s, 0, sizeof s);
   char cache[4096], model[4200], images[4200];
-  default_cache(cache, sizeof cache);
+  qcal_cache_dir(cache, sizeof cache);
   snprintf(model, sizeof model, "%s/posenet/posenet.json", cache);
   snprintf(images, sizeof images, "%s/images", cache);
   sweep_cfg cfg = {.model = model,

@@ -1,4 +1,5 @@
 /* Timers, medians and the terminal progress bar. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,4 +52,16 @@ void qcal_progress_step(qcal_progress *p, size_t n) {
 void qcal_progress_end(qcal_progress *p) {
   if (p->tty)
     fprintf(stderr, "\r%*s\r", 70, "");
+}
+
+/* Data cache, as scripts/fetch-data.sh chooses it. */
+const char *qcal_cache_dir(char *buf, size_t cap) {
+  const char *c = getenv("QCAL_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+  if (c && *c)
+    snprintf(buf, cap, "%s", c);
+  else if (x && *x)
+    snprintf(buf, cap, "%s/qcal", x);
+  else
+    snprintf(buf, cap, "%s/.cache/qcal", h ? h : ".");
+  return buf;
 }
