@@ -30,18 +30,8 @@ static const qcal_cmd_info info = {
     opts,
 };
 
-static const struct {
-  const char *label, *method;
-  double pct;
-} configs[] = {
-    {"max", "max", 0},
-    {"entropy", "entropy", 0},
-    {"mse", "mse", 0},
-    {"pct-99.9", "percentile", 99.9},
-    {"pct-99.99", "percentile", 99.99},
-    {"pct-99.999", "percentile", 99.999},
-};
-enum { NCONF = sizeof configs / sizeof configs[0] };
+enum { NCONF = QCAL_METHOD_CONFIG_COUNT };
+static const qcal_method_config *const configs = qcal_method_configs;
 
 int qcal_cmd_demo(int argc, char **argv) {
   demo_cfg cfg = {1 << 20, 1, 8};
@@ -71,8 +61,8 @@ int qcal_cmd_demo(int argc, char **argv) {
       qcal_calib_request req = {qcal_method_find(configs[c].method), QCAL_PER_TENSOR,
                                 QCAL_HIST_OPTS_DEFAULT, QCAL_CALIB_OPTS_DEFAULT};
       req.calib.fmt.bits = cfg.bits;
-      if (configs[c].pct > 0)
-        req.calib.percentile = configs[c].pct;
+      if (configs[c].percentile > 0)
+        req.calib.percentile = configs[c].percentile;
       qcal_calib_result res;
       if ((st = qcal_evaluate(&t, &req, &res, &m[c])) != QCAL_OK) {
         qcal_progress_end(&prog);

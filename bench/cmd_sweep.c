@@ -129,8 +129,8 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
     json_object_array_add(f, json_object_new_string(files[i]));
   json_object_object_add(o, "files", f);
   json_object *m = json_object_new_array();
-  for (int i = 0; i < qcal_sweep_method_count; i++)
-    json_object_array_add(m, json_object_new_string(qcal_sweep_methods[i].label));
+  for (int i = 0; i < QCAL_METHOD_CONFIG_COUNT; i++)
+    json_object_array_add(m, json_object_new_string(qcal_method_configs[i].label));
   json_object_object_add(o, "methods", m);
   json_object_object_add(o, "histogram_bins", json_object_new_int(2048));
   char *r = strdup(
@@ -225,9 +225,9 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
     qcal_table_set_s(rt, r_name, it->name);
     qcal_table_set_s(rt, r_kind, qcal_item_kind_names[it->kind]);
     qcal_table_set_i(rt, r_layer, it->layer);
-    qcal_table_set_s(rt, r_m, qcal_sweep_methods[w->method].method);
-    if (qcal_sweep_methods[w->method].percentile > 0)
-      qcal_table_set_f(rt, r_p, qcal_sweep_methods[w->method].percentile);
+    qcal_table_set_s(rt, r_m, qcal_method_configs[w->method].method);
+    if (qcal_method_configs[w->method].percentile > 0)
+      qcal_table_set_f(rt, r_p, qcal_method_configs[w->method].percentile);
     qcal_table_set_s(rt, r_g, w->per_channel ? "per-channel" : "per-tensor");
     qcal_table_set_i(rt, r_b, w->bits);
     qcal_table_set_i(rt, r_ch, (int64_t)w->channels);
@@ -355,7 +355,7 @@ static void print_summary(const sweep_state *s) {
         for (size_t r = 0; r < s->nrows; r++)
           if (s->rows[r].item == iw && s->rows[r].bits == bits && s->rows[r].m.sqnr_db > best) {
             best = s->rows[r].m.sqnr_db;
-            snprintf(bw, sizeof bw, "%s/%s %.1f", qcal_sweep_methods[s->rows[r].method].label,
+            snprintf(bw, sizeof bw, "%s/%s %.1f", qcal_method_configs[s->rows[r].method].label,
                      s->rows[r].per_channel ? "channel" : "tensor", best);
           }
       }
@@ -364,7 +364,7 @@ static void print_summary(const sweep_state *s) {
           if (s->rows[r].item == ia && s->rows[r].bits == bits && !s->rows[r].per_channel &&
               s->rows[r].m.sqnr_db > ab) {
             ab = s->rows[r].m.sqnr_db;
-            snprintf(ba, sizeof ba, "%s", qcal_sweep_methods[s->rows[r].method].label);
+            snprintf(ba, sizeof ba, "%s", qcal_method_configs[s->rows[r].method].label);
           }
       printf("%-22s %9.2f %9.2f  %-22s %-10s %7.2f\n", name, wt, wc, bw, ba, ab);
     }
@@ -382,7 +382,7 @@ static void print_summary(const sweep_state *s) {
     for (size_t r = 0; r < s->nrows; r++)
       if (s->rows[r].item == i && s->rows[r].bits == bits && s->rows[r].m.sqnr_db > best) {
         best = s->rows[r].m.sqnr_db;
-        bl = qcal_sweep_methods[s->rows[r].method].label;
+        bl = qcal_method_configs[s->rows[r].method].label;
         bg = s->rows[r].per_channel ? "/ch" : "";
       }
     char lab[32], pc[32] = "-";

@@ -24,15 +24,6 @@ typedef struct sweep_item {
   qcal_histogram hist; /* per-tensor histogram, kept for the results file */
 } sweep_item;
 
-/* One method configuration of the sweep. */
-typedef struct sweep_method {
-  const char *label;  /* max, entropy, mse, pct99.9, ... */
-  const char *method; /* the calibrator's name */
-  double percentile;
-} sweep_method;
-extern const sweep_method qcal_sweep_methods[];
-extern const int qcal_sweep_method_count;
-
 /* One calibrated configuration of one item. */
 typedef struct sweep_row {
   int item, method, bits;

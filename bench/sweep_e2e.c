@@ -126,13 +126,13 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
   qcal_status st = act && wam ? QCAL_OK : qcal_error(QCAL_ENOMEM, "out of memory");
   /* activation method (or float) x weights (float, per-tensor, per-channel),
    * without the all-float case */
-  const int nconf = (qcal_sweep_method_count + 1) * 3 - 1;
+  const int nconf = (QCAL_METHOD_CONFIG_COUNT + 1) * 3 - 1;
   qcal_progress prog;
   qcal_progress_start(&prog, "end-to-end", (size_t)(nconf + 2 * L));
   for (int c = 0; c < nconf && st == QCAL_OK; c++) {
     const int method = (c + 1) / 3 - 1, wmode = (c + 1) % 3; /* skips (float, float) */
     const bool pc = wmode == 2;
-    const char *label = method < 0 ? "float" : qcal_sweep_methods[method].label;
+    const char *label = method < 0 ? "float" : qcal_method_configs[method].label;
     static const char *const wnames[] = {"float", "per-tensor", "per-channel"};
     for (int l = 0; l < L; l++) {
       int ia = item_of(s, l, ITEM_ACTIVATION), iw = item_of(s, l, ITEM_WEIGHT);

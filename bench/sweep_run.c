@@ -8,16 +8,6 @@
 #include "bench/cli.h"
 #include "bench/sweep.h"
 
-const sweep_method qcal_sweep_methods[] = {
-    {"max", "max", 0},
-    {"entropy", "entropy", 0},
-    {"mse", "mse", 0},
-    {"pct99.9", "percentile", 99.9},
-    {"pct99.99", "percentile", 99.99},
-    {"pct99.999", "percentile", 99.999},
-};
-const int qcal_sweep_method_count = sizeof qcal_sweep_methods / sizeof qcal_sweep_methods[0];
-
 typedef struct {
   sweep_row *rows;
   size_t n, cap;
@@ -65,8 +55,8 @@ static qcal_status run_item(sweep_state *s, int idx, item_out *out) {
     if (st == QCAL_OK && gran == 0)
       st = qcal_histogram_copy(&it->hist, &hc.hist[0]);
     for (int b = 0; b < s->cfg.nbits && st == QCAL_OK; b++) {
-      for (int m = 0; m < qcal_sweep_method_count && st == QCAL_OK; m++) {
-        const sweep_method *sm = &qcal_sweep_methods[m];
+      for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT && st == QCAL_OK; m++) {
+        const qcal_method_config *sm = &qcal_method_configs[m];
         const qcal_method_info *mi = qcal_method_find(sm->method);
         qcal_calib_opts co = QCAL_CALIB_OPTS_DEFAULT;
         co.fmt.bits = s->cfg.bits[b];
@@ -167,7 +157,7 @@ const sweep_row *qcal_sweep_find(const sweep_state *s, int item, const char *lab
   for (size_t r = 0; r < s->nrows; r++) {
     const sweep_row *w = &s->rows[r];
     if (w->item == item && w->per_channel == per_channel && w->bits == bits &&
-        !strcmp(qcal_sweep_methods[w->method].label, label))
+        !strcmp(qcal_method_configs[w->method].label, label))
       return w;
   }
   return NULL;

@@ -11,6 +11,15 @@ const qcal_method_info qcal_methods[] = {
 };
 const size_t qcal_method_count = sizeof qcal_methods / sizeof qcal_methods[0];
 
+const qcal_method_config qcal_method_configs[QCAL_METHOD_CONFIG_COUNT] = {
+    {"max", "max", 0},
+    {"entropy", "entropy", 0},
+    {"mse", "mse", 0},
+    {"pct99.9", "percentile", 99.9},
+    {"pct99.99", "percentile", 99.99},
+    {"pct99.999", "percentile", 99.999},
+};
+
 const qcal_method_info *qcal_method_find(const char *name) {
   for (size_t i = 0; i < qcal_method_count; i++)
     if (!strcmp(qcal_methods[i].name, name))

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qcal/calib.h"
 #include "qcal/report.h"
 #include "qcal/results.h"
 
@@ -18,8 +19,6 @@ typedef struct {
   FILE *html, *md;
   int figs;
 } rep;
-
-static const char *const METHODS[6] = {"max", "entropy", "mse", "pct99.9", "pct99.99", "pct99.999"};
 
 static FILE *openf(const rep *r, const char *name) {
   char p[4400];
@@ -135,16 +134,18 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
         a = u;
     double bw = -INFINITY, ba = -INFINITY;
     char lw[48] = "-", la[32] = "-";
-    for (int m = 0; m < 6; m++)
+    for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++)
       for (int g = 0; g < 2; g++) {
-        double v = sqnr_of(res, t, METHODS[m], g ? "per-channel" : "per-tensor", bits);
+        double v =
+            sqnr_of(res, t, qcal_method_configs[m].label, g ? "per-channel" : "per-tensor", bits);
         if (v > bw)
-          bw = v, snprintf(lw, sizeof lw, "%s / %s", METHODS[m], g ? "per-channel" : "per-tensor");
+          bw = v, snprintf(lw, sizeof lw, "%s / %s", qcal_method_configs[m].label,
+                           g ? "per-channel" : "per-tensor");
       }
-    for (int m = 0; a >= 0 && m < 6; m++) {
-      double v = sqnr_of(res, a, METHODS[m], "per-tensor", bits);
+    for (int m = 0; a >= 0 && m < QCAL_METHOD_CONFIG_COUNT; m++) {
+      double v = sqnr_of(res, a, qcal_method_configs[m].label, "per-tensor", bits);
       if (v > ba)
-        ba = v, snprintf(la, sizeof la, "%s", METHODS[m]);
+        ba = v, snprintf(la, sizeof la, "%s", qcal_method_configs[m].label);
     }
     char lname[256];
     snprintf(lname, sizeof lname, "%s", qcal_table_get_s(ten, t, k_name));
@@ -180,8 +181,8 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
       if (strcmp(qcal_table_get_s(ten, t, k_kind), k))
         continue;
       int y = total - 1 - rows;
-      for (int m = 0; m < 6; m++)
-        fprintf(d, "%d %d %.4f\n", m, y, sqnr_of(res, t, METHODS[m], gran, bits));
+      for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++)
+        fprintf(d, "%d %d %.4f\n", m, y, sqnr_of(res, t, qcal_method_configs[m].label, gran, bits));
       fprintf(d, "\n");
       if (yu < sizeof ytics - 300)
         yu += (size_t)snprintf(ytics + yu, sizeof ytics - yu, "%s\"%s\" %d", rows ? ", " : "",
@@ -313,15 +314,15 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     free(cnt), free(edges);
     char marks[2048] = "";
     size_t mu = 0;
-    for (int m = 0; m < 6; m++) {
-      double am = amax_of(res, t, METHODS[m], bits);
+    for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++) {
+      double am = amax_of(res, t, qcal_method_configs[m].label, bits);
       if (!isfinite(am))
         continue;
       mu += (size_t)snprintf(
           marks + mu, sizeof marks - mu,
           "set arrow from %.8g, graph 0 to %.8g, graph 1 nohead lt %d lw 1.5\n"
           "set label '%s' at %.8g, graph %.2f rotate by 90 right font 'sans,8' tc lt %d\n",
-          am, am, m + 1, METHODS[m], am, 0.97 - 0.1 * m, m + 1);
+          am, am, m + 1, qcal_method_configs[m].label, am, 0.97 - 0.1 * m, m + 1);
     }
     const char *name = qcal_table_get_s(ten, t, k_name);
     char stem[64], plot[4096];
@@ -373,12 +374,12 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     }
     for (int k = 0; d && k < nbits; k++) {
       fprintf(d, "%d", bl[k]);
-      for (int m = 0; m < 6; m++) {
+      for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++) {
         double s = 0;
         int n = 0;
         for (long t = 0; t < nt; t++) {
           const char *kind = qcal_table_get_s(ten, t, k_kind);
-          double v = sqnr_of(res, t, METHODS[m], "per-tensor", bl[k]);
+          double v = sqnr_of(res, t, qcal_method_configs[m].label, "per-tensor", bl[k]);
           if (strcmp(kind, "weight") && isfinite(v))
             s += v, n++;
         }
@@ -389,12 +390,16 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     if (d)
       fclose(d);
     FILE *gp = openf(r, "bits.gp");
-    char plot[2048];
-    snprintf(plot, sizeof plot,
-             "set title 'Mean per-tensor SQNR of activations and test tensors against bit "
-             "width'\nset xlabel 'bits'\nset ylabel 'SQNR dB'\nset key top left\n"
-             "plot for [m=2:7] 'bits.dat' using 1:m with linespoints lw 2 pt 7 title word('max "
-             "entropy mse pct99.9 pct99.99 pct99.999', m-1)");
+    char plot[2048], labels[256] = "";
+    for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++)
+      snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", m ? " " : "",
+               qcal_method_configs[m].label);
+    snprintf(
+        plot, sizeof plot,
+        "set title 'Mean per-tensor SQNR of activations and test tensors against bit "
+        "width'\nset xlabel 'bits'\nset ylabel 'SQNR dB'\nset key top left\n"
+        "plot for [m=2:%d] 'bits.dat' using 1:m with linespoints lw 2 pt 7 title word('%s', m-1)",
+        QCAL_METHOD_CONFIG_COUNT + 1, labels);
     terms(gp, "bits", 800, 450, plot);
     fclose(gp);
     st = run_gnuplot(r, "bits.gp", 1);

@@ -87,6 +87,16 @@ typedef struct qcal_method_info {
 } qcal_method_info;
 
 extern const qcal_method_info qcal_methods[];
+
+/* The method configurations every sweep, demo and report compares: max,
+ * entropy, mse and percentile at 99.9 / 99.99 / 99.999. */
+typedef struct qcal_method_config {
+  const char *label;  /* max, entropy, mse, pct99.9, pct99.99, pct99.999 */
+  const char *method; /* the calibrator's name in qcal_methods */
+  double percentile;  /* 0 unless method is percentile */
+} qcal_method_config;
+enum { QCAL_METHOD_CONFIG_COUNT = 6 };
+extern const qcal_method_config qcal_method_configs[QCAL_METHOD_CONFIG_COUNT];
 extern const size_t qcal_method_count;
 const qcal_method_info *qcal_method_find(const char *name);
 
