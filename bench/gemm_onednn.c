@@ -9,6 +9,7 @@
 
 #include "bench/gemm.h"
 #include "qcal/datasets.h"
+#include "qcal/kernels.h"
 #include "qcal/quant.h"
 
 const char *const qcal_gemm_type_names[] = {"f32", "bf16", "u8s8s32", "s8s8s32"};
@@ -97,7 +98,13 @@ qcal_status qcal_cpu_gemm_create(cpu_gemm **out, gemm_type t, const gemm_shape *
   }
   qcal_rng r;
   qcal_rng_seed(&r, 7);
-  /* small integers: exact in bf16 and f32, no int32 overflow */
+  /* small integers: exact in bf16 and f32, no int32 overflow. Without VNNI,
+   * oneDNN's int8 path (vpmaddubsw; s8 activations are shifted to u8) saturates
+   * pairs of products in int16, so the s8 weights keep to 7 bits there, as
+   * ONNX Runtime's reduce_range does. */
+  const int wspan = (tb != dnnl_s8 || (qcal_cpu_features() & (QCAL_ISA_VNNI | QCAL_ISA_AVXVNNI)))
+                        ? 256
+                        : 128;
   for (size_t i = 0; i < na; i++) {
     int v = (int)(qcal_rng_next(&r) % 256) - (ta == dnnl_u8 ? 0 : 128);
     if (ta == dnnl_f32)
@@ -108,7 +115,7 @@ qcal_status qcal_cpu_gemm_create(cpu_gemm **out, gemm_type t, const gemm_shape *
       ((uint8_t *)g->ha)[i] = (uint8_t)v;
   }
   for (size_t i = 0; i < nb; i++) {
-    int v = (int)(qcal_rng_next(&r) % 256) - 128;
+    int v = (int)(qcal_rng_next(&r) % (unsigned)wspan) - wspan / 2;
     if (tb == dnnl_f32)
       ((float *)g->hb)[i] = (float)(v / 16) / 8.0f;
     else if (tb == dnnl_bf16)

