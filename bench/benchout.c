@@ -108,10 +108,9 @@ qcal_status qcal_bench_write_json(const bench_set *b, const char *path, const ch
 }
 
 qcal_status qcal_bench_write_samples(qcal_h5 *h, const bench_set *b) {
-  qcal_table *t =
-      qcal_table_new("samples", "every repetition: /samples_seconds[offset : offset+count]");
-  int c_n = qcal_table_col(t, "name", 's', NULL), c_o = qcal_table_col(t, "offset", 'i', NULL),
-      c_c = qcal_table_col(t, "count", 'i', "count");
+  qcal_table *t = qcal_table_new_schema(QCAL_TABLE_SAMPLES);
+  int c_n = QCAL_COL(SAMPLES, name), c_o = QCAL_COL(SAMPLES, offset),
+      c_c = QCAL_COL(SAMPLES, count);
   size_t total = 0;
   for (int i = 0; i < b->n; i++)
     total += (size_t)b->recs[i].nsamples;

@@ -254,25 +254,18 @@ int qcal_cmd_gemm(int argc, char **argv) {
   const int nt = cfg.threads > 0 ? cfg.threads : omp_get_num_procs();
   qcal_pin_threads(nt);
   bench_set bs = {0};
-  qcal_table *tab = qcal_table_new("gemm", "GEMM throughput per engine, type and shape");
-  int c_e = qcal_table_col(tab, "engine", 's', NULL), c_t = qcal_table_col(tab, "type", 's', NULL),
-      c_l = qcal_table_col(tab, "shape", 's', NULL), c_m = qcal_table_col(tab, "m", 'i', NULL),
-      c_n = qcal_table_col(tab, "n", 'i', NULL), c_k = qcal_table_col(tab, "k", 'i', NULL),
-      c_b = qcal_table_col(tab, "batch", 'i', NULL),
-      c_th = qcal_table_col(tab, "threads", 'i', "count"),
-      c_med = qcal_table_col(tab, "median_seconds", 'f', "s"),
-      c_min = qcal_table_col(tab, "min_seconds", 'f', "s"),
-      c_max = qcal_table_col(tab, "max_seconds", 'f', "s"),
-      c_mad = qcal_table_col(tab, "mad_seconds", 'f', "s"),
-      c_g = qcal_table_col(tab, "gops", 'f', "GOPS"),
-      c_p = qcal_table_col(tab, "peak_percent", 'f', "percent"),
-      c_s = qcal_table_col(tab, "status", 's', NULL),
-      c_err = qcal_table_col(tab, "max_rel_err", 'f', NULL);
-  qcal_table *pt = qcal_table_new("peaks", "measured limits of this machine in this run");
-  int p_n = qcal_table_col(pt, "unit", 's', NULL), p_g = qcal_table_col(pt, "gops", 'f', "GOPS"),
-      p_c = qcal_table_col(pt, "ops_per_cycle_per_core", 'f', "ops/cycle"),
-      p_h = qcal_table_col(pt, "ghz", 'f', "GHz"),
-      p_t = qcal_table_col(pt, "threads", 'i', "count");
+  qcal_table *tab = qcal_table_new_schema(QCAL_TABLE_GEMM);
+  int c_e = QCAL_COL(GEMM, engine), c_t = QCAL_COL(GEMM, type), c_l = QCAL_COL(GEMM, shape),
+      c_m = QCAL_COL(GEMM, m), c_n = QCAL_COL(GEMM, n), c_k = QCAL_COL(GEMM, k),
+      c_b = QCAL_COL(GEMM, batch), c_th = QCAL_COL(GEMM, threads),
+      c_med = QCAL_COL(GEMM, median_seconds), c_min = QCAL_COL(GEMM, min_seconds),
+      c_max = QCAL_COL(GEMM, max_seconds), c_mad = QCAL_COL(GEMM, mad_seconds),
+      c_g = QCAL_COL(GEMM, gops), c_p = QCAL_COL(GEMM, peak_percent), c_s = QCAL_COL(GEMM, status),
+      c_err = QCAL_COL(GEMM, max_rel_err);
+  qcal_table *pt = qcal_table_new_schema(QCAL_TABLE_PEAKS);
+  int p_n = QCAL_COL(PEAKS, unit), p_g = QCAL_COL(PEAKS, gops),
+      p_c = QCAL_COL(PEAKS, ops_per_cycle_per_core), p_h = QCAL_COL(PEAKS, ghz),
+      p_t = QCAL_COL(PEAKS, threads);
   int failures = 0;
 
   if (strcmp(cfg.engine, "gpu")) {

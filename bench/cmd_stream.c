@@ -212,19 +212,13 @@ int qcal_cmd_stream(int argc, char **argv) {
   printf("qcal stream: %d pinned thread(s), kernels %s, LLC %.0f MiB, %d reps\n", nt,
          qcal_kernels()->isa, llc / 1048576.0, cfg.reps);
   bench_set bs = {0};
-  qcal_table *tab = qcal_table_new("stream", "bandwidth-bound kernels; bytes = read + write");
-  int c_k = qcal_table_col(tab, "kernel", 's', NULL),
-      c_e = qcal_table_col(tab, "engine", 's', NULL),
-      c_n = qcal_table_col(tab, "elements", 'i', "count"),
-      c_b = qcal_table_col(tab, "bytes", 'f', "B"),
-      c_med = qcal_table_col(tab, "median_seconds", 'f', "s"),
-      c_min = qcal_table_col(tab, "min_seconds", 'f', "s"),
-      c_max = qcal_table_col(tab, "max_seconds", 'f', "s"),
-      c_mad = qcal_table_col(tab, "mad_seconds", 'f', "s"),
-      c_g = qcal_table_col(tab, "gbps", 'f', "GB/s"),
-      c_p = qcal_table_col(tab, "copy_percent", 'f', "percent"),
-      c_x = qcal_table_col(tab, "speedup_vs_fp32", 'f', "x"),
-      c_th = qcal_table_col(tab, "threads", 'i', "count");
+  qcal_table *tab = qcal_table_new_schema(QCAL_TABLE_STREAM);
+  int c_k = QCAL_COL(STREAM, kernel), c_e = QCAL_COL(STREAM, engine),
+      c_n = QCAL_COL(STREAM, elements), c_b = QCAL_COL(STREAM, bytes),
+      c_med = QCAL_COL(STREAM, median_seconds), c_min = QCAL_COL(STREAM, min_seconds),
+      c_max = QCAL_COL(STREAM, max_seconds), c_mad = QCAL_COL(STREAM, mad_seconds),
+      c_g = QCAL_COL(STREAM, gbps), c_p = QCAL_COL(STREAM, copy_percent),
+      c_x = QCAL_COL(STREAM, speedup_vs_fp32), c_th = QCAL_COL(STREAM, threads);
   double last_pct[NK] = {0}, last_x[NK] = {0};
   qcal_progress prog;
   qcal_progress_start(&prog, "stream", (size_t)(ns * NK));

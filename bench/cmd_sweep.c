@@ -144,17 +144,13 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   QCAL_TRY(qcal_h5_create(&h, path));
   qcal_status st = qcal_write_provenance(&h, cfg_json);
   /* tensors */
-  qcal_table *tt = qcal_table_new("tensors", "every tensor swept; row index = tensor id");
-  int t_name = qcal_table_col(tt, "name", 's', NULL),
-      t_kind = qcal_table_col(tt, "kind", 's', NULL),
-      t_graph = qcal_table_col(tt, "graph_tensor", 's', NULL),
-      t_layer = qcal_table_col(tt, "layer", 'i', NULL), t_op = qcal_table_col(tt, "op", 's', NULL),
-      t_shape = qcal_table_col(tt, "shape", 's', NULL),
-      t_n = qcal_table_col(tt, "numel", 'i', "count"),
-      t_axis = qcal_table_col(tt, "channel_axis", 'i', NULL),
-      t_ch = qcal_table_col(tt, "channels", 'i', "count"),
-      t_ev = qcal_table_col(tt, "eval_numel", 'i', "count"),
-      t_bins = qcal_table_col(tt, "histogram_bins", 'i', "count");
+  qcal_table *tt = qcal_table_new_schema(QCAL_TABLE_TENSORS);
+  int t_name = QCAL_COL(TENSORS, name), t_kind = QCAL_COL(TENSORS, kind),
+      t_graph = QCAL_COL(TENSORS, graph_tensor), t_layer = QCAL_COL(TENSORS, layer),
+      t_op = QCAL_COL(TENSORS, op), t_shape = QCAL_COL(TENSORS, shape),
+      t_n = QCAL_COL(TENSORS, numel), t_axis = QCAL_COL(TENSORS, channel_axis),
+      t_ch = QCAL_COL(TENSORS, channels), t_ev = QCAL_COL(TENSORS, eval_numel),
+      t_bins = QCAL_COL(TENSORS, histogram_bins);
   for (int i = 0; i < s->nitems; i++) {
     const sweep_item *it = &s->items[i];
     char shape[128] = "";
@@ -182,29 +178,18 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
     st = qcal_h5_write_table(&h, tt);
   qcal_table_free(tt);
   /* results + amax values */
-  qcal_table *rt = qcal_table_new("results", "one row per tensor x method x granularity x bits");
-  int r_t = qcal_table_col(rt, "tensor_id", 'i', NULL),
-      r_name = qcal_table_col(rt, "tensor", 's', NULL),
-      r_kind = qcal_table_col(rt, "kind", 's', NULL),
-      r_layer = qcal_table_col(rt, "layer", 'i', NULL),
-      r_m = qcal_table_col(rt, "method", 's', NULL),
-      r_p = qcal_table_col(rt, "percentile", 'f', "percent"),
-      r_g = qcal_table_col(rt, "granularity", 's', NULL),
-      r_b = qcal_table_col(rt, "bits", 'i', "bit"),
-      r_ch = qcal_table_col(rt, "channels", 'i', "count"),
-      r_off = qcal_table_col(rt, "amax_offset", 'i', NULL),
-      r_a = qcal_table_col(rt, "amax", 'f', "value"),
-      r_amin = qcal_table_col(rt, "amax_min", 'f', "value"),
-      r_amax = qcal_table_col(rt, "amax_max", 'f', "value"),
-      r_mse = qcal_table_col(rt, "mse", 'f', "value^2"),
-      r_sq = qcal_table_col(rt, "sqnr_db", 'f', "dB"),
-      r_mae = qcal_table_col(rt, "max_abs_err", 'f', "value"),
-      r_cos = qcal_table_col(rt, "cosine", 'f', NULL),
-      r_cf = qcal_table_col(rt, "clip_fraction", 'f', "fraction"),
-      r_cm = qcal_table_col(rt, "clip_mse", 'f', "value^2"),
-      r_rm = qcal_table_col(rt, "round_mse", 'f', "value^2"),
-      r_cs = qcal_table_col(rt, "collect_seconds", 'f', "s"),
-      r_ks = qcal_table_col(rt, "compute_seconds", 'f', "s");
+  qcal_table *rt = qcal_table_new_schema(QCAL_TABLE_RESULTS);
+  int r_t = QCAL_COL(RESULTS, tensor_id), r_name = QCAL_COL(RESULTS, tensor),
+      r_kind = QCAL_COL(RESULTS, kind), r_layer = QCAL_COL(RESULTS, layer),
+      r_m = QCAL_COL(RESULTS, method), r_p = QCAL_COL(RESULTS, percentile),
+      r_g = QCAL_COL(RESULTS, granularity), r_b = QCAL_COL(RESULTS, bits),
+      r_ch = QCAL_COL(RESULTS, channels), r_off = QCAL_COL(RESULTS, amax_offset),
+      r_a = QCAL_COL(RESULTS, amax), r_amin = QCAL_COL(RESULTS, amax_min),
+      r_amax = QCAL_COL(RESULTS, amax_max), r_mse = QCAL_COL(RESULTS, mse),
+      r_sq = QCAL_COL(RESULTS, sqnr_db), r_mae = QCAL_COL(RESULTS, max_abs_err),
+      r_cos = QCAL_COL(RESULTS, cosine), r_cf = QCAL_COL(RESULTS, clip_fraction),
+      r_cm = QCAL_COL(RESULTS, clip_mse), r_rm = QCAL_COL(RESULTS, round_mse),
+      r_cs = QCAL_COL(RESULTS, collect_seconds), r_ks = QCAL_COL(RESULTS, compute_seconds);
   size_t nam = 0;
   for (size_t r = 0; r < s->nrows; r++)
     nam += s->rows[r].channels;
@@ -276,9 +261,9 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
   if (st == QCAL_OK && s->sens)
     st = qcal_h5_write_table(&h, s->sens);
   if (st == QCAL_OK && s->nimages) {
-    qcal_table *it = qcal_table_new("images", "photos and their split");
-    int i_n = qcal_table_col(it, "name", 's', NULL), i_s = qcal_table_col(it, "split", 's', NULL),
-        i_st = qcal_table_col(it, "status", 's', NULL);
+    qcal_table *it = qcal_table_new_schema(QCAL_TABLE_IMAGES);
+    int i_n = QCAL_COL(IMAGES, name), i_s = QCAL_COL(IMAGES, split),
+        i_st = QCAL_COL(IMAGES, status);
     for (int i = 0; i < s->nimages; i++) {
       const char *split = "none";
       for (int k = 0; k < s->ncalib; k++)
@@ -296,8 +281,8 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
     qcal_table_free(it);
   }
   if (st == QCAL_OK) {
-    qcal_table *tm = qcal_table_new("timing", "wall time per stage");
-    int m_s = qcal_table_col(tm, "stage", 's', NULL), m_t = qcal_table_col(tm, "seconds", 'f', "s");
+    qcal_table *tm = qcal_table_new_schema(QCAL_TABLE_TIMING);
+    int m_s = QCAL_COL(TIMING, stage), m_t = QCAL_COL(TIMING, seconds);
     const char *names[] = {"load", "forward", "collect", "compute", "end-to-end"};
     double v[] = {s->t_load, s->t_forward, s->t_collect, s->t_compute, s->t_e2e};
     for (int i = 0; i < 5; i++) {

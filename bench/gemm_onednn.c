@@ -102,9 +102,8 @@ qcal_status qcal_cpu_gemm_create(cpu_gemm **out, gemm_type t, const gemm_shape *
    * oneDNN's int8 path (vpmaddubsw; s8 activations are shifted to u8) saturates
    * pairs of products in int16, so the s8 weights keep to 7 bits there, as
    * ONNX Runtime's reduce_range does. */
-  const int wspan = (tb != dnnl_s8 || (qcal_cpu_features() & (QCAL_ISA_VNNI | QCAL_ISA_AVXVNNI)))
-                        ? 256
-                        : 128;
+  const int wspan =
+      (tb != dnnl_s8 || (qcal_cpu_features() & (QCAL_ISA_VNNI | QCAL_ISA_AVXVNNI))) ? 256 : 128;
   for (size_t i = 0; i < na; i++) {
     int v = (int)(qcal_rng_next(&r) % 256) - (ta == dnnl_u8 ? 0 : 128);
     if (ta == dnnl_f32)

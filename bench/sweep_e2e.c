@@ -99,27 +99,25 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
     if (s->cfg.bits[b] == 8 || (bits != 8 && s->cfg.bits[b] > bits))
       bits = s->cfg.bits[b];
 
-  s->e2e = qcal_table_new("e2e", "network output vs FP32 on held-out images, fake-quant at every "
-                                 "convolution input (per tensor) and weight (max calibration)");
-  int c_am = qcal_table_col(s->e2e, "act_method", 's', NULL);
-  int c_wg = qcal_table_col(s->e2e, "weight_granularity", 's', NULL);
-  int c_b = qcal_table_col(s->e2e, "bits", 'i', "bit");
-  int c_hs = qcal_table_col(s->e2e, "heatmap_sqnr_db", 'f', "dB");
-  int c_os = qcal_table_col(s->e2e, "offset_sqnr_db", 'f', "dB");
-  int c_ka = qcal_table_col(s->e2e, "keypoint_agreement", 'f', "fraction");
-  int c_kc = qcal_table_col(s->e2e, "keypoint_agreement_confident", 'f', "fraction");
-  int c_kn = qcal_table_col(s->e2e, "confident_keypoints", 'i', "count");
-  int c_n = qcal_table_col(s->e2e, "images", 'i', "count");
-  s->sens = qcal_table_new("sensitivity", "network output vs FP32 when only one layer is "
-                                          "quantized (entropy activations, max weights)");
-  int d_l = qcal_table_col(s->sens, "layer", 'i', NULL);
-  int d_name = qcal_table_col(s->sens, "layer_name", 's', NULL);
-  int d_op = qcal_table_col(s->sens, "op", 's', NULL);
-  int d_wg = qcal_table_col(s->sens, "weight_granularity", 's', NULL);
-  int d_hs = qcal_table_col(s->sens, "heatmap_sqnr_db", 'f', "dB");
-  int d_os = qcal_table_col(s->sens, "offset_sqnr_db", 'f', "dB");
-  int d_ka = qcal_table_col(s->sens, "keypoint_agreement", 'f', "fraction");
-  int d_kc = qcal_table_col(s->sens, "keypoint_agreement_confident", 'f', "fraction");
+  s->e2e = qcal_table_new_schema(QCAL_TABLE_E2E);
+  int c_am = QCAL_COL(E2E, act_method);
+  int c_wg = QCAL_COL(E2E, weight_granularity);
+  int c_b = QCAL_COL(E2E, bits);
+  int c_hs = QCAL_COL(E2E, heatmap_sqnr_db);
+  int c_os = QCAL_COL(E2E, offset_sqnr_db);
+  int c_ka = QCAL_COL(E2E, keypoint_agreement);
+  int c_kc = QCAL_COL(E2E, keypoint_agreement_confident);
+  int c_kn = QCAL_COL(E2E, confident_keypoints);
+  int c_n = QCAL_COL(E2E, images);
+  s->sens = qcal_table_new_schema(QCAL_TABLE_SENSITIVITY);
+  int d_l = QCAL_COL(SENSITIVITY, layer);
+  int d_name = QCAL_COL(SENSITIVITY, layer_name);
+  int d_op = QCAL_COL(SENSITIVITY, op);
+  int d_wg = QCAL_COL(SENSITIVITY, weight_granularity);
+  int d_hs = QCAL_COL(SENSITIVITY, heatmap_sqnr_db);
+  int d_os = QCAL_COL(SENSITIVITY, offset_sqnr_db);
+  int d_ka = QCAL_COL(SENSITIVITY, keypoint_agreement);
+  int d_kc = QCAL_COL(SENSITIVITY, keypoint_agreement_confident);
 
   float *act = malloc((size_t)L * sizeof *act);
   float **wam = calloc((size_t)L, sizeof *wam);

@@ -2,34 +2,48 @@
  * thresholds, and timing regressions that are both significant (two-sided
  * Mann-Whitney U, as Google Benchmark's compare.py) and large enough. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "qcal/compare.h"
 
 qcal_status qcal_thresholds_load(const char *path, qcal_thresholds *t) {
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return qcal_error(QCAL_EIO, "%s: cannot open thresholds file: %s", path, strerror(errno));
+  if (!S_ISREG(sb.st_mode))
+    return qcal_error(QCAL_EIO, "%s: thresholds file is not a regular file", path);
   FILE *f = fopen(path, "r");
   if (!f)
-    return qcal_error(QCAL_EIO, "%s: cannot open thresholds file", path);
+    return qcal_error(QCAL_EIO, "%s: cannot open thresholds file: %s", path, strerror(errno));
   char line[256];
   int ln = 0;
-  while (fgets(line, sizeof line, f)) {
+  qcal_status st = QCAL_OK;
+  while (st == QCAL_OK && fgets(line, sizeof line, f)) {
     ln++;
+    if (!strchr(line, '\n') && !feof(f)) {
+      st = qcal_error(QCAL_EFORMAT, "%s:%d: line longer than %zu bytes", path, ln, sizeof line - 2);
+      break;
+    }
     char *h = strchr(line, '#');
     if (h)
       *h = '\0';
     char key[64];
     double v;
+    int end = 0;
     char *p = line;
     while (isspace((unsigned char)*p))
       p++;
     if (!*p)
       continue;
-    if (sscanf(p, "%63[a-z_] = %lf", key, &v) != 2) {
-      fclose(f);
-      return qcal_error(QCAL_EFORMAT, "%s:%d: expected 'key = number'", path, ln);
+    if (sscanf(p, "%63[a-z_] = %lf %n", key, &v, &end) != 2 || p[end] != '\0') {
+      st =
+          qcal_error(QCAL_EFORMAT, "%s:%d: expected 'key = number' and nothing after it", path, ln);
+      break;
     }
     double *dst = !strcmp(key, "sqnr_db_drop")     ? &t->sqnr_db_drop
                   : !strcmp(key, "amax_rel")       ? &t->amax_rel
@@ -37,14 +51,17 @@ qcal_status qcal_thresholds_load(const char *path, qcal_thresholds *t) {
                   : !strcmp(key, "alpha")          ? &t->alpha
                   : !strcmp(key, "min_effect")     ? &t->min_effect
                                                    : NULL;
-    if (!dst || !(v >= 0) || !isfinite(v)) {
-      fclose(f);
-      return qcal_error(QCAL_EFORMAT, "%s:%d: unknown key '%s' or bad value", path, ln, key);
-    }
-    *dst = v;
+    if (!dst)
+      st = qcal_error(QCAL_EFORMAT, "%s:%d: unknown key '%s'", path, ln, key);
+    else if (!(v >= 0) || !isfinite(v) || (dst == &t->alpha && v > 1))
+      st = qcal_error(QCAL_EFORMAT, "%s:%d: %s = %g is out of range", path, ln, key, v);
+    else
+      *dst = v;
   }
+  if (st == QCAL_OK && ferror(f))
+    st = qcal_error(QCAL_EIO, "%s: read error", path);
   fclose(f);
-  return QCAL_OK;
+  return st;
 }
 
 typedef struct {
@@ -135,7 +152,7 @@ static void key_of(const qcal_table *t, long row, const int *cols, int ncols, ch
 }
 
 typedef struct {
-  const char *table;
+  qcal_table_id table;
   const char *keys[6];
   struct {
     const char *name;
@@ -144,50 +161,135 @@ typedef struct {
 } spec;
 
 static const spec quality_specs[] = {
-    {"results",
+    {QCAL_TABLE_RESULTS,
      {"tensor", "method", "percentile", "granularity", "bits", NULL},
      {{"sqnr_db", 0}, {"amax_min", 1}, {"amax_max", 1}, {"amax", 1}}},
-    {"e2e",
+    {QCAL_TABLE_E2E,
      {"act_method", "weight_granularity", "bits", NULL},
      {{"heatmap_sqnr_db", 0}, {"offset_sqnr_db", 0}, {"keypoint_agreement", 2}, {NULL, 0}}},
-    {"sensitivity",
+    {QCAL_TABLE_SENSITIVITY,
      {"layer_name", "weight_granularity", NULL},
      {{"heatmap_sqnr_db", 0}, {"offset_sqnr_db", 0}, {NULL, 0}, {NULL, 0}}},
 };
 
+/* Keys of a table's rows, sorted, for matching in n log n. */
+typedef struct {
+  char (*key)[320];
+  size_t *order, n;
+  char *matched;
+} keyed;
+
+static const keyed *g_sort_keys; /* qsort has no context argument */
+static int cmp_key_idx(const void *a, const void *b) {
+  int c = strcmp(g_sort_keys->key[*(const size_t *)a], g_sort_keys->key[*(const size_t *)b]);
+  return c ? c
+           : (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
+static qcal_status keyed_build(keyed *k, size_t n, void (*key)(const void *, long, char *, size_t),
+                               const void *ctx) {
+  k->n = n;
+  k->key = malloc((n ? n : 1) * sizeof *k->key);
+  k->order = malloc((n ? n : 1) * sizeof *k->order);
+  k->matched = calloc(n ? n : 1, 1);
+  if (!k->key || !k->order || !k->matched)
+    return qcal_error(QCAL_ENOMEM, "compare: out of memory");
+  for (size_t j = 0; j < n; j++) {
+    key(ctx, (long)j, k->key[j], sizeof k->key[j]);
+    k->order[j] = j;
+  }
+  g_sort_keys = k;
+  qsort(k->order, n, sizeof *k->order, cmp_key_idx);
+  return QCAL_OK;
+}
+
+/* The first unmatched row with this key, or n. */
+static size_t keyed_match(keyed *k, const char *key) {
+  size_t lo = 0, hi = k->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(k->key[k->order[mid]], key) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (; lo < k->n && !strcmp(k->key[k->order[lo]], key); lo++)
+    if (!k->matched[k->order[lo]]) {
+      k->matched[k->order[lo]] = 1;
+      return k->order[lo];
+    }
+  return k->n;
+}
+
+static void keyed_free(keyed *k) {
+  free(k->key), free(k->order), free(k->matched);
+}
+
+typedef struct {
+  const qcal_table *t;
+  const int *cols;
+  int ncols;
+} key_ctx;
+
+static void table_key(const void *ctx, long row, char *out, size_t cap) {
+  const key_ctx *k = ctx;
+  key_of(k->t, row, k->cols, k->ncols, out, cap);
+}
+
+static void sample_key(const void *ctx, long row, char *out, size_t cap) {
+  snprintf(out, cap, "%s", qcal_table_get_s(ctx, row, QCAL_COL(SAMPLES, name)));
+}
+
+/* Read table id from both files: 0 when neither has it, an error when only
+ * BASE has it (a run that lost a table must not pass the gate). */
+static qcal_status both_tables(qcal_results *rb, qcal_results *rn, qcal_table_id id, qcal_table **b,
+                               qcal_table **n) {
+  *b = *n = NULL;
+  const int hb = qcal_results_has(rb, id), hn = qcal_results_has(rn, id);
+  if (!hb && !hn)
+    return QCAL_OK;
+  if (hb && !hn)
+    return qcal_error(QCAL_EFORMAT, "%s: table '%s' missing (%s has it)", rn->path,
+                      qcal_schema_tables[id].name, rb->path);
+  qcal_status st = hb ? qcal_results_read(rb, id, b) : QCAL_OK;
+  if (st == QCAL_OK)
+    st = qcal_results_read(rn, id, n);
+  if (st == QCAL_OK && *b && qcal_table_rows(*b) && !qcal_table_rows(*n))
+    st = qcal_error(QCAL_EFORMAT, "%s: table '%s' is empty (%s has %zu rows)", rn->path,
+                    qcal_schema_tables[id].name, rb->path, qcal_table_rows(*b));
+  if (st != QCAL_OK) {
+    qcal_table_free(*b), qcal_table_free(*n);
+    *b = *n = NULL;
+  }
+  return st;
+}
+
 static qcal_status compare_quality(qcal_results *rb, qcal_results *rn, const spec *sp,
                                    const qcal_thresholds *th, qcal_cmp *out) {
-  qcal_table *b = qcal_results_table(rb, sp->table), *n = qcal_results_table(rn, sp->table);
+  qcal_table *b, *n;
+  QCAL_TRY(both_tables(rb, rn, sp->table, &b, &n));
   if (!b || !n) {
     qcal_table_free(b), qcal_table_free(n);
-    return QCAL_OK; /* a table neither file has is not compared */
+    return QCAL_OK; /* a table BASE lacks is not compared */
   }
-  int kb[6], kn[6], nk = 0;
-  for (; nk < 6 && sp->keys[nk]; nk++) {
-    kb[nk] = qcal_table_find(b, sp->keys[nk]);
-    kn[nk] = qcal_table_find(n, sp->keys[nk]);
-    if (kb[nk] < 0 || kn[nk] < 0) {
-      qcal_table_free(b), qcal_table_free(n);
-      return qcal_error(QCAL_EFORMAT, "table '%s' lacks key column '%s'", sp->table, sp->keys[nk]);
-    }
-  }
-  size_t nb = qcal_table_rows(b), nn = qcal_table_rows(n);
-  char(*keys_n)[320] = malloc((nn ? nn : 1) * sizeof *keys_n);
-  char *matched = calloc(nn ? nn : 1, 1);
-  for (size_t j = 0; j < nn; j++)
-    key_of(n, (long)j, kn, nk, keys_n[j], sizeof keys_n[j]);
-  for (size_t i = 0; i < nb; i++) {
+  const char *tname = qcal_schema_tables[sp->table].name;
+  int kcols[6], nk = 0;
+  for (; nk < 6 && sp->keys[nk]; nk++)
+    kcols[nk] = qcal_table_find(b, sp->keys[nk]); /* schema tables: always found */
+  size_t nb = qcal_table_rows(b);
+  keyed kn = {0};
+  key_ctx kc = {n, kcols, nk};
+  qcal_status st = keyed_build(&kn, qcal_table_rows(n), table_key, &kc);
+  for (size_t i = 0; i < nb && st == QCAL_OK; i++) {
     char key[320], full[400];
-    key_of(b, (long)i, kb, nk, key, sizeof key);
-    snprintf(full, sizeof full, "%s: %s", sp->table, key);
-    size_t j = 0;
-    while (j < nn && (matched[j] || strcmp(keys_n[j], key)))
-      j++;
-    if (j == nn) {
+    key_of(b, (long)i, kcols, nk, key, sizeof key);
+    snprintf(full, sizeof full, "%s: %s", tname, key);
+    size_t j = keyed_match(&kn, key);
+    if (j == kn.n) {
       only(&out->only_base, &out->n_only_base, full);
       continue;
     }
-    matched[j] = 1;
+    out->compared_keys++;
     for (int m = 0; m < 4 && sp->metrics[m].name; m++) {
       int cb = qcal_table_find(b, sp->metrics[m].name),
           cn = qcal_table_find(n, sp->metrics[m].name);
@@ -221,16 +323,15 @@ static qcal_status compare_quality(qcal_results *rb, qcal_results *rn, const spe
         out->quality_regressions++;
     }
   }
-  for (size_t j = 0; j < nn; j++)
-    if (!matched[j]) {
+  for (size_t j = 0; j < kn.n && st == QCAL_OK; j++)
+    if (!kn.matched[j]) {
       char full[400];
-      snprintf(full, sizeof full, "%s: %s", sp->table, keys_n[j]);
+      snprintf(full, sizeof full, "%s: %s", tname, kn.key[j]);
       only(&out->only_new, &out->n_only_new, full);
     }
-  free(keys_n);
-  free(matched);
+  keyed_free(&kn);
   qcal_table_free(b), qcal_table_free(n);
-  return QCAL_OK;
+  return st;
 }
 
 typedef struct {
@@ -239,25 +340,31 @@ typedef struct {
   size_t ns;
 } samples;
 
-static int load_samples(qcal_results *r, samples *s) {
+/* The samples table and its values, every slice checked against them. */
+static qcal_status load_samples(qcal_results *r, qcal_table *t, samples *s) {
   memset(s, 0, sizeof *s);
-  s->t = qcal_results_table(r, "samples");
-  if (!s->t)
-    return 0;
-  if (qcal_results_f32(r, "/samples_seconds", &s->s, &s->ns) != QCAL_OK) {
-    qcal_table_free(s->t);
-    s->t = NULL;
-    return 0;
+  s->t = t;
+  if (!t)
+    return QCAL_OK;
+  QCAL_TRY(qcal_results_f32(r, "/samples_seconds", &s->s, &s->ns));
+  for (size_t i = 0; i < qcal_table_rows(t); i++) {
+    uint64_t off = (uint64_t)qcal_table_get_i(t, (long)i, QCAL_COL(SAMPLES, offset)),
+             cnt = (uint64_t)qcal_table_get_i(t, (long)i, QCAL_COL(SAMPLES, count));
+    if (off > s->ns || cnt > s->ns - off)
+      return qcal_error(QCAL_EFORMAT,
+                        "%s: /samples/offset: row %zu: samples_seconds[%llu : %llu + %llu] lies "
+                        "outside its %zu values",
+                        r->path, i, (unsigned long long)off, (unsigned long long)off,
+                        (unsigned long long)cnt, s->ns);
   }
-  return 1;
+  return QCAL_OK;
 }
 
 static int get_samples(const samples *s, long row, double *out, int cap) {
-  int c_o = qcal_table_find(s->t, "offset"), c_c = qcal_table_find(s->t, "count");
-  size_t off = (size_t)qcal_table_get_i(s->t, row, c_o),
-         cnt = (size_t)qcal_table_get_i(s->t, row, c_c);
+  size_t off = (size_t)qcal_table_get_i(s->t, row, QCAL_COL(SAMPLES, offset)),
+         cnt = (size_t)qcal_table_get_i(s->t, row, QCAL_COL(SAMPLES, count));
   int n = 0;
-  for (size_t k = 0; k < cnt && off + k < s->ns && n < cap; k++)
+  for (size_t k = 0; k < cnt && n < cap; k++)
     out[n++] = s->s[off + k];
   return n;
 }
@@ -272,32 +379,30 @@ static double median_of(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static void compare_perf(qcal_results *rb, qcal_results *rn, const qcal_thresholds *th,
-                         qcal_cmp *out) {
+static qcal_status compare_perf(qcal_results *rb, qcal_results *rn, const qcal_thresholds *th,
+                                qcal_cmp *out) {
+  qcal_table *tb, *tn;
+  QCAL_TRY(both_tables(rb, rn, QCAL_TABLE_SAMPLES, &tb, &tn));
   samples b, n;
-  int hb = load_samples(rb, &b), hn = load_samples(rn, &n);
-  if (!hb || !hn) {
-    if (hb)
-      qcal_table_free(b.t), free(b.s);
-    if (hn)
-      qcal_table_free(n.t), free(n.s);
-    return;
-  }
-  int cb = qcal_table_find(b.t, "name"), cn = qcal_table_find(n.t, "name");
-  char *matched = calloc(qcal_table_rows(n.t) + 1, 1);
+  qcal_status st = load_samples(rb, tb, &b);
+  if (st == QCAL_OK)
+    st = load_samples(rn, tn, &n);
+  else
+    n = (samples){tn, NULL, 0};
+  keyed kn = {0};
+  if (st == QCAL_OK && b.t && n.t)
+    st = keyed_build(&kn, qcal_table_rows(n.t), sample_key, n.t);
   static double xs[4096], ys[4096];
-  for (size_t i = 0; i < qcal_table_rows(b.t); i++) {
-    const char *name = qcal_table_get_s(b.t, (long)i, cb);
+  for (size_t i = 0; st == QCAL_OK && b.t && n.t && i < qcal_table_rows(b.t); i++) {
+    const char *name = qcal_table_get_s(b.t, (long)i, QCAL_COL(SAMPLES, name));
     char full[400];
     snprintf(full, sizeof full, "samples: %s", name);
-    size_t j = 0;
-    while (j < qcal_table_rows(n.t) && strcmp(qcal_table_get_s(n.t, (long)j, cn), name))
-      j++;
-    if (j == qcal_table_rows(n.t)) {
+    size_t j = keyed_match(&kn, name);
+    if (j == kn.n) {
       only(&out->only_base, &out->n_only_base, full);
       continue;
     }
-    matched[j] = 1;
+    out->compared_keys++;
     int nx = get_samples(&b, (long)i, xs, 4096), ny = get_samples(&n, (long)j, ys, 4096);
     qcal_cmp_row *r = add(out);
     if (!r)
@@ -305,7 +410,7 @@ static void compare_perf(qcal_results *rb, qcal_results *rn, const qcal_threshol
     snprintf(r->key, sizeof r->key, "%s", full);
     snprintf(r->metric, sizeof r->metric, "median seconds");
     r->p = qcal_mann_whitney_p(xs, nx, ys, ny);
-    r->base = median_of(xs, nx), r->cur = median_of(ys, ny);
+    r->base = nx ? median_of(xs, nx) : NAN, r->cur = ny ? median_of(ys, ny) : NAN;
     r->delta = r->base > 0 ? (r->cur - r->base) / r->base : 0;
     int significant = r->p < th->alpha;
     if (significant && r->delta > th->min_effect) {
@@ -324,14 +429,15 @@ static void compare_perf(qcal_results *rb, qcal_results *rn, const qcal_threshol
                nx, ny);
     }
   }
-  for (size_t j = 0; j < qcal_table_rows(n.t); j++)
-    if (!matched[j]) {
+  for (size_t j = 0; st == QCAL_OK && j < kn.n; j++)
+    if (!kn.matched[j]) {
       char full[400];
-      snprintf(full, sizeof full, "samples: %s", qcal_table_get_s(n.t, (long)j, cn));
+      snprintf(full, sizeof full, "samples: %s", kn.key[j]);
       only(&out->only_new, &out->n_only_new, full);
     }
-  free(matched);
+  keyed_free(&kn);
   qcal_table_free(b.t), free(b.s), qcal_table_free(n.t), free(n.s);
+  return st;
 }
 
 static double severity(const qcal_cmp_row *r) {
@@ -347,9 +453,20 @@ static int cmp_sev(const void *a, const void *b) {
 qcal_status qcal_compare(qcal_results *base, qcal_results *cur, const qcal_thresholds *t,
                          qcal_cmp *out) {
   memset(out, 0, sizeof *out);
-  for (size_t s = 0; s < sizeof quality_specs / sizeof quality_specs[0]; s++)
-    QCAL_TRY(compare_quality(base, cur, &quality_specs[s], t, out));
-  compare_perf(base, cur, t, out);
+  qcal_status st = QCAL_OK;
+  for (size_t s = 0; s < sizeof quality_specs / sizeof quality_specs[0] && st == QCAL_OK; s++)
+    st = compare_quality(base, cur, &quality_specs[s], t, out);
+  if (st == QCAL_OK)
+    st = compare_perf(base, cur, t, out);
+  if (st == QCAL_OK && out->compared_keys == 0)
+    st = qcal_error(QCAL_EFORMAT,
+                    "%s and %s have no rows to compare (no common keys in results, "
+                    "e2e, sensitivity or samples)",
+                    base->path, cur->path);
+  if (st != QCAL_OK) {
+    qcal_cmp_free(out);
+    return st;
+  }
   if (out->n)
     qsort(out->rows, out->n, sizeof *out->rows, cmp_sev);
   return QCAL_OK;

@@ -20,26 +20,19 @@ void qcal_trt_cache_line(const char *tensor, float amax, char *out, size_t cap) 
 }
 
 qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
-  qcal_table *res = qcal_results_table(r, "results");
-  qcal_table *ten = res ? qcal_results_table(r, "tensors") : NULL;
-  float *am = NULL;
-  size_t nam = 0;
-  qcal_status st = res && ten ? qcal_results_f32(r, "/amax_values", &am, &nam)
-                              : qcal_error(QCAL_EFORMAT, "%s: not a sweep results file (%s)",
-                                           r->path, qcal_last_error());
+  qcal_sweep_tables sw;
+  qcal_status st = qcal_results_read_sweep(r, &sw);
+  const qcal_table *res = sw.results, *ten = sw.tensors;
+  const float *am = sw.amax;
   json_object *root = NULL, *list = NULL;
   int rows = 0;
   if (st == QCAL_OK) {
-    int c_t = qcal_table_find(res, "tensor_id"), c_m = qcal_table_find(res, "method"),
-        c_p = qcal_table_find(res, "percentile"), c_g = qcal_table_find(res, "granularity"),
-        c_b = qcal_table_find(res, "bits"), c_ch = qcal_table_find(res, "channels"),
-        c_off = qcal_table_find(res, "amax_offset");
-    int k_kind = qcal_table_find(ten, "kind"), k_graph = qcal_table_find(ten, "graph_tensor"),
-        k_axis = qcal_table_find(ten, "channel_axis");
-    if (c_t < 0 || c_m < 0 || c_off < 0 || k_kind < 0 || k_graph < 0) {
-      st = qcal_error(QCAL_EFORMAT, "%s: results lack the columns export needs", r->path);
-      goto done;
-    }
+    const int c_t = QCAL_COL(RESULTS, tensor_id), c_m = QCAL_COL(RESULTS, method),
+              c_p = QCAL_COL(RESULTS, percentile), c_g = QCAL_COL(RESULTS, granularity),
+              c_b = QCAL_COL(RESULTS, bits), c_ch = QCAL_COL(RESULTS, channels),
+              c_off = QCAL_COL(RESULTS, amax_offset);
+    const int k_kind = QCAL_COL(TENSORS, kind), k_graph = QCAL_COL(TENSORS, graph_tensor),
+              k_axis = QCAL_COL(TENSORS, channel_axis), k_name = QCAL_COL(TENSORS, name);
     if (o->format == QCAL_EXPORT_TRT)
       fprintf(out, "TRT-%d-%s\n", o->trt_version,
               !strcmp(o->method, "max") ? "MinMaxCalibration" : "EntropyCalibration2");
@@ -71,10 +64,6 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
       const char *gname = qcal_table_get_s(ten, t, k_graph);
       size_t ch = (size_t)qcal_table_get_i(res, row, c_ch),
              off = (size_t)qcal_table_get_i(res, row, c_off);
-      if (off + ch > nam) {
-        st = qcal_error(QCAL_EFORMAT, "%s: amax slice of row %ld is out of range", r->path, row);
-        goto done;
-      }
       const float *a = am + off;
       rows++;
       if (o->format == QCAL_EXPORT_TRT) {
@@ -96,7 +85,7 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
         json_object_object_add(e, "scale", ch == 1 ? json_object_new_double(a[0] / qmax) : scale);
         if (ch == 1)
           json_object_put(amax), json_object_put(scale);
-        json_object_object_add(list, qcal_table_get_s(ten, t, qcal_table_find(ten, "name")), e);
+        json_object_object_add(list, qcal_table_get_s(ten, t, k_name), e);
       } else {
         json_object *zp = json_object_new_array();
         for (size_t c = 0; c < ch; c++)
@@ -135,8 +124,6 @@ done:
     json_object_put(root);
   if (list)
     json_object_put(list);
-  free(am);
-  qcal_table_free(res);
-  qcal_table_free(ten);
+  qcal_sweep_tables_free(&sw);
   return st;
 }

@@ -1,21 +1,99 @@
-/* Reading qcal results files back into tables. */
+/* The validating reader of results files. Nothing is read before its class,
+ * rank, dims and stored size are checked; every table follows schema.inc. */
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "reports/table_internal.h"
+
+/* deflate cannot expand more than ~1032:1; a dataset that declares more
+ * elements than its stored bytes could hold was never written (or lies) */
+#define MAX_EXPANSION 1100u
+#define MAX_ELEMENTS ((hsize_t)1 << 31)
+
+static qcal_status bad(const qcal_results *r, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static qcal_status bad(const qcal_results *r, const char *what, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return qcal_error(QCAL_EFORMAT, "%s: %s: %s", r->path, what, msg);
+}
+
+/* A string attribute of obj into buf (any string class, scalar or one
+ * element, at most QCAL_SCHEMA_STR_MAX bytes). 1 if absent. */
+static int read_str_attr(const qcal_results *r, hid_t obj, const char *objname, const char *name,
+                         char *buf, size_t cap, qcal_status *st) {
+  *st = QCAL_OK;
+  if (H5Aexists(obj, name) <= 0)
+    return 1;
+  char what[300];
+  snprintf(what, sizeof what, "attribute %s%s%s", objname, strcmp(objname, "/") ? "/" : "", name);
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1,
+        sp = a >= 0 ? H5Aget_space(a) : -1, mt = -1;
+  hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  if (a < 0 || t < 0 || sp < 0) {
+    *st = bad(r, what, "cannot be opened");
+  } else if (H5Tget_class(t) != H5T_STRING) {
+    *st = bad(r, what, "is not a string");
+  } else if (np != 1) {
+    *st = bad(r, what, "holds %lld values, expected one string", (long long)np);
+  } else if (H5Tis_variable_str(t) > 0) {
+    char *v = NULL;
+    mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(t));
+    if (H5Aread(a, mt, &v) < 0 || !v)
+      *st = bad(r, what, "cannot be read");
+    else if (strlen(v) > QCAL_SCHEMA_STR_MAX)
+      *st = bad(r, what, "is longer than %d bytes", QCAL_SCHEMA_STR_MAX);
+    else
+      snprintf(buf, cap, "%s", v);
+    if (v)
+      H5free_memory(v);
+  } else {
+    size_t n = H5Tget_size(t);
+    char *v = n <= QCAL_SCHEMA_STR_MAX ? calloc(n + 1, 1) : NULL;
+    mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, n + 1);
+    H5Tset_cset(mt, H5Tget_cset(t));
+    if (n > QCAL_SCHEMA_STR_MAX)
+      *st = bad(r, what, "is longer than %d bytes", QCAL_SCHEMA_STR_MAX);
+    else if (!v || H5Aread(a, mt, v) < 0)
+      *st = bad(r, what, "cannot be read");
+    else
+      snprintf(buf, cap, "%s", v);
+    free(v);
+  }
+  if (mt >= 0)
+    H5Tclose(mt);
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (t >= 0)
+    H5Tclose(t);
+  if (a >= 0)
+    H5Aclose(a);
+  return 0;
+}
 
 qcal_status qcal_results_open(qcal_results *r, const char *path) {
   memset(r, 0, sizeof *r);
   r->file = -1;
   snprintf(r->path, sizeof r->path, "%s", path);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  FILE *f = fopen(path, "rb");
-  if (!f)
+  struct stat sb;
+  if (stat(path, &sb) != 0)
     return qcal_error(QCAL_EIO, "%s: cannot open: %s", path, strerror(errno));
-  fclose(f);
+  if (!S_ISREG(sb.st_mode))
+    return qcal_error(QCAL_EIO, "%s: not a regular file", path);
+  r->file_size = (uint64_t)sb.st_size;
   if (H5Fis_hdf5(path) <= 0)
     return qcal_error(QCAL_EFORMAT, "%s: not an HDF5 file", path);
   hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -28,11 +106,22 @@ qcal_status qcal_results_open(qcal_results *r, const char *path) {
                       path);
   }
   int64_t v = 0;
-  hid_t a = H5Aopen(h, "schema_version", H5P_DEFAULT);
-  herr_t e = a >= 0 ? H5Aread(a, H5T_NATIVE_INT64, &v) : -1;
+  hid_t a = H5Aopen(h, "schema_version", H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1,
+        sp = a >= 0 ? H5Aget_space(a) : -1;
+  int is_int = t >= 0 && H5Tget_class(t) == H5T_INTEGER,
+      one = sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1;
+  herr_t e = is_int && one ? H5Aread(a, H5T_NATIVE_INT64, &v) : -1;
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (t >= 0)
+    H5Tclose(t);
   if (a >= 0)
     H5Aclose(a);
-  if (e < 0 || v != QCAL_SCHEMA_VERSION) {
+  if (!is_int || !one || e < 0) {
+    qcal_results_close(r);
+    return qcal_error(QCAL_EFORMAT, "%s: attribute schema_version is not one integer", path);
+  }
+  if (v != QCAL_SCHEMA_VERSION) {
     qcal_results_close(r);
     return qcal_error(QCAL_EUNSUPPORTED, "%s: schema version %lld, this qcal reads version %d",
                       path, (long long)v, QCAL_SCHEMA_VERSION);
@@ -47,161 +136,275 @@ void qcal_results_close(qcal_results *r) {
 }
 
 qcal_status qcal_results_attr(qcal_results *r, const char *name, char *buf, size_t cap) {
-  hid_t a = H5Aopen((hid_t)r->file, name, H5P_DEFAULT);
-  if (a < 0)
+  qcal_status st;
+  if (read_str_attr(r, (hid_t)r->file, "/", name, buf, cap, &st))
     return qcal_error(QCAL_EFORMAT, "%s: no attribute '%s'", r->path, name);
-  hid_t t = H5Aget_type(a);
-  char *v = NULL;
-  herr_t e = H5Aread(a, t, &v);
-  if (e >= 0 && v)
-    snprintf(buf, cap, "%s", v);
-  if (v)
-    H5free_memory(v);
-  H5Tclose(t);
-  H5Aclose(a);
-  return e < 0 ? qcal_error(QCAL_EFORMAT, "%s: cannot read attribute '%s'", r->path, name)
-               : QCAL_OK;
+  return st;
 }
 
-typedef struct {
-  char name[64], units[32];
-  char type;
-  void *v;
-  size_t n;
-} rcol;
-
-typedef struct {
-  rcol cols[48];
-  int n;
-  hid_t g;
-  int bad;
-} walk;
-
-static herr_t visit(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-  (void)info;
-  walk *w = data;
-  if (w->n == 48)
+static int is_kind(hid_t file, const char *path, H5O_type_t want) {
+  if (H5Lexists(file, path, H5P_DEFAULT) <= 0)
     return 0;
-  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-  if (ds < 0)
-    return 0; /* a sub-group: not a column */
-  rcol *c = &w->cols[w->n];
-  memset(c, 0, sizeof *c);
-  snprintf(c->name, sizeof c->name, "%s", name);
-  hid_t sp = H5Dget_space(ds), ty = H5Dget_type(ds);
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(sp, &n, NULL);
-  c->n = (size_t)n;
-  H5T_class_t cls = H5Tget_class(ty);
-  herr_t e = -1;
-  if (cls == H5T_FLOAT) {
-    c->type = 'f';
-    c->v = malloc((n ? n : 1) * sizeof(double));
-    e = c->v ? H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->v) : -1;
-  } else if (cls == H5T_INTEGER) {
-    c->type = 'i';
-    c->v = malloc((n ? n : 1) * sizeof(int64_t));
-    e = c->v ? H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->v) : -1;
-  } else if (cls == H5T_STRING && H5Tis_variable_str(ty) > 0) {
-    c->type = 's';
-    c->v = calloc(n ? n : 1, sizeof(char *));
-    e = c->v ? H5Dread(ds, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->v) : -1;
-  }
-  if (e >= 0 && H5Aexists(ds, "units") > 0) {
-    hid_t a = H5Aopen(ds, "units", H5P_DEFAULT), at = H5Aget_type(a);
-    char *u = NULL;
-    if (H5Aread(a, at, &u) >= 0 && u) {
-      snprintf(c->units, sizeof c->units, "%s", u);
-      H5free_memory(u);
-    }
-    H5Tclose(at);
-    H5Aclose(a);
-  }
-  H5Tclose(ty);
-  H5Sclose(sp);
-  H5Dclose(ds);
-  if (e < 0) {
-    free(c->v);
-    w->bad = 1;
-    return 1;
-  }
-  w->n++;
-  return 0;
+  H5O_info_t info;
+  return H5Oget_info_by_name2(file, path, &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+         info.type == want;
 }
 
-qcal_table *qcal_results_table(qcal_results *r, const char *name) {
-  hid_t g = H5Lexists((hid_t)r->file, name, H5P_DEFAULT) > 0
-                ? H5Gopen2((hid_t)r->file, name, H5P_DEFAULT)
-                : -1;
-  if (g < 0) {
-    qcal_error(QCAL_EFORMAT, "%s: no table '%s'", r->path, name);
-    return NULL;
-  }
-  walk w = {.n = 0, .g = g};
-  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, visit, &w);
-  H5Gclose(g);
-  qcal_table *t = NULL;
-  size_t rows = w.n ? w.cols[0].n : 0;
-  int ok = !w.bad;
-  for (int c = 0; c < w.n; c++)
-    ok &= w.cols[c].n == rows;
-  if (ok) {
-    t = qcal_table_new(name, NULL);
-    for (int c = 0; t && c < w.n; c++)
-      qcal_table_col(t, w.cols[c].name, w.cols[c].type, w.cols[c].units);
-    for (size_t i = 0; t && i < rows; i++) {
-      qcal_table_row(t);
-      for (int c = 0; c < w.n; c++) {
-        if (w.cols[c].type == 'f')
-          qcal_table_set_f(t, c, ((double *)w.cols[c].v)[i]);
-        else if (w.cols[c].type == 'i')
-          qcal_table_set_i(t, c, ((int64_t *)w.cols[c].v)[i]);
-        else
-          qcal_table_set_s(t, c, ((char **)w.cols[c].v)[i]);
-      }
-    }
-  } else {
-    qcal_error(QCAL_EFORMAT, "%s: table '%s' is malformed (columns of unequal length)", r->path,
-               name);
-  }
-  for (int c = 0; c < w.n; c++) {
-    if (w.cols[c].type == 's')
-      for (size_t i = 0; i < w.cols[c].n; i++)
-        H5free_memory(((char **)w.cols[c].v)[i]);
-    free(w.cols[c].v);
-  }
-  return t;
-}
-
-static qcal_status read_1d(qcal_results *r, const char *path, hid_t mt, size_t es, void **v,
-                           size_t *n) {
-  *v = NULL;
-  *n = 0;
-  if (H5Lexists((hid_t)r->file, path, H5P_DEFAULT) <= 0)
-    return qcal_error(QCAL_EFORMAT, "%s: no dataset '%s'", r->path, path);
+/* Open a 1-D dataset of class cls, its length checked against its stored
+ * bytes and the file size. */
+static qcal_status open_1d(qcal_results *r, const char *path, H5T_class_t cls, hid_t *ds_out,
+                           hsize_t *n_out) {
+  *ds_out = -1;
+  if (!is_kind((hid_t)r->file, path, H5O_TYPE_DATASET))
+    return bad(r, path, "missing (or not a dataset)");
   hid_t ds = H5Dopen2((hid_t)r->file, path, H5P_DEFAULT);
   if (ds < 0)
-    return qcal_error(QCAL_EFORMAT, "%s: '%s' is not a dataset", r->path, path);
-  hid_t sp = H5Dget_space(ds);
-  hsize_t d = 0;
-  H5Sget_simple_extent_dims(sp, &d, NULL);
-  H5Sclose(sp);
-  *v = malloc(d ? d * es : 1);
-  herr_t e = *v ? H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, *v) : -1;
+    return bad(r, path, "cannot be opened");
+  hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
+  qcal_status st = QCAL_OK;
+  H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+  hsize_t n = 0;
+  const char *want = cls == H5T_FLOAT     ? "floating point"
+                     : cls == H5T_INTEGER ? "integer"
+                                          : "string";
+  if (c != cls)
+    st = bad(r, path, "is not %s", want);
+  else if (cls == H5T_STRING && H5Tis_variable_str(t) <= 0)
+    st = bad(r, path, "holds fixed-length strings, expected variable-length");
+  else if (nd != 1)
+    st = bad(r, path, "has rank %d, expected 1", nd);
+  else if (H5Sget_simple_extent_dims(sp, &n, NULL) != 1)
+    st = bad(r, path, "has unreadable dims");
+  else if (n > MAX_ELEMENTS)
+    st = bad(r, path, "declares %llu elements, more than %llu", (unsigned long long)n,
+             (unsigned long long)MAX_ELEMENTS);
+  if (st == QCAL_OK && n) {
+    const hsize_t stored = H5Dget_storage_size(ds);
+    const size_t es = H5Tget_size(t);
+    if (stored == 0)
+      st = bad(r, path, "declares %llu elements but stores none", (unsigned long long)n);
+    else if (stored > r->file_size)
+      st = bad(r, path, "claims %llu stored bytes in a file of %llu", (unsigned long long)stored,
+               (unsigned long long)r->file_size);
+    else if (es == 0 || n > stored * MAX_EXPANSION / es + 1)
+      st = bad(r, path, "declares %llu elements, more than its %llu stored bytes hold",
+               (unsigned long long)n, (unsigned long long)stored);
+  }
+  if (t >= 0)
+    H5Tclose(t);
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (st != QCAL_OK) {
+    H5Dclose(ds);
+    return st;
+  }
+  *ds_out = ds;
+  *n_out = n;
+  return QCAL_OK;
+}
+
+static qcal_status read_numbers(qcal_results *r, const char *path, H5T_class_t cls, hid_t mem,
+                                size_t es, void **v, size_t *n) {
+  *v = NULL;
+  *n = 0;
+  hid_t ds;
+  hsize_t d;
+  QCAL_TRY(open_1d(r, path, cls, &ds, &d));
+  void *buf = malloc(d ? d * es : 1);
+  herr_t e = buf ? H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
   H5Dclose(ds);
   if (e < 0) {
-    free(*v);
-    *v = NULL;
-    return qcal_error(QCAL_EFORMAT, "%s: cannot read '%s'", r->path, path);
+    free(buf);
+    return buf ? bad(r, path, "cannot be read (corrupt data)")
+               : qcal_error(QCAL_ENOMEM, "%s: %s: out of memory", r->path, path);
   }
+  *v = buf;
   *n = (size_t)d;
   return QCAL_OK;
 }
 
 qcal_status qcal_results_f32(qcal_results *r, const char *path, float **v, size_t *n) {
-  return read_1d(r, path, H5T_NATIVE_FLOAT, 4, (void **)v, n);
+  return read_numbers(r, path, H5T_FLOAT, H5T_NATIVE_FLOAT, 4, (void **)v, n);
 }
 
 qcal_status qcal_results_u64(qcal_results *r, const char *path, uint64_t **v, size_t *n) {
-  return read_1d(r, path, H5T_NATIVE_UINT64, 8, (void **)v, n);
+  return read_numbers(r, path, H5T_INTEGER, H5T_NATIVE_UINT64, 8, (void **)v, n);
+}
+
+int qcal_results_has(qcal_results *r, qcal_table_id id) {
+  return H5Lexists((hid_t)r->file, qcal_schema_tables[id].name, H5P_DEFAULT) > 0;
+}
+
+/* Read one schema column of n rows into table column c. */
+static qcal_status read_column(qcal_results *r, qcal_table *t, int c, const qcal_schema_column *k,
+                               const char *path, hid_t ds, size_t n) {
+  void *dst = qcal_table_col_data_mut(t, c);
+  herr_t e = 0;
+  if (k->type == 'f' && n)
+    e = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst);
+  else if (k->type == 'i' && n)
+    e = H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst);
+  else if (n) {
+    char **s = calloc(n, sizeof *s);
+    hid_t mt = H5Tcopy(H5T_C_S1), ft = H5Dget_type(ds);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(ft));
+    H5Tclose(ft);
+    e = s ? H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) : -1;
+    qcal_status st = QCAL_OK;
+    for (size_t i = 0; e >= 0 && i < n; i++) {
+      if (st == QCAL_OK && s[i] && strlen(s[i]) > QCAL_SCHEMA_STR_MAX)
+        st = bad(r, path, "row %zu is a string longer than %d bytes", i, QCAL_SCHEMA_STR_MAX);
+      if (st == QCAL_OK)
+        ((char **)dst)[i] = strdup(s[i] ? s[i] : "");
+    }
+    if (s && e >= 0)
+      H5Dvlen_reclaim(mt, H5S_ALL, H5P_DEFAULT, s);
+    H5Tclose(mt);
+    free(s);
+    if (st != QCAL_OK)
+      return st;
+  }
+  if (e < 0)
+    return bad(r, path, "cannot be read (corrupt data)");
+  for (size_t i = 0; i < n && k->type != 's'; i++) {
+    double v = k->type == 'f' ? ((double *)dst)[i] : (double)((int64_t *)dst)[i];
+    if (!isnan(v) && (v < k->lo || v > k->hi))
+      return bad(r, path, "row %zu holds %.17g, outside %.10g .. %.10g", i, v, k->lo, k->hi);
+    if (k->type == 'i' && isnan(v))
+      return bad(r, path, "row %zu is not a number", i);
+  }
+  /* units, when present, must be a string */
+  char units[64];
+  qcal_status st;
+  read_str_attr(r, ds, path, "units", units, sizeof units, &st);
+  return st;
+}
+
+qcal_status qcal_results_read(qcal_results *r, qcal_table_id id, qcal_table **out) {
+  *out = NULL;
+  const qcal_schema_table *tb = &qcal_schema_tables[id];
+  char gpath[80];
+  snprintf(gpath, sizeof gpath, "/%s", tb->name);
+  if (!qcal_results_has(r, id))
+    return bad(r, gpath, "table missing");
+  if (!is_kind((hid_t)r->file, gpath, H5O_TYPE_GROUP))
+    return bad(r, gpath, "is not a group of columns");
+  const int nc = qcal_schema_ncols(id);
+  hid_t ds[48];
+  hsize_t n[48];
+  qcal_status st = QCAL_OK;
+  int opened = 0;
+  for (; opened < nc && st == QCAL_OK; opened++) {
+    const qcal_schema_column *k = &qcal_schema_columns[tb->first + opened];
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", gpath, k->name);
+    st = open_1d(r, path,
+                 k->type == 'f'   ? H5T_FLOAT
+                 : k->type == 'i' ? H5T_INTEGER
+                                  : H5T_STRING,
+                 &ds[opened], &n[opened]);
+    if (st == QCAL_OK && n[opened] != n[0])
+      st = bad(r, path, "has %llu rows, %s/%s has %llu", (unsigned long long)n[opened], gpath,
+               qcal_schema_columns[tb->first].name, (unsigned long long)n[0]);
+    if (st != QCAL_OK && ds[opened] >= 0) {
+      H5Dclose(ds[opened]);
+      ds[opened] = -1;
+    }
+  }
+  qcal_table *t = NULL;
+  if (st == QCAL_OK) {
+    t = qcal_table_new_schema(id);
+    for (hsize_t i = 0; t && i < n[0]; i++)
+      if (qcal_table_row(t) < 0) {
+        qcal_table_free(t);
+        t = NULL;
+      }
+    if (!t)
+      st = qcal_error(QCAL_ENOMEM, "%s: %s: out of memory", r->path, gpath);
+  }
+  for (int c = 0; c < opened; c++) {
+    if (st == QCAL_OK) {
+      char path[160];
+      snprintf(path, sizeof path, "%s/%s", gpath, qcal_schema_columns[tb->first + c].name);
+      st = read_column(r, t, c, &qcal_schema_columns[tb->first + c], path, ds[c], (size_t)n[0]);
+    }
+    if (ds[c] >= 0)
+      H5Dclose(ds[c]);
+  }
+  if (st != QCAL_OK) {
+    qcal_table_free(t);
+    return st;
+  }
+  *out = t;
+  return QCAL_OK;
+}
+
+void qcal_sweep_tables_free(qcal_sweep_tables *s) {
+  qcal_table_free(s->tensors);
+  qcal_table_free(s->results);
+  free(s->amax);
+  free(s->first);
+  free(s->row_of);
+  memset(s, 0, sizeof *s);
+}
+
+qcal_status qcal_results_read_sweep(qcal_results *r, qcal_sweep_tables *s) {
+  memset(s, 0, sizeof *s);
+  qcal_status st = qcal_results_read(r, QCAL_TABLE_TENSORS, &s->tensors);
+  if (st == QCAL_OK)
+    st = qcal_results_read(r, QCAL_TABLE_RESULTS, &s->results);
+  if (st == QCAL_OK)
+    st = qcal_results_f32(r, "/amax_values", &s->amax, &s->namax);
+  if (st != QCAL_OK) {
+    qcal_sweep_tables_free(s);
+    return st;
+  }
+  const size_t nt = qcal_table_rows(s->tensors), nr = qcal_table_rows(s->results);
+  s->ntensors = nt, s->nrows = nr;
+  for (size_t i = 0; i < s->namax && st == QCAL_OK; i++)
+    if (!isfinite(s->amax[i]) || s->amax[i] < 0)
+      st = bad(r, "/amax_values", "element %zu is %g, not a finite non-negative amax", i,
+               (double)s->amax[i]);
+  for (size_t t = 0; t < nt && st == QCAL_OK; t++)
+    if (qcal_table_get_i(s->tensors, (long)t, QCAL_COL(TENSORS, layer)) >= (int64_t)nt)
+      st = bad(r, "/tensors/layer", "row %zu names layer %lld of %zu tensors", t,
+               (long long)qcal_table_get_i(s->tensors, (long)t, QCAL_COL(TENSORS, layer)), nt);
+  s->first = calloc(nt + 1, sizeof *s->first);
+  s->row_of = malloc((nr ? nr : 1) * sizeof *s->row_of);
+  if (st == QCAL_OK && (!s->first || !s->row_of))
+    st = qcal_error(QCAL_ENOMEM, "%s: out of memory", r->path);
+  for (size_t i = 0; i < nr && st == QCAL_OK; i++) {
+    const long row = (long)i;
+    const int64_t t = qcal_table_get_i(s->results, row, QCAL_COL(RESULTS, tensor_id)),
+                  l = qcal_table_get_i(s->results, row, QCAL_COL(RESULTS, layer)),
+                  off = qcal_table_get_i(s->results, row, QCAL_COL(RESULTS, amax_offset)),
+                  ch = qcal_table_get_i(s->results, row, QCAL_COL(RESULTS, channels));
+    if (t >= (int64_t)nt)
+      st = bad(r, "/results/tensor_id", "row %zu names tensor %lld of %zu", i, (long long)t, nt);
+    else if (l >= (int64_t)nt)
+      st = bad(r, "/results/layer", "row %zu names layer %lld of %zu tensors", i, (long long)l, nt);
+    else if ((uint64_t)off > s->namax || (uint64_t)ch > s->namax - (uint64_t)off)
+      st = bad(r, "/results/amax_offset",
+               "row %zu: amax_values[%lld : %lld + %lld] lies outside its %zu values", i,
+               (long long)off, (long long)off, (long long)ch, s->namax);
+    else
+      s->first[t + 1]++;
+  }
+  if (st == QCAL_OK) { /* counting sort of the rows by tensor */
+    for (size_t t = 0; t < nt; t++)
+      s->first[t + 1] += s->first[t];
+    size_t *fill = calloc(nt + 1, sizeof *fill);
+    if (!fill)
+      st = qcal_error(QCAL_ENOMEM, "%s: out of memory", r->path);
+    for (size_t i = 0; fill && i < nr; i++) {
+      size_t t = (size_t)qcal_table_get_i(s->results, (long)i, QCAL_COL(RESULTS, tensor_id));
+      s->row_of[s->first[t] + fill[t]++] = i;
+    }
+    free(fill);
+  }
+  if (st != QCAL_OK)
+    qcal_sweep_tables_free(s);
+  return st;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qcal/schema.h"
 #include "reports/table_internal.h"
 
 typedef struct {
@@ -24,6 +25,16 @@ qcal_table *qcal_table_new(const char *name, const char *description) {
   if (t) {
     snprintf(t->name, sizeof t->name, "%s", name);
     snprintf(t->description, sizeof t->description, "%s", description ? description : "");
+  }
+  return t;
+}
+
+qcal_table *qcal_table_new_schema(qcal_table_id id) {
+  const qcal_schema_table *st = &qcal_schema_tables[id];
+  qcal_table *t = qcal_table_new(st->name, st->description);
+  for (int c = 0; t && c < qcal_schema_ncols(id); c++) {
+    const qcal_schema_column *k = &qcal_schema_columns[st->first + c];
+    qcal_table_col(t, k->name, k->type, k->units);
   }
   return t;
 }
@@ -126,6 +137,9 @@ char qcal_table_col_type(const qcal_table *t, int c) {
   return t->cols[c].type;
 }
 const void *qcal_table_col_data(const qcal_table *t, int c) {
+  return t->cols[c].v;
+}
+void *qcal_table_col_data_mut(qcal_table *t, int c) {
   return t->cols[c].v;
 }
 const char *qcal_table_description(const qcal_table *t) {

@@ -9,6 +9,7 @@ const char *qcal_table_col_name(const qcal_table *t, int c);
 const char *qcal_table_col_units(const qcal_table *t, int c);
 char qcal_table_col_type(const qcal_table *t, int c);
 const void *qcal_table_col_data(const qcal_table *t, int c);
+void *qcal_table_col_data_mut(qcal_table *t, int c);
 const char *qcal_table_description(const qcal_table *t);
 
 #endif

@@ -39,8 +39,11 @@ typedef struct qcal_cmp {
   char **only_base, **only_new;
   size_t n_only_base, n_only_new;
   int quality_regressions, perf_regressions, warnings;
+  size_t compared_keys; /* rows matched between the files */
 } qcal_cmp;
 
+/* Fails closed: QCAL_EFORMAT when either file is malformed, when NEW lacks
+ * (or has empty) a table that BASE has, or when no row matches. */
 qcal_status qcal_compare(qcal_results *base, qcal_results *cur, const qcal_thresholds *t,
                          qcal_cmp *out);
 void qcal_cmp_free(qcal_cmp *c);

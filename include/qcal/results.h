@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qcal/schema.h"
 #include "qcal/status.h"
 
 #define QCAL_SCHEMA_VERSION 1
@@ -13,6 +14,9 @@
 /* An in-memory table of typed columns ('f' double, 'i' int64, 's' string). */
 typedef struct qcal_table qcal_table;
 qcal_table *qcal_table_new(const char *name, const char *description);
+/* A table of the schema (schema.inc) with all its columns, in schema order:
+ * column QCAL_COL(T, name) is schema column name. */
+qcal_table *qcal_table_new_schema(qcal_table_id id);
 void qcal_table_free(qcal_table *t);
 /* Add a column (before the first row); returns its index or -1. */
 int qcal_table_col(qcal_table *t, const char *name, char type, const char *units);
@@ -53,20 +57,44 @@ void qcal_h5_abort(qcal_h5 *h);
 /* The temporary file of the run in progress, for signal handlers. */
 const char *qcal_h5_pending(void);
 
-/* Reading a results file back (compare, export, report). Open fails with
- * QCAL_EIO for a missing file, QCAL_EFORMAT for one that is not HDF5 or not
- * qcal's, and QCAL_EUNSUPPORTED for another schema version. */
+/* Reading a results file back (compare, export, report). Every file is
+ * untrusted: each dataset and attribute is checked for class, rank, dims and
+ * stored size before it is read, strings for length, values against the
+ * schema's ranges, and indices against the tables they point into. Any
+ * violation is QCAL_EFORMAT with one line naming the file, the dataset and the
+ * problem. Open fails with QCAL_EIO for a missing file, QCAL_EFORMAT for one
+ * that is not HDF5 or not qcal's, and QCAL_EUNSUPPORTED for another schema
+ * version. */
 typedef struct qcal_results {
   int64_t file;
+  uint64_t file_size;
   char path[4096];
 } qcal_results;
 qcal_status qcal_results_open(qcal_results *r, const char *path);
 void qcal_results_close(qcal_results *r);
-/* The table stored as group /name, or NULL (qcal_last_error says why). */
-qcal_table *qcal_results_table(qcal_results *r, const char *name);
-/* 1-D datasets as float32 / uint64 (malloc'ed). */
+/* Whether the file holds table id (its group exists; it may still be
+ * malformed, which qcal_results_read reports). */
+int qcal_results_has(qcal_results *r, qcal_table_id id);
+/* The validated table, columns in schema order (QCAL_COL); *out NULL on
+ * error. */
+qcal_status qcal_results_read(qcal_results *r, qcal_table_id id, qcal_table **out);
+/* 1-D datasets as float32 / uint64 (malloc'ed), checked like columns. */
 qcal_status qcal_results_f32(qcal_results *r, const char *path, float **v, size_t *n);
 qcal_status qcal_results_u64(qcal_results *r, const char *path, uint64_t **v, size_t *n);
+/* A string attribute of the root; QCAL_EFORMAT if missing or not a string. */
 qcal_status qcal_results_attr(qcal_results *r, const char *name, char *buf, size_t cap);
+
+/* A sweep's tensors, results and amax values, cross-checked: every tensor_id
+ * names a tensor, every layer id is in range, every amax slice lies inside
+ * /amax_values and holds finite non-negative values. Rows of tensor t are
+ * row_of[first[t] .. first[t + 1]) in file order, so lookups stay linear. */
+typedef struct qcal_sweep_tables {
+  qcal_table *tensors, *results;
+  float *amax;
+  size_t namax, ntensors, nrows;
+  size_t *first, *row_of;
+} qcal_sweep_tables;
+qcal_status qcal_results_read_sweep(qcal_results *r, qcal_sweep_tables *s);
+void qcal_sweep_tables_free(qcal_sweep_tables *s);
 
 #endif
