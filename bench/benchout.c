@@ -144,19 +144,6 @@ void qcal_pin_threads(int nt) {
   }
 }
 
-double qcal_mem_available(void) {
-  FILE *f = fopen("/proc/meminfo", "r");
-  char line[256];
-  double kb = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
-      break;
-  if (f)
-    fclose(f);
-  if (kb > 0)
-    return kb * 1024.0;
-  return (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-}
 
 qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
 

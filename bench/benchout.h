@@ -5,6 +5,7 @@
 #define QCAL_BENCH_BENCHOUT_H
 
 #include "qcal/peak.h"
+#include "qcal/paths.h"
 #include "qcal/results.h"
 
 typedef struct bench_rec {
@@ -39,6 +40,5 @@ qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path, co
 /* Pin the OpenMP team (thread i on CPU i mod ncpu) and size it. */
 void qcal_pin_threads(int nt);
 /* Memory available to this process (bytes), for checks before allocating. */
-double qcal_mem_available(void);
 
 #endif

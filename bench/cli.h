@@ -41,6 +41,11 @@ int qcal_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int qcal_die_status(qcal_status s);
 
 double qcal_now(void); /* monotonic seconds */
+/* Check -o and --json (either may be NULL) before a benchmark runs: each
+ * creatable, neither an input nor the other. Prints the error; returns
+ * QCAL_EXIT_USAGE or 0. */
+int qcal_check_outputs(const char *cmd, const char *h5, const char *json,
+                       const char *const *inputs, int ninputs);
 /* QCAL_CACHE, else $XDG_CACHE_HOME/qcal, else ~/.cache/qcal */
 const char *qcal_cache_dir(char *buf, size_t cap);
 double qcal_median(double *v, size_t n); /* sorts v */

@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bench/cli.h"
 #include "qcal/export.h"
+#include "qcal/paths.h"
 
 typedef struct {
   const char *method, *format, *granularity, *out;
@@ -67,29 +69,39 @@ int qcal_cmd_export(int argc, char **argv) {
                         cfg.bits,
                         cfg.granularity,
                         cfg.trt_version};
+  if (cfg.out && qcal_output_check(cfg.out, pos, 1) != QCAL_OK)
+    return qcal_die("export: %s", qcal_last_error());
   qcal_results res;
   qcal_status st = qcal_results_open(&res, pos[0]);
   if (st != QCAL_OK)
     return qcal_die_status(st);
-  char tmp[4200] = "";
-  FILE *out = stdout;
-  if (cfg.out) {
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", cfg.out, (long)getpid());
-    out = fopen(tmp, "w");
-    if (!out) {
-      qcal_results_close(&res);
-      return qcal_die("export: %s: cannot create: %s", cfg.out, strerror(errno));
-    }
+  /* the whole export is built in memory: nothing reaches stdout or the file
+   * unless it succeeds */
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (!mem) {
+    qcal_results_close(&res);
+    return qcal_die("export: out of memory");
   }
-  st = qcal_export(&res, &o, out);
+  st = qcal_export(&res, &o, mem);
   qcal_results_close(&res);
-  if (cfg.out) {
-    int ok = fclose(out) == 0 && st == QCAL_OK && rename(tmp, cfg.out) == 0;
+  if (fclose(mem) != 0 && st == QCAL_OK)
+    st = qcal_error(QCAL_ENOMEM, "export: out of memory");
+  if (st == QCAL_OK && !cfg.out) {
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
+      st = qcal_error(QCAL_EIO, "export: cannot write to stdout");
+  } else if (st == QCAL_OK) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", cfg.out, (long)getpid());
+    FILE *out = fopen(tmp, "w");
+    int ok = out && fwrite(text, 1, len, out) == len;
+    ok = out && fclose(out) == 0 && ok && rename(tmp, cfg.out) == 0;
     if (!ok) {
+      st = qcal_error(QCAL_EIO, "%s: cannot write: %s", cfg.out, strerror(errno));
       unlink(tmp);
-      if (st == QCAL_OK)
-        st = qcal_error(QCAL_EIO, "%s: cannot write", cfg.out);
     }
   }
+  free(text);
   return st == QCAL_OK ? QCAL_EXIT_OK : qcal_die_status(st);
 }

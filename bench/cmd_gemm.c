@@ -161,6 +161,9 @@ int qcal_cmd_gemm(int argc, char **argv) {
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
   if (cfg.quick && !strcmp(cfg.sizes, "256,512,1024,2048,4096"))
     cfg.sizes = "256,1024,2048";
+  const char *inputs[1] = {cfg.model};
+  if (qcal_check_outputs("gemm", cfg.out, cfg.json, inputs, 1))
+    return QCAL_EXIT_USAGE;
 
   /* types */
   int types[4], ntypes = 0;
@@ -176,6 +179,9 @@ int qcal_cmd_gemm(int argc, char **argv) {
         return qcal_die("gemm: unknown type '%s' (f32, bf16, u8s8s32, s8s8s32)", t);
       types[ntypes++] = k;
     }
+    if (ntypes == 0)
+      return qcal_die("gemm: --types '%s' names no type (f32, bf16, u8s8s32, s8s8s32)",
+                      cfg.types);
   }
   /* shapes */
   gemm_shape *shapes = calloc(128, sizeof *shapes);

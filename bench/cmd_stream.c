@@ -170,6 +170,8 @@ int qcal_cmd_stream(int argc, char **argv) {
   int npos, r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 0, &npos);
   if (r)
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
+  if (qcal_check_outputs("stream", cfg.out, cfg.json, NULL, 0))
+    return QCAL_EXIT_USAGE;
   const size_t llc = llc_bytes();
   size_t sizes[16];
   int ns;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include "bench/cli.h"
 #include "bench/sweep.h"
+#include "qcal/paths.h"
 
 qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
 
@@ -337,16 +339,16 @@ static void print_summary(const sweep_state *s) {
       if (iw >= 0) {
         wt = row_sqnr(qcal_sweep_find(s, iw, "max", false, bits));
         wc = row_sqnr(qcal_sweep_find(s, iw, "max", true, bits));
-        for (size_t r = 0; r < s->nrows; r++)
-          if (s->rows[r].item == iw && s->rows[r].bits == bits && s->rows[r].m.sqnr_db > best) {
+        for (size_t r = s->item_first[iw]; r < s->item_first[iw + 1]; r++)
+          if (s->rows[r].bits == bits && s->rows[r].m.sqnr_db > best) {
             best = s->rows[r].m.sqnr_db;
             snprintf(bw, sizeof bw, "%s/%s %.1f", qcal_method_configs[s->rows[r].method].label,
                      s->rows[r].per_channel ? "channel" : "tensor", best);
           }
       }
       if (ia >= 0)
-        for (size_t r = 0; r < s->nrows; r++)
-          if (s->rows[r].item == ia && s->rows[r].bits == bits && !s->rows[r].per_channel &&
+        for (size_t r = s->item_first[ia]; r < s->item_first[ia + 1]; r++)
+          if (s->rows[r].bits == bits && !s->rows[r].per_channel &&
               s->rows[r].m.sqnr_db > ab) {
             ab = s->rows[r].m.sqnr_db;
             snprintf(ba, sizeof ba, "%s", qcal_method_configs[s->rows[r].method].label);
@@ -364,8 +366,8 @@ static void print_summary(const sweep_state *s) {
              "per-tensor max / per-channel max dB");
     double best = -INFINITY;
     const char *bl = "-", *bg = "";
-    for (size_t r = 0; r < s->nrows; r++)
-      if (s->rows[r].item == i && s->rows[r].bits == bits && s->rows[r].m.sqnr_db > best) {
+    for (size_t r = s->item_first[i]; r < s->item_first[i + 1]; r++)
+      if (s->rows[r].bits == bits && s->rows[r].m.sqnr_db > best) {
         best = s->rows[r].m.sqnr_db;
         bl = qcal_method_configs[s->rows[r].method].label;
         bg = s->rows[r].per_channel ? "/ch" : "";
@@ -477,6 +479,23 @@ int qcal_cmd_sweep(int argc, char **argv) {
   size_t ol = strlen(out);
   if (ol < 4 || (strcmp(out + ol - 3, ".h5") && strcmp(out + ol - 5, ".hdf5")))
     return qcal_die("sweep: output '%s' must end in .h5 or .hdf5", out);
+  { /* the output is never one of the inputs (FILE or FILE:NAME) */
+    const char *ins[258];
+    char parts[256][512];
+    int nin = 0;
+    for (int i = 0; i < nfiles; i++) {
+      snprintf(parts[i], sizeof parts[i], "%s", files[i]);
+      struct stat sb;
+      char *colon = strrchr(parts[i], ':');
+      if (stat(parts[i], &sb) != 0 && colon)
+        *colon = '\0';
+      ins[nin++] = parts[i];
+    }
+    if (!cfg.no_network)
+      ins[nin++] = cfg.model;
+    if (qcal_output_check(out, ins, nin) != QCAL_OK)
+      return qcal_die("sweep: %s", qcal_last_error());
+  }
   if (cfg.jobs > 0)
     openblas_set_num_threads(cfg.jobs); /* the forward pass's GEMMs too */
   signal(SIGINT, on_signal);

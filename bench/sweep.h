@@ -49,6 +49,7 @@ typedef struct sweep_state {
   int nitems, cap;
   sweep_row *rows;
   size_t nrows;
+  size_t *item_first; /* rows of item i: [item_first[i], item_first[i + 1]) */
   /* network */
   qcal_model model;
   bool have_model;

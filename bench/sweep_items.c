@@ -302,6 +302,7 @@ void qcal_sweep_free(sweep_state *s) {
   for (size_t r = 0; r < s->nrows; r++)
     free(s->rows[r].amax);
   free(s->rows);
+  free(s->item_first);
   if (s->fp32_acts) {
     for (int i = 0; i < s->nheld; i++)
       if (s->fp32_acts[i]) {

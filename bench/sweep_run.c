@@ -140,21 +140,28 @@ qcal_status qcal_sweep_calibrate(sweep_state *s) {
   for (int i = 0; i < s->nitems; i++)
     total += outs[i].n;
   s->rows = malloc((total ? total : 1) * sizeof *s->rows);
+  s->item_first = malloc(((size_t)s->nitems + 1) * sizeof *s->item_first);
   for (int i = 0; i < s->nitems; i++) {
+    if (s->item_first)
+      s->item_first[i] = s->nrows;
     if (s->rows)
       memcpy(s->rows + s->nrows, outs[i].rows, outs[i].n * sizeof *s->rows);
     s->nrows += outs[i].n;
     free(outs[i].rows);
   }
+  if (s->item_first)
+    s->item_first[s->nitems] = s->nrows;
   free(outs);
   if (st != QCAL_OK)
     return qcal_error(st, "%s", err);
-  return s->rows ? QCAL_OK : qcal_error(QCAL_ENOMEM, "out of memory");
+  return s->rows && s->item_first ? QCAL_OK : qcal_error(QCAL_ENOMEM, "out of memory");
 }
 
 const sweep_row *qcal_sweep_find(const sweep_state *s, int item, const char *label,
                                  bool per_channel, int bits) {
-  for (size_t r = 0; r < s->nrows; r++) {
+  if (item < 0 || item >= s->nitems || !s->item_first)
+    return NULL;
+  for (size_t r = s->item_first[item]; r < s->item_first[item + 1]; r++) {
     const sweep_row *w = &s->rows[r];
     if (w->item == item && w->per_channel == per_channel && w->bits == bits &&
         !strcmp(qcal_method_configs[w->method].label, label))

@@ -1,10 +1,12 @@
 /* Timers, medians and the terminal progress bar. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench/cli.h"
+#include "qcal/paths.h"
 
 double qcal_now(void) {
   struct timespec ts;
@@ -64,4 +66,26 @@ const char *qcal_cache_dir(char *buf, size_t cap) {
   else
     snprintf(buf, cap, "%s/.cache/qcal", h ? h : ".");
   return buf;
+}
+
+int qcal_check_outputs(const char *cmd, const char *h5, const char *json,
+                       const char *const *inputs, int ninputs) {
+  const char *outs[2] = {h5, json};
+  for (int i = 0; i < 2; i++) {
+    if (!outs[i])
+      continue;
+    const char *all[17];
+    int n = 0;
+    for (int k = 0; k < ninputs && n < 16; k++)
+      all[n++] = inputs[k];
+    if (outs[1 - i])
+      all[n++] = outs[1 - i];
+    if ((outs[1 - i] && !strcmp(outs[0], outs[1])) ||
+        qcal_output_check(outs[i], all, n) != QCAL_OK)
+      return qcal_die("%s: %s", cmd,
+                      outs[1 - i] && !strcmp(outs[0], outs[1])
+                          ? "-o and --json name the same file"
+                          : qcal_last_error());
+  }
+  return 0;
 }

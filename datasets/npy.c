@@ -160,52 +160,72 @@ static qcal_status to_c_order(qcal_tensor *t) {
   return QCAL_OK;
 }
 
-qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t len,
-                           qcal_tensor *out) {
-  qcal_status st_ = QCAL_OK;
-  memset(out, 0, sizeof *out);
-  char *hdr = NULL;
-  npy_header h;
+/* Parse the header in buf[0 .. len) (len may stop after it): the element
+ * layout, where the data starts and how many bytes it has. */
+static qcal_status npy_header_of(const char *path, const unsigned char *buf, size_t len,
+                                 npy_header *h, size_t *data_off, size_t *bytes) {
   if (len < 10 || memcmp(buf, "\x93NUMPY", 6))
-    return FAIL(QCAL_EFORMAT, "%s: not a .npy file (bad magic)", path);
+    return qcal_error(QCAL_EFORMAT, "%s: not a .npy file (bad magic)", path);
   size_t hlen, hoff;
   if (buf[6] == 1) {
     hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
     hoff = 10;
   } else if (buf[6] == 2 || buf[6] == 3) {
     if (len < 12)
-      return FAIL(QCAL_EFORMAT, "%s: truncated header", path);
+      return qcal_error(QCAL_EFORMAT, "%s: truncated header", path);
     hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
     hoff = 12;
   } else {
-    return FAIL(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, buf[6], buf[7]);
+    return qcal_error(QCAL_EFORMAT, "%s: unsupported .npy version %d.%d", path, buf[6], buf[7]);
   }
+  if (hlen > QCAL_NPY_HEADER_MAX)
+    return qcal_error(QCAL_EFORMAT, "%s: header of %zu bytes (at most %d)", path, hlen,
+                      QCAL_NPY_HEADER_MAX);
   if (hoff + hlen > len)
-    return FAIL(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %zu bytes)", path,
-                hlen, len);
-  hdr = malloc(hlen + 1);
+    return qcal_error(QCAL_EFORMAT, "%s: truncated header (%zu bytes announced, file is %zu bytes)",
+                      path, hlen, len);
+  char *hdr = malloc(hlen + 1);
   if (!hdr)
-    return FAIL(QCAL_ENOMEM, "%s: out of memory", path);
+    return qcal_error(QCAL_ENOMEM, "%s: out of memory", path);
   memcpy(hdr, buf + hoff, hlen);
   hdr[hlen] = '\0';
-  if (strlen(hdr) != hlen || hdr[0] != '{') {
-    FAIL(QCAL_EFORMAT, "%s: header is not a dictionary", path);
-    goto done;
-  }
-  if ((st_ = parse_header(path, hdr, &h)) != QCAL_OK)
-    goto done;
-  size_t numel = 1, bytes;
-  for (int i = 0; i < h.ndim; i++)
-    if (qcal_mul_size(numel, (size_t)h.shape[i], &numel) != QCAL_OK) {
-      FAIL(QCAL_EFORMAT, "%s: shape in header overflows", path);
-      goto done;
-    }
-  if (qcal_mul_size(numel, h.width, &bytes) != QCAL_OK) {
-    FAIL(QCAL_EFORMAT, "%s: shape in header overflows", path);
-    goto done;
-  }
-  size_t have = len - hoff - hlen;
-  const unsigned char *raw = buf + hoff + hlen;
+  qcal_status st = QCAL_OK;
+  if (strlen(hdr) != hlen || hdr[0] != '{')
+    st = qcal_error(QCAL_EFORMAT, "%s: header is not a dictionary", path);
+  else
+    st = parse_header(path, hdr, h);
+  free(hdr);
+  if (st != QCAL_OK)
+    return st;
+  size_t numel = 1;
+  for (int i = 0; i < h->ndim; i++)
+    if (qcal_mul_size(numel, (size_t)h->shape[i], &numel) != QCAL_OK)
+      return qcal_error(QCAL_EFORMAT, "%s: shape in header overflows", path);
+  if (qcal_mul_size(numel, h->width, bytes) != QCAL_OK || *bytes > SIZE_MAX - hoff - hlen)
+    return qcal_error(QCAL_EFORMAT, "%s: shape in header overflows", path);
+  *data_off = hoff + hlen;
+  return QCAL_OK;
+}
+
+qcal_status qcal_npy_expected_size(const char *path, const unsigned char *prefix, size_t len,
+                                   size_t *total) {
+  npy_header h;
+  size_t off, bytes;
+  QCAL_TRY(npy_header_of(path, prefix, len, &h, &off, &bytes));
+  *total = off + bytes;
+  return QCAL_OK;
+}
+
+qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t len,
+                           qcal_tensor *out) {
+  qcal_status st_ = QCAL_OK;
+  memset(out, 0, sizeof *out);
+  npy_header h;
+  size_t data_off, bytes;
+  QCAL_TRY(npy_header_of(path, buf, len, &h, &data_off, &bytes));
+  const size_t numel = h.width ? bytes / h.width : 0;
+  size_t have = len - data_off;
+  const unsigned char *raw = buf + data_off;
   if (have != bytes) {
     FAIL(QCAL_EFORMAT,
          "%s: header promises %zu bytes of data (shape x %zu-byte elements), file has %zu", path,
@@ -250,7 +270,6 @@ qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t le
   if (dot && !strcmp(dot, ".npy"))
     *dot = '\0';
 done:
-  free(hdr);
   if (st_ != QCAL_OK)
     qcal_tensor_free(out);
   return st_;

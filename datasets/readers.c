@@ -9,6 +9,7 @@
 #include <zip.h>
 
 #include "qcal/datasets.h"
+#include "qcal/paths.h"
 
 static int ends_with(const char *s, const char *suf) {
   size_t a = strlen(s), b = strlen(suf);
@@ -59,16 +60,41 @@ static qcal_status load_npz(const char *path, const char *want, qcal_tensor_fn f
       st = qcal_error(QCAL_EFORMAT, "%s: member sizes are inconsistent (corrupt archive)", label);
       break;
     }
+    /* inflating is bounded by the memory there is, and the member's own
+     * .npy header must announce its size before the rest is inflated */
+    if ((double)zs.size > 0.5 * qcal_mem_available()) {
+      st = qcal_error(QCAL_ENOMEM, "%s: member inflates to %llu bytes, more than half the "
+                                   "available memory",
+                      label, (unsigned long long)zs.size);
+      break;
+    }
     zip_file_t *zf = zip_fopen_index(z, (zip_uint64_t)i, 0);
-    unsigned char *buf = malloc(zs.size ? zs.size : 1);
-    if (!zf || !buf || zip_fread(zf, buf, zs.size) != (zip_int64_t)zs.size) {
+    unsigned char *buf = NULL;
+    unsigned char head[12 + QCAL_NPY_HEADER_MAX];
+    const size_t nhead = zs.size < sizeof head ? (size_t)zs.size : sizeof head;
+    size_t total = 0;
+    if (!zf || zip_fread(zf, head, nhead) != (zip_int64_t)nhead) {
       st = qcal_error(QCAL_EFORMAT, "%s: cannot inflate member (corrupt archive)", label);
+    } else if ((st = qcal_npy_expected_size(label, head, nhead, &total)) != QCAL_OK) {
+      /* the header's own message */
+    } else if (total != zs.size) {
+      st = qcal_error(QCAL_EFORMAT, "%s: header announces %zu bytes, the archive member has %llu",
+                      label, total, (unsigned long long)zs.size);
+    } else if (!(buf = malloc(zs.size ? zs.size : 1))) {
+      st = qcal_error(QCAL_ENOMEM, "%s: cannot allocate %llu bytes", label,
+                      (unsigned long long)zs.size);
     } else {
-      qcal_tensor t;
-      st = qcal_npy_parse(label, buf, zs.size, &t);
-      if (st == QCAL_OK) {
-        name_tensor(&t, path, member);
-        st = fn(ctx, &t);
+      memcpy(buf, head, nhead);
+      const zip_uint64_t rest = zs.size - nhead;
+      if (rest && zip_fread(zf, buf + nhead, rest) != (zip_int64_t)rest) {
+        st = qcal_error(QCAL_EFORMAT, "%s: cannot inflate member (corrupt archive)", label);
+      } else {
+        qcal_tensor t;
+        st = qcal_npy_parse(label, buf, zs.size, &t);
+        if (st == QCAL_OK) {
+          name_tensor(&t, path, member);
+          st = fn(ctx, &t);
+        }
       }
     }
     free(buf);

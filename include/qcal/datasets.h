@@ -12,6 +12,12 @@
  * Values that do not fit float32 are reported as bad data. */
 qcal_status qcal_npy_load(const char *path, qcal_tensor *out);
 /* The same from a buffer already in memory; path only names it in errors. */
+/* The whole .npy size its header announces, from a prefix that holds the
+ * header (at most 12 + QCAL_NPY_HEADER_MAX bytes): archives check a member
+ * before inflating it. */
+#define QCAL_NPY_HEADER_MAX 65536
+qcal_status qcal_npy_expected_size(const char *path, const unsigned char *prefix, size_t len,
+                                   size_t *total);
 qcal_status qcal_npy_parse(const char *path, const unsigned char *buf, size_t len,
                            qcal_tensor *out);
 /* Whole file into a malloc'ed buffer. */
