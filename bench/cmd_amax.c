@@ -1,4 +1,5 @@
 /* qcal amax: calibrate one .npy tensor, print amax and the error metrics. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stddef.h>
@@ -60,11 +61,15 @@ static json_object *jnum(double v) {
   return isfinite(v) ? json_object_new_double(v) : NULL; /* null: infinite */
 }
 
+/* 0, -1 when not an integer, -2 when no tensor has that axis */
 static int parse_axis(const char *s, int *axis) {
   char *end;
+  errno = 0;
   long v = strtol(s, &end, 10);
-  if (end == s || *end || v < -QCAL_MAX_DIMS || v >= QCAL_MAX_DIMS)
+  if (end == s || *end || errno)
     return -1;
+  if (v < -QCAL_MAX_DIMS || v >= QCAL_MAX_DIMS)
+    return -2;
   *axis = (int)v;
   return 0;
 }
@@ -80,8 +85,12 @@ int qcal_cmd_amax(int argc, char **argv) {
     return qcal_die("amax: expected one .npy file (see qcal amax --help)");
   const char *path = pos[0];
   int axis = QCAL_PER_TENSOR;
-  if (cfg.axis && parse_axis(cfg.axis, &axis) != 0)
+  const int ax = cfg.axis ? parse_axis(cfg.axis, &axis) : 0;
+  if (ax == -1)
     return qcal_die("amax: --axis expects an integer, got '%s'", cfg.axis);
+  if (ax == -2)
+    return qcal_die("amax: --axis %s is out of range (tensors have at most %d dims)", cfg.axis,
+                    QCAL_MAX_DIMS);
   if (cfg.is_unsigned && cfg.full_range)
     return qcal_die("amax: --full-range applies to signed grids only");
 

@@ -180,8 +180,7 @@ int qcal_cmd_gemm(int argc, char **argv) {
       types[ntypes++] = k;
     }
     if (ntypes == 0)
-      return qcal_die("gemm: --types '%s' names no type (f32, bf16, u8s8s32, s8s8s32)",
-                      cfg.types);
+      return qcal_die("gemm: --types '%s' names no type (f32, bf16, u8s8s32, s8s8s32)", cfg.types);
   }
   /* shapes */
   gemm_shape *shapes = calloc(128, sizeof *shapes);

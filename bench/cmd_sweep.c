@@ -348,8 +348,7 @@ static void print_summary(const sweep_state *s) {
       }
       if (ia >= 0)
         for (size_t r = s->item_first[ia]; r < s->item_first[ia + 1]; r++)
-          if (s->rows[r].bits == bits && !s->rows[r].per_channel &&
-              s->rows[r].m.sqnr_db > ab) {
+          if (s->rows[r].bits == bits && !s->rows[r].per_channel && s->rows[r].m.sqnr_db > ab) {
             ab = s->rows[r].m.sqnr_db;
             snprintf(ba, sizeof ba, "%s", qcal_method_configs[s->rows[r].method].label);
           }

@@ -49,6 +49,12 @@ int main(int argc, char **argv) {
     return QCAL_EXIT_OK;
   }
   if (!strcmp(c, "version") || !strcmp(c, "--version")) {
+    if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+      printf("usage: qcal version\nPrint the version, git commit, compiler and kernel set.\n");
+      return QCAL_EXIT_OK;
+    }
+    if (argc > 2)
+      return qcal_die("version: unexpected argument '%s' (see qcal version --help)", argv[2]);
     printf("qcal %s (commit %s, %s, kernels %s)\n", QCAL_VERSION, QCAL_GIT_COMMIT, QCAL_COMPILER,
            qcal_kernels()->isa);
     return QCAL_EXIT_OK;

@@ -144,7 +144,7 @@ qcal_status qcal_sweep_calibrate(sweep_state *s) {
   for (int i = 0; i < s->nitems; i++) {
     if (s->item_first)
       s->item_first[i] = s->nrows;
-    if (s->rows)
+    if (s->rows && outs[i].n) /* a failed item has no rows (and no buffer) */
       memcpy(s->rows + s->nrows, outs[i].rows, outs[i].n * sizeof *s->rows);
     s->nrows += outs[i].n;
     free(outs[i].rows);

@@ -68,8 +68,8 @@ const char *qcal_cache_dir(char *buf, size_t cap) {
   return buf;
 }
 
-int qcal_check_outputs(const char *cmd, const char *h5, const char *json,
-                       const char *const *inputs, int ninputs) {
+int qcal_check_outputs(const char *cmd, const char *h5, const char *json, const char *const *inputs,
+                       int ninputs) {
   const char *outs[2] = {h5, json};
   for (int i = 0; i < 2; i++) {
     if (!outs[i])
@@ -80,12 +80,10 @@ int qcal_check_outputs(const char *cmd, const char *h5, const char *json,
       all[n++] = inputs[k];
     if (outs[1 - i])
       all[n++] = outs[1 - i];
-    if ((outs[1 - i] && !strcmp(outs[0], outs[1])) ||
-        qcal_output_check(outs[i], all, n) != QCAL_OK)
+    if ((outs[1 - i] && !strcmp(outs[0], outs[1])) || qcal_output_check(outs[i], all, n) != QCAL_OK)
       return qcal_die("%s: %s", cmd,
-                      outs[1 - i] && !strcmp(outs[0], outs[1])
-                          ? "-o and --json name the same file"
-                          : qcal_last_error());
+                      outs[1 - i] && !strcmp(outs[0], outs[1]) ? "-o and --json name the same file"
+                                                               : qcal_last_error());
   }
   return 0;
 }

@@ -21,7 +21,6 @@ double qcal_mem_available(void) {
   return (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 }
 
-
 qcal_status qcal_output_check(const char *out, const char *const *inputs, int ninputs) {
   if (!out || !*out)
     return qcal_error(QCAL_EINVAL, "output path is empty");

@@ -11,9 +11,23 @@ qcal_status qcal_image_load(const char *path, int size, qcal_tensor *out) {
   if (size < 16 || size > 4096)
     return qcal_error(QCAL_EINVAL, "input size %d out of range (16..4096)", size);
   int w, h, n;
+  /* checked before decoding: the size (a header may claim gigapixels), and 16
+   * bits per channel, whose PNM path in Debian's stb_image reads past its
+   * buffer (found by fuzz_image) */
+  if (!stbi_info(path, &w, &h, &n))
+    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  if (w < 1 || h < 1 || (int64_t)w * h > ((int64_t)1 << 26))
+    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels (at most 64 megapixels)", path, w,
+                      h);
+  if (stbi_is_16_bit(path))
+    return qcal_error(QCAL_EFORMAT, "%s: 16-bit images are not supported", path);
   unsigned char *px = stbi_load(path, &w, &h, &n, 3);
   if (!px)
     return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  if (w < 1 || h < 1) { /* stb_image accepts some headers with a zero dimension */
+    stbi_image_free(px);
+    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels", path, w, h);
+  }
   int64_t shape[4] = {1, size, size, 3};
   qcal_status st = qcal_tensor_alloc(out, 4, shape);
   if (st != QCAL_OK) {

@@ -63,8 +63,9 @@ static qcal_status load_npz(const char *path, const char *want, qcal_tensor_fn f
     /* inflating is bounded by the memory there is, and the member's own
      * .npy header must announce its size before the rest is inflated */
     if ((double)zs.size > 0.5 * qcal_mem_available()) {
-      st = qcal_error(QCAL_ENOMEM, "%s: member inflates to %llu bytes, more than half the "
-                                   "available memory",
+      st = qcal_error(QCAL_ENOMEM,
+                      "%s: member inflates to %llu bytes, more than half the "
+                      "available memory",
                       label, (unsigned long long)zs.size);
       break;
     }
@@ -254,8 +255,10 @@ static qcal_status load_safetensors(const char *path, const char *want, qcal_ten
     found = 1;
     json_object *dt, *sh, *off;
     if (!json_object_is_type(val, json_type_object) ||
-        !json_object_object_get_ex(val, "dtype", &dt) || !json_object_is_type(dt, json_type_string) ||
-        !json_object_object_get_ex(val, "shape", &sh) || !json_object_is_type(sh, json_type_array) ||
+        !json_object_object_get_ex(val, "dtype", &dt) ||
+        !json_object_is_type(dt, json_type_string) ||
+        !json_object_object_get_ex(val, "shape", &sh) ||
+        !json_object_is_type(sh, json_type_array) ||
         !json_object_object_get_ex(val, "data_offsets", &off) ||
         !json_object_is_type(off, json_type_array) || json_object_array_length(off) != 2 ||
         json_object_array_length(sh) > QCAL_MAX_DIMS) {

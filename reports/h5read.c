@@ -259,8 +259,11 @@ static qcal_status read_column(qcal_results *r, qcal_table *t, int c, const qcal
       if (st == QCAL_OK)
         ((char **)dst)[i] = strdup(s[i] ? s[i] : "");
     }
-    if (s && e >= 0)
-      H5Dvlen_reclaim(mt, H5S_ALL, H5P_DEFAULT, s);
+    if (s && e >= 0) {
+      hid_t sp = H5Dget_space(ds);
+      H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
+      H5Sclose(sp);
+    }
     H5Tclose(mt);
     free(s);
     if (st != QCAL_OK)

@@ -11,6 +11,7 @@ QCAL_DEBS=(
   libonnx-testdata          # ONNX node test vectors (conformance suite)
   python3 python3-numpy     # independent oracle for the calibrators
   python3-h5py              # the results-file test reads HDF5 as users do
+  clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh, run by CI)
 )
 
 qcal_install_deps() {

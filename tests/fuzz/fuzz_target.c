@@ -1,0 +1,113 @@
+/* libFuzzer targets, one per parser; meson builds this file once per target
+ * with -DFUZZ_<NAME>. Every input is written to a temporary file and read
+ * through the public API, as a user's file would be. Errors are the expected
+ * outcome for most inputs; a crash, leak, hang or UB report is a bug. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qcal/compare.h"
+#include "qcal/datasets.h"
+#include "qcal/export.h"
+#include "qcal/model.h"
+#include "qcal/results.h"
+
+static qcal_status drop(void *ctx, qcal_tensor *t) {
+  (void)ctx;
+  qcal_tensor_free(t);
+  return QCAL_OK;
+}
+
+/* data as DIR/NAME; the caller removes DIR */
+static int put(char *dir, const char *name, const uint8_t *data, size_t size, char *path,
+               size_t cap) {
+  if (!mkdtemp(dir))
+    return -1;
+  snprintf(path, cap, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return -1;
+  fwrite(data, 1, size, f);
+  return fclose(f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char dir[] = "/tmp/qcal_fuzz_XXXXXX", path[128] = "", extra[128] = "";
+#if defined(FUZZ_NPY)
+  qcal_tensor t;
+  if (qcal_npy_parse("fuzz.npy", data, size, &t) == QCAL_OK)
+    qcal_tensor_free(&t);
+  return 0;
+#elif defined(FUZZ_NPZ)
+  if (put(dir, "f.npz", data, size, path, sizeof path) == 0)
+    qcal_load_tensors(path, drop, NULL);
+#elif defined(FUZZ_SAFETENSORS)
+  if (put(dir, "f.safetensors", data, size, path, sizeof path) == 0)
+    qcal_load_tensors(path, drop, NULL);
+#elif defined(FUZZ_TFJS)
+  if (put(dir, "model.json", data, size, path, sizeof path) == 0) {
+    /* a small weights file for manifests that name w.bin */
+    snprintf(extra, sizeof extra, "%s/w.bin", dir);
+    FILE *f = fopen(extra, "wb");
+    float w[256] = {0};
+    if (f) {
+      fwrite(w, sizeof w, 1, f);
+      fclose(f);
+    }
+    qcal_model m;
+    if (qcal_tfjs_load(path, &m) == QCAL_OK)
+      qcal_model_free(&m);
+  }
+#elif defined(FUZZ_RESULTS)
+  /* the validating reader, as report, compare and export use it */
+  qcal_results r;
+  if (put(dir, "r.h5", data, size, path, sizeof path) == 0 &&
+      qcal_results_open(&r, path) == QCAL_OK) {
+    for (int id = 0; id < QCAL_TABLE_COUNT; id++) {
+      qcal_table *t;
+      if (qcal_results_has(&r, (qcal_table_id)id) &&
+          qcal_results_read(&r, (qcal_table_id)id, &t) == QCAL_OK)
+        qcal_table_free(t);
+    }
+    qcal_sweep_tables sw;
+    if (qcal_results_read_sweep(&r, &sw) == QCAL_OK)
+      qcal_sweep_tables_free(&sw);
+    char buf[256];
+    qcal_results_attr(&r, "qcal_version", buf, sizeof buf);
+    uint64_t *c = NULL;
+    size_t n;
+    if (qcal_results_u64(&r, "/histograms/0/counts", &c, &n) == QCAL_OK)
+      free(c);
+    FILE *null = fopen("/dev/null", "w");
+    qcal_export_opts o = {QCAL_EXPORT_JSON, "max", 99.99, 8, "per-tensor", 8601};
+    if (null) {
+      qcal_export(&r, &o, null);
+      fclose(null);
+    }
+    qcal_thresholds th = QCAL_THRESHOLDS_DEFAULT;
+    qcal_cmp cmp;
+    if (qcal_compare(&r, &r, &th, &cmp) == QCAL_OK)
+      qcal_cmp_free(&cmp);
+    qcal_results_close(&r);
+  }
+#elif defined(FUZZ_THRESHOLDS)
+  qcal_thresholds th = QCAL_THRESHOLDS_DEFAULT;
+  if (put(dir, "thresholds.conf", data, size, path, sizeof path) == 0)
+    qcal_thresholds_load(path, &th);
+#elif defined(FUZZ_IMAGE)
+  qcal_tensor t;
+  if (put(dir, "image.jpg", data, size, path, sizeof path) == 0 &&
+      qcal_image_load(path, 33, &t) == QCAL_OK)
+    qcal_tensor_free(&t);
+#else
+#error "define one FUZZ_<TARGET>"
+#endif
+  if (path[0])
+    unlink(path);
+  if (extra[0])
+    unlink(extra);
+  rmdir(dir);
+  return 0;
+}

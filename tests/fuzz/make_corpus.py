@@ -1,0 +1,86 @@
+"""Write the seed corpus of the fuzz targets (tests/fuzz/corpus/<target>/):
+small valid files of every format, made with NumPy, h5py, zipfile and qcal
+itself. usage: make_corpus.py QCAL_BINARY OUT_DIR"""
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+QCAL, OUT = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(3)
+
+
+def put(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def npy(a):
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+
+a = rng.standard_normal((3, 5)).astype(np.float32)
+put("npy", "f32.npy", npy(a))
+put("npy", "f16.npy", npy(a.astype(np.float16)))
+put("npy", "f64_fortran.npy", npy(np.asfortranarray(a.astype(">f8"))))
+
+for comp, name in ((zipfile.ZIP_STORED, "stored.npz"), (zipfile.ZIP_DEFLATED, "deflated.npz")):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", comp) as z:
+        z.writestr("w.npy", npy(a))
+        z.writestr("b.npy", npy(a[0]))
+    put("npz", name, b.getvalue())
+
+hdr = json.dumps({"w": {"dtype": "F32", "shape": [3, 5], "data_offsets": [0, 60]},
+                  "h": {"dtype": "F16", "shape": [5], "data_offsets": [60, 70]},
+                  "__metadata__": {"format": "pt"}}).encode()
+put("safetensors", "two.safetensors",
+    struct.pack("<Q", len(hdr)) + hdr + a.tobytes() + a[0].astype(np.float16).tobytes())
+
+model = {"format": "graph-model", "modelTopology": {"node": [
+    {"name": "input", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+    {"name": "c/weights", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+    {"name": "c/bias", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+    {"name": "c/Conv2D", "op": "_FusedConv2D", "input": ["input", "c/weights", "c/bias"],
+     "attr": {"strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": {"s": "U0FNRQ=="},
+              "fused_ops": {"list": {"s": ["Qmlhc0FkZA==", "UmVsdTY="]}}}}]},
+    "weightsManifest": [{"paths": ["w.bin"], "weights": [
+        {"name": "c/weights", "shape": [3, 3, 3, 4], "dtype": "float32"},
+        {"name": "c/bias", "shape": [4], "dtype": "float32"}]}]}
+put("tfjs", "conv.json", json.dumps(model).encode())
+
+put("thresholds", "ci.conf", b"# CI gate\nsqnr_db_drop = 0.05\namax_rel = 1e-6\nalpha = 0.05\n")
+put("thresholds", "bad.conf", b"sqnr_db_drop = 0.05 x\nunknown = 1\n")
+
+
+def png(w, h):
+    raw = b"".join(b"\0" + bytes(rng.integers(0, 255, 3 * w, dtype=np.uint8)) for _ in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+put("image", "rgb.png", png(7, 5))
+put("image", "gray.pgm", b"P5\n4 3\n255\n" + bytes(range(12)))
+
+with tempfile.TemporaryDirectory() as tmp:
+    np.save(os.path.join(tmp, "x.npy"), a)
+    r = subprocess.run([QCAL, "sweep", "--no-network", "--no-synthetic", "-o",
+                        os.path.join(tmp, "r.h5"), os.path.join(tmp, "x.npy")],
+                       capture_output=True, text=True)
+    if r.returncode:
+        sys.exit("qcal sweep failed: " + r.stderr)
+    with open(os.path.join(tmp, "r.h5"), "rb") as f:
+        put("results", "sweep.h5", f.read())
+print("corpus written to", OUT)

@@ -1,0 +1,187 @@
+"""Untrusted input end to end (issue 8): hostile tensor names through sweep and
+report, damaged results files of every class through report, compare and
+export, the compressed bomb, clobbering paths and the fuzz regressions.
+Every bad input must give exit 2 and one line on stderr naming the file.
+usage: check_hostile.py QCAL_BINARY SOURCE_ROOT"""
+import glob
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+import h5py
+import numpy as np
+
+QCAL, ROOT = sys.argv[1], sys.argv[2]
+failures, counts, passed = [], {}, [0]
+
+
+def run(*args, cwd=None):
+    r = subprocess.run([QCAL, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    passed[0] += bool(cond)
+    if not cond:
+        failures.append(what)
+
+
+def one_line_error(rc, err, name):
+    lines = [l for l in err.splitlines() if l.strip()]
+    return rc == 2 and len(lines) == 1 and name in lines[0]
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    p = lambda n: os.path.join(tmp, n)
+    a = np.random.default_rng(1).standard_normal((8, 64)).astype(np.float32)
+    evil = {"w'; x=system('touch PWNED'); print '": a, "<script>alert(1)</script>": a,
+            'q"\\|*_`x': a}
+    np.savez(p("evil.npz"), **evil)
+    rc, _, err = run("sweep", "evil.npz", "--no-network", "--no-synthetic", "-o", "evil.h5", cwd=tmp)
+    check(rc == 0, "sweep of hostile names: " + err.strip())
+    rc, _, err = run("report", "evil.h5", "-o", "r", cwd=tmp)
+    check(rc == 0, "report of hostile names: " + err.strip())
+    check(not glob.glob(os.path.join(tmp, "**", "PWNED"), recursive=True),
+          "no file PWNED: gnuplot ran no command")
+    html = open(p("r/index.html")).read()
+    check("<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html,
+          "the page shows <script> as text")
+    check("w&#39;; x=system(&#39;touch PWNED&#39;)" in html, "the page shows the quote name as text")
+    md = open(p("r/summary.md")).read()
+    check("<script>" not in md, "summary.md escapes the names")
+    rc, _, err = run("report", "evil.h5", "-o", "it's a dir", cwd=tmp)
+    check(rc == 0 and os.path.exists(p("it's a dir/index.html")), "report -o with a quote: " + err)
+
+    # a valid base for the damaged copies
+    rc, _, err = run("sweep", "--no-network", "--synthetic-size", "4096", "-o", p("base.h5"))
+    check(rc == 0, "sweep for the damaged copies: " + err.strip())
+
+    def damaged(cls, name, edit):
+        path = p(name + ".h5")
+        shutil.copy(p("base.h5"), path)
+        with h5py.File(path, "r+") as f:
+            edit(f)
+        ok = True
+        for cmd in (["report", path, "-o", p(name + "-rep")], ["compare", p("base.h5"), path],
+                    ["export", path, "--method", "max"]):
+            rc, out, err = run(*cmd)
+            good = one_line_error(rc, err, path) and (cmd[0] != "export" or out == "")
+            ok &= good
+            if not good:
+                print("     %s: rc %d, stderr %r" % (cmd[0], rc, err[-300:]))
+        c = counts.setdefault(cls, [0, 0])
+        c[0] += 3
+        c[1] += 3 if ok else 0
+        check(ok, "%s (%s): report, compare and export exit 2 with one line" % (cls, name))
+
+    def replace(f, path, data):
+        del f[path]
+        f[path] = data
+
+    s = h5py.string_dtype()
+    damaged("wrong class", "units-int", lambda f: (f["results/sqnr_db"].attrs.__delitem__("units"),
+                                                    f["results/sqnr_db"].attrs.create("units", 0x4141414141414141)))
+    damaged("wrong class", "strings-for-numbers",
+            lambda f: replace(f, "results/sqnr_db", np.array(["x"] * len(f["results/sqnr_db"]), dtype=s)))
+    damaged("wrong class", "numbers-for-strings",
+            lambda f: replace(f, "results/method", np.zeros(len(f["results/method"]))))
+    damaged("wrong class", "column-is-group", lambda f: (f.__delitem__("results/bits"),
+                                                          f.create_group("results/bits")))
+    damaged("wrong rank", "2d-column", lambda f: replace(f, "results/amax_offset",
+                                                         np.zeros((len(f["results/amax_offset"]), 2), np.int64)))
+    damaged("wrong dims", "short-column", lambda f: replace(f, "results/bits", f["results/bits"][:-1]))
+    damaged("huge dims", "never-written", lambda f: (f.__delitem__("results/amax"),
+                                                     f.create_dataset("results/amax", shape=(10**9,), dtype="f8")))
+    damaged("huge dims", "2^61-rows", lambda f: (f.__delitem__("tensors/numel"),
+                                                 f.create_dataset("tensors/numel", shape=(2**61,), dtype="i8",
+                                                                  chunks=(1024,))))
+    damaged("missing column", "no-tensor-id", lambda f: f.__delitem__("results/tensor_id"))
+    damaged("missing column", "no-amax-values", lambda f: f.__delitem__("amax_values"))
+    for col, val, nm in (("tensor_id", 10**6, "tensor-id"), ("tensor_id", -1, "tensor-id-neg"),
+                         ("amax_offset", 2**62, "amax-offset"), ("channels", 0, "channels-0"),
+                         ("bits", 0, "bits-0"), ("layer", 10**6, "layer")):
+        def edit(f, col=col, val=val):
+            v = f["results/" + col][()]
+            v[0] = val
+            f["results/" + col][...] = v
+        damaged("out-of-range index", nm, edit)
+    damaged("bad value", "nan-amax", lambda f: f["amax_values"].__setitem__(0, np.nan))
+    damaged("bad value", "schema-1.5", lambda f: f.attrs.__setitem__("schema_version", 1.5))
+    damaged("bad value", "long-string", lambda f: replace(f, "results/method",
+                                                          np.array(["m" * 5000] * len(f["results/method"]), dtype=s)))
+    damaged("missing table", "no-results", lambda f: f.__delitem__("results"))
+
+    # compare fails closed on an empty or missing table in NEW
+    shutil.copy(p("base.h5"), p("empty.h5"))
+    with h5py.File(p("empty.h5"), "r+") as f:
+        for k in list(f["results"].keys()):
+            d = f["results/" + k]
+            del f["results/" + k]
+            f.create_dataset("results/" + k, shape=(0,), dtype=d.dtype)
+    rc, _, err = run("compare", p("base.h5"), p("empty.h5"))
+    check(one_line_error(rc, err, "empty.h5"), "compare: NEW's table empty -> exit 2")
+
+    # results never lost
+    rc, _, err = run("export", p("base.h5"), "--method", "max", "-o", p("base.h5"))
+    check(rc == 2 and h5py.is_hdf5(p("base.h5")), "export -o INPUT refused, input intact")
+    np.save(p("t.npy"), a)
+    shutil.copy(p("base.h5"), p("in.h5"))
+    with h5py.File(p("in.h5"), "r+") as f:
+        f["x"] = a
+    rc, _, err = run("sweep", p("in.h5") + ":x", "--no-network", "--no-synthetic", "-o", p("in.h5"))
+    check(one_line_error(rc, err, "in.h5") and "x" in h5py.File(p("in.h5"), "r"),
+          "sweep -o INPUT refused, input intact")
+    os.makedirs(p("mine"))
+    open(p("mine/keep"), "w").close()
+    rc, _, err = run("report", p("base.h5"), "-o", p("mine"))
+    check(rc == 2 and os.path.exists(p("mine/keep")), "report never replaces a user's folder")
+    before = open(p("r/index.html")).read()
+    rc, _, err = run("report", p("units-int.h5"), "-o", p("r"))
+    check(rc == 2 and open(p("r/index.html")).read() == before and
+          not glob.glob(p("r.tmp.*")), "a failing report leaves the earlier one untouched")
+    rc, _, err = run("gemm", "--quick", "-o", p("nodir/x.h5"))
+    check(one_line_error(rc, err, "nodir"), "gemm checks -o before running")
+    rc, _, err = run("stream", "--quick", "--json", p("mine"))
+    check(one_line_error(rc, err, "mine"), "stream checks --json before running")
+
+    # the compressed bomb: refused from its header, before inflating
+    with zipfile.ZipFile(p("bomb.npz"), "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("big.npy", "w", force_zip64=True) as f:
+            for _ in range(16):
+                f.write(bytes(1 << 24))
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", QCAL, "sweep", p("bomb.npz"), "--no-network",
+                        "--no-synthetic", "-o", p("b.h5")], capture_output=True, text=True)
+    rss_kb = int(r.stderr.strip().splitlines()[-1])
+    check(r.returncode == 2 and "bad magic" in r.stderr and rss_kb < 600 * 1024,
+          "256 MiB bomb member refused from its header (%d MB RSS)" % (rss_kb // 1024))
+
+    # CLI contract cases
+    for args, what in ((["version", "--bogus"], "version --bogus"),
+                       (["gemm", "--types", ""], "gemm --types ''"),
+                       (["compare", p("base.h5"), p("base.h5"), "--thresholds", tmp], "thresholds DIR")):
+        rc, _, err = run(*args)
+        check(rc == 2 and len(err.strip().splitlines()) == 1, what + " -> exit 2: " + err.strip())
+    open(p("th.conf"), "w").write("sqnr_db_drop = 0.05 garbage\n")
+    rc, _, err = run("compare", p("base.h5"), p("base.h5"), "--thresholds", p("th.conf"))
+    check(one_line_error(rc, err, "th.conf"), "thresholds line with trailing garbage -> exit 2")
+    np.save(p("x2.npy"), a[:2, :3])
+    rc, _, err = run("amax", p("x2.npy"), "--axis", "9")
+    check(rc == 2 and "out of range" in err, "amax --axis 9 says out of range")
+
+    # fuzz regressions: images and libhdf5's non-crashing finds fail cleanly
+    for f in sorted(glob.glob(os.path.join(ROOT, "tests/fuzz/regressions/image-*"))):
+        shutil.copy(f, p("img.png"))
+        os.makedirs(p("imgs"), exist_ok=True)
+        shutil.copy(f, p("imgs/x.png"))
+        rc, _, err = run("sweep", "--quick", "--images", p("imgs"), "-o", p("i.h5"), "--no-synthetic")
+        check(rc in (0, 2) and "runtime error" not in err, "image regression %s: rc %d" % (os.path.basename(f), rc))
+
+for cls, (n, ok) in counts.items():
+    print("damaged %-20s %d runs, %d exit 2 with one line" % (cls + ":", n, ok))
+print("%d passed, %d failed" % (passed[0], len(failures)))
+sys.exit(1 if failures else 0)
