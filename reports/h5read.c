@@ -126,7 +126,10 @@ qcal_status qcal_results_open(qcal_results *r, const char *path) {
     return qcal_error(QCAL_EUNSUPPORTED, "%s: schema version %lld, this qcal reads version %d",
                       path, (long long)v, QCAL_SCHEMA_VERSION);
   }
-  return QCAL_OK;
+  qcal_status st = qcal_results_guard(r);
+  if (st != QCAL_OK)
+    qcal_results_close(r);
+  return st;
 }
 
 void qcal_results_close(qcal_results *r) {

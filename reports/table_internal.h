@@ -11,5 +11,7 @@ char qcal_table_col_type(const qcal_table *t, int c);
 const void *qcal_table_col_data(const qcal_table *t, int c);
 void *qcal_table_col_data_mut(qcal_table *t, int c);
 const char *qcal_table_description(const qcal_table *t);
+/* Read the whole file once in a child process (h5guard.c). */
+qcal_status qcal_results_guard(qcal_results *r);
 
 #endif
