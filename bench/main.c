@@ -22,6 +22,7 @@ static const subcmd cmds[] = {
     {"compare", "regressions of NEW.h5 against BASE.h5 (quality thresholds, U test)",
      qcal_cmd_compare},
     {"export", "amax/scales for TensorRT (cache), ONNX (QuantizeLinear) or JSON", qcal_cmd_export},
+    {"schema", "the tables and columns of a results file (Markdown or JSON)", qcal_cmd_schema},
     {"demo", "compare every method on generated distributions (the main job)", qcal_cmd_demo},
     {"bench-calib", "benchmark histogram collection and amax search vs memory bandwidth",
      qcal_cmd_bench_calib},

@@ -62,7 +62,34 @@ def main():
             edges = f[f"histograms/{t}/edges"][()]
             assert counts.sum() == tens["numel"][t], (tens["name"][t], counts.sum())
             assert len(edges) == len(counts) + 1 and edges[0] == 0
-        print(f"results file ok: {n} rows, {len(tens['name'])} tensors")
+        # every table of the file follows the one schema list (qcal schema)
+        schema = json.loads(subprocess.run([qcal, "schema", "--format", "json"], check=True,
+                                           capture_output=True, text=True).stdout)
+        kinds = {"float64": "f", "int64": "i", "string": "O"}
+        seen = 0
+        for tname, spec in schema.items():
+            if tname not in f:
+                continue
+            for c in spec["columns"]:
+                d = f[f"{tname}/{c['name']}"]
+                assert d.dtype.kind == kinds[c["type"]], (tname, c["name"], d.dtype)
+                assert d.attrs.get("units", "") == c["units"], (tname, c["name"])
+                v = d[()]
+                if c["type"] != "string":
+                    v = v[~np.isnan(v)] if c["type"] == "float64" else v
+                    if c.get("min") is not None:
+                        assert (v >= c["min"]).all(), (tname, c["name"])
+                    if c.get("max") is not None:
+                        assert (v <= c["max"]).all(), (tname, c["name"])
+                seen += 1
+        assert {"tensors", "results", "timing"} <= set(f.keys())
+        assert seen == sum(len(spec["columns"]) for t, spec in schema.items() if t in f), seen
+        # the docs carry the same table
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        md = subprocess.run([qcal, "schema"], check=True, capture_output=True, text=True).stdout
+        docs = open(os.path.join(root, "docs", "results.md")).read()
+        assert md.strip() in docs, "docs/results.md differs from `qcal schema`: paste its output"
+        print(f"results file ok: {n} rows, {len(tens['name'])} tensors, {seen} schema columns")
         print("1 passed, 0 failed")
     return 0
 
