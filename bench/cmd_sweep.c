@@ -153,6 +153,7 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
       t_n = QCAL_COL(TENSORS, numel), t_axis = QCAL_COL(TENSORS, channel_axis),
       t_ch = QCAL_COL(TENSORS, channels), t_ev = QCAL_COL(TENSORS, eval_numel),
       t_bins = QCAL_COL(TENSORS, histogram_bins);
+  size_t hist_off = 0, edge_off = 0; /* into /histogram_counts, /histogram_edges */
   for (int i = 0; i < s->nitems; i++) {
     const sweep_item *it = &s->items[i];
     char shape[128] = "";
@@ -175,6 +176,12 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
     qcal_table_set_i(tt, t_ch, it->axis == QCAL_PER_TENSOR ? 1 : it->calib.shape[it->axis]);
     qcal_table_set_i(tt, t_ev, (int64_t)(it->eval.numel ? it->eval.numel : it->calib.numel));
     qcal_table_set_i(tt, t_bins, it->hist.nbins);
+    qcal_table_set_i(tt, QCAL_COL(TENSORS, histogram_offset),
+                     it->hist.nbins ? (int64_t)hist_off : -1);
+    qcal_table_set_i(tt, QCAL_COL(TENSORS, histogram_edge_offset),
+                     it->hist.nbins ? (int64_t)edge_off : -1);
+    if (it->hist.nbins)
+      hist_off += it->hist.nbins, edge_off += it->hist.nbins + 1u;
   }
   if (st == QCAL_OK)
     st = qcal_h5_write_table(&h, tt);
@@ -245,18 +252,29 @@ static qcal_status write_results(sweep_state *s, const char *path, const char *c
         "amax per channel; results row r owns [amax_offset, amax_offset + channels)");
   free(am);
   qcal_table_free(rt);
-  /* per-tensor histograms */
-  for (int i = 0; i < s->nitems && st == QCAL_OK; i++) {
-    char p[64];
-    const qcal_histogram *hg = &s->items[i].hist;
-    snprintf(p, sizeof p, "/histograms/%d/counts", i);
-    st = qcal_h5_write_u64(&h, p, hg->counts, hg->nbins);
-    snprintf(p, sizeof p, "/histograms/%d/edges", i);
+  /* per-tensor histograms, end to end in two flat datasets (schema 2): one
+   * HDF5 object per tensor made a 10^5-tensor sweep spend a minute writing */
+  {
+    const size_t n = (size_t)s->nitems;
+    const uint64_t **cp = malloc((n ? n : 1) * sizeof *cp);
+    const float **ep = malloc((n ? n : 1) * sizeof *ep);
+    size_t *cl = malloc((n ? n : 1) * sizeof *cl), *el = malloc((n ? n : 1) * sizeof *el);
+    if (st == QCAL_OK && (!cp || !ep || !cl || !el))
+      st = qcal_error(QCAL_ENOMEM, "out of memory");
+    for (size_t i = 0; st == QCAL_OK && i < n; i++) {
+      const qcal_histogram *hg = &s->items[i].hist;
+      cp[i] = hg->counts, ep[i] = hg->edges;
+      cl[i] = hg->nbins, el[i] = hg->nbins ? hg->nbins + 1u : 0;
+    }
     if (st == QCAL_OK)
-      st = qcal_h5_write_f32(&h, p, hg->edges, hg->nbins + 1u, "value");
-    snprintf(p, sizeof p, "/histograms/%d", i);
+      st = qcal_h5_write_u64_concat(&h, "/histogram_counts", cp, cl, n);
     if (st == QCAL_OK)
-      st = qcal_h5_attr_str(&h, p, "tensor", s->items[i].name);
+      st = qcal_h5_write_f32_concat(&h, "/histogram_edges", ep, el, n, "value");
+    if (st == QCAL_OK)
+      st = qcal_h5_attr_str(&h, "/histogram_counts", "description",
+                            "|x| histograms of all tensors end to end; /tensors row t owns "
+                            "[histogram_offset, histogram_offset + histogram_bins)");
+    free(cp), free(ep), free(cl), free(el);
   }
   if (st == QCAL_OK && s->e2e)
     st = qcal_h5_write_table(&h, s->e2e);

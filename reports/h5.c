@@ -152,6 +152,76 @@ qcal_status qcal_h5_write_u64(qcal_h5 *h, const char *path, const uint64_t *v, s
   return write_1d(h, path, H5T_STD_U64LE, H5T_NATIVE_UINT64, v, n, NULL);
 }
 
+/* One 1-D dataset holding parts[0] .. parts[nparts-1] end to end, written
+ * part by part (no concatenated copy in memory). */
+static qcal_status write_concat(qcal_h5 *h, const char *path, hid_t ftype, hid_t mtype,
+                                const void *const *parts, const size_t *lens, size_t nparts,
+                                const char *units) {
+  qcal_status st = QCAL_OK;
+  hsize_t total = 0;
+  for (size_t i = 0; i < nparts; i++)
+    total += lens[i];
+  hsize_t dims[1] = {total};
+  hid_t sp = -1, ds = -1, lp = -1, dcpl = -1, fs = -1, ms = -1;
+  QH5(sp = H5Screate_simple(1, dims, NULL));
+  QH5(lp = lcpl());
+  QH5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
+  if (total >= 1024) {
+    hsize_t chunk[1] = {total < 65536 ? total : 65536};
+    QH5(H5Pset_chunk(dcpl, 1, chunk));
+    QH5(H5Pset_shuffle(dcpl));
+    QH5(H5Pset_deflate(dcpl, 1));
+  }
+  QH5(ds = H5Dcreate2((hid_t)h->file, path, ftype, sp, lp, dcpl, H5P_DEFAULT));
+  QH5(fs = H5Dget_space(ds));
+  hsize_t off = 0;
+  for (size_t i = 0; i < nparts; i++) {
+    if (!lens[i])
+      continue;
+    hsize_t n = lens[i];
+    QH5(ms = H5Screate_simple(1, &n, NULL));
+    QH5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &n, NULL));
+    QH5(H5Dwrite(ds, mtype, ms, fs, H5P_DEFAULT, parts[i]));
+    H5Sclose(ms);
+    ms = -1;
+    off += n;
+  }
+  if (units && *units) {
+    hid_t t = str_type();
+    QH5(t);
+    st = attr_write(ds, "units", t, &units);
+    H5Tclose(t);
+  }
+done:
+  if (ms >= 0)
+    H5Sclose(ms);
+  if (fs >= 0)
+    H5Sclose(fs);
+  if (ds >= 0)
+    H5Dclose(ds);
+  if (dcpl >= 0)
+    H5Pclose(dcpl);
+  if (lp >= 0)
+    H5Pclose(lp);
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (st != QCAL_OK)
+    qcal_error(st, "%s: writing %s: %s", h->path, path, qcal_last_error());
+  return st;
+}
+
+qcal_status qcal_h5_write_u64_concat(qcal_h5 *h, const char *path, const uint64_t *const *parts,
+                                     const size_t *lens, size_t nparts) {
+  return write_concat(h, path, H5T_STD_U64LE, H5T_NATIVE_UINT64, (const void *const *)parts, lens,
+                      nparts, NULL);
+}
+
+qcal_status qcal_h5_write_f32_concat(qcal_h5 *h, const char *path, const float *const *parts,
+                                     const size_t *lens, size_t nparts, const char *units) {
+  return write_concat(h, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (const void *const *)parts, lens,
+                      nparts, units);
+}
+
 qcal_status qcal_h5_write_table(qcal_h5 *h, const qcal_table *t) {
   char path[256];
   qcal_status st = QCAL_OK;

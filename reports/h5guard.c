@@ -28,7 +28,7 @@
 #endif
 
 /* Everything a consumer may read: every table present, the sweep's cross
- * references, the provenance attributes, histograms and samples. */
+ * references and histograms, the provenance attributes and samples. */
 static qcal_status read_everything(qcal_results *r) {
   qcal_status st = QCAL_OK;
   for (int id = 0; id < QCAL_TABLE_COUNT && st == QCAL_OK; id++) {
@@ -37,11 +37,21 @@ static qcal_status read_everything(qcal_results *r) {
       st = qcal_results_read(r, (qcal_table_id)id, &t);
     qcal_table_free(t);
   }
-  size_t nt = 0;
   if (st == QCAL_OK && qcal_results_has(r, QCAL_TABLE_RESULTS)) {
     qcal_sweep_tables sw;
-    st = qcal_results_read_sweep(r, &sw);
-    nt = sw.ntensors;
+    st = qcal_results_read_sweep(r, &sw); /* histogram slices checked there */
+    if (st == QCAL_OK && r->version >= 2)
+      st = qcal_results_scan(r, "/histogram_counts", 0);
+    if (st == QCAL_OK && r->version >= 2)
+      st = qcal_results_scan(r, "/histogram_edges", 1);
+    for (size_t t = 0; st == QCAL_OK && r->version < 2 && t < sw.ntensors; t++) {
+      uint64_t *c;
+      float *e;
+      size_t nb;
+      if (qcal_results_has_histogram(r, &sw, t) &&
+          (st = qcal_results_histogram(r, &sw, t, &c, &e, &nb)) == QCAL_OK)
+        free(c), free(e);
+    }
     qcal_sweep_tables_free(&sw);
   }
   static const char *const attrs[] = {"qcal_version", "git_commit", "date",
@@ -52,22 +62,6 @@ static qcal_status read_everything(qcal_results *r) {
     qcal_status a = qcal_results_attr(r, attrs[i], buf, sizeof buf);
     if (a != QCAL_OK && !strstr(qcal_last_error(), "no attribute"))
       st = a;
-  }
-  const int hists = H5Lexists((hid_t)r->file, "/histograms", H5P_DEFAULT) > 0;
-  for (size_t t = 0; t < nt && hists && st == QCAL_OK; t++) {
-    char p[64];
-    snprintf(p, sizeof p, "/histograms/%zu", t);
-    if (H5Lexists((hid_t)r->file, p, H5P_DEFAULT) <= 0)
-      continue;
-    uint64_t *c = NULL;
-    float *e = NULL;
-    size_t n;
-    snprintf(p, sizeof p, "/histograms/%zu/counts", t);
-    st = qcal_results_u64(r, p, &c, &n);
-    snprintf(p, sizeof p, "/histograms/%zu/edges", t);
-    if (st == QCAL_OK)
-      st = qcal_results_f32(r, p, &e, &n);
-    free(c), free(e);
   }
   if (st == QCAL_OK && qcal_results_has(r, QCAL_TABLE_SAMPLES)) {
     float *s = NULL;

@@ -121,11 +121,12 @@ qcal_status qcal_results_open(qcal_results *r, const char *path) {
     qcal_results_close(r);
     return qcal_error(QCAL_EFORMAT, "%s: attribute schema_version is not one integer", path);
   }
-  if (v != QCAL_SCHEMA_VERSION) {
+  if (v < QCAL_SCHEMA_MIN_VERSION || v > QCAL_SCHEMA_VERSION) {
     qcal_results_close(r);
-    return qcal_error(QCAL_EUNSUPPORTED, "%s: schema version %lld, this qcal reads version %d",
-                      path, (long long)v, QCAL_SCHEMA_VERSION);
+    return qcal_error(QCAL_EUNSUPPORTED, "%s: schema version %lld, this qcal reads versions %d to %d",
+                      path, (long long)v, QCAL_SCHEMA_MIN_VERSION, QCAL_SCHEMA_VERSION);
   }
+  r->version = (int)v;
   qcal_status st = qcal_results_guard(r);
   if (st != QCAL_OK)
     qcal_results_close(r);
@@ -302,8 +303,13 @@ qcal_status qcal_results_read(qcal_results *r, qcal_table_id id, qcal_table **ou
   hsize_t n[48];
   qcal_status st = QCAL_OK;
   int opened = 0;
+  size_t rows = 0;
+  int have_rows = 0;
   for (; opened < nc && st == QCAL_OK; opened++) {
     const qcal_schema_column *k = &qcal_schema_columns[tb->first + opened];
+    ds[opened] = -1;
+    if (k->since > r->version)
+      continue; /* an older file: the column keeps its default */
     char path[160];
     snprintf(path, sizeof path, "%s/%s", gpath, k->name);
     st = open_1d(r, path,
@@ -311,9 +317,11 @@ qcal_status qcal_results_read(qcal_results *r, qcal_table_id id, qcal_table **ou
                  : k->type == 'i' ? H5T_INTEGER
                                   : H5T_STRING,
                  &ds[opened], &n[opened]);
-    if (st == QCAL_OK && n[opened] != n[0])
-      st = bad(r, path, "has %llu rows, %s/%s has %llu", (unsigned long long)n[opened], gpath,
-               qcal_schema_columns[tb->first].name, (unsigned long long)n[0]);
+    if (st == QCAL_OK && have_rows && n[opened] != rows)
+      st = bad(r, path, "has %llu rows, %s/%s has %zu", (unsigned long long)n[opened], gpath,
+               qcal_schema_columns[tb->first].name, rows);
+    if (st == QCAL_OK && !have_rows)
+      rows = (size_t)n[opened], have_rows = 1;
     if (st != QCAL_OK && ds[opened] >= 0) {
       H5Dclose(ds[opened]);
       ds[opened] = -1;
@@ -322,7 +330,7 @@ qcal_status qcal_results_read(qcal_results *r, qcal_table_id id, qcal_table **ou
   qcal_table *t = NULL;
   if (st == QCAL_OK) {
     t = qcal_table_new_schema(id);
-    for (hsize_t i = 0; t && i < n[0]; i++)
+    for (size_t i = 0; t && i < rows; i++)
       if (qcal_table_row(t) < 0) {
         qcal_table_free(t);
         t = NULL;
@@ -331,10 +339,14 @@ qcal_status qcal_results_read(qcal_results *r, qcal_table_id id, qcal_table **ou
       st = qcal_error(QCAL_ENOMEM, "%s: %s: out of memory", r->path, gpath);
   }
   for (int c = 0; c < opened; c++) {
-    if (st == QCAL_OK) {
+    const qcal_schema_column *k = &qcal_schema_columns[tb->first + c];
+    if (st == QCAL_OK && ds[c] < 0 && k->type == 'i') /* newer than the file */
+      for (size_t i = 0; i < rows; i++)
+        ((int64_t *)qcal_table_col_data_mut(t, c))[i] = -1;
+    if (st == QCAL_OK && ds[c] >= 0) {
       char path[160];
-      snprintf(path, sizeof path, "%s/%s", gpath, qcal_schema_columns[tb->first + c].name);
-      st = read_column(r, t, c, &qcal_schema_columns[tb->first + c], path, ds[c], (size_t)n[0]);
+      snprintf(path, sizeof path, "%s/%s", gpath, k->name);
+      st = read_column(r, t, c, k, path, ds[c], rows);
     }
     if (ds[c] >= 0)
       H5Dclose(ds[c]);
@@ -354,6 +366,149 @@ void qcal_sweep_tables_free(qcal_sweep_tables *s) {
   free(s->first);
   free(s->row_of);
   memset(s, 0, sizeof *s);
+}
+
+/* Length of a flat 1-D dataset, checked like a column; 0 when absent. */
+static qcal_status flat_len(qcal_results *r, const char *path, H5T_class_t cls, hsize_t *n) {
+  *n = 0;
+  if (H5Lexists((hid_t)r->file, path, H5P_DEFAULT) <= 0)
+    return QCAL_OK;
+  hid_t ds;
+  QCAL_TRY(open_1d(r, path, cls, &ds, n));
+  H5Dclose(ds);
+  return QCAL_OK;
+}
+
+static qcal_status check_histogram_slices(qcal_results *r, const qcal_table *ten) {
+  hsize_t nc, ne;
+  QCAL_TRY(flat_len(r, "/histogram_counts", H5T_INTEGER, &nc));
+  QCAL_TRY(flat_len(r, "/histogram_edges", H5T_FLOAT, &ne));
+  for (size_t t = 0; t < qcal_table_rows(ten); t++) {
+    const int64_t off = qcal_table_get_i(ten, (long)t, QCAL_COL(TENSORS, histogram_offset)),
+                  eoff = qcal_table_get_i(ten, (long)t, QCAL_COL(TENSORS, histogram_edge_offset)),
+                  bins = qcal_table_get_i(ten, (long)t, QCAL_COL(TENSORS, histogram_bins));
+    if (off < 0)
+      continue;
+    if (bins < 1 || eoff < 0 || (uint64_t)off > nc || (uint64_t)bins > nc - (uint64_t)off ||
+        (uint64_t)eoff > ne || (uint64_t)bins + 1 > ne - (uint64_t)eoff)
+      return bad(r, "/tensors/histogram_offset",
+                 "row %zu: %lld bins at counts[%lld] and edges[%lld] lie outside the %llu counts "
+                 "and %llu edges",
+                 t, (long long)bins, (long long)off, (long long)eoff, (unsigned long long)nc,
+                 (unsigned long long)ne);
+  }
+  return QCAL_OK;
+}
+
+/* n elements from off of a 1-D dataset (off + n checked against its dims). */
+static qcal_status read_slice(qcal_results *r, const char *path, H5T_class_t cls, hid_t mem,
+                              size_t es, hsize_t off, hsize_t n, void **out) {
+  *out = NULL;
+  hid_t ds;
+  hsize_t len;
+  QCAL_TRY(open_1d(r, path, cls, &ds, &len));
+  if (off > len || n > len - off) {
+    H5Dclose(ds);
+    return bad(r, path, "slice [%llu, +%llu) lies outside its %llu elements",
+               (unsigned long long)off, (unsigned long long)n, (unsigned long long)len);
+  }
+  void *buf = malloc(n ? n * es : 1);
+  hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, &n, NULL);
+  herr_t e = buf && fs >= 0 && ms >= 0 &&
+                     H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &n, NULL) >= 0
+                 ? H5Dread(ds, mem, ms, fs, H5P_DEFAULT, buf)
+                 : -1;
+  if (ms >= 0)
+    H5Sclose(ms);
+  if (fs >= 0)
+    H5Sclose(fs);
+  H5Dclose(ds);
+  if (e < 0) {
+    free(buf);
+    return bad(r, path, "cannot be read (corrupt data)");
+  }
+  *out = buf;
+  return QCAL_OK;
+}
+
+qcal_status qcal_results_scan(qcal_results *r, const char *path, int is_float) {
+  if (H5Lexists((hid_t)r->file, path, H5P_DEFAULT) <= 0)
+    return QCAL_OK;
+  hid_t ds;
+  hsize_t len;
+  QCAL_TRY(open_1d(r, path, is_float ? H5T_FLOAT : H5T_INTEGER, &ds, &len));
+  const hsize_t step = (hsize_t)1 << 20;
+  uint64_t *buf = malloc(step * 8);
+  hid_t fs = H5Dget_space(ds);
+  qcal_status st = buf && fs >= 0 ? QCAL_OK : qcal_error(QCAL_ENOMEM, "%s: out of memory", r->path);
+  for (hsize_t off = 0; st == QCAL_OK && off < len; off += step) {
+    hsize_t n = len - off < step ? len - off : step;
+    hid_t ms = H5Screate_simple(1, &n, NULL);
+    if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &n, NULL) < 0 ||
+        H5Dread(ds, is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, buf) < 0)
+      st = bad(r, path, "cannot be read (corrupt data)");
+    if (ms >= 0)
+      H5Sclose(ms);
+  }
+  if (fs >= 0)
+    H5Sclose(fs);
+  H5Dclose(ds);
+  free(buf);
+  return st;
+}
+
+int qcal_results_has_histogram(qcal_results *r, const qcal_sweep_tables *s, size_t t) {
+  if (r->version >= 2)
+    return qcal_table_get_i(s->tensors, (long)t, QCAL_COL(TENSORS, histogram_offset)) >= 0;
+  char p[64];
+  snprintf(p, sizeof p, "/histograms/%zu", t);
+  return H5Lexists((hid_t)r->file, "/histograms", H5P_DEFAULT) > 0 &&
+         H5Lexists((hid_t)r->file, p, H5P_DEFAULT) > 0;
+}
+
+qcal_status qcal_results_histogram(qcal_results *r, const qcal_sweep_tables *s, size_t t,
+                                   uint64_t **counts, float **edges, size_t *nbins) {
+  *counts = NULL, *edges = NULL, *nbins = 0;
+  char pc[80], pe[80];
+  size_t nb = 0, ne = 0;
+  qcal_status st = QCAL_OK;
+  if (r->version >= 2) {
+    const int64_t off = qcal_table_get_i(s->tensors, (long)t, QCAL_COL(TENSORS, histogram_offset)),
+                  eoff = qcal_table_get_i(s->tensors, (long)t,
+                                          QCAL_COL(TENSORS, histogram_edge_offset));
+    nb = (size_t)qcal_table_get_i(s->tensors, (long)t, QCAL_COL(TENSORS, histogram_bins));
+    if (off < 0)
+      return QCAL_OK;
+    snprintf(pc, sizeof pc, "/histogram_counts");
+    snprintf(pe, sizeof pe, "/histogram_edges");
+    st = read_slice(r, pc, H5T_INTEGER, H5T_NATIVE_UINT64, 8, (hsize_t)off, nb, (void **)counts);
+    if (st == QCAL_OK)
+      st = read_slice(r, pe, H5T_FLOAT, H5T_NATIVE_FLOAT, 4, (hsize_t)eoff, nb + 1,
+                      (void **)edges);
+    ne = nb + 1;
+  } else {
+    snprintf(pc, sizeof pc, "/histograms/%zu", t);
+    if (H5Lexists((hid_t)r->file, "/histograms", H5P_DEFAULT) <= 0 ||
+        H5Lexists((hid_t)r->file, pc, H5P_DEFAULT) <= 0)
+      return QCAL_OK; /* a tensor without a histogram */
+    snprintf(pc, sizeof pc, "/histograms/%zu/counts", t);
+    snprintf(pe, sizeof pe, "/histograms/%zu/edges", t);
+    st = qcal_results_u64(r, pc, counts, &nb);
+    if (st == QCAL_OK)
+      st = qcal_results_f32(r, pe, edges, &ne);
+    if (st == QCAL_OK && (nb == 0 || ne != nb + 1))
+      st = bad(r, pe, "%zu edges for %zu bins, expected bins + 1", ne, nb);
+  }
+  for (size_t i = 0; st == QCAL_OK && i < ne; i++)
+    if (!isfinite((*edges)[i]) || (i && (*edges)[i] < (*edges)[i - 1]))
+      st = bad(r, pe, "edge %zu of tensor %zu is not finite and ascending", i, t);
+  if (st != QCAL_OK) {
+    free(*counts), free(*edges);
+    *counts = NULL, *edges = NULL;
+    return st;
+  }
+  *nbins = nb;
+  return QCAL_OK;
 }
 
 qcal_status qcal_results_read_sweep(qcal_results *r, qcal_sweep_tables *s) {
@@ -398,6 +553,8 @@ qcal_status qcal_results_read_sweep(qcal_results *r, qcal_sweep_tables *s) {
     else
       s->first[t + 1]++;
   }
+  if (st == QCAL_OK && r->version >= 2) /* histogram slices inside the flat arrays */
+    st = check_histogram_slices(r, s->tensors);
   if (st == QCAL_OK) { /* counting sort of the rows by tensor */
     for (size_t t = 0; t < nt; t++)
       s->first[t + 1] += s->first[t];

@@ -444,33 +444,16 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
           "class=\"grid\">\n",
           bits);
   for (size_t t = 0; t < nt && st == QCAL_OK && gh && gt; t++) {
-    char path[64];
-    snprintf(path, sizeof path, "/histograms/%zu", t);
-    if (H5Lexists((hid_t)f->file, "/histograms", H5P_DEFAULT) <= 0 ||
-        H5Lexists((hid_t)f->file, path, H5P_DEFAULT) <= 0)
+    if (!qcal_results_has_histogram(f, &sw, t))
       continue; /* a tensor without a histogram has no figure */
     with_hist++;
     if (nh >= MAX_HIST_FIGURES)
       continue;
     uint64_t *cnt = NULL;
     float *edges = NULL;
-    size_t nb = 0, ne = 0;
-    snprintf(path, sizeof path, "/histograms/%zu/counts", t);
-    st = qcal_results_u64(f, path, &cnt, &nb);
-    snprintf(path, sizeof path, "/histograms/%zu/edges", t);
-    if (st == QCAL_OK)
-      st = qcal_results_f32(f, path, &edges, &ne);
-    if (st == QCAL_OK && (nb == 0 || ne != nb + 1))
-      st = qcal_error(QCAL_EFORMAT, "%s: %s: %zu edges for %zu bins, expected bins + 1", f->path,
-                      path, ne, nb);
-    for (size_t i = 0; st == QCAL_OK && i < ne; i++)
-      if (!isfinite(edges[i]) || (i && edges[i] < edges[i - 1]))
-        st = qcal_error(QCAL_EFORMAT, "%s: %s: edge %zu is not finite and ascending", f->path, path,
-                        i);
-    if (st != QCAL_OK) {
-      free(cnt), free(edges);
+    size_t nb = 0;
+    if ((st = qcal_results_histogram(f, &sw, t, &cnt, &edges, &nb)) != QCAL_OK)
       break;
-    }
     char dh[64], dt[64];
     snprintf(dh, sizeof dh, "hist_%zu.dat", t);
     snprintf(dt, sizeof dt, "tradeoff_%zu.dat", t);

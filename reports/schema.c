@@ -6,8 +6,8 @@
 
 const qcal_schema_column qcal_schema_columns[QCAL_SCHEMA_COLUMNS] = {
 #define QCAL_TABLE(ID, name, desc)
-#define QCAL_COLUMN(T, C, type, units, lo, hi, doc)                                                \
-  {QCAL_TABLE_##T, #C, units, doc, type, (double)(lo), (double)(hi)},
+#define QCAL_COLUMN(T, C, type, units, lo, hi, since, doc)                                                \
+  {QCAL_TABLE_##T, #C, units, doc, type, (double)(lo), (double)(hi), since},
 #include "qcal/schema.inc"
 #undef QCAL_TABLE
 #undef QCAL_COLUMN
@@ -15,7 +15,7 @@ const qcal_schema_column qcal_schema_columns[QCAL_SCHEMA_COLUMNS] = {
 
 const qcal_schema_table qcal_schema_tables[QCAL_TABLE_COUNT] = {
 #define QCAL_TABLE(ID, name, desc) {name, desc, QCAL_SC_##ID##__FIRST},
-#define QCAL_COLUMN(T, C, type, units, lo, hi, doc)
+#define QCAL_COLUMN(T, C, type, units, lo, hi, since, doc)
 #include "qcal/schema.inc"
 #undef QCAL_TABLE
 #undef QCAL_COLUMN
@@ -50,8 +50,8 @@ void qcal_schema_print_md(FILE *out) {
                  k->lo <= -1e300 ? -INFINITY : k->lo, k->hi >= 1e300 ? INFINITY : k->hi);
       else
         snprintf(range, sizeof range, "<= %d bytes", QCAL_SCHEMA_STR_MAX);
-      fprintf(out, "| `/%s` | `%s` | %s | %s | %s | %s |\n", tb->name, k->name, type_name(k->type),
-              k->units, range, k->doc);
+      fprintf(out, "| `/%s` | `%s` | %s | %s | %s | %s%s |\n", tb->name, k->name,
+              type_name(k->type), k->units, range, k->doc, k->since > 1 ? " (since version 2)" : "");
     }
   }
 }
@@ -68,6 +68,7 @@ void qcal_schema_print_json(FILE *out) {
       json_object_object_add(e, "name", json_object_new_string(k->name));
       json_object_object_add(e, "type", json_object_new_string(type_name(k->type)));
       json_object_object_add(e, "units", json_object_new_string(k->units));
+      json_object_object_add(e, "since", json_object_new_int(k->since));
       if (k->type != 's') {
         json_object_object_add(e, "min", k->lo <= -1e300 ? NULL : json_object_new_double(k->lo));
         json_object_object_add(e, "max", k->hi >= 1e300 ? NULL : json_object_new_double(k->hi));

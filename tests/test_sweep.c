@@ -95,7 +95,9 @@ Test(sweep, synthetic_and_files_only) {
    * file x 6 methods x 2 granularities */
   cr_assert_eq(h5_rows(pathf("out.h5"), "/results/sqnr_db"), 8 * 6 + 3 * 12);
   cr_assert_eq(h5_rows(pathf("out.h5"), "/tensors/name"), 11);
-  cr_assert_eq(h5_rows(pathf("out.h5"), "/histograms/10/edges"), 2049);
+  /* every tensor's 2048-bin histogram, end to end (schema 2) */
+  cr_assert_eq(h5_rows(pathf("out.h5"), "/histogram_counts"), 11 * 2048);
+  cr_assert_eq(h5_rows(pathf("out.h5"), "/histogram_edges"), 11 * 2049);
   cr_assert_eq(tmp_files(), 0);
   /* a bits range multiplies the rows */
   snprintf(args, sizeof args,

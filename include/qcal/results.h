@@ -9,7 +9,10 @@
 #include "qcal/schema.h"
 #include "qcal/status.h"
 
-#define QCAL_SCHEMA_VERSION 1
+/* Version 2 stores the histograms flat (/histogram_counts, /histogram_edges)
+ * instead of one group per tensor; version 1 files are still read. */
+#define QCAL_SCHEMA_VERSION 2
+#define QCAL_SCHEMA_MIN_VERSION 1
 
 /* An in-memory table of typed columns ('f' double, 'i' int64, 's' string). */
 typedef struct qcal_table qcal_table;
@@ -50,6 +53,11 @@ qcal_status qcal_h5_write_table(qcal_h5 *h, const qcal_table *t);
 qcal_status qcal_h5_write_f32(qcal_h5 *h, const char *path, const float *v, size_t n,
                               const char *units);
 qcal_status qcal_h5_write_u64(qcal_h5 *h, const char *path, const uint64_t *v, size_t n);
+/* parts[0..nparts) end to end as one 1-D dataset, written part by part. */
+qcal_status qcal_h5_write_u64_concat(qcal_h5 *h, const char *path, const uint64_t *const *parts,
+                                     const size_t *lens, size_t nparts);
+qcal_status qcal_h5_write_f32_concat(qcal_h5 *h, const char *path, const float *const *parts,
+                                     const size_t *lens, size_t nparts, const char *units);
 /* Close and rename over path. */
 qcal_status qcal_h5_commit(qcal_h5 *h);
 /* Close and delete the temporary file (safe to call twice). */
@@ -68,6 +76,7 @@ const char *qcal_h5_pending(void);
 typedef struct qcal_results {
   int64_t file;
   uint64_t file_size;
+  int version; /* the file's schema version */
   char path[4096];
 } qcal_results;
 qcal_status qcal_results_open(qcal_results *r, const char *path);
@@ -95,6 +104,12 @@ typedef struct qcal_sweep_tables {
   size_t *first, *row_of;
 } qcal_sweep_tables;
 qcal_status qcal_results_read_sweep(qcal_results *r, qcal_sweep_tables *s);
+/* Tensor t's |x| histogram (either layout), bounds-checked: QCAL_OK with
+ * *nbins 0 when the tensor has none. counts[nbins], edges[nbins + 1],
+ * malloc'ed; edges finite and ascending. */
+int qcal_results_has_histogram(qcal_results *r, const qcal_sweep_tables *s, size_t t);
+qcal_status qcal_results_histogram(qcal_results *r, const qcal_sweep_tables *s, size_t t,
+                                   uint64_t **counts, float **edges, size_t *nbins);
 void qcal_sweep_tables_free(qcal_sweep_tables *s);
 
 #endif

@@ -8,7 +8,7 @@
 
 typedef enum qcal_table_id {
 #define QCAL_TABLE(ID, name, desc) QCAL_TABLE_##ID,
-#define QCAL_COLUMN(T, C, type, units, lo, hi, doc)
+#define QCAL_COLUMN(T, C, type, units, lo, hi, since, doc)
 #include "qcal/schema.inc"
 #undef QCAL_TABLE
 #undef QCAL_COLUMN
@@ -20,7 +20,7 @@ typedef enum qcal_table_id {
 enum qcal_schema_col {
 #define QCAL_TABLE(ID, name, desc)                                                                 \
   QCAL_SC_##ID##__FIRST, QCAL_SC_##ID##__BACK = QCAL_SC_##ID##__FIRST - 1,
-#define QCAL_COLUMN(T, C, type, units, lo, hi, doc) QCAL_SC_##T##_##C,
+#define QCAL_COLUMN(T, C, type, units, lo, hi, since, doc) QCAL_SC_##T##_##C,
 #include "qcal/schema.inc"
 #undef QCAL_TABLE
 #undef QCAL_COLUMN
@@ -36,6 +36,7 @@ typedef struct qcal_schema_column {
   const char *name, *units, *doc;
   char type;
   double lo, hi;
+  int since; /* schema version that added it */
 } qcal_schema_column;
 
 typedef struct qcal_schema_table {

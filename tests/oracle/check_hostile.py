@@ -110,6 +110,19 @@ with tempfile.TemporaryDirectory() as tmp:
             v[0] = val
             f["results/" + col][...] = v
         damaged("out-of-range index", nm, edit)
+    for col, val, nm in (("histogram_offset", 10**9, "histogram-offset"),
+                         ("histogram_edge_offset", -5, "histogram-edge-offset"),
+                         ("histogram_bins", 10**6, "histogram-bins")):
+        def edit(f, col=col, val=val):
+            v = f["tensors/" + col][()]
+            v[0] = val
+            f["tensors/" + col][...] = v
+        damaged("out-of-range index", nm, edit)
+    damaged("huge dims", "histogram-never-written",
+            lambda f: (f.__delitem__("histogram_counts"),
+                       f.create_dataset("histogram_counts", shape=(10**9,), dtype="u8", chunks=(65536,))))
+    damaged("wrong class", "histogram-edges-int",
+            lambda f: replace(f, "histogram_edges", f["histogram_edges"][()].astype(np.int32)))
     damaged("bad value", "nan-amax", lambda f: f["amax_values"].__setitem__(0, np.nan))
     damaged("bad value", "schema-1.5", lambda f: f.attrs.__setitem__("schema_version", 1.5))
     damaged("bad value", "long-string", lambda f: replace(f, "results/method",

@@ -24,7 +24,7 @@ def main():
         assert r.returncode == 0, r.stderr
         assert f"results: {out}" in r.stdout
         f = h5py.File(out, "r")
-        assert f.attrs["schema_version"] == 1
+        assert f.attrs["schema_version"] == 2
         for key in ["qcal_version", "git_commit", "date", "cpu_model", "cpu_flags", "gpu",
                     "compiler", "config"]:
             assert key in f.attrs, key
@@ -58,8 +58,10 @@ def main():
         # histograms count every element of their tensor
         tens = tables["tensors"]
         for t in range(len(tens["name"])):
-            counts = f[f"histograms/{t}/counts"][()]
-            edges = f[f"histograms/{t}/edges"][()]
+            o, e, b = (tens[k][t] for k in ("histogram_offset", "histogram_edge_offset",
+                                             "histogram_bins"))
+            counts = f["histogram_counts"][o: o + b]
+            edges = f["histogram_edges"][e: e + b + 1]
             assert counts.sum() == tens["numel"][t], (tens["name"][t], counts.sum())
             assert len(edges) == len(counts) + 1 and edges[0] == 0
         # every table of the file follows the one schema list (qcal schema)
