@@ -123,8 +123,9 @@ qcal_status qcal_results_open(qcal_results *r, const char *path) {
   }
   if (v < QCAL_SCHEMA_MIN_VERSION || v > QCAL_SCHEMA_VERSION) {
     qcal_results_close(r);
-    return qcal_error(QCAL_EUNSUPPORTED, "%s: schema version %lld, this qcal reads versions %d to %d",
-                      path, (long long)v, QCAL_SCHEMA_MIN_VERSION, QCAL_SCHEMA_VERSION);
+    return qcal_error(QCAL_EUNSUPPORTED,
+                      "%s: schema version %lld, this qcal reads versions %d to %d", path,
+                      (long long)v, QCAL_SCHEMA_MIN_VERSION, QCAL_SCHEMA_VERSION);
   }
   r->version = (int)v;
   qcal_status st = qcal_results_guard(r);
@@ -483,8 +484,7 @@ qcal_status qcal_results_histogram(qcal_results *r, const qcal_sweep_tables *s, 
     snprintf(pe, sizeof pe, "/histogram_edges");
     st = read_slice(r, pc, H5T_INTEGER, H5T_NATIVE_UINT64, 8, (hsize_t)off, nb, (void **)counts);
     if (st == QCAL_OK)
-      st = read_slice(r, pe, H5T_FLOAT, H5T_NATIVE_FLOAT, 4, (hsize_t)eoff, nb + 1,
-                      (void **)edges);
+      st = read_slice(r, pe, H5T_FLOAT, H5T_NATIVE_FLOAT, 4, (hsize_t)eoff, nb + 1, (void **)edges);
     ne = nb + 1;
   } else {
     snprintf(pc, sizeof pc, "/histograms/%zu", t);

@@ -6,7 +6,7 @@
 
 const qcal_schema_column qcal_schema_columns[QCAL_SCHEMA_COLUMNS] = {
 #define QCAL_TABLE(ID, name, desc)
-#define QCAL_COLUMN(T, C, type, units, lo, hi, since, doc)                                                \
+#define QCAL_COLUMN(T, C, type, units, lo, hi, since, doc)                                         \
   {QCAL_TABLE_##T, #C, units, doc, type, (double)(lo), (double)(hi), since},
 #include "qcal/schema.inc"
 #undef QCAL_TABLE
@@ -51,7 +51,8 @@ void qcal_schema_print_md(FILE *out) {
       else
         snprintf(range, sizeof range, "<= %d bytes", QCAL_SCHEMA_STR_MAX);
       fprintf(out, "| `/%s` | `%s` | %s | %s | %s | %s%s |\n", tb->name, k->name,
-              type_name(k->type), k->units, range, k->doc, k->since > 1 ? " (since version 2)" : "");
+              type_name(k->type), k->units, range, k->doc,
+              k->since > 1 ? " (since version 2)" : "");
     }
   }
 }

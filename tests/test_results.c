@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qcal/paths.h"
 #include "qcal/results.h"
+#include "reports/table_internal.h"
 #include "tests/common.h"
 
 static char dir[64];
@@ -184,4 +186,121 @@ Test(results, thresholds_file) {
   fclose(f);
   cr_assert_eq(qcal_thresholds_load(path, &t), QCAL_EFORMAT);
   cr_assert_not_null(strstr(qcal_last_error(), ":1:"));
+}
+
+/* A minimal valid sweep file written through the schema tables: two tensors,
+ * one results row each, their amax values and histograms. */
+static void write_sweep(const char *path, int64_t tensor_id, int64_t amax_offset, float amax0) {
+  qcal_h5 h;
+  cr_assert_eq(qcal_h5_create(&h, path), QCAL_OK);
+  cr_assert_eq(qcal_h5_attr_int(&h, "/", "schema_version", QCAL_SCHEMA_VERSION), QCAL_OK);
+  qcal_table *t = qcal_table_new_schema(QCAL_TABLE_TENSORS);
+  for (int i = 0; i < 2; i++) {
+    qcal_table_row(t);
+    qcal_table_set_s(t, QCAL_COL(TENSORS, name), i ? "b" : "a");
+    qcal_table_set_s(t, QCAL_COL(TENSORS, kind), "file");
+    qcal_table_set_i(t, QCAL_COL(TENSORS, layer), -1);
+    qcal_table_set_i(t, QCAL_COL(TENSORS, channel_axis), -1);
+    qcal_table_set_i(t, QCAL_COL(TENSORS, channels), 1);
+    qcal_table_set_i(t, QCAL_COL(TENSORS, histogram_bins), 2);
+    qcal_table_set_i(t, QCAL_COL(TENSORS, histogram_offset), 2 * i);
+    qcal_table_set_i(t, QCAL_COL(TENSORS, histogram_edge_offset), 3 * i);
+  }
+  cr_assert_eq(qcal_h5_write_table(&h, t), QCAL_OK);
+  qcal_table_free(t);
+  t = qcal_table_new_schema(QCAL_TABLE_RESULTS);
+  for (int i = 0; i < 2; i++) {
+    qcal_table_row(t);
+    qcal_table_set_i(t, QCAL_COL(RESULTS, tensor_id), i ? 1 : tensor_id);
+    qcal_table_set_i(t, QCAL_COL(RESULTS, layer), -1);
+    qcal_table_set_s(t, QCAL_COL(RESULTS, method), "max");
+    qcal_table_set_s(t, QCAL_COL(RESULTS, granularity), "per-tensor");
+    qcal_table_set_i(t, QCAL_COL(RESULTS, bits), 8);
+    qcal_table_set_i(t, QCAL_COL(RESULTS, channels), 1);
+    qcal_table_set_i(t, QCAL_COL(RESULTS, amax_offset), i ? 1 : amax_offset);
+    qcal_table_set_f(t, QCAL_COL(RESULTS, amax), 1.0);
+  }
+  cr_assert_eq(qcal_h5_write_table(&h, t), QCAL_OK);
+  qcal_table_free(t);
+  float am[2] = {amax0, 2.0f}, e0[3] = {0, 0.5f, 1}, e1[3] = {0, 1, 2};
+  uint64_t c0[2] = {3, 1}, c1[2] = {0, 4};
+  cr_assert_eq(qcal_h5_write_f32(&h, "/amax_values", am, 2, "value"), QCAL_OK);
+  const uint64_t *cp[2] = {c0, c1};
+  const float *ep[2] = {e0, e1};
+  size_t cl[2] = {2, 2}, el[2] = {3, 3};
+  cr_assert_eq(qcal_h5_write_u64_concat(&h, "/histogram_counts", cp, cl, 2), QCAL_OK);
+  cr_assert_eq(qcal_h5_write_f32_concat(&h, "/histogram_edges", ep, el, 2, "value"), QCAL_OK);
+  cr_assert_eq(qcal_h5_commit(&h), QCAL_OK);
+}
+
+Test(results, validating_reader_follows_the_schema) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/s.h5", dir);
+  write_sweep(path, 0, 0, 1.5f);
+  qcal_results r;
+  cr_assert_eq(qcal_results_open(&r, path), QCAL_OK, "%s", qcal_last_error());
+  cr_assert_eq(r.version, QCAL_SCHEMA_VERSION);
+  qcal_sweep_tables sw;
+  cr_assert_eq(qcal_results_read_sweep(&r, &sw), QCAL_OK, "%s", qcal_last_error());
+  /* columns in schema order; rows grouped by tensor */
+  cr_assert_str_eq(qcal_table_col_name(sw.results, QCAL_COL(RESULTS, sqnr_db)), "sqnr_db");
+  cr_assert_eq(sw.first[1] - sw.first[0], 1);
+  cr_assert_eq(sw.amax[0], 1.5f);
+  uint64_t *c;
+  float *e;
+  size_t nb;
+  cr_assert_eq(qcal_results_histogram(&r, &sw, 1, &c, &e, &nb), QCAL_OK, "%s", qcal_last_error());
+  cr_assert(nb == 2 && c[1] == 4 && e[2] == 2.0f);
+  free(c), free(e);
+  qcal_sweep_tables_free(&sw);
+  qcal_table *missing;
+  cr_assert_eq(qcal_results_read(&r, QCAL_TABLE_GEMM, &missing), QCAL_EFORMAT);
+  cr_assert_null(missing);
+  cr_assert_not_null(strstr(qcal_last_error(), "/gemm: table missing"));
+  qcal_results_close(&r);
+}
+
+Test(results, validating_reader_rejects_bad_indices_and_values) {
+  struct {
+    int64_t tid, off;
+    float a0;
+    const char *needle;
+  } cases[] = {{2, 0, 1.5f, "/results/tensor_id"},
+               {-1, 0, 1.5f, "/results/tensor_id"},
+               {0, 2, 1.5f, "/results/amax_offset"},
+               {0, 0, NAN, "/amax_values"},
+               {0, 0, -1.0f, "/amax_values"}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/bad%zu.h5", dir, k);
+    write_sweep(path, cases[k].tid, cases[k].off, cases[k].a0);
+    qcal_results r;
+    /* the guard reads the whole file first: it fails at open */
+    qcal_status st = qcal_results_open(&r, path);
+    cr_assert_eq(st, QCAL_EFORMAT, "case %zu accepted", k);
+    cr_assert_not_null(strstr(qcal_last_error(), cases[k].needle), "case %zu: %s", k,
+                       qcal_last_error());
+    cr_assert_not_null(strstr(qcal_last_error(), path));
+  }
+}
+
+Test(results, outputs_are_never_inputs) {
+  char in[128], link[160], out[128], sub[160];
+  snprintf(in, sizeof in, "%s/in.h5", dir);
+  snprintf(link, sizeof link, "%s/alias.h5", dir);
+  snprintf(out, sizeof out, "%s/out.h5", dir);
+  snprintf(sub, sizeof sub, "%s/nodir/out.h5", dir);
+  FILE *f = fopen(in, "w");
+  fputs("x", f);
+  fclose(f);
+  cr_assert_eq(symlink("in.h5", link), 0);
+  const char *ins[1] = {in};
+  cr_assert_eq(qcal_output_check(in, ins, 1), QCAL_EINVAL);
+  cr_assert_eq(qcal_output_check(link, ins, 1), QCAL_EINVAL, "a link to the input");
+  cr_assert_not_null(strstr(qcal_last_error(), "refusing to overwrite"));
+  cr_assert_eq(qcal_output_check(dir, ins, 1), QCAL_EINVAL, "a folder");
+  cr_assert_eq(qcal_output_check(sub, ins, 1), QCAL_EINVAL, "a missing folder");
+  cr_assert_eq(qcal_output_check(out, ins, 1), QCAL_OK, "%s", qcal_last_error());
+  unlink(link);
+  unlink(in);
 }
