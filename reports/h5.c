@@ -104,54 +104,6 @@ done:
   return st;
 }
 
-static qcal_status write_1d(qcal_h5 *h, const char *path, hid_t ftype, hid_t mtype, const void *v,
-                            size_t n, const char *units) {
-  qcal_status st = QCAL_OK;
-  hsize_t dims[1] = {n};
-  hid_t sp = -1, ds = -1, lp = -1, dcpl = -1;
-  QH5(sp = H5Screate_simple(1, dims, NULL));
-  QH5(lp = lcpl());
-  QH5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
-  if (n >= 1024 && mtype != H5T_C_S1) {
-    /* large columns: chunked, byte-shuffled, deflate level 1 (histograms are
-     * mostly zero bytes; level 1 keeps a 10^5-tensor sweep's write fast) */
-    hsize_t chunk[1] = {n < 65536 ? n : 65536};
-    QH5(H5Pset_chunk(dcpl, 1, chunk));
-    QH5(H5Pset_shuffle(dcpl));
-    QH5(H5Pset_deflate(dcpl, 1));
-  }
-  QH5(ds = H5Dcreate2((hid_t)h->file, path, ftype, sp, lp, dcpl, H5P_DEFAULT));
-  if (n)
-    QH5(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
-  if (units && *units) {
-    hid_t t = str_type();
-    QH5(t);
-    st = attr_write(ds, "units", t, &units);
-    H5Tclose(t);
-  }
-done:
-  if (ds >= 0)
-    H5Dclose(ds);
-  if (dcpl >= 0)
-    H5Pclose(dcpl);
-  if (lp >= 0)
-    H5Pclose(lp);
-  if (sp >= 0)
-    H5Sclose(sp);
-  if (st != QCAL_OK)
-    qcal_error(st, "%s: writing %s: %s", h->path, path, qcal_last_error());
-  return st;
-}
-
-qcal_status qcal_h5_write_f32(qcal_h5 *h, const char *path, const float *v, size_t n,
-                              const char *units) {
-  return write_1d(h, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n, units);
-}
-
-qcal_status qcal_h5_write_u64(qcal_h5 *h, const char *path, const uint64_t *v, size_t n) {
-  return write_1d(h, path, H5T_STD_U64LE, H5T_NATIVE_UINT64, v, n, NULL);
-}
-
 /* One 1-D dataset holding parts[0] .. parts[nparts-1] end to end, written
  * part by part (no concatenated copy in memory). */
 static qcal_status write_concat(qcal_h5 *h, const char *path, hid_t ftype, hid_t mtype,
@@ -208,6 +160,20 @@ done:
   if (st != QCAL_OK)
     qcal_error(st, "%s: writing %s: %s", h->path, path, qcal_last_error());
   return st;
+}
+
+static qcal_status write_1d(qcal_h5 *h, const char *path, hid_t ftype, hid_t mtype, const void *v,
+                            size_t n, const char *units) {
+  return write_concat(h, path, ftype, mtype, &v, &n, 1, units);
+}
+
+qcal_status qcal_h5_write_f32(qcal_h5 *h, const char *path, const float *v, size_t n,
+                              const char *units) {
+  return write_1d(h, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n, units);
+}
+
+qcal_status qcal_h5_write_u64(qcal_h5 *h, const char *path, const uint64_t *v, size_t n) {
+  return write_1d(h, path, H5T_STD_U64LE, H5T_NATIVE_UINT64, v, n, NULL);
 }
 
 qcal_status qcal_h5_write_u64_concat(qcal_h5 *h, const char *path, const uint64_t *const *parts,
