@@ -79,8 +79,12 @@ qcal_status qcal_results_guard(qcal_results *r) {
   int fd[2];
   if (pipe(fd) != 0)
     return qcal_error(QCAL_EIO, "%s: pipe: %s", r->path, strerror(errno));
-  /* generous: reading is I/O bound; a hang is what this catches */
-  const unsigned limit = 60 + (unsigned)(r->file_size >> 24);
+  /* generous: reading is I/O bound; a hang is what this catches.
+   * QCAL_READ_TIMEOUT (seconds) overrides it. */
+  unsigned limit = 60 + (unsigned)(r->file_size >> 24);
+  const char *env = getenv("QCAL_READ_TIMEOUT");
+  if (env && atoi(env) > 0)
+    limit = (unsigned)atoi(env);
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) {

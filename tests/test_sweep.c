@@ -172,6 +172,24 @@ Test(sweep, bad_input_leaves_earlier_results_untouched) {
            pathf("d.h5"));
   expect_bad(args, "d.h5", "unknown HDF5 dataset 'missing'");
 
+  /* a NaN in the network's weights: one line, no null memcpy (UBSan) */
+  tiny_write(dir, TINY_OK);
+  fp = fopen(pathf("tiny.bin"), "r+b");
+  const float nan = NAN;
+  fwrite(&nan, sizeof nan, 1, fp);
+  fclose(fp);
+  snprintf(args, sizeof args, "sweep --model %s %s", pathf("tiny.json"), base);
+  expect_bad(args, "NaN", NULL);
+  tiny_write(dir, TINY_OK);
+
+  /* the output is never one of the inputs */
+  snprintf(args, sizeof args, "sweep --no-network --no-synthetic %s -o %s", pathf("w.npy"),
+           pathf("w.npy"));
+  expect_bad(args, "must end in .h5", NULL);
+  snprintf(args, sizeof args, "sweep --no-network --no-synthetic %s:missing -o %s", pathf("d.h5"),
+           pathf("d.h5"));
+  expect_bad(args, "refusing to overwrite", NULL);
+
   snprintf(args, sizeof args, "sweep --model %s --images %s/none %s", pathf("tiny.json"), dir,
            "--no-synthetic -o x.h5");
   expect_bad(args, "none", "cannot open image folder");
