@@ -400,24 +400,24 @@ static void print_summary(const sweep_state *s) {
   if (s->e2e && qcal_table_rows(s->e2e)) {
     printf("\nend to end on %d held-out photos (%d-bit); keypoints: argmax agreement, all / those "
            "FP32 scores >= 0.5 (%lld):\n%-10s %-12s %12s %12s %10s %10s\n",
-           s->nheld, (int)qcal_table_get_i(s->e2e, 0, qcal_table_find(s->e2e, "bits")),
-           (long long)qcal_table_get_i(s->e2e, 0, qcal_table_find(s->e2e, "confident_keypoints")),
-           "act", "weights", "heatmap dB", "offset dB", "all", "confident");
+           s->nheld, (int)qcal_table_get_i(s->e2e, 0, QCAL_COL(E2E, bits)),
+           (long long)qcal_table_get_i(s->e2e, 0, QCAL_COL(E2E, confident_keypoints)), "act",
+           "weights", "heatmap dB", "offset dB", "all", "confident");
     for (size_t r = 0; r < qcal_table_rows(s->e2e); r++)
       printf("%-10s %-12s %12.2f %12.2f %9.1f%% %9.1f%%\n",
-             qcal_table_get_s(s->e2e, (long)r, qcal_table_find(s->e2e, "act_method")),
-             qcal_table_get_s(s->e2e, (long)r, qcal_table_find(s->e2e, "weight_granularity")),
-             qcal_table_get_f(s->e2e, (long)r, qcal_table_find(s->e2e, "heatmap_sqnr_db")),
-             qcal_table_get_f(s->e2e, (long)r, qcal_table_find(s->e2e, "offset_sqnr_db")),
-             100 * qcal_table_get_f(s->e2e, (long)r, qcal_table_find(s->e2e, "keypoint_agreement")),
-             100 * qcal_table_get_f(s->e2e, (long)r,
-                                    qcal_table_find(s->e2e, "keypoint_agreement_confident")));
+             qcal_table_get_s(s->e2e, (long)r, QCAL_COL(E2E, act_method)),
+             qcal_table_get_s(s->e2e, (long)r, QCAL_COL(E2E, weight_granularity)),
+             qcal_table_get_f(s->e2e, (long)r, QCAL_COL(E2E, heatmap_sqnr_db)),
+             qcal_table_get_f(s->e2e, (long)r, QCAL_COL(E2E, offset_sqnr_db)),
+             100 * qcal_table_get_f(s->e2e, (long)r, QCAL_COL(E2E, keypoint_agreement)),
+             100 * qcal_table_get_f(s->e2e, (long)r, QCAL_COL(E2E, keypoint_agreement_confident)));
   }
   if (s->sens && qcal_table_rows(s->sens)) {
     printf("\nmost sensitive layers (only that layer quantized; heatmap dB):\n");
     const qcal_table *t = s->sens;
-    int c_h = qcal_table_find(t, "heatmap_sqnr_db"), c_g = qcal_table_find(t, "weight_granularity"),
-        c_n = qcal_table_find(t, "layer_name"), c_o = qcal_table_find(t, "op");
+    const int c_h = QCAL_COL(SENSITIVITY, heatmap_sqnr_db),
+              c_g = QCAL_COL(SENSITIVITY, weight_granularity),
+              c_n = QCAL_COL(SENSITIVITY, layer_name), c_o = QCAL_COL(SENSITIVITY, op);
     for (int g = 0; g < 2; g++) {
       const char *gran = g ? "per-channel" : "per-tensor";
       printf("  weights %-12s", gran);

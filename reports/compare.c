@@ -153,23 +153,33 @@ static void key_of(const qcal_table *t, long row, const int *cols, int ncols, ch
 
 typedef struct {
   qcal_table_id table;
-  const char *keys[6];
+  int keys[6]; /* QCAL_COL indices, -1 ends */
   struct {
-    const char *name;
+    int col;  /* -1 ends */
     int kind; /* 0 higher-is-better dB, 1 amax (relative), 2 agreement (higher better) */
   } metrics[4];
 } spec;
 
 static const spec quality_specs[] = {
     {QCAL_TABLE_RESULTS,
-     {"tensor", "method", "percentile", "granularity", "bits", NULL},
-     {{"sqnr_db", 0}, {"amax_min", 1}, {"amax_max", 1}, {"amax", 1}}},
+     {QCAL_COL(RESULTS, tensor), QCAL_COL(RESULTS, method), QCAL_COL(RESULTS, percentile),
+      QCAL_COL(RESULTS, granularity), QCAL_COL(RESULTS, bits), -1},
+     {{QCAL_COL(RESULTS, sqnr_db), 0},
+      {QCAL_COL(RESULTS, amax_min), 1},
+      {QCAL_COL(RESULTS, amax_max), 1},
+      {QCAL_COL(RESULTS, amax), 1}}},
     {QCAL_TABLE_E2E,
-     {"act_method", "weight_granularity", "bits", NULL},
-     {{"heatmap_sqnr_db", 0}, {"offset_sqnr_db", 0}, {"keypoint_agreement", 2}, {NULL, 0}}},
+     {QCAL_COL(E2E, act_method), QCAL_COL(E2E, weight_granularity), QCAL_COL(E2E, bits), -1},
+     {{QCAL_COL(E2E, heatmap_sqnr_db), 0},
+      {QCAL_COL(E2E, offset_sqnr_db), 0},
+      {QCAL_COL(E2E, keypoint_agreement), 2},
+      {-1, 0}}},
     {QCAL_TABLE_SENSITIVITY,
-     {"layer_name", "weight_granularity", NULL},
-     {{"heatmap_sqnr_db", 0}, {"offset_sqnr_db", 0}, {NULL, 0}, {NULL, 0}}},
+     {QCAL_COL(SENSITIVITY, layer_name), QCAL_COL(SENSITIVITY, weight_granularity), -1},
+     {{QCAL_COL(SENSITIVITY, heatmap_sqnr_db), 0},
+      {QCAL_COL(SENSITIVITY, offset_sqnr_db), 0},
+      {-1, 0},
+      {-1, 0}}},
 };
 
 /* Keys of a table's rows, sorted, for matching in n log n. */
@@ -273,9 +283,10 @@ static qcal_status compare_quality(qcal_results *rb, qcal_results *rn, const spe
     return QCAL_OK; /* a table BASE lacks is not compared */
   }
   const char *tname = qcal_schema_tables[sp->table].name;
-  int kcols[6], nk = 0;
-  for (; nk < 6 && sp->keys[nk]; nk++)
-    kcols[nk] = qcal_table_find(b, sp->keys[nk]); /* schema tables: always found */
+  int nk = 0;
+  while (nk < 6 && sp->keys[nk] >= 0)
+    nk++;
+  const int *kcols = sp->keys;
   size_t nb = qcal_table_rows(b);
   keyed kn = {0};
   key_ctx kc = {n, kcols, nk};
@@ -290,17 +301,14 @@ static qcal_status compare_quality(qcal_results *rb, qcal_results *rn, const spe
       continue;
     }
     out->compared_keys++;
-    for (int m = 0; m < 4 && sp->metrics[m].name; m++) {
-      int cb = qcal_table_find(b, sp->metrics[m].name),
-          cn = qcal_table_find(n, sp->metrics[m].name);
-      if (cb < 0 || cn < 0)
-        continue;
+    for (int m = 0; m < 4 && sp->metrics[m].col >= 0; m++) {
+      const int cb = sp->metrics[m].col, cn = cb; /* schema order in both */
       double vb = qcal_table_get_f(b, (long)i, cb), vn = qcal_table_get_f(n, (long)j, cn);
       qcal_cmp_row *r = add(out);
       if (!r)
         break;
       snprintf(r->key, sizeof r->key, "%s", full);
-      snprintf(r->metric, sizeof r->metric, "%s", sp->metrics[m].name);
+      snprintf(r->metric, sizeof r->metric, "%s", qcal_table_col_name(b, cb));
       r->base = vb, r->cur = vn, r->quality = 1;
       int kind = sp->metrics[m].kind;
       if (isnan(vb) && isnan(vn)) {
