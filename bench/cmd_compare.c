@@ -7,6 +7,7 @@
 
 #include "bench/cli.h"
 #include "qcal/compare.h"
+#include "qcal/escape.h"
 
 typedef struct {
   const char *format, *thresholds, *perf;
@@ -133,9 +134,11 @@ int qcal_cmd_compare(int argc, char **argv) {
         snprintf(delta, sizeof delta, "%+.2f%%", 100 * (x->quality ? x->delta : x->delta));
       else
         snprintf(delta, sizeof delta, "%+.4f", x->delta);
-      if (md)
-        printf("| %s | %s | %.6g | %.6g | %s | %s | %s |\n", x->key, x->metric, x->base, x->cur,
-               delta, verdict_name(x->verdict), x->note);
+      static char k[4 * sizeof x->key], nt[4 * sizeof x->note];
+      if (md) /* names come from the files: escaped for the job summary */
+        printf("| %s | %s | %.6g | %.6g | %s | %s | %s |\n", qcal_escape_md(x->key, k, sizeof k),
+               x->metric, x->base, x->cur, delta, verdict_name(x->verdict),
+               qcal_escape_md(x->note, nt, sizeof nt));
       else
         printf("%-64.64s %-18s %12.6g %12.6g %10s  %-10s %s\n", x->key, x->metric, x->base, x->cur,
                delta, verdict_name(x->verdict), x->note);
@@ -143,10 +146,15 @@ int qcal_cmd_compare(int argc, char **argv) {
     if (c.n > (size_t)cfg.rows)
       printf("%s(%zu more rows; --rows N or --format json for all)\n", md ? "\n" : "",
              c.n - (size_t)cfg.rows);
+    static char e1[8192], e2[8192];
     for (size_t i = 0; i < c.n_only_base; i++)
-      printf("%sonly in %s: %s\n", md ? "- " : "", pos[0], c.only_base[i]);
+      printf("%sonly in %s: %s\n", md ? "- " : "",
+             md ? qcal_escape_md(pos[0], e1, sizeof e1) : pos[0],
+             md ? qcal_escape_md(c.only_base[i], e2, sizeof e2) : c.only_base[i]);
     for (size_t i = 0; i < c.n_only_new; i++)
-      printf("%sonly in %s: %s\n", md ? "- " : "", pos[1], c.only_new[i]);
+      printf("%sonly in %s: %s\n", md ? "- " : "",
+             md ? qcal_escape_md(pos[1], e1, sizeof e1) : pos[1],
+             md ? qcal_escape_md(c.only_new[i], e2, sizeof e2) : c.only_new[i]);
     printf("%s%zu compared: %d quality regression(s), %d performance regression(s)%s, %d warning(s)"
            " -> %s\n",
            md ? "\n**" : "", c.n, c.quality_regressions, c.perf_regressions,

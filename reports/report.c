@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "qcal/calib.h"
+#include "qcal/escape.h"
 #include "qcal/report.h"
 #include "qcal/results.h"
 
@@ -31,73 +32,6 @@ static FILE *openf(const rep *r, const char *name) {
   return fopen(p, "w");
 }
 
-/* Names come from files other people made: they reach gnuplot only inside
- * single-quoted strings (no escapes there but '' for '; control characters
- * would end the command, so they become '?'), data files only inside double
- * quotes without ", and the pages only escaped. */
-static const char *gp_str(const char *s, char *buf, size_t cap) {
-  size_t u = 0;
-  for (; *s && u + 3 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '\'')
-      buf[u++] = '\'', buf[u++] = '\'';
-    else
-      buf[u++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-  }
-  buf[u] = '\0';
-  return buf;
-}
-
-static const char *dat_str(const char *s, char *buf, size_t cap) {
-  size_t u = 0;
-  for (; *s && u + 2 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    buf[u++] = c < 0x20 || c == 0x7f ? '?' : c == '"' ? '\'' : (char)c;
-  }
-  buf[u] = '\0';
-  return buf;
-}
-
-/* HTML text and attribute values. */
-static const char *html_str(const char *s, char *buf, size_t cap) {
-  size_t u = 0;
-  for (; *s && u + 7 < cap; s++) {
-    const char *e = *s == '&'    ? "&amp;"
-                    : *s == '<'  ? "&lt;"
-                    : *s == '>'  ? "&gt;"
-                    : *s == '"'  ? "&quot;"
-                    : *s == '\'' ? "&#39;"
-                                 : NULL;
-    if (e)
-      u += (size_t)snprintf(buf + u, cap - u, "%s", e);
-    else
-      buf[u++] = (unsigned char)*s < 0x20 ? ' ' : *s;
-  }
-  buf[u] = '\0';
-  return buf;
-}
-
-/* Markdown table cells: inline HTML escaped, Markdown punctuation
- * backslash-escaped, no line breaks. */
-static const char *md_str(const char *s, char *buf, size_t cap) {
-  size_t u = 0;
-  for (; *s && u + 7 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '<')
-      u += (size_t)snprintf(buf + u, cap - u, "&lt;");
-    else if (c == '>')
-      u += (size_t)snprintf(buf + u, cap - u, "&gt;");
-    else if (c == '&')
-      u += (size_t)snprintf(buf + u, cap - u, "&amp;");
-    else if (strchr("\\`*_[]()#|!~{}+-.", c) && c)
-      buf[u++] = '\\', buf[u++] = (char)c;
-    else
-      buf[u++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-  }
-  buf[u] = '\0';
-  return buf;
-}
-
 /* Short-lived escaped copies for one printf: H(x), M(x), G(x), D(x). */
 #define ESC_SLOTS 8
 static char *esc_slot(void) {
@@ -106,10 +40,10 @@ static char *esc_slot(void) {
   next = (next + 1) % ESC_SLOTS;
   return slots[next];
 }
-#define H(x) html_str((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-#define M(x) md_str((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-#define G(x) gp_str((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-#define D(x) dat_str((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
+#define H(x) qcal_escape_html((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
+#define M(x) qcal_escape_md((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
+#define G(x) qcal_escape_gnuplot((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
+#define D(x) qcal_escape_data((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
 
 /* PNG then SVG of the same plot commands. */
 static void terms(FILE *gp, const char *stem, int w, int h, const char *plot) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qcal/escape.h"
 #include "qcal/paths.h"
 #include "qcal/results.h"
 #include "reports/table_internal.h"
@@ -303,4 +304,17 @@ Test(results, outputs_are_never_inputs) {
   cr_assert_eq(qcal_output_check(out, ins, 1), QCAL_OK, "%s", qcal_last_error());
   unlink(link);
   unlink(in);
+}
+
+Test(results, names_are_escaped_for_every_output) {
+  char b[64];
+  cr_assert_str_eq(qcal_escape_gnuplot("w'; system('x')\nplot", b, sizeof b),
+                   "w''; system(''x'')?plot");
+  cr_assert_str_eq(qcal_escape_data("a\"b\tc", b, sizeof b), "a'b?c");
+  cr_assert_str_eq(qcal_escape_html("<script>'&\"", b, sizeof b), "&lt;script&gt;&#39;&amp;&quot;");
+  cr_assert_str_eq(qcal_escape_md("a|b<i>_c\n", b, sizeof b), "a\\|b&lt;i&gt;\\_c ");
+  /* a small buffer truncates, never overruns, and never splits an escape */
+  char t[8];
+  cr_assert_str_eq(qcal_escape_gnuplot("''''''''", t, sizeof t), "''''''");
+  cr_assert_str_eq(qcal_escape_html("&&&", t, sizeof t), "&amp;");
 }

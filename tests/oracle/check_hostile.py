@@ -55,6 +55,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check("w&#39;; x=system(&#39;touch PWNED&#39;)" in html, "the page shows the quote name as text")
     md = open(p("r/summary.md")).read()
     check("<script>" not in md, "summary.md escapes the names")
+    rc, out, err = run("compare", "evil.h5", "evil.h5", "--format", "md", "--rows", "1000", cwd=tmp)
+    rows = [l for l in out.splitlines() if l.startswith("| results")]
+    cells = lambda l: len(l.replace("\\|", "")) - len(l.replace("\\|", "").replace("|", ""))
+    check(rc == 0 and rows and "<script>" not in out and all(cells(l) == 8 for l in rows),
+          "compare --format md escapes the names (%d rows, 7 cells each)" % len(rows))
     rc, _, err = run("report", "evil.h5", "-o", "it's a dir", cwd=tmp)
     check(rc == 0 and os.path.exists(p("it's a dir/index.html")), "report -o with a quote: " + err)
 
