@@ -124,12 +124,15 @@ static qcal_cmp_row *add(qcal_cmp *c) {
   return r;
 }
 
+/* Append to a list whose capacity doubles at each power of two. */
 static void only(char ***list, size_t *n, const char *key) {
-  char **l = realloc(*list, (*n + 1) * sizeof *l);
-  if (!l)
-    return;
-  *list = l;
-  l[(*n)++] = strdup(key);
+  if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4, ...: full */
+    char **l = realloc(*list, (*n ? 2 * *n : 1) * sizeof *l);
+    if (!l)
+      return;
+    *list = l;
+  }
+  (*list)[(*n)++] = strdup(key);
 }
 
 /* Row keys of a table from the named key columns. */
