@@ -15,6 +15,7 @@
 
 #include "bench/cli.h"
 #include "bench/sweep.h"
+#include "qcal/escape.h"
 #include "qcal/paths.h"
 
 qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
@@ -348,7 +349,9 @@ static void print_summary(const sweep_state *s) {
       if (iw < 0 && ia < 0)
         continue;
       char name[64], bw[64] = "-", ba[32] = "-";
-      snprintf(name, sizeof name, "%.20s%s", s->items[iw >= 0 ? iw : ia].name,
+      char shown[256];
+      snprintf(name, sizeof name, "%.20s%s",
+               qcal_escape_text(s->items[iw >= 0 ? iw : ia].name, shown, sizeof shown),
                s->model.layers[l].op == QCAL_OP_DWCONV ? "*" : "");
       char *slash = strchr(name, '/');
       if (slash)
@@ -394,7 +397,9 @@ static void print_summary(const sweep_state *s) {
     const sweep_row *rc = qcal_sweep_find(s, i, "max", true, bits);
     if (rc)
       snprintf(pc, sizeof pc, "%.2f", rc->m.sqnr_db);
-    printf("%-34.34s %-12s %8.2f   %.2f / %s\n", s->items[i].name, lab, best,
+    char shown[256];
+    printf("%-34.34s %-12s %8.2f   %.2f / %s\n",
+           qcal_escape_text(s->items[i].name, shown, sizeof shown), lab, best,
            row_sqnr(qcal_sweep_find(s, i, "max", false, bits)), pc);
   }
   if (s->e2e && qcal_table_rows(s->e2e)) {

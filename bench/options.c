@@ -17,9 +17,11 @@ int qcal_die(const char *fmt, ...) {
   size_t n = strlen(msg);
   while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
     msg[--n] = '\0';
-  for (char *p = msg; *p; p++)
-    if (*p == '\n' || *p == '\r')
+  for (char *p = msg; *p; p++) /* and no terminal control sequences from names */
+    if (*p == '\n' || *p == '\r' || *p == '\t')
       *p = ' ';
+    else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
   fprintf(stderr, "qcal: error: %s\n", msg);
   return QCAL_EXIT_USAGE;
 }

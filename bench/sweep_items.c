@@ -11,6 +11,7 @@
 #include "bench/cli.h"
 #include "bench/sweep.h"
 #include "qcal/datasets.h"
+#include "qcal/escape.h"
 
 const char *const qcal_item_kind_names[] = {"weight", "activation", "synthetic", "file"};
 
@@ -106,7 +107,9 @@ static qcal_status load_images(sweep_state *s) {
       usable++;
       snprintf(s->image_status[i], sizeof s->image_status[i], "ok");
     } else {
-      fprintf(stderr, "qcal: warning: skipping %s\n", qcal_last_error());
+      char shown[1200];
+      fprintf(stderr, "qcal: warning: skipping %s\n",
+              qcal_escape_text(qcal_last_error(), shown, sizeof shown));
       snprintf(s->image_status[i], sizeof s->image_status[i], "skipped: %s", qcal_last_error());
     }
     free(names[i]);

@@ -71,3 +71,13 @@ const char *qcal_escape_md(const char *s, char *buf, size_t cap) {
   buf[u] = '\0';
   return buf;
 }
+
+const char *qcal_escape_text(const char *s, char *buf, size_t cap) {
+  size_t u = 0;
+  for (; *s && u + 2 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    buf[u++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  buf[u] = '\0';
+  return buf;
+}

@@ -18,4 +18,7 @@ const char *qcal_escape_html(const char *s, char *buf, size_t cap);
  * backslash-escaped, line breaks as spaces. */
 const char *qcal_escape_md(const char *s, char *buf, size_t cap);
 
+/* Terminal text: control characters (escape sequences, line breaks) as '?'. */
+const char *qcal_escape_text(const char *s, char *buf, size_t cap);
+
 #endif
