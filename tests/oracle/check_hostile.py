@@ -47,6 +47,19 @@ with tempfile.TemporaryDirectory() as tmp:
     np.savez(p("evil.npz"), **evil)
     rc, out, err = run("sweep", "evil.npz", "--no-network", "--no-synthetic", "-o", "evil.h5", cwd=tmp)
     check(rc == 0, "sweep of hostile names: " + err.strip())
+    rc, _, err = run("report", "evil.h5", "-o", "r", cwd=tmp)
+    check(rc == 0, "report of hostile names: " + err.strip())
+    check(not glob.glob(os.path.join(tmp, "**", "PWNED"), recursive=True) and
+          not os.path.exists("PWNED"), "no file PWNED: gnuplot ran no command")
+    html = open(p("r/index.html")).read()
+    check("<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html,
+          "the page shows <script> as text")
+    check("w&#39;; x=system(&#39;touch PWNED&#39;)" in html, "the page shows the quote name as text")
+    gp = open(p("r/histograms.gp")).read()
+    check("'w''; x=system(''touch PWNED''); print '':" in gp or "w''; x=system(''touch PWNED'')" in gp,
+          "the gnuplot script holds the name as an escaped string literal")
+    md = open(p("r/summary.md")).read()
+    check("<script>" not in md, "summary.md escapes the names")
     # control characters in names (zip member names arrive as CP437 text, so
     # safetensors, whose JSON header carries any code point)
     def safetensors(path, names, data):
