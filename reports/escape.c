@@ -22,14 +22,19 @@ const char *qcal_escape_gnuplot(const char *s, char *buf, size_t cap) {
   return buf;
 }
 
-const char *qcal_escape_data(const char *s, char *buf, size_t cap) {
+/* s with control characters as '?' and one more character replaced. */
+static const char *plain(const char *s, char from, char to, char *buf, size_t cap) {
   size_t u = 0;
   for (; *s && u + 2 < cap; s++) {
     unsigned char c = (unsigned char)*s;
-    buf[u++] = c < 0x20 || c == 0x7f ? '?' : c == '"' ? '\'' : (char)c;
+    buf[u++] = c < 0x20 || c == 0x7f ? '?' : *s == from ? to : (char)c;
   }
   buf[u] = '\0';
   return buf;
+}
+
+const char *qcal_escape_data(const char *s, char *buf, size_t cap) {
+  return plain(s, '"', '\'', buf, cap);
 }
 
 /* HTML text and attribute values. */
@@ -73,11 +78,5 @@ const char *qcal_escape_md(const char *s, char *buf, size_t cap) {
 }
 
 const char *qcal_escape_text(const char *s, char *buf, size_t cap) {
-  size_t u = 0;
-  for (; *s && u + 2 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    buf[u++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-  }
-  buf[u] = '\0';
-  return buf;
+  return plain(s, '\0', '\0', buf, cap);
 }

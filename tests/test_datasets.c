@@ -208,9 +208,11 @@ Test(readers, safetensors_malformed) {
            data, 8, 0);
   cr_assert_eq(qcal_load_tensors(pathf("dt.safetensors"), collect, &g), QCAL_EDTYPE);
   /* found by fuzzing: fields of the wrong JSON type */
-  write_st("ty.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":0}}", data, 8, 0);
+  write_st("ty.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":0}}", data,
+           8, 0);
   cr_assert_eq(qcal_load_tensors(pathf("ty.safetensors"), collect, &g), QCAL_EFORMAT);
-  write_st("ty2.safetensors", "{\"a\":{\"dtype\":7,\"shape\":{},\"data_offsets\":[0,8]}}", data, 8, 0);
+  write_st("ty2.safetensors", "{\"a\":{\"dtype\":7,\"shape\":{},\"data_offsets\":[0,8]}}", data, 8,
+           0);
   cr_assert_eq(qcal_load_tensors(pathf("ty2.safetensors"), collect, &g), QCAL_EFORMAT);
   write_st("ty3.safetensors", "{\"a\":5}", data, 8, 0);
   cr_assert_eq(qcal_load_tensors(pathf("ty3.safetensors"), collect, &g), QCAL_EFORMAT);
@@ -470,4 +472,31 @@ Test(tfjs, image_loader_resizes_and_normalises) {
   fclose(f);
   cr_assert_eq(qcal_image_load(pathf("broken.png"), 16, &t), QCAL_EFORMAT);
   cr_assert_not_null(strstr(qcal_last_error(), "broken.png"));
+}
+
+/* Inputs libFuzzer found (tests/fuzz/regressions/image-*): a PGM whose header
+ * gives a zero height, and a 16-bit PGM whose conversion in Debian's
+ * stb_image reads past its buffer. Both are refused before decoding. */
+Test(tfjs, image_loader_refuses_the_fuzz_regressions) {
+  const char *root = getenv("QCAL_SOURCE_ROOT");
+  cr_assert_not_null(root);
+  const char *files[] = {"image-zero-height.pgm", "image-16bit-pnm.pgm"};
+  const char *why[] = {"0 pixels", "16-bit images are not supported"};
+  for (int i = 0; i < 2; i++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/tests/fuzz/regressions/%s", root, files[i]);
+    qcal_tensor t;
+    cr_assert_eq(qcal_image_load(p, 33, &t), QCAL_EFORMAT, "%s accepted", files[i]);
+    cr_assert_not_null(strstr(qcal_last_error(), files[i]), "%s", qcal_last_error());
+    cr_assert(strstr(qcal_last_error(), why[i]) || strstr(qcal_last_error(), "cannot decode"), "%s",
+              qcal_last_error());
+  }
+  /* a header that claims 100000 x 100000 pixels is refused before decoding */
+  FILE *f = fopen(pathf("huge.pgm"), "wb");
+  fputs("P5\n100000 100000\n255\n", f);
+  fputc(0, f);
+  fclose(f);
+  qcal_tensor t;
+  cr_assert_eq(qcal_image_load(pathf("huge.pgm"), 33, &t), QCAL_EFORMAT);
+  cr_assert_not_null(strstr(qcal_last_error(), "megapixels"), "%s", qcal_last_error());
 }
