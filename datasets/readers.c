@@ -9,6 +9,7 @@
 #include <zip.h>
 
 #include "qcal/datasets.h"
+#include "qcal/isolate.h"
 #include "qcal/paths.h"
 
 static int ends_with(const char *s, const char *suf) {
@@ -119,6 +120,7 @@ typedef struct {
 
 static qcal_status h5_read(hid_t file, const char *path, const char *name, qcal_tensor *t) {
   qcal_status st = QCAL_OK;
+  memset(t, 0, sizeof *t); /* freed on every error path */
   hid_t ds = H5Dopen2(file, name, H5P_DEFAULT), ty = -1, sp = -1;
   if (ds < 0)
     return qcal_error(QCAL_EINVAL, "%s: no dataset '%s'", path, name);
@@ -133,9 +135,28 @@ static qcal_status h5_read(hid_t file, const char *path, const char *name, qcal_
     hsize_t dims[QCAL_MAX_DIMS];
     int64_t shape[QCAL_MAX_DIMS];
     H5Sget_simple_extent_dims(sp, dims, NULL);
+    /* the declared size must be what the file holds: a never-written dataset
+     * reads as its fill value, and deflate expands at most ~1032:1 */
+    double n = 1;
     for (int i = 0; i < nd; i++)
-      shape[i] = (int64_t)dims[i];
-    st = qcal_tensor_alloc(t, nd, shape);
+      shape[i] = (int64_t)dims[i], n *= (double)dims[i];
+    const double stored = (double)H5Dget_storage_size(ds), bytes = n * (double)H5Tget_size(ty);
+    if (n > 0 && stored == 0) {
+      st = qcal_error(QCAL_EFORMAT, "%s: dataset '%s' declares %.0f elements but stores none", path,
+                      name, n);
+    } else if (bytes > stored * 1100.0 + 4096) {
+      st = qcal_error(QCAL_EFORMAT,
+                      "%s: dataset '%s' declares %.0f elements, more than its %.0f stored bytes "
+                      "hold",
+                      path, name, n, stored);
+    } else {
+      st = qcal_tensor_alloc(t, nd, shape);
+      if (st != QCAL_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", qcal_last_error());
+        st = qcal_error(st, "%s: dataset '%s': %s", path, name, msg);
+      }
+    }
     if (st == QCAL_OK && t->numel == 0)
       st = qcal_error(QCAL_EEMPTY, "%s: dataset '%s' is empty", path, name);
     if (st == QCAL_OK && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
@@ -174,7 +195,8 @@ static herr_t h5_visit(hid_t obj, const char *name, const H5O_info_t *info, void
   return w->st == QCAL_OK ? 0 : 1;
 }
 
-static qcal_status load_h5(const char *path, const char *want, qcal_tensor_fn fn, void *ctx) {
+static qcal_status load_h5_direct(const char *path, const char *want, qcal_tensor_fn fn,
+                                  void *ctx) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   FILE *probe = fopen(path, "rb");
   if (!probe)
@@ -206,6 +228,31 @@ static qcal_status load_h5(const char *path, const char *want, qcal_tensor_fn fn
   }
   H5Fclose(f);
   return st;
+}
+
+typedef struct {
+  const char *path, *want;
+} h5_job;
+
+static qcal_status drop_tensor(void *ctx, qcal_tensor *t) {
+  (void)ctx;
+  qcal_tensor_free(t);
+  return QCAL_OK;
+}
+
+static qcal_status h5_dry_run(void *p) {
+  const h5_job *j = p;
+  return load_h5_direct(j->path, j->want, drop_tensor, NULL);
+}
+
+/* libhdf5 can crash or hang on a corrupt file: read it in a child first */
+static qcal_status load_h5(const char *path, const char *want, qcal_tensor_fn fn, void *ctx) {
+  struct stat sb;
+  const double size = stat(path, &sb) == 0 ? (double)sb.st_size : 0;
+  h5_job j = {path, want};
+  QCAL_TRY(qcal_isolated(path, h5_dry_run, &j, 60 + (unsigned)(size / (1 << 24)),
+                         1100.0 * size + (double)(1u << 30)));
+  return load_h5_direct(path, want, fn, ctx);
 }
 
 /* ---- safetensors */

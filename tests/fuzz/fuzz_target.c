@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #elif defined(FUZZ_RESULTS)
   /* the validating reader, as report, compare and export use it, in this
    * process: libFuzzer must see every fault itself, not the guard's child */
-  setenv("QCAL_RESULTS_INPROCESS", "1", 1);
+  setenv("QCAL_NO_ISOLATION", "1", 1);
   qcal_results r;
   if (put(dir, "r.h5", data, size, path, sizeof path) == 0 &&
       qcal_results_open(&r, path) == QCAL_OK) {

@@ -230,6 +230,22 @@ with tempfile.TemporaryDirectory() as tmp:
             rc, out, err = run(*cmd, env=env)
             check(one_line_error(rc, err, f) and out == "",
                   "fuzz regression %s through %s: exit 2, one line" % (os.path.basename(f), cmd[0]))
+    # HDF5 tensor inputs: declared sizes checked against what is stored, and
+    # libhdf5 faults on corrupt files isolated like the results readers'
+    with h5py.File(p("ghost.h5"), "w") as f:
+        f.create_dataset("x", shape=(20000, 20000), dtype="f4")
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", QCAL, "sweep", p("ghost.h5") + ":x",
+                        "--no-network", "--no-synthetic", "-o", p("g.h5")], capture_output=True, text=True)
+    rss_kb = int(r.stderr.strip().splitlines()[-1])
+    check(r.returncode == 2 and "stores none" in r.stderr and rss_kb < 600 * 1024,
+          "a 1.6 GB never-written HDF5 dataset is refused (%d MB RSS)" % (rss_kb // 1024))
+    for f in sorted(glob.glob(os.path.join(ROOT, "tests/fuzz/regressions/results-*"))):
+        shutil.copy(f, p("in.h5"))
+        rc, out, err = run("sweep", p("in.h5"), "--no-network", "--no-synthetic", "-o", p("s.h5"),
+                           env=env)
+        check(one_line_error(rc, err, "in.h5"),
+              "sweep of %s as tensors: exit 2, one line" % os.path.basename(f))
+
     # the many-member archive: every member swept, one row each per method
     b = io.BytesIO()
     n_members = 20000
