@@ -21,6 +21,19 @@ double qcal_mem_available(void) {
   return (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 }
 
+qcal_status qcal_parent_dir(const char *path, char *buf, size_t cap) {
+  if (snprintf(buf, cap, "%s", path) >= (int)cap)
+    return QCAL_EINVAL;
+  char *sl = strrchr(buf, '/');
+  if (sl == buf)
+    sl[1] = '\0';
+  else if (sl)
+    *sl = '\0';
+  else
+    snprintf(buf, cap, ".");
+  return QCAL_OK;
+}
+
 qcal_status qcal_output_check(const char *out, const char *const *inputs, int ninputs) {
   if (!out || !*out)
     return qcal_error(QCAL_EINVAL, "output path is empty");
@@ -37,15 +50,8 @@ qcal_status qcal_output_check(const char *out, const char *const *inputs, int ni
     }
   }
   char dir[4200];
-  if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir)
+  if (qcal_parent_dir(out, dir, sizeof dir) != QCAL_OK)
     return qcal_error(QCAL_EINVAL, "output path too long");
-  char *sl = strrchr(dir, '/');
-  if (sl == dir)
-    sl[1] = '\0';
-  else if (sl)
-    *sl = '\0';
-  else
-    snprintf(dir, sizeof dir, ".");
   struct stat sd;
   if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
     return qcal_error(QCAL_EINVAL, "%s: folder %s does not exist", out, dir);

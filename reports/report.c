@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <hdf5.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 
 #include "qcal/calib.h"
 #include "qcal/escape.h"
+#include "qcal/paths.h"
 #include "qcal/report.h"
 #include "qcal/results.h"
 
@@ -890,15 +890,7 @@ static qcal_status check_report_dir(const char *dir, int *exists) {
   }
   /* the parent must take the temporary folder */
   char parent[4200];
-  snprintf(parent, sizeof parent, "%s", dir);
-  char *sl = strrchr(parent, '/');
-  if (sl == parent)
-    sl[1] = '\0';
-  else if (sl)
-    *sl = '\0';
-  else
-    snprintf(parent, sizeof parent, ".");
-  if (access(parent, W_OK | X_OK) != 0)
+  if (qcal_parent_dir(dir, parent, sizeof parent) != QCAL_OK || access(parent, W_OK | X_OK) != 0)
     return qcal_error(QCAL_EIO, "%s: cannot create the report there: %s", dir, strerror(errno));
   return QCAL_OK;
 }
