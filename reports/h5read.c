@@ -28,7 +28,9 @@ static qcal_status bad(const qcal_results *r, const char *what, const char *fmt,
 }
 
 /* A string attribute of obj into buf (any string class, scalar or one
- * element, at most QCAL_SCHEMA_STR_MAX bytes). 1 if absent. */
+ * element, at most ATTR_MAX bytes: the config attribute lists every input
+ * file). 1 if absent. */
+#define ATTR_MAX (1 << 20)
 static int read_str_attr(const qcal_results *r, hid_t obj, const char *objname, const char *name,
                          char *buf, size_t cap, qcal_status *st) {
   *st = QCAL_OK;
@@ -52,20 +54,20 @@ static int read_str_attr(const qcal_results *r, hid_t obj, const char *objname, 
     H5Tset_cset(mt, H5Tget_cset(t));
     if (H5Aread(a, mt, &v) < 0 || !v)
       *st = bad(r, what, "cannot be read");
-    else if (strlen(v) > QCAL_SCHEMA_STR_MAX)
-      *st = bad(r, what, "is longer than %d bytes", QCAL_SCHEMA_STR_MAX);
+    else if (strlen(v) > ATTR_MAX)
+      *st = bad(r, what, "is longer than %d bytes", ATTR_MAX);
     else
       snprintf(buf, cap, "%s", v);
     if (v)
       H5free_memory(v);
   } else {
     size_t n = H5Tget_size(t);
-    char *v = n <= QCAL_SCHEMA_STR_MAX ? calloc(n + 1, 1) : NULL;
+    char *v = n <= ATTR_MAX ? calloc(n + 1, 1) : NULL;
     mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, n + 1);
     H5Tset_cset(mt, H5Tget_cset(t));
-    if (n > QCAL_SCHEMA_STR_MAX)
-      *st = bad(r, what, "is longer than %d bytes", QCAL_SCHEMA_STR_MAX);
+    if (n > ATTR_MAX)
+      *st = bad(r, what, "is longer than %d bytes", ATTR_MAX);
     else if (!v || H5Aread(a, mt, v) < 0)
       *st = bad(r, what, "cannot be read");
     else

@@ -246,6 +246,18 @@ with tempfile.TemporaryDirectory() as tmp:
         check(one_line_error(rc, err, "in.h5"),
               "sweep of %s as tensors: exit 2, one line" % os.path.basename(f))
 
+    # a legitimate long attribute (config lists 120 long file names: > 4 KiB)
+    os.makedirs(p("many_files"))
+    names = []
+    for i in range(120):
+        names.append(p("many_files/a_rather_long_file_name_for_the_config_attribute_%03d.npy" % i))
+        np.save(names[-1], a[:4, :8])
+    rc, _, err = run("sweep", *names, "--no-network", "--no-synthetic", "-o", p("mf.h5"))
+    with h5py.File(p("mf.h5"), "r") as f:
+        long_cfg = len(f.attrs["config"]) > 4096
+    rc2, _, err2 = run("report", p("mf.h5"), "-o", p("mfr"))
+    check(rc == 0 and long_cfg and rc2 == 0, "a results file with an 8 KB config reports: " + err + err2)
+
     # the many-member archive: every member swept, one row each per method
     b = io.BytesIO()
     n_members = 20000
