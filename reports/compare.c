@@ -465,15 +465,8 @@ qcal_status qcal_compare(qcal_results *base, qcal_results *cur, const qcal_thres
                          qcal_cmp *out) {
   memset(out, 0, sizeof *out);
   qcal_status st = QCAL_OK;
-  /* a sweep is compared only when it is whole: tensors, amax values and every
-   * cross-reference checked, as report and export check them */
-  qcal_results *files[2] = {base, cur};
-  for (int i = 0; i < 2 && st == QCAL_OK; i++)
-    if (qcal_results_has(files[i], QCAL_TABLE_RESULTS)) {
-      qcal_sweep_tables sw;
-      st = qcal_results_read_sweep(files[i], &sw);
-      qcal_sweep_tables_free(&sw);
-    }
+  /* a sweep is compared only when it is whole: qcal_results_open already
+   * read every table, the amax values and every cross-reference */
   for (size_t s = 0; s < sizeof quality_specs / sizeof quality_specs[0] && st == QCAL_OK; s++)
     st = compare_quality(base, cur, &quality_specs[s], t, out);
   if (st == QCAL_OK)
