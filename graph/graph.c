@@ -1,0 +1,296 @@
+/* Graph construction: values, nodes, attributes, the name index. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <stdio.h>
+
+#include "graph/internal.h"
+#include "qcal/escape.h"
+
+const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT] = {
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
+  [QCAL_GOP_##id] = {name, min_in, max_in, min_out, max_out, flags, wslot, waxis},
+#include "graph/ops.inc"
+#undef QCAL_OP
+};
+
+qcal_graph_op qcal_op_find(const char *name) {
+  for (int i = 0; i < QCAL_GOP_COUNT; i++)
+    if (!strcmp(qcal_op_infos[i].name, name))
+      return (qcal_graph_op)i;
+  return QCAL_GOP_COUNT;
+}
+
+size_t qcal_dtype_size(qcal_dtype t) {
+  static const size_t s[QCAL_DT_COUNT] = {4, 8, 4, 1, 1, 1};
+  return t < QCAL_DT_COUNT ? s[t] : 0;
+}
+
+const char *qcal_dtype_name(qcal_dtype t) {
+  static const char *const n[QCAL_DT_COUNT] = {"float32", "int64", "int32", "int8", "uint8",
+                                               "bool"};
+  return t < QCAL_DT_COUNT ? n[t] : "?";
+}
+
+/* ---- name index: open addressing over value indices */
+typedef struct names {
+  size_t cap;
+  int *slot; /* value index + 1; 0 empty */
+} names;
+
+static uint64_t hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static qcal_status names_put(qcal_graph *g, int idx);
+
+static qcal_status names_grow(qcal_graph *g) {
+  names *nm = g->names;
+  size_t cap = nm->cap ? nm->cap * 2 : 256;
+  int *slot = calloc(cap, sizeof *slot);
+  if (!slot)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  free(nm->slot);
+  nm->slot = slot;
+  nm->cap = cap;
+  for (int i = 0; i < g->nvalues; i++)
+    if (g->values[i].name)
+      QCAL_TRY(names_put(g, i));
+  return QCAL_OK;
+}
+
+static qcal_status names_put(qcal_graph *g, int idx) {
+  names *nm = g->names;
+  size_t m = nm->cap - 1;
+  for (size_t h = hash(g->values[idx].name) & m;; h = (h + 1) & m)
+    if (!nm->slot[h]) {
+      nm->slot[h] = idx + 1;
+      return QCAL_OK;
+    }
+}
+
+int qcal_graph_find(const qcal_graph *g, const char *name) {
+  const names *nm = g->names;
+  if (!nm->cap)
+    return -1;
+  size_t m = nm->cap - 1;
+  for (size_t h = hash(name) & m; nm->slot[h]; h = (h + 1) & m)
+    if (!strcmp(g->values[nm->slot[h] - 1].name, name))
+      return nm->slot[h] - 1;
+  return -1;
+}
+
+qcal_status qcal_graph_new(const char *path, qcal_graph **out) {
+  qcal_graph *g = calloc(1, sizeof *g);
+  names *nm = calloc(1, sizeof *nm);
+  char *p = strdup(path ? path : "graph");
+  if (!g || !nm || !p) {
+    free(g), free(nm), free(p);
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  }
+  g->names = nm;
+  g->path = p;
+  *out = g;
+  return QCAL_OK;
+}
+
+static void attr_free(qcal_attr *a) {
+  free(a->name);
+  free(a->ints);
+  free(a->floats);
+  free(a->s);
+}
+
+void qcal_graph_free(qcal_graph *g) {
+  if (!g)
+    return;
+  for (int i = 0; i < g->nnodes; i++) {
+    qcal_node *n = &g->nodes[i];
+    if (n->exec_free && n->exec)
+      n->exec_free(n->exec);
+    for (int a = 0; a < n->nattr; a++)
+      attr_free(&n->attr[a]);
+    free(n->attr);
+    free(n->in);
+    free(n->out);
+    free(n->name);
+  }
+  for (int i = 0; i < g->nvalues; i++) {
+    if (g->values[i].kind == QCAL_VAL_CONST)
+      qcal_free(g->values[i].data);
+    free(g->values[i].name);
+  }
+  qcal_plan_free(g);
+  names *nm = g->names;
+  free(nm->slot);
+  free(nm);
+  free(g->values);
+  free(g->nodes);
+  free(g->inputs);
+  free(g->outputs);
+  free(g->path);
+  free(g);
+}
+
+qcal_status qcal_graph_add_value(qcal_graph *g, const char *name, qcal_value_kind kind,
+                                 qcal_dtype dtype, int ndim, const int64_t *shape, int *index) {
+  if (ndim < 0 || ndim > QCAL_MAX_DIMS)
+    return qcal_error(QCAL_EUNSUPPORTED, "%s: value '%s' has %d dims (at most %d supported)",
+                      g->path, name, ndim, QCAL_MAX_DIMS);
+  if (qcal_graph_find(g, name) >= 0)
+    return qcal_error(QCAL_EFORMAT, "%s: value '%s' is defined twice", g->path, name);
+  if (g->nvalues == g->cap_values) {
+    int cap = g->cap_values ? g->cap_values * 2 : 64;
+    qcal_value *v = realloc(g->values, (size_t)cap * sizeof *v);
+    if (!v)
+      return qcal_error(QCAL_ENOMEM, "out of memory");
+    g->values = v;
+    g->cap_values = cap;
+  }
+  names *nm = g->names;
+  if ((size_t)(g->nvalues + 1) * 2 > nm->cap)
+    QCAL_TRY(names_grow(g));
+  qcal_value *v = &g->values[g->nvalues];
+  memset(v, 0, sizeof *v);
+  v->name = strdup(name);
+  if (!v->name)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  v->kind = kind;
+  v->dtype = dtype;
+  v->ndim = ndim;
+  v->producer = -1;
+  v->numel = 1;
+  for (int d = 0; d < ndim; d++) {
+    v->shape[d] = shape[d];
+    v->numel *= shape[d] > 0 ? (size_t)shape[d] : shape[d] == 0 ? 0 : 1;
+  }
+  int idx = g->nvalues++;
+  QCAL_TRY(names_put(g, idx));
+  if (index)
+    *index = idx;
+  return QCAL_OK;
+}
+
+qcal_status qcal_graph_add_const(qcal_graph *g, const char *name, qcal_dtype dtype, int ndim,
+                                 const int64_t *shape, void *data, int *index) {
+  int idx;
+  qcal_status st = qcal_graph_add_value(g, name, QCAL_VAL_CONST, dtype, ndim, shape, &idx);
+  if (st) {
+    qcal_free(data);
+    return st;
+  }
+  g->values[idx].data = data;
+  if (index)
+    *index = idx;
+  return QCAL_OK;
+}
+
+qcal_status qcal_graph_add_node(qcal_graph *g, qcal_graph_op op, const char *name, int nin,
+                                const int *in, int nout, const int *out, int *index) {
+  if (g->nnodes == g->cap_nodes) {
+    int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+    qcal_node *n = realloc(g->nodes, (size_t)cap * sizeof *n);
+    if (!n)
+      return qcal_error(QCAL_ENOMEM, "out of memory");
+    g->nodes = n;
+    g->cap_nodes = cap;
+  }
+  qcal_node *n = &g->nodes[g->nnodes];
+  memset(n, 0, sizeof *n);
+  n->op = op;
+  n->sum_in = -1;
+  n->name = strdup(name ? name : "");
+  n->in = malloc((size_t)(nin ? nin : 1) * sizeof(int));
+  n->out = malloc((size_t)(nout ? nout : 1) * sizeof(int));
+  if (!n->name || !n->in || !n->out) {
+    free(n->name), free(n->in), free(n->out);
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  }
+  if (nin)
+    memcpy(n->in, in, (size_t)nin * sizeof(int));
+  if (nout)
+    memcpy(n->out, out, (size_t)nout * sizeof(int));
+  n->nin = nin;
+  n->nout = nout;
+  int idx = g->nnodes++;
+  if (index)
+    *index = idx;
+  return QCAL_OK;
+}
+
+qcal_status qcal_node_add_attr(qcal_node *n, const qcal_attr *a) {
+  qcal_attr *na = realloc(n->attr, (size_t)(n->nattr + 1) * sizeof *na);
+  if (!na)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  n->attr = na;
+  qcal_attr *d = &na[n->nattr];
+  *d = *a;
+  d->used = false;
+  d->name = strdup(a->name);
+  d->ints = NULL;
+  d->floats = NULL;
+  d->s = NULL;
+  bool ok = d->name != NULL;
+  if (a->n && a->ints && ok) {
+    d->ints = malloc((size_t)a->n * sizeof *d->ints);
+    ok = d->ints && memcpy(d->ints, a->ints, (size_t)a->n * sizeof *d->ints);
+  }
+  if (a->n && a->floats && ok) {
+    d->floats = malloc((size_t)a->n * sizeof *d->floats);
+    ok = d->floats && memcpy(d->floats, a->floats, (size_t)a->n * sizeof *d->floats);
+  }
+  if (a->s && ok)
+    ok = (d->s = strdup(a->s)) != NULL;
+  if (!ok) {
+    attr_free(d);
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  }
+  n->nattr++;
+  return QCAL_OK;
+}
+
+const qcal_attr *qcal_node_attr(qcal_node *n, const char *name) {
+  for (int i = 0; i < n->nattr; i++)
+    if (!strcmp(n->attr[i].name, name)) {
+      n->attr[i].used = true;
+      return &n->attr[i];
+    }
+  return NULL;
+}
+
+int64_t qcal_attr_int(qcal_node *n, const char *name, int64_t def) {
+  const qcal_attr *a = qcal_node_attr(n, name);
+  return a && a->type == QCAL_ATTR_INT ? a->i : def;
+}
+
+float qcal_attr_float(qcal_node *n, const char *name, float def) {
+  const qcal_attr *a = qcal_node_attr(n, name);
+  return a && a->type == QCAL_ATTR_FLOAT ? a->f : a && a->type == QCAL_ATTR_INT ? (float)a->i : def;
+}
+
+const char *qcal_attr_str(qcal_node *n, const char *name, const char *def) {
+  const qcal_attr *a = qcal_node_attr(n, name);
+  return a && a->type == QCAL_ATTR_STRING ? a->s : def;
+}
+
+int qcal_attr_ints(qcal_node *n, const char *name, int64_t *out, int max) {
+  const qcal_attr *a = qcal_node_attr(n, name);
+  if (!a)
+    return 0;
+  if (a->type != QCAL_ATTR_INTS || a->n > max)
+    return -1;
+  if (a->n)
+    memcpy(out, a->ints, (size_t)a->n * sizeof *out);
+  return a->n;
+}
+
+const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, size_t len) {
+  (void)g;
+  char name[96];
+  qcal_escape_text(n->name, name, sizeof name);
+  snprintf(buf, len, "%s node '%s'", qcal_op_infos[n->op].name, name);
+  return buf;
+}

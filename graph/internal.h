@@ -1,0 +1,74 @@
+/* Shared by the graph subsystem: op function prototypes (from ops.inc) and
+ * helpers for reading inputs and setting outputs. */
+#ifndef QCAL_GRAPH_INTERNAL_H
+#define QCAL_GRAPH_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "qcal/graph.h"
+
+typedef qcal_status (*qcal_op_fn)(qcal_graph *g, qcal_node *n);
+
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
+  qcal_status infer(qcal_graph *g, qcal_node *n);                                                  \
+  qcal_status fwd(qcal_graph *g, qcal_node *n);
+#include "graph/ops.inc"
+#undef QCAL_OP
+
+extern const qcal_op_fn qcal_op_infer[QCAL_GOP_COUNT];
+extern const qcal_op_fn qcal_op_fwd[QCAL_GOP_COUNT];
+
+/* Input i of n, or NULL when absent. */
+static inline qcal_value *qcal_in(qcal_graph *g, const qcal_node *n, int i) {
+  return i < n->nin && n->in[i] >= 0 ? &g->values[n->in[i]] : NULL;
+}
+static inline qcal_value *qcal_out(qcal_graph *g, const qcal_node *n, int i) {
+  return i < n->nout && n->out[i] >= 0 ? &g->values[n->out[i]] : NULL;
+}
+
+/* "MODEL: Op node 'name': message" with status st. */
+qcal_status qcal_node_error(qcal_graph *g, const qcal_node *n, qcal_status st, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+
+/* Set an output's dtype and shape (checks the element count fits). */
+qcal_status qcal_set_out(qcal_graph *g, const qcal_node *n, int i, qcal_dtype dt, int ndim,
+                         const int64_t *shape);
+/* Input i must be float32 (or absent when optional). */
+qcal_status qcal_want_f32(qcal_graph *g, const qcal_node *n, int i);
+/* A constant integer (int64/int32) input read into out[max]; *count gets its
+ * length. Errors when the input is not constant after folding. */
+qcal_status qcal_const_ints(qcal_graph *g, const qcal_node *n, int i, int64_t *out, int max,
+                            int *count);
+/* A constant scalar float input (or def when absent). */
+qcal_status qcal_const_float(qcal_graph *g, const qcal_node *n, int i, float def, float *out);
+/* Normalise an axis against ndim (negative counts from the end). */
+qcal_status qcal_norm_axis(qcal_graph *g, const qcal_node *n, int64_t axis, int ndim, int *out);
+/* Value as doubles / int64 (any dtype), element k. */
+double qcal_value_get(const qcal_value *v, size_t k);
+void qcal_value_put(qcal_value *v, size_t k, double x);
+/* Strides (elements) of a C-order shape. */
+void qcal_strides(int ndim, const int64_t *shape, int64_t *st);
+
+void qcal_plan_free(qcal_graph *g);
+qcal_status qcal_plan_make(qcal_graph *g);
+
+/* Fold BatchNormalization into the convolution before it; fuse activations
+ * and residual Adds into Conv (graph/fuse.c). */
+qcal_status qcal_graph_fold_bn(qcal_graph *g);
+qcal_status qcal_graph_fuse(qcal_graph *g);
+
+/* Apply a fused activation in place. */
+void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n);
+
+#endif
+
+/* Spatial geometry of Conv, ConvTranspose and pooling; 1-D is 2-D with a
+ * unit height. */
+typedef struct qcal_geom {
+  int64_t k[2], s[2], d[2], pb[2], pe[2], in[2], out[2], opad[2];
+} qcal_geom;
+/* Read kernel_shape (or ksize[] when the op takes it from the weight),
+ * strides, dilations, pads, auto_pad (and ceil_mode for pooling,
+ * output_padding / output_shape for ConvTranspose) for x's spatial dims. */
+qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
+                            const int64_t *ksize, bool transpose, bool pool, qcal_geom *o);

@@ -1,0 +1,284 @@
+/* Conv and ConvTranspose on oneDNN primitives. Activations stay NCHW at the
+ * graph level; the primitive picks its own weight layout (reordered once
+ * for constant weights) and, where QCAL_CONV_PLAIN is unset, its own
+ * activation layout with reorders around it. Fused activation and residual
+ * Add run as oneDNN post-ops. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/dnnl_util.h"
+#include "graph/internal.h"
+
+typedef struct conv_exec {
+  dnnl_primitive_t prim, r_src, r_wei, r_dst;
+  dnnl_memory_desc_t u_src, u_wei, u_dst, p_src, p_wei, p_dst, md_bias;
+  dnnl_memory_t m_src, m_wei, m_dst, m_bias, m_usrc, m_uwei, m_udst;
+  void *b_src, *b_wei, *b_dst; /* primitive-layout buffers where they differ */
+  bool wei_ready;              /* constant weights reordered */
+  bool post_in_prim;           /* act / sum inside the primitive */
+} conv_exec;
+
+static void conv_free(void *p) {
+  conv_exec *e = p;
+  if (!e)
+    return;
+  dnnl_primitive_t prims[] = {e->prim, e->r_src, e->r_wei, e->r_dst};
+  for (size_t i = 0; i < 4; i++)
+    if (prims[i])
+      dnnl_primitive_destroy(prims[i]);
+  dnnl_memory_t mems[] = {e->m_src, e->m_wei, e->m_dst, e->m_bias, e->m_usrc, e->m_uwei, e->m_udst};
+  for (size_t i = 0; i < 7; i++)
+    if (mems[i])
+      dnnl_memory_destroy(mems[i]);
+  qcal_free(e->b_src);
+  qcal_free(e->b_wei);
+  qcal_free(e->b_dst);
+  free(e);
+}
+
+qcal_status qcal_infer_conv(qcal_graph *g, qcal_node *n) {
+  bool tr = n->op == QCAL_GOP_ConvTranspose;
+  QCAL_TRY(qcal_want_f32(g, n, 0));
+  QCAL_TRY(qcal_want_f32(g, n, 1));
+  QCAL_TRY(qcal_want_f32(g, n, 2));
+  const qcal_value *x = qcal_in(g, n, 0), *w = qcal_in(g, n, 1), *b = qcal_in(g, n, 2);
+  if (w->ndim != x->ndim)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "weight has rank %d, input rank %d", w->ndim,
+                           x->ndim);
+  int64_t group = qcal_attr_int(n, "group", 1);
+  if (group < 1 || x->shape[1] % group)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'group' = %lld does not divide %lld "
+                           "input channels", (long long)group, (long long)x->shape[1]);
+  int64_t cout;
+  if (!tr) {
+    if (w->shape[1] * group != x->shape[1] || w->shape[0] % group)
+      return qcal_node_error(g, n, QCAL_EFORMAT,
+                             "weight [%lld, %lld, ...] does not fit %lld input channels in %lld "
+                             "groups",
+                             (long long)w->shape[0], (long long)w->shape[1],
+                             (long long)x->shape[1], (long long)group);
+    cout = w->shape[0];
+  } else {
+    if (w->shape[0] != x->shape[1])
+      return qcal_node_error(g, n, QCAL_EFORMAT, "weight dim 0 (%lld) must equal the %lld input "
+                             "channels", (long long)w->shape[0], (long long)x->shape[1]);
+    cout = w->shape[1] * group;
+  }
+  if (b && (b->ndim != 1 || b->shape[0] != cout))
+    return qcal_node_error(g, n, QCAL_EFORMAT, "bias must have %lld elements", (long long)cout);
+  qcal_geom ge;
+  QCAL_TRY(qcal_geom_parse(g, n, x, w->shape + 2, tr, false, &ge));
+  int64_t shape[4] = {x->shape[0], cout, ge.out[0], ge.out[1]};
+  if (x->ndim == 3)
+    shape[2] = ge.out[1];
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, shape);
+}
+
+static dnnl_alg_kind_t act_alg(qcal_act a) {
+  switch (a) {
+  case QCAL_ACT_RELU: return dnnl_eltwise_relu;
+  case QCAL_ACT_CLIP: return dnnl_eltwise_clip_v2;
+  case QCAL_ACT_SIGMOID: return dnnl_eltwise_logistic;
+  case QCAL_ACT_HARDSWISH: return dnnl_eltwise_hardswish;
+  case QCAL_ACT_SWISH: return dnnl_eltwise_swish;
+  default: return dnnl_alg_kind_undef;
+  }
+}
+
+#define CK(x)                                                                                      \
+  do {                                                                                             \
+    if ((st = (x)) != QCAL_OK)                                                                     \
+      goto done;                                                                                   \
+  } while (0)
+
+static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
+  qcal_status st = QCAL_OK;
+  bool tr = n->op == QCAL_GOP_ConvTranspose;
+  const qcal_value *x = qcal_in(g, n, 0), *w = qcal_in(g, n, 1), *b = qcal_in(g, n, 2);
+  const qcal_value *y = qcal_out(g, n, 0);
+  qcal_geom ge;
+  QCAL_TRY(qcal_geom_parse(g, n, x, w->shape + 2, tr, false, &ge));
+  int64_t group = qcal_attr_int(n, "group", 1);
+  conv_exec *e = calloc(1, sizeof *e);
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  if (!e)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  if (0)
+    goto done;
+  dnnl_engine_t eng;
+  CK(qcal_dnnl_get(&eng, NULL));
+  int64_t cin = x->shape[1], cout = y->shape[1];
+  dnnl_dims_t sd = {x->shape[0], cin, ge.in[0], ge.in[1]};
+  dnnl_dims_t dd = {y->shape[0], cout, ge.out[0], ge.out[1]};
+  dnnl_dims_t wd, strides = {ge.s[0], ge.s[1]}, dil = {ge.d[0] - 1, ge.d[1] - 1};
+  dnnl_dims_t pl = {ge.pb[0], ge.pb[1]}, pr = {ge.pe[0], ge.pe[1]};
+  int wnd;
+  dnnl_format_tag_t wtag;
+  if (group == 1) {
+    wnd = 4;
+    wd[0] = cout, wd[1] = cin, wd[2] = ge.k[0], wd[3] = ge.k[1];
+    wtag = tr ? dnnl_bacd : dnnl_abcd;
+  } else {
+    wnd = 5;
+    wd[0] = group, wd[1] = cout / group, wd[2] = cin / group, wd[3] = ge.k[0], wd[4] = ge.k[1];
+    wtag = tr ? dnnl_acbde : dnnl_abcde;
+  }
+  bool plain = getenv("QCAL_CONV_PLAIN") != NULL;
+  dnnl_memory_desc_t s_any, w_any, d_any, bias_md;
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_src, 4, sd, dnnl_f32, dnnl_nchw));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_dst, 4, dd, dnnl_f32, dnnl_nchw));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_wei, wnd, wd, dnnl_f32, wtag));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&s_any, 4, sd, dnnl_f32,
+                                         plain ? dnnl_nchw : dnnl_format_tag_any));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&d_any, 4, dd, dnnl_f32,
+                                         plain ? dnnl_nchw : dnnl_format_tag_any));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, dnnl_f32, dnnl_format_tag_any));
+  dnnl_dims_t bd = {cout};
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a));
+  e->md_bias = bias_md;
+  union {
+    dnnl_convolution_desc_t c;
+    dnnl_deconvolution_desc_t d;
+  } desc;
+  if (!tr)
+    QCAL_DNNL(dnnl_dilated_convolution_forward_desc_init(
+        &desc.c, dnnl_forward_inference, dnnl_convolution_direct, &s_any, &w_any,
+        b ? &bias_md : NULL, &d_any, strides, dil, pl, pr));
+  else
+    QCAL_DNNL(dnnl_dilated_deconvolution_forward_desc_init(
+        &desc.d, dnnl_forward_inference, dnnl_deconvolution_direct, &s_any, &w_any,
+        b ? &bias_md : NULL, &d_any, strides, dil, pl, pr));
+  /* post-ops run inside the primitive only when its dst is plain NCHW (a
+   * fused Add copies the residual into dst first) */
+  for (int pass = 0; pass < 2; pass++) {
+    QCAL_DNNL(dnnl_primitive_attr_create(&attr));
+    QCAL_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_library));
+    if (pass == 0 && (n->act != QCAL_ACT_NONE || n->sum_in >= 0)) {
+      QCAL_DNNL(dnnl_post_ops_create(&po));
+      if (n->sum_in >= 0)
+        QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
+      if (n->act != QCAL_ACT_NONE)
+        QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, act_alg(n->act),
+                                               n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha,
+                                               n->act_beta));
+      QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
+      dnnl_post_ops_destroy(po);
+      po = NULL;
+    }
+    QCAL_DNNL(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    e->p_dst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    e->post_in_prim = pass == 0 && (n->act != QCAL_ACT_NONE || n->sum_in >= 0);
+    if (pass == 1 || !e->post_in_prim || dnnl_memory_desc_equal(&e->p_dst, &e->u_dst))
+      break;
+    dnnl_primitive_desc_destroy(pd);
+    pd = NULL;
+  }
+  e->p_src = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+  e->p_wei = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  QCAL_DNNL(dnnl_primitive_create(&e->prim, pd));
+  CK(qcal_dnnl_reorder(&e->u_src, &e->p_src, &e->r_src));
+  CK(qcal_dnnl_reorder(&e->u_wei, &e->p_wei, &e->r_wei));
+  CK(qcal_dnnl_reorder(&e->p_dst, &e->u_dst, &e->r_dst));
+  if (e->r_src && !(e->b_src = qcal_alloc(dnnl_memory_desc_get_size(&e->p_src))))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  if (e->r_wei && !(e->b_wei = qcal_alloc(dnnl_memory_desc_get_size(&e->p_wei))))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  if (e->r_dst && !(e->b_dst = qcal_alloc(dnnl_memory_desc_get_size(&e->p_dst))))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  if (st)
+    goto done;
+  CK(qcal_dnnl_mem(&e->p_src, e->b_src, &e->m_src));
+  CK(qcal_dnnl_mem(&e->p_wei, e->b_wei, &e->m_wei));
+  CK(qcal_dnnl_mem(&e->p_dst, e->b_dst, &e->m_dst));
+  CK(qcal_dnnl_mem(&e->u_src, NULL, &e->m_usrc));
+  CK(qcal_dnnl_mem(&e->u_wei, NULL, &e->m_uwei));
+  CK(qcal_dnnl_mem(&e->u_dst, NULL, &e->m_udst));
+  CK(qcal_dnnl_mem(&bias_md, NULL, &e->m_bias));
+done:
+  if (pd)
+    dnnl_primitive_desc_destroy(pd);
+  if (attr)
+    dnnl_primitive_attr_destroy(attr);
+  if (po)
+    dnnl_post_ops_destroy(po);
+  if (st) {
+    conv_free(e);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", qcal_last_error());
+    return qcal_node_error(g, n, st, "%s", msg);
+  }
+  *out = e;
+  return QCAL_OK;
+}
+
+#undef CK
+
+static qcal_status run_reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+  dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  return qcal_dnnl_exec(r, 2, a);
+}
+
+qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
+  qcal_status st = QCAL_OK;
+  if (!n->exec) {
+    conv_exec *e;
+    QCAL_TRY(conv_create(g, n, &e));
+    n->exec = e;
+    n->exec_free = conv_free;
+  }
+  conv_exec *e = n->exec;
+  const qcal_value *x = qcal_in(g, n, 0), *w = qcal_in(g, n, 1), *b = qcal_in(g, n, 2);
+  qcal_value *y = qcal_out(g, n, 0);
+  /* weights: reordered once when constant */
+  if (!e->r_wei) {
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_wei, w->data));
+  } else if (!e->wei_ready || w->kind != QCAL_VAL_CONST) {
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_uwei, w->data));
+    QCAL_TRY(run_reorder(e->r_wei, e->m_uwei, e->m_wei));
+    e->wei_ready = true;
+  }
+  if (e->r_src) {
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_usrc, x->data));
+    QCAL_TRY(run_reorder(e->r_src, e->m_usrc, e->m_src));
+  } else {
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_src, x->data));
+  }
+  if (!e->r_dst)
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_dst, y->data));
+  const qcal_value *sum = n->sum_in >= 0 ? &g->values[n->sum_in] : NULL;
+  if (sum && e->post_in_prim)
+    memcpy(y->data, sum->data, y->numel * 4);
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->m_src},
+                             {DNNL_ARG_WEIGHTS, e->m_wei},
+                             {DNNL_ARG_DST, e->m_dst},
+                             {DNNL_ARG_BIAS, e->m_bias}};
+  if (b)
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_bias, b->data));
+  QCAL_TRY(qcal_dnnl_exec(e->prim, b ? 4 : 3, args));
+  if (e->r_dst) {
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_udst, y->data));
+    QCAL_TRY(run_reorder(e->r_dst, e->m_dst, e->m_udst));
+  }
+  if (!e->post_in_prim && (sum || n->act != QCAL_ACT_NONE)) {
+    float *yd = y->data;
+    if (sum) {
+      const float *sd = sum->data;
+#pragma omp parallel for simd if (y->numel > 65536)
+      for (size_t i = 0; i < y->numel; i++)
+        yd[i] += sd[i];
+    }
+    qcal_act_apply(n->act, n->act_alpha, n->act_beta, yd, y->numel);
+  }
+done:
+  if (st) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", qcal_last_error());
+    return qcal_node_error(g, n, st, "%s", msg);
+  }
+  return QCAL_OK;
+}

@@ -1,0 +1,416 @@
+/* Element-wise ops: one-input activations, Identity/Dropout, Cast, and the
+ * numpy-broadcasting binary ops and Where. float32 runs a tight loop; the
+ * integer dtypes that shape sub-graphs use go through a generic path. */
+#include <math.h>
+#include <string.h>
+
+#include "graph/internal.h"
+
+/* ---- one input */
+static float hswish(float x) {
+  float r = x + 3.0f;
+  r = r < 0 ? 0 : r > 6 ? 6 : r;
+  return x * r / 6.0f;
+}
+
+void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
+  switch (act) {
+  case QCAL_ACT_NONE: break;
+  case QCAL_ACT_RELU:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+      x[i] = x[i] < 0 ? x[i] * alpha : x[i];
+    break;
+  case QCAL_ACT_CLIP:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+      x[i] = x[i] < alpha ? alpha : x[i] > beta ? beta : x[i];
+    break;
+  case QCAL_ACT_SIGMOID:
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++)
+      x[i] = 1.0f / (1.0f + expf(-x[i]));
+    break;
+  case QCAL_ACT_HARDSWISH:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+      x[i] = hswish(x[i]);
+    break;
+  case QCAL_ACT_SWISH:
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++)
+      x[i] = x[i] / (1.0f + expf(-x[i]));
+    break;
+  }
+}
+
+qcal_status qcal_infer_unary(qcal_graph *g, qcal_node *n) {
+  QCAL_TRY(qcal_want_f32(g, n, 0));
+  const qcal_value *x = qcal_in(g, n, 0);
+  if (n->op == QCAL_GOP_LeakyRelu)
+    (void)qcal_attr_float(n, "alpha", 0.01f);
+  if (n->op == QCAL_GOP_HardSigmoid) {
+    (void)qcal_attr_float(n, "alpha", 0.2f);
+    (void)qcal_attr_float(n, "beta", 0.5f);
+  }
+  if (n->op == QCAL_GOP_Clip) {
+    (void)qcal_attr_float(n, "min", -INFINITY); /* opset < 11 */
+    (void)qcal_attr_float(n, "max", INFINITY);
+    for (int k = 1; k < 3; k++) {
+      QCAL_TRY(qcal_want_f32(g, n, k));
+      float f;
+      QCAL_TRY(qcal_const_float(g, n, k, 0, &f));
+    }
+  }
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
+}
+
+qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
+  const qcal_value *xv = qcal_in(g, n, 0);
+  const float *x = xv->data;
+  float *y = qcal_out(g, n, 0)->data;
+  size_t cnt = xv->numel;
+  float a = 0, b = 0;
+  switch (n->op) {
+  case QCAL_GOP_Relu:
+    memcpy(y, x, cnt * 4);
+    qcal_act_apply(QCAL_ACT_RELU, 0, 0, y, cnt);
+    return QCAL_OK;
+  case QCAL_GOP_LeakyRelu:
+    memcpy(y, x, cnt * 4);
+    qcal_act_apply(QCAL_ACT_RELU, qcal_attr_float(n, "alpha", 0.01f), 0, y, cnt);
+    return QCAL_OK;
+  case QCAL_GOP_Clip:
+    a = qcal_attr_float(n, "min", -INFINITY);
+    b = qcal_attr_float(n, "max", INFINITY);
+    QCAL_TRY(qcal_const_float(g, n, 1, a, &a));
+    QCAL_TRY(qcal_const_float(g, n, 2, b, &b));
+    memcpy(y, x, cnt * 4);
+    qcal_act_apply(QCAL_ACT_CLIP, a, b, y, cnt);
+    return QCAL_OK;
+  case QCAL_GOP_Sigmoid:
+    memcpy(y, x, cnt * 4);
+    qcal_act_apply(QCAL_ACT_SIGMOID, 0, 0, y, cnt);
+    return QCAL_OK;
+  case QCAL_GOP_HardSwish:
+    memcpy(y, x, cnt * 4);
+    qcal_act_apply(QCAL_ACT_HARDSWISH, 0, 0, y, cnt);
+    return QCAL_OK;
+  case QCAL_GOP_HardSigmoid:
+    a = qcal_attr_float(n, "alpha", 0.2f);
+    b = qcal_attr_float(n, "beta", 0.5f);
+#pragma omp parallel for simd if (cnt > 65536)
+    for (size_t i = 0; i < cnt; i++) {
+      float v = a * x[i] + b;
+      y[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return QCAL_OK;
+  default: break;
+  }
+  const qcal_graph_op op = n->op;
+#pragma omp parallel for schedule(static) if (cnt > 16384)
+  for (size_t i = 0; i < cnt; i++) {
+    float v = x[i];
+    switch (op) {
+    case QCAL_GOP_Tanh: v = tanhf(v); break;
+    case QCAL_GOP_Erf: v = erff(v); break;
+    case QCAL_GOP_Exp: v = expf(v); break;
+    case QCAL_GOP_Log: v = logf(v); break;
+    case QCAL_GOP_Sqrt: v = sqrtf(v); break;
+    case QCAL_GOP_Neg: v = -v; break;
+    case QCAL_GOP_Abs: v = fabsf(v); break;
+    case QCAL_GOP_Reciprocal: v = 1.0f / v; break;
+    default: break;
+    }
+    y[i] = v;
+  }
+  return QCAL_OK;
+}
+
+/* ---- Identity, Dropout (inference: a copy, mask all true) */
+qcal_status qcal_infer_identity(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  if (n->op == QCAL_GOP_Dropout) {
+    (void)qcal_attr_int(n, "seed", 0);
+    (void)qcal_attr_float(n, "ratio", 0.5f); /* opset < 12 */
+    if (qcal_attr_int(n, "is_test", 1) == 0)
+      return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'is_test' = 0 (training mode)");
+    const qcal_value *tm = qcal_in(g, n, 2);
+    if (tm && (tm->kind != QCAL_VAL_CONST || qcal_value_get(tm, 0) != 0))
+      return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
+                             "input 'training_mode' must be a constant false");
+    QCAL_TRY(qcal_set_out(g, n, 1, QCAL_DT_BOOL, x->ndim, x->shape));
+  }
+  return qcal_set_out(g, n, 0, x->dtype, x->ndim, x->shape);
+}
+
+qcal_status qcal_fwd_identity(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  qcal_value *y = qcal_out(g, n, 0);
+  if (y->data != x->data)
+    memcpy(y->data, x->data, x->numel * qcal_dtype_size(x->dtype));
+  qcal_value *mask = qcal_out(g, n, 1);
+  if (mask && n->op == QCAL_GOP_Dropout)
+    memset(mask->data, 1, mask->numel);
+  return QCAL_OK;
+}
+
+/* ---- Cast */
+int qcal_onnx_dtype_to_qcal(int onnx); /* graph/onnx.c; -1 when unsupported */
+
+qcal_status qcal_infer_cast(qcal_graph *g, qcal_node *n) {
+  int64_t to = qcal_attr_int(n, "to", -1);
+  int dt = qcal_onnx_dtype_to_qcal((int)to);
+  if (dt < 0)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'to' = %lld: unsupported dtype",
+                           (long long)to);
+  (void)qcal_attr_int(n, "saturate", 1);
+  const qcal_value *x = qcal_in(g, n, 0);
+  return qcal_set_out(g, n, 0, (qcal_dtype)dt, x->ndim, x->shape);
+}
+
+qcal_status qcal_fwd_cast(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  qcal_value *y = qcal_out(g, n, 0);
+  for (size_t k = 0; k < x->numel; k++)
+    qcal_value_put(y, k, qcal_value_get(x, k));
+  return QCAL_OK;
+}
+
+/* ---- broadcasting */
+typedef struct bcast {
+  int nd;
+  int64_t dim[QCAL_MAX_DIMS];
+  int64_t st[3][QCAL_MAX_DIMS]; /* per operand, 0 where broadcast */
+} bcast;
+
+static qcal_status bshape(qcal_graph *g, const qcal_node *n, int nops, const qcal_value *const *v,
+                          int *nd, int64_t *out) {
+  int r = 0;
+  for (int k = 0; k < nops; k++)
+    r = v[k]->ndim > r ? v[k]->ndim : r;
+  for (int d = 0; d < r; d++) {
+    int64_t s = 1;
+    for (int k = 0; k < nops; k++) {
+      int dd = d - (r - v[k]->ndim);
+      int64_t e = dd < 0 ? 1 : v[k]->shape[dd];
+      if (e == s || e == 1)
+        continue;
+      if (s != 1)
+        return qcal_node_error(g, n, QCAL_EFORMAT,
+                               "inputs cannot be broadcast together (dim %d: %lld vs %lld)", d,
+                               (long long)s, (long long)e);
+      s = e;
+    }
+    out[d] = s;
+  }
+  *nd = r;
+  return QCAL_OK;
+}
+
+/* Strides per operand over the output shape, then adjacent dims merged where
+ * every operand walks them contiguously (or all broadcast them). */
+static void bplan(int nops, const qcal_value *const *v, int r, const int64_t *oshape, bcast *b) {
+  int64_t st[3][QCAL_MAX_DIMS];
+  for (int k = 0; k < nops; k++) {
+    int64_t s = 1;
+    for (int d = r - 1; d >= 0; d--) {
+      int dd = d - (r - v[k]->ndim);
+      int64_t e = dd < 0 ? 1 : v[k]->shape[dd];
+      st[k][d] = e == 1 ? 0 : s;
+      s *= e;
+    }
+  }
+  b->nd = 0;
+  for (int d = 0; d < r; d++) {
+    if (oshape[d] == 1)
+      continue;
+    int m = b->nd;
+    bool merge = m > 0;
+    for (int k = 0; k < nops && merge; k++)
+      merge = b->st[k][m - 1] == st[k][d] * oshape[d];
+    if (merge) {
+      b->dim[m - 1] *= oshape[d];
+      for (int k = 0; k < nops; k++)
+        b->st[k][m - 1] = st[k][d];
+    } else {
+      b->dim[m] = oshape[d];
+      for (int k = 0; k < nops; k++)
+        b->st[k][m] = st[k][d];
+      b->nd++;
+    }
+  }
+  if (!b->nd) {
+    b->nd = 1;
+    b->dim[0] = 1;
+    for (int k = 0; k < nops; k++)
+      b->st[k][0] = 0;
+  }
+}
+
+qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
+  const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};
+  qcal_dtype dt = v[0]->dtype;
+  if (n->op == QCAL_GOP_Pow) {
+    if (dt != QCAL_DT_F32 || (v[1]->dtype != QCAL_DT_F32 && v[1]->dtype != QCAL_DT_I64 &&
+                              v[1]->dtype != QCAL_DT_I32))
+      return qcal_node_error(g, n, QCAL_EDTYPE, "Pow of %s by %s is not supported",
+                             qcal_dtype_name(dt), qcal_dtype_name(v[1]->dtype));
+  } else if (v[1]->dtype != dt) {
+    return qcal_node_error(g, n, QCAL_EDTYPE, "inputs are %s and %s; they must match",
+                           qcal_dtype_name(dt), qcal_dtype_name(v[1]->dtype));
+  }
+  bool f32 = dt == QCAL_DT_F32, ints = dt == QCAL_DT_I64 || dt == QCAL_DT_I32;
+  bool ok = n->op == QCAL_GOP_PRelu ? f32
+            : n->op == QCAL_GOP_Equal ? f32 || ints || dt == QCAL_DT_BOOL
+                                      : f32 || ints;
+  if (!ok)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "%s inputs are not supported",
+                           qcal_dtype_name(dt));
+  if (n->op == QCAL_GOP_Add || n->op == QCAL_GOP_Sub || n->op == QCAL_GOP_Mul ||
+      n->op == QCAL_GOP_Div) {
+    if (qcal_attr_int(n, "broadcast", 1) == 0 || qcal_node_attr(n, "axis"))
+      return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
+                             "legacy attributes 'broadcast'/'axis' (opset < 7)");
+  }
+  int nd = 0;
+  int64_t shape[QCAL_MAX_DIMS];
+  QCAL_TRY(bshape(g, n, 2, v, &nd, shape));
+  return qcal_set_out(g, n, 0, n->op == QCAL_GOP_Equal ? QCAL_DT_BOOL : dt, nd, shape);
+}
+
+static inline float bin_f32(qcal_graph_op op, float a, float b) {
+  switch (op) {
+  case QCAL_GOP_Add: return a + b;
+  case QCAL_GOP_Sub: return a - b;
+  case QCAL_GOP_Mul: return a * b;
+  case QCAL_GOP_Div: return a / b;
+  case QCAL_GOP_Pow: return powf(a, b);
+  case QCAL_GOP_PRelu: return a < 0 ? a * b : a;
+  default: return 0;
+  }
+}
+
+static double bin_gen(qcal_graph_op op, qcal_dtype dt, double a, double b) {
+  bool ints = dt == QCAL_DT_I64 || dt == QCAL_DT_I32;
+  switch (op) {
+  case QCAL_GOP_Add: return a + b;
+  case QCAL_GOP_Sub: return a - b;
+  case QCAL_GOP_Mul: return a * b;
+  case QCAL_GOP_Div: return ints ? (b != 0 ? trunc(a / b) : 0) : a / b;
+  case QCAL_GOP_Pow: return pow(a, b);
+  case QCAL_GOP_Equal: return a == b;
+  default: return 0;
+  }
+}
+
+/* Inner loop over the last merged dim with strides sa, sb in {0, 1}. */
+static void f32_row(qcal_graph_op op, const float *a, int64_t sa, const float *b, int64_t sb,
+                    float *y, int64_t len) {
+#define ROW(expr)                                                                                  \
+  do {                                                                                             \
+    if (sa && sb) {                                                                                \
+      _Pragma("omp simd") for (int64_t i = 0; i < len; i++) {                                      \
+        float x0 = a[i], x1 = b[i];                                                                \
+        y[i] = (expr);                                                                             \
+      }                                                                                            \
+    } else if (sa) {                                                                               \
+      const float x1 = b[0];                                                                       \
+      _Pragma("omp simd") for (int64_t i = 0; i < len; i++) {                                      \
+        float x0 = a[i];                                                                           \
+        y[i] = (expr);                                                                             \
+      }                                                                                            \
+    } else if (sb) {                                                                               \
+      const float x0 = a[0];                                                                       \
+      _Pragma("omp simd") for (int64_t i = 0; i < len; i++) {                                      \
+        float x1 = b[i];                                                                           \
+        y[i] = (expr);                                                                             \
+      }                                                                                            \
+    } else {                                                                                       \
+      float x0 = a[0], x1 = b[0];                                                                  \
+      for (int64_t i = 0; i < len; i++)                                                            \
+        y[i] = (expr);                                                                             \
+    }                                                                                              \
+  } while (0)
+  switch (op) {
+  case QCAL_GOP_Add: ROW(x0 + x1); break;
+  case QCAL_GOP_Sub: ROW(x0 - x1); break;
+  case QCAL_GOP_Mul: ROW(x0 * x1); break;
+  case QCAL_GOP_Div: ROW(x0 / x1); break;
+  case QCAL_GOP_PRelu: ROW(x0 < 0 ? x0 * x1 : x0); break;
+  default:
+    for (int64_t i = 0; i < len; i++)
+      y[i] = bin_f32(op, a[sa * i], b[sb * i]);
+  }
+#undef ROW
+}
+
+qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
+  const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};
+  qcal_value *y = qcal_out(g, n, 0);
+  bcast b;
+  bplan(2, v, y->ndim, y->shape, &b);
+  int last = b.nd - 1;
+  int64_t len = b.dim[last], rows = (int64_t)(y->numel / (size_t)(len ? len : 1));
+  if (!y->numel)
+    return QCAL_OK;
+  bool fast = v[0]->dtype == QCAL_DT_F32 && v[1]->dtype == QCAL_DT_F32 &&
+              (b.st[0][last] <= 1 && b.st[1][last] <= 1);
+#pragma omp parallel for schedule(static) if (y->numel > 32768 && rows > 1)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t oa = 0, ob = 0, rem = r;
+    for (int d = last - 1; d >= 0; d--) {
+      int64_t i = rem % b.dim[d];
+      rem /= b.dim[d];
+      oa += i * b.st[0][d];
+      ob += i * b.st[1][d];
+    }
+    if (fast) {
+      f32_row(n->op, (const float *)v[0]->data + oa, b.st[0][last],
+              (const float *)v[1]->data + ob, b.st[1][last], (float *)y->data + r * len, len);
+    } else {
+      for (int64_t i = 0; i < len; i++) {
+        double x0 = qcal_value_get(v[0], (size_t)(oa + i * b.st[0][last]));
+        double x1 = qcal_value_get(v[1], (size_t)(ob + i * b.st[1][last]));
+        qcal_value_put(y, (size_t)(r * len + i), bin_gen(n->op, v[0]->dtype, x0, x1));
+      }
+    }
+  }
+  return QCAL_OK;
+}
+
+/* ---- Where(cond, x, y) */
+qcal_status qcal_infer_where(qcal_graph *g, qcal_node *n) {
+  const qcal_value *v[3] = {qcal_in(g, n, 0), qcal_in(g, n, 1), qcal_in(g, n, 2)};
+  if (v[0]->dtype != QCAL_DT_BOOL)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "condition is %s, expected bool",
+                           qcal_dtype_name(v[0]->dtype));
+  if (v[1]->dtype != v[2]->dtype)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "X is %s and Y is %s; they must match",
+                           qcal_dtype_name(v[1]->dtype), qcal_dtype_name(v[2]->dtype));
+  int nd = 0;
+  int64_t shape[QCAL_MAX_DIMS];
+  QCAL_TRY(bshape(g, n, 3, v, &nd, shape));
+  return qcal_set_out(g, n, 0, v[1]->dtype, nd, shape);
+}
+
+qcal_status qcal_fwd_where(qcal_graph *g, qcal_node *n) {
+  const qcal_value *v[3] = {qcal_in(g, n, 0), qcal_in(g, n, 1), qcal_in(g, n, 2)};
+  qcal_value *y = qcal_out(g, n, 0);
+  bcast b;
+  bplan(3, v, y->ndim, y->shape, &b);
+  size_t es = qcal_dtype_size(y->dtype);
+  for (size_t k = 0; k < y->numel; k++) {
+    int64_t off[3] = {0, 0, 0}, rem = (int64_t)k;
+    for (int d = b.nd - 1; d >= 0; d--) {
+      int64_t i = rem % b.dim[d];
+      rem /= b.dim[d];
+      for (int o = 0; o < 3; o++)
+        off[o] += i * b.st[o][d];
+    }
+    const qcal_value *src = ((const uint8_t *)v[0]->data)[off[0]] ? v[1] : v[2];
+    int64_t so = src == v[1] ? off[1] : off[2];
+    memcpy((char *)y->data + k * es, (const char *)src->data + (size_t)so * es, es);
+  }
+  return QCAL_OK;
+}

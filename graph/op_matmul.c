@@ -1,0 +1,159 @@
+/* Gemm and MatMul on OpenBLAS sgemm (numpy batching and broadcasting for
+ * MatMul; a 2-D right operand folds the batch into M). */
+#include <cblas.h>
+#include <string.h>
+
+#include "graph/internal.h"
+
+qcal_status qcal_infer_gemm(qcal_graph *g, qcal_node *n) {
+  for (int k = 0; k < 3; k++)
+    QCAL_TRY(qcal_want_f32(g, n, k));
+  const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1), *c = qcal_in(g, n, 2);
+  if (a->ndim != 2 || b->ndim != 2)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "A and B must be 2-D (got rank %d and %d)",
+                           a->ndim, b->ndim);
+  bool ta = qcal_attr_int(n, "transA", 0), tb = qcal_attr_int(n, "transB", 0);
+  (void)qcal_attr_float(n, "alpha", 1), (void)qcal_attr_float(n, "beta", 1);
+  if (qcal_attr_int(n, "broadcast", 1) == 0)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'broadcast' = 0 (opset < 7)");
+  int64_t m = ta ? a->shape[1] : a->shape[0], k = ta ? a->shape[0] : a->shape[1];
+  int64_t kb = tb ? b->shape[1] : b->shape[0], nn = tb ? b->shape[0] : b->shape[1];
+  if (k != kb)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "inner dims differ (%lld vs %lld)", (long long)k,
+                           (long long)kb);
+  if (c) {
+    bool ok = c->ndim <= 2;
+    for (int d = 0; ok && d < c->ndim; d++) {
+      int64_t want = d == c->ndim - 1 ? nn : m;
+      ok = c->shape[d] == 1 || c->shape[d] == want;
+    }
+    if (!ok)
+      return qcal_node_error(g, n, QCAL_EFORMAT, "C does not broadcast to [%lld, %lld]",
+                             (long long)m, (long long)nn);
+  }
+  int64_t shape[2] = {m, nn};
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, 2, shape);
+}
+
+qcal_status qcal_fwd_gemm(qcal_graph *g, qcal_node *n) {
+  const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1), *c = qcal_in(g, n, 2);
+  qcal_value *y = qcal_out(g, n, 0);
+  bool ta = qcal_attr_int(n, "transA", 0), tb = qcal_attr_int(n, "transB", 0);
+  float alpha = qcal_attr_float(n, "alpha", 1), beta = qcal_attr_float(n, "beta", 1);
+  int m = (int)y->shape[0], nn = (int)y->shape[1], k = (int)(ta ? a->shape[0] : a->shape[1]);
+  float *yd = y->data;
+  float bb = 0;
+  if (c && beta != 0) {
+    const float *cd = c->data;
+    int64_t cm = c->ndim == 2 ? c->shape[0] : 1, cn = c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < nn; j++)
+        yd[(size_t)i * nn + j] = beta * cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+    bb = 1;
+  }
+  if (m && nn)
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                nn, k, alpha, a->data, (int)a->shape[1], b->data, (int)b->shape[1], bb, yd, nn);
+  qcal_act_apply(n->act, n->act_alpha, n->act_beta, yd, y->numel);
+  return QCAL_OK;
+}
+
+/* MatMul operands as [batch..., rows, cols] with 1-D promoted. */
+typedef struct mm_shape {
+  int nb;
+  int64_t batch[QCAL_MAX_DIMS];
+  int64_t m, k, n;
+} mm_shape;
+
+static qcal_status mm_plan(qcal_graph *g, qcal_node *n, mm_shape *s, int *ndim, int64_t *shape) {
+  const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1);
+  if (a->ndim < 1 || b->ndim < 1)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "operands must have rank >= 1");
+  int64_t am = a->ndim >= 2 ? a->shape[a->ndim - 2] : 1, ak = a->shape[a->ndim - 1];
+  int64_t bk = b->ndim >= 2 ? b->shape[b->ndim - 2] : b->shape[0];
+  int64_t bn = b->ndim >= 2 ? b->shape[b->ndim - 1] : 1;
+  if (ak != bk)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "inner dims differ (%lld vs %lld)", (long long)ak,
+                           (long long)bk);
+  int na = a->ndim > 2 ? a->ndim - 2 : 0, nbb = b->ndim > 2 ? b->ndim - 2 : 0;
+  int nb = na > nbb ? na : nbb;
+  for (int d = 0; d < nb; d++) {
+    int da = d - (nb - na), db = d - (nb - nbb);
+    int64_t ea = da < 0 ? 1 : a->shape[da], eb = db < 0 ? 1 : b->shape[db];
+    if (ea != eb && ea != 1 && eb != 1)
+      return qcal_node_error(g, n, QCAL_EFORMAT, "batch dims cannot be broadcast (%lld vs %lld)",
+                             (long long)ea, (long long)eb);
+    s->batch[d] = ea == 1 ? eb : ea;
+  }
+  s->nb = nb, s->m = am, s->k = ak, s->n = bn;
+  int r = 0;
+  for (int d = 0; d < nb; d++)
+    shape[r++] = s->batch[d];
+  if (a->ndim >= 2)
+    shape[r++] = am;
+  if (b->ndim >= 2)
+    shape[r++] = bn;
+  *ndim = r;
+  return QCAL_OK;
+}
+
+qcal_status qcal_infer_matmul(qcal_graph *g, qcal_node *n) {
+  QCAL_TRY(qcal_want_f32(g, n, 0));
+  QCAL_TRY(qcal_want_f32(g, n, 1));
+  mm_shape s;
+  int nd;
+  int64_t shape[QCAL_MAX_DIMS + 2];
+  QCAL_TRY(mm_plan(g, n, &s, &nd, shape));
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, nd, shape);
+}
+
+qcal_status qcal_fwd_matmul(qcal_graph *g, qcal_node *n) {
+  const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1);
+  qcal_value *y = qcal_out(g, n, 0);
+  mm_shape s;
+  int nd;
+  int64_t shape[QCAL_MAX_DIMS + 2];
+  QCAL_TRY(mm_plan(g, n, &s, &nd, shape));
+  const float *ad = a->data, *bd = b->data;
+  float *yd = y->data;
+  if (!y->numel)
+    return QCAL_OK;
+  if (!s.k) {
+    memset(yd, 0, y->numel * 4);
+    return QCAL_OK;
+  }
+  size_t nbatch = 1;
+  for (int d = 0; d < s.nb; d++)
+    nbatch *= (size_t)s.batch[d];
+  if (b->ndim <= 2) {
+    /* the batch of A folds into M */
+    int64_t rows = (int64_t)(a->numel / (size_t)s.k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s.n, (int)s.k, 1.0f,
+                ad, (int)s.k, bd, (int)s.n, 0.0f, yd, (int)s.n);
+  } else {
+    int na = a->ndim > 2 ? a->ndim - 2 : 0, nbb = b->ndim - 2;
+    for (size_t bi = 0; bi < nbatch; bi++) {
+      size_t rem = bi, oa = 0, ob = 0, sa = 1, sb = 1;
+      for (int d = s.nb - 1; d >= 0; d--) {
+        size_t i = rem % (size_t)s.batch[d];
+        rem /= (size_t)s.batch[d];
+        int da = d - (s.nb - na), db = d - (s.nb - nbb);
+        if (da >= 0) {
+          if (a->shape[da] != 1)
+            oa += i * sa;
+          sa *= (size_t)a->shape[da];
+        }
+        if (db >= 0) {
+          if (b->shape[db] != 1)
+            ob += i * sb;
+          sb *= (size_t)b->shape[db];
+        }
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s.m, (int)s.n, (int)s.k, 1.0f,
+                  ad + oa * (size_t)(s.m * s.k), (int)s.k, bd + ob * (size_t)(s.k * s.n),
+                  (int)s.n, 0.0f, yd + bi * (size_t)(s.m * s.n), (int)s.n);
+    }
+  }
+  qcal_act_apply(n->act, n->act_alpha, n->act_beta, yd, y->numel);
+  return QCAL_OK;
+}

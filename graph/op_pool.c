@@ -1,0 +1,92 @@
+/* MaxPool, AveragePool (pads, strides, dilations, ceil_mode,
+ * count_include_pad) and the global pools, in plain C over NCHW planes. */
+#include <math.h>
+
+#include "graph/internal.h"
+
+qcal_status qcal_infer_pool(qcal_graph *g, qcal_node *n) {
+  QCAL_TRY(qcal_want_f32(g, n, 0));
+  const qcal_value *x = qcal_in(g, n, 0);
+  qcal_geom ge;
+  QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &ge));
+  if (n->op == QCAL_GOP_MaxPool && qcal_attr_int(n, "storage_order", 0) != 0)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'storage_order' = 1");
+  if (n->op == QCAL_GOP_AveragePool)
+    (void)qcal_attr_int(n, "count_include_pad", 0);
+  int64_t shape[4] = {x->shape[0], x->shape[1], ge.out[0], ge.out[1]};
+  if (x->ndim == 3)
+    shape[2] = ge.out[1];
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, shape);
+}
+
+qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  qcal_value *y = qcal_out(g, n, 0);
+  qcal_geom ge;
+  QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &ge));
+  bool mx = n->op == QCAL_GOP_MaxPool;
+  bool incl = !mx && qcal_attr_int(n, "count_include_pad", 0) != 0;
+  int64_t planes = x->shape[0] * x->shape[1];
+  int64_t ih = ge.in[0], iw = ge.in[1], oh = ge.out[0], ow = ge.out[1];
+  const float *xd = x->data;
+  float *yd = y->data;
+#pragma omp parallel for if (y->numel > 16384)
+  for (int64_t p = 0; p < planes; p++) {
+    const float *xp = xd + p * ih * iw;
+    float *yp = yd + p * oh * ow;
+    for (int64_t oy = 0; oy < oh; oy++)
+      for (int64_t ox = 0; ox < ow; ox++) {
+        float m = -INFINITY, s = 0;
+        int64_t cnt = 0, cnt_pad = 0;
+        for (int64_t ky = 0; ky < ge.k[0]; ky++) {
+          int64_t yy = oy * ge.s[0] - ge.pb[0] + ky * ge.d[0];
+          for (int64_t kx = 0; kx < ge.k[1]; kx++) {
+            int64_t xx = ox * ge.s[1] - ge.pb[1] + kx * ge.d[1];
+            /* the padded extent counts for count_include_pad, not the
+             * ceil-mode overhang beyond it */
+            if (yy < ih + ge.pe[0] && xx < iw + ge.pe[1])
+              cnt_pad++;
+            if (yy < 0 || yy >= ih || xx < 0 || xx >= iw)
+              continue;
+            float v = xp[yy * iw + xx];
+            m = v > m ? v : m;
+            s += v;
+            cnt++;
+          }
+        }
+        yp[oy * ow + ox] = mx ? m : s / (float)(incl ? cnt_pad : cnt ? cnt : 1);
+      }
+  }
+  return QCAL_OK;
+}
+
+qcal_status qcal_infer_global_pool(qcal_graph *g, qcal_node *n) {
+  QCAL_TRY(qcal_want_f32(g, n, 0));
+  const qcal_value *x = qcal_in(g, n, 0);
+  if (x->ndim < 3)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "input must have rank >= 3");
+  int64_t shape[QCAL_MAX_DIMS];
+  for (int d = 0; d < x->ndim; d++)
+    shape[d] = d < 2 ? x->shape[d] : 1;
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, shape);
+}
+
+qcal_status qcal_fwd_global_pool(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  int64_t planes = x->shape[0] * x->shape[1];
+  size_t inner = planes ? x->numel / (size_t)planes : 0;
+  bool mx = n->op == QCAL_GOP_GlobalMaxPool;
+  const float *xd = x->data;
+  float *yd = qcal_out(g, n, 0)->data;
+#pragma omp parallel for if (x->numel > 65536)
+  for (int64_t p = 0; p < planes; p++) {
+    const float *xp = xd + (size_t)p * inner;
+    float m = -INFINITY, s = 0;
+    for (size_t i = 0; i < inner; i++) {
+      m = xp[i] > m ? xp[i] : m;
+      s += xp[i];
+    }
+    yd[p] = mx ? m : s / (float)inner;
+  }
+  return QCAL_OK;
+}

@@ -1,0 +1,104 @@
+/* QuantizeLinear / DequantizeLinear (per tensor and per axis, int8 and
+ * uint8; DequantizeLinear also int32 with zero point 0), on the affine
+ * kernels the conformance suite already checks against ONNX. */
+#include <string.h>
+
+#include "graph/internal.h"
+#include "qcal/quant.h"
+
+static qcal_status qdq_layout(qcal_graph *g, qcal_node *n, qcal_layout *l) {
+  const qcal_value *x = qcal_in(g, n, 0), *s = qcal_in(g, n, 1), *z = qcal_in(g, n, 2);
+  if (s->dtype != QCAL_DT_F32)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "scale is %s, expected float32",
+                           qcal_dtype_name(s->dtype));
+  if (s->ndim > 1)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "blocked quantization (scale of rank %d)",
+                           s->ndim);
+  if (z && z->numel != s->numel)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "zero point has %zu elements, scale %zu",
+                           z->numel, s->numel);
+  int64_t axis = qcal_attr_int(n, "axis", 1);
+  (void)qcal_attr_int(n, "saturate", 1);
+  if (s->ndim == 0 || (s->numel == 1 && x->ndim == 0)) {
+    *l = (qcal_layout){1, 1, x->numel};
+    return QCAL_OK;
+  }
+  int a;
+  QCAL_TRY(qcal_norm_axis(g, n, axis, x->ndim, &a));
+  if (x->shape[a] != (int64_t)s->numel)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "scale has %zu elements for dim %d of size %lld",
+                           s->numel, a, (long long)x->shape[a]);
+  if (qcal_layout_make(x->ndim, x->shape, a, l))
+    return qcal_node_error(g, n, QCAL_EFORMAT, "bad axis");
+  return QCAL_OK;
+}
+
+qcal_status qcal_infer_qdq(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0), *z = qcal_in(g, n, 2);
+  qcal_layout l;
+  QCAL_TRY(qdq_layout(g, n, &l));
+  if (n->op == QCAL_GOP_QuantizeLinear) {
+    QCAL_TRY(qcal_want_f32(g, n, 0));
+    qcal_dtype dt = z ? z->dtype : QCAL_DT_U8;
+    if (dt != QCAL_DT_U8 && dt != QCAL_DT_I8)
+      return qcal_node_error(g, n, QCAL_EDTYPE, "zero point is %s; int8 and uint8 supported",
+                             qcal_dtype_name(dt));
+    return qcal_set_out(g, n, 0, dt, x->ndim, x->shape);
+  }
+  if (x->dtype != QCAL_DT_U8 && x->dtype != QCAL_DT_I8 && x->dtype != QCAL_DT_I32)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "input is %s; int8, uint8 and int32 supported",
+                           qcal_dtype_name(x->dtype));
+  if (z && z->dtype != x->dtype)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "zero point is %s, input %s",
+                           qcal_dtype_name(z->dtype), qcal_dtype_name(x->dtype));
+  return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
+}
+
+qcal_status qcal_fwd_qdq(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0), *s = qcal_in(g, n, 1), *z = qcal_in(g, n, 2);
+  qcal_value *y = qcal_out(g, n, 0);
+  qcal_layout l;
+  QCAL_TRY(qdq_layout(g, n, &l));
+  static const uint8_t zeros[1] = {0};
+  if (n->op == QCAL_GOP_QuantizeLinear) {
+    qcal_int8_type t = y->dtype == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
+    const void *zp = z ? z->data : NULL;
+    uint8_t *zbuf = NULL;
+    if (!zp) {
+      zbuf = qcal_alloc(l.channels);
+      if (!zbuf)
+        return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
+      memset(zbuf, 0, l.channels);
+      zp = zbuf;
+    }
+    qcal_status st = qcal_affine_quantize(&l, x->data, s->data, zp, t, y->data);
+    qcal_free(zbuf);
+    return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
+  }
+  const float *sd = s->data;
+  float *yd = y->data;
+  if (x->dtype == QCAL_DT_I32) {
+    const int32_t *xd = x->data, *zd = z ? z->data : NULL;
+    for (size_t o = 0; o < l.outer; o++)
+      for (size_t c = 0; c < l.channels; c++)
+        for (size_t i = 0; i < l.inner; i++) {
+          size_t k = (o * l.channels + c) * l.inner + i;
+          yd[k] = (float)(xd[k] - (zd ? zd[c] : 0)) * sd[c];
+        }
+    return QCAL_OK;
+  }
+  qcal_int8_type t = x->dtype == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
+  const void *zp = z ? z->data : NULL;
+  uint8_t *zbuf = NULL;
+  if (!zp) {
+    zbuf = qcal_alloc(l.channels);
+    if (!zbuf)
+      return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
+    memset(zbuf, 0, l.channels);
+    zp = zbuf;
+  }
+  (void)zeros;
+  qcal_status st = qcal_affine_dequantize(&l, x->data, sd, zp, t, yd);
+  qcal_free(zbuf);
+  return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
+}

@@ -1,0 +1,211 @@
+/* The graph IR: values (graph inputs, constants, intermediate results) and
+ * nodes in topological order, each an op of graph/ops.inc with its inputs,
+ * outputs and attributes. Importers (ONNX today) build it; qcal_graph_prepare
+ * fixes the input shapes, infers every shape, folds constant sub-graphs and
+ * BatchNormalization, fuses activations, and plans execution;
+ * qcal_graph_run executes it in float32.
+ *
+ * Layout: 4-D activations are NCHW (ONNX's own order) and weights OIHW. ONNX
+ * and TensorRT define per-channel Q/DQ axes on this order (axis 0 of OIHW,
+ * axis 1 of NCHW), and shape ops (Reshape, Flatten, Transpose) keep their
+ * meaning without rewriting. NHWC importers transpose at import. */
+#ifndef QCAL_GRAPH_H
+#define QCAL_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qcal/status.h"
+#include "qcal/tensor.h"
+
+typedef enum qcal_dtype {
+  QCAL_DT_F32,
+  QCAL_DT_I64,
+  QCAL_DT_I32,
+  QCAL_DT_I8,
+  QCAL_DT_U8,
+  QCAL_DT_BOOL,
+  QCAL_DT_COUNT
+} qcal_dtype;
+
+size_t qcal_dtype_size(qcal_dtype t);
+const char *qcal_dtype_name(qcal_dtype t);
+
+typedef enum qcal_graph_op {
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
+  QCAL_GOP_##id,
+#include "graph/ops.inc"
+#undef QCAL_OP
+  QCAL_GOP_COUNT
+} qcal_graph_op;
+
+/* Op flags (ops.inc). */
+enum {
+  QCAL_OPF_FOLD = 1,       /* folded when every input is constant */
+  QCAL_OPF_ELEMENTWISE = 2 /* output i depends only on input i (fusable) */
+};
+
+typedef struct qcal_op_info {
+  const char *name; /* ONNX op type */
+  int min_in, max_in, min_out, max_out;
+  int flags;
+  int weight_slot; /* input index of a quantizable weight, or -1 */
+  int weight_axis; /* its output-channel axis */
+} qcal_op_info;
+extern const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT];
+/* Op by ONNX name; QCAL_GOP_COUNT when not in the list. */
+qcal_graph_op qcal_op_find(const char *name);
+
+typedef enum qcal_value_kind { QCAL_VAL_INPUT, QCAL_VAL_CONST, QCAL_VAL_ACT } qcal_value_kind;
+
+typedef struct qcal_value {
+  char *name;
+  qcal_value_kind kind;
+  qcal_dtype dtype;
+  int ndim;
+  int64_t shape[QCAL_MAX_DIMS]; /* inputs before prepare: -1 for a symbolic dim */
+  size_t numel;
+  void *data;     /* constants own theirs; activations point into the plan */
+  int producer;   /* node index, -1 for inputs and constants */
+  int consumers;  /* live nodes that read it */
+  bool is_output; /* a graph output */
+} qcal_value;
+
+typedef enum qcal_attr_type {
+  QCAL_ATTR_INT,
+  QCAL_ATTR_FLOAT,
+  QCAL_ATTR_INTS,
+  QCAL_ATTR_FLOATS,
+  QCAL_ATTR_STRING,
+  QCAL_ATTR_TENSOR /* a constant value: `i` is its value index */
+} qcal_attr_type;
+
+typedef struct qcal_attr {
+  char *name;
+  qcal_attr_type type;
+  int64_t i;
+  float f;
+  int n; /* ints / floats length */
+  int64_t *ints;
+  float *floats;
+  char *s;
+  bool used; /* read by the op: an attribute no op reads is refused */
+} qcal_attr;
+
+/* Fused element-wise activation (applied to a Conv/Gemm/MatMul output). */
+typedef enum qcal_act {
+  QCAL_ACT_NONE,
+  QCAL_ACT_RELU,      /* alpha: LeakyRelu slope (0 for Relu) */
+  QCAL_ACT_CLIP,      /* [alpha, beta] */
+  QCAL_ACT_SIGMOID,
+  QCAL_ACT_HARDSWISH,
+  QCAL_ACT_SWISH      /* x * sigmoid(x) */
+} qcal_act;
+
+typedef struct qcal_node {
+  qcal_graph_op op;
+  char *name;
+  int nin, nout;
+  int *in;  /* value indices; -1 for an absent optional input */
+  int *out;
+  int nattr;
+  qcal_attr *attr;
+  bool dead;     /* folded or fused away */
+  qcal_act act;  /* fused activation */
+  float act_alpha, act_beta;
+  int sum_in;    /* value added to the output before act (fused Add), or -1 */
+  void *exec;    /* per-op execution state (oneDNN primitive, ...) */
+  void (*exec_free)(void *);
+} qcal_node;
+
+typedef struct qcal_graph {
+  char *path; /* the model file, for messages */
+  int opset;
+  int nvalues, cap_values;
+  qcal_value *values;
+  int nnodes, cap_nodes;
+  qcal_node *nodes;
+  int ninputs, noutputs;
+  int *inputs, *outputs;
+  bool prepared;
+  int threads;
+  void *names; /* name -> value index */
+  void *plan;  /* execution buffers (graph/exec.c) */
+} qcal_graph;
+
+/* ---- building (importers, tests) */
+qcal_status qcal_graph_new(const char *path, qcal_graph **out);
+void qcal_graph_free(qcal_graph *g);
+/* Index of the value named `name`, or -1. */
+int qcal_graph_find(const qcal_graph *g, const char *name);
+/* New value; names must be unique (QCAL_EFORMAT otherwise). */
+qcal_status qcal_graph_add_value(qcal_graph *g, const char *name, qcal_value_kind kind,
+                                 qcal_dtype dtype, int ndim, const int64_t *shape, int *index);
+/* Constant that takes ownership of data (qcal_alloc'ed, numel elements). */
+qcal_status qcal_graph_add_const(qcal_graph *g, const char *name, qcal_dtype dtype, int ndim,
+                                 const int64_t *shape, void *data, int *index);
+/* New node reading/writing the given value indices (copied). */
+qcal_status qcal_graph_add_node(qcal_graph *g, qcal_graph_op op, const char *name, int nin,
+                                const int *in, int nout, const int *out, int *index);
+/* Attributes are copied. */
+qcal_status qcal_node_add_attr(qcal_node *n, const qcal_attr *a);
+
+/* ---- attribute access for ops (marks the attribute used) */
+const qcal_attr *qcal_node_attr(qcal_node *n, const char *name);
+int64_t qcal_attr_int(qcal_node *n, const char *name, int64_t def);
+float qcal_attr_float(qcal_node *n, const char *name, float def);
+const char *qcal_attr_str(qcal_node *n, const char *name, const char *def);
+/* Integer list into out (at most max); returns its length, 0 when absent,
+ * -1 when longer than max or of another type. */
+int qcal_attr_ints(qcal_node *n, const char *name, int64_t *out, int max);
+
+/* ---- preparation and execution */
+typedef struct qcal_graph_opts {
+  int threads;         /* 0: keep the OpenMP default */
+  bool no_fold_bn;     /* keep BatchNormalization as a node */
+  bool no_fuse;        /* no activation / Add fusion */
+} qcal_graph_opts;
+
+/* Fix input i's shape (symbolic dims take the given size; fixed ones must
+ * agree). Call for every input with a symbolic dim before prepare. */
+qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t *shape);
+/* Sort, check, infer shapes, fold, fuse and plan. Errors name the node. */
+qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o);
+/* Run once; inputs[i] holds input i's data in its dtype and bound shape.
+ * Output values then hold their results (valid until the next run). */
+qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs);
+
+/* Human text for messages: "Conv node 'conv1'". */
+const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, size_t len);
+
+/* ---- quantization points, indexed by value */
+typedef enum qcal_qpoint_kind {
+  QCAL_QP_WEIGHT,   /* the weight of a weighted op (per output channel: axis) */
+  QCAL_QP_ACT,      /* the input activation of a weighted op */
+  QCAL_QP_OPTIONAL  /* an input of Add, Concat, pooling or Mul (TensorRT placement) */
+} qcal_qpoint_kind;
+
+typedef struct qcal_qpoint {
+  int value;  /* the quantized value */
+  int node;   /* the node that reads it */
+  int slot;   /* which input of that node */
+  qcal_qpoint_kind kind;
+  int axis;   /* output-channel axis for weights; QCAL_PER_TENSOR otherwise */
+} qcal_qpoint;
+
+/* Every quantization point of a prepared graph, in node order; optional
+ * points only when with_optional. *pts is malloc'ed. */
+qcal_status qcal_graph_qpoints(const qcal_graph *g, bool with_optional, qcal_qpoint **pts,
+                               int *n);
+
+/* ---- importers */
+/* An ONNX ModelProto (.onnx); external data files are read from beside it. */
+qcal_status qcal_onnx_load(const char *path, qcal_graph **out);
+/* The same from bytes in memory (external data relative to `path`'s folder). */
+qcal_status qcal_onnx_parse(const char *path, const unsigned char *buf, size_t len,
+                            qcal_graph **out);
+/* By extension: .onnx today. */
+qcal_status qcal_graph_load(const char *path, qcal_graph **out);
+
+#endif
