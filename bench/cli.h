@@ -77,5 +77,6 @@ int qcal_cmd_export(int argc, char **argv);
 int qcal_cmd_compare(int argc, char **argv);
 int qcal_cmd_report(int argc, char **argv);
 int qcal_cmd_schema(int argc, char **argv);
+int qcal_cmd_infer(int argc, char **argv);
 
 #endif

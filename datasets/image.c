@@ -4,6 +4,7 @@
 #include <stb/stb_image.h>
 #include <string.h>
 
+#include "qcal/datasets.h"
 #include "qcal/model.h"
 
 qcal_status qcal_image_load(const char *path, int size, qcal_tensor *out) {
@@ -51,6 +52,66 @@ qcal_status qcal_image_load(const char *path, int size, qcal_tensor *out) {
         float d = px[((size_t)y1 * w + x0) * 3 + c], e = px[((size_t)y1 * w + x1) * 3 + c];
         float v = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
         out->data[((size_t)y * size + x) * 3 + c] = v / 127.5f - 1.0f;
+      }
+    }
+  }
+  stbi_image_free(px);
+  const char *base = strrchr(path, '/');
+  snprintf(out->name, sizeof out->name, "%s", base ? base + 1 : path);
+  return QCAL_OK;
+}
+
+qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out) {
+  memset(out, 0, sizeof *out);
+  if (p->height < 1 || p->width < 1 || p->height > 8192 || p->width > 8192)
+    return qcal_error(QCAL_EINVAL, "input size %dx%d out of range (1..8192)", p->height, p->width);
+  if (p->channels != 1 && p->channels != 3)
+    return qcal_error(QCAL_EINVAL, "channels must be 1 or 3, got %d", p->channels);
+  int w, h, n;
+  if (!stbi_info(path, &w, &h, &n))
+    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  if (w < 1 || h < 1 || (int64_t)w * h > ((int64_t)1 << 26))
+    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels (at most 64 megapixels)", path, w,
+                      h);
+  if (stbi_is_16_bit(path))
+    return qcal_error(QCAL_EFORMAT, "%s: 16-bit images are not supported", path);
+  unsigned char *px = stbi_load(path, &w, &h, &n, 3);
+  if (!px)
+    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  if (w < 1 || h < 1) {
+    stbi_image_free(px);
+    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels", path, w, h);
+  }
+  int H = p->height, W = p->width, C = p->channels;
+  int64_t shape[4] = {1, p->nchw ? C : H, p->nchw ? H : W, p->nchw ? W : C};
+  qcal_status st = qcal_tensor_alloc(out, 4, shape);
+  if (st != QCAL_OK) {
+    stbi_image_free(px);
+    return st;
+  }
+  const float sy = (float)h / (float)H, sx = (float)w / (float)W;
+  for (int y = 0; y < H; y++) {
+    float fy = ((float)y + 0.5f) * sy - 0.5f;
+    fy = fy < 0 ? 0 : fy;
+    int y0 = (int)fy < h ? (int)fy : h - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+    float wy = fy - (float)y0;
+    for (int x = 0; x < W; x++) {
+      float fx = ((float)x + 0.5f) * sx - 0.5f;
+      fx = fx < 0 ? 0 : fx;
+      int x0 = (int)fx < w ? (int)fx : w - 1, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+      float wx = fx - (float)x0, rgb[3];
+      for (int c = 0; c < 3; c++) {
+        float a = px[((size_t)y0 * w + x0) * 3 + c], b = px[((size_t)y0 * w + x1) * 3 + c];
+        float d = px[((size_t)y1 * w + x0) * 3 + c], e = px[((size_t)y1 * w + x1) * 3 + c];
+        rgb[c] = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
+      }
+      if (C == 1) /* ITU-R BT.601 luma, as PIL's convert('L') */
+        rgb[0] = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2];
+      for (int c = 0; c < C; c++) {
+        float v = p->use_mean_std ? (rgb[c] / 255.0f - p->mean[c]) / p->std[c]
+                                  : rgb[c] * p->scale + p->offset;
+        size_t at = p->nchw ? ((size_t)c * H + y) * W + x : ((size_t)y * W + x) * C + c;
+        out->data[at] = v;
       }
     }
   }

@@ -348,3 +348,42 @@ qcal_status qcal_npy_save(const char *path, const qcal_tensor *t) {
   }
   return QCAL_OK;
 }
+
+qcal_status qcal_npy_element_width(const char *path, const unsigned char *buf, size_t len,
+                                   size_t *width) {
+  npy_header h;
+  size_t off, bytes;
+  QCAL_TRY(npy_header_of(path, buf, len, &h, &off, &bytes));
+  *width = h.width;
+  return QCAL_OK;
+}
+
+/* A .npy (version 1.0) image in memory: header + data. */
+qcal_status qcal_npy_encode(const char *descr, int ndim, const int64_t *shape, const void *data,
+                            size_t bytes, unsigned char **out, size_t *out_len) {
+  char dict[512], sh[256] = "";
+  size_t used = 0;
+  for (int i = 0; i < ndim && used < sizeof sh - 32; i++)
+    used += (size_t)snprintf(sh + used, sizeof sh - used, "%lld,%s", (long long)shape[i],
+                             i + 1 < ndim ? " " : "");
+  if (ndim > 1)
+    sh[used - 1] = '\0';
+  int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+                     descr, sh);
+  int total = 10 + len + 1, pad = (64 - total % 64) % 64;
+  size_t hlen = (size_t)len + (size_t)pad + 1, n = 10 + hlen + bytes;
+  unsigned char *b = malloc(n);
+  if (!b)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  memcpy(b, "\x93NUMPY\x01\x00", 8);
+  b[8] = (unsigned char)(hlen & 0xff);
+  b[9] = (unsigned char)(hlen >> 8);
+  memcpy(b + 10, dict, (size_t)len);
+  memset(b + 10 + len, ' ', (size_t)pad);
+  b[10 + hlen - 1] = '\n';
+  if (bytes)
+    memcpy(b + 10 + hlen, data, bytes);
+  *out = b;
+  *out_len = n;
+  return QCAL_OK;
+}

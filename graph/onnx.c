@@ -158,7 +158,7 @@ static qcal_status add_tensor(ctx *c, const Onnx__TensorProto *t, const char *na
                       esc(name, nb, sizeof nb), raw ? rawlen : typed, raw ? "bytes" : "values",
                       numel);
   }
-  void *d = qcal_alloc((numel * out_es) ? numel * out_es : 1);
+  void *d = qcal_alloc(numel * out_es > 0 ? numel * out_es : 1);
   if (!d) {
     qcal_free(ext);
     return qcal_error(QCAL_ENOMEM, "%s: out of memory for tensor '%s'", c->path,

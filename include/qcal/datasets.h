@@ -2,6 +2,7 @@
 #ifndef QCAL_DATASETS_H
 #define QCAL_DATASETS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "qcal/status.h"
@@ -30,6 +31,31 @@ qcal_status qcal_read_file(const char *path, unsigned char **buf, size_t *len);
  * "file.npz:array" style. */
 typedef qcal_status (*qcal_tensor_fn)(void *ctx, qcal_tensor *t);
 qcal_status qcal_load_tensors(const char *spec, qcal_tensor_fn fn, void *ctx);
+
+/* Element width (bytes) a .npy header declares (4 for float32). */
+qcal_status qcal_npy_element_width(const char *path, const unsigned char *buf, size_t len,
+                                   size_t *width);
+/* A .npy file image (version 1.0) of any numpy descr ('<f4', '<i8', '|u1'). */
+qcal_status qcal_npy_encode(const char *descr, int ndim, const int64_t *shape, const void *data,
+                            size_t bytes, unsigned char **out, size_t *out_len);
+/* An .npz (stored) of n members named names[i] (".npy" is appended), each a
+ * .npy image from qcal_npy_encode; written to a temporary file and renamed,
+ * so a failure leaves no partial file. */
+qcal_status qcal_npz_save(const char *path, int n, const char *const *names,
+                          unsigned char *const *npy, const size_t *npy_len);
+
+/* Image preprocessing shared by infer and sweep: decode, bilinear resize to
+ * height x width (align_corners = false), 1 (luma) or 3 channels, then
+ * either (p / 255 - mean[c]) / std[c] or p * scale + offset on pixels p in
+ * 0..255, laid out [1, C, H, W] (nchw) or [1, H, W, C]. */
+typedef struct qcal_preproc {
+  int height, width, channels;
+  bool nchw;
+  bool use_mean_std;
+  float mean[3], std[3];
+  float scale, offset;
+} qcal_preproc;
+qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out);
 
 /* Write a C-order float32 .npy (version 1.0) via a temporary file + rename. */
 qcal_status qcal_npy_save(const char *path, const qcal_tensor *t);

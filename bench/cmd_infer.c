@@ -1,0 +1,311 @@
+/* qcal infer: run a model (ONNX) on one input tensor or photo, print one
+ * JSON line (input/output names and shapes, median latency) and optionally
+ * write every graph output to an .npz. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/cli.h"
+#include "qcal/datasets.h"
+#include "qcal/escape.h"
+#include "qcal/graph.h"
+#include "qcal/paths.h"
+
+typedef struct {
+  const char *input, *image, *out, *size, *layout, *mean, *std;
+  double scale, offset;
+  int repeat, threads, channels;
+} infer_cfg;
+
+static const char *const layouts[] = {"nchw", "nhwc", NULL};
+
+#define O(f) offsetof(infer_cfg, f)
+static const qcal_opt opts[] = {
+    {"input", "X.npy", "input tensor, float32, exactly the shape the model expects", O(input),
+     OPT_STRING, 0, 0, NULL},
+    {"image", "FILE", "a photo (JPEG, PNG, BMP, ...), decoded and preprocessed", O(image),
+     OPT_STRING, 0, 0, NULL},
+    {"output", "OUT.npz", "write every graph output as a member named after it (-o)", O(out),
+     OPT_STRING, 0, 0, NULL},
+    {"repeat", "R", "timed runs after one warm-up; latency is their median", O(repeat), OPT_INT,
+     1, 100000, NULL},
+    {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
+    {"input-size", "H[,W]", "--image: resize to H x W (default: the model's input)", O(size),
+     OPT_STRING, 0, 0, NULL},
+    {"layout", "L", "--image: nchw or nhwc (default: from the model's input)", O(layout),
+     OPT_CHOICE, 0, 0, layouts},
+    {"channels", "C", "--image: 1 (luma) or 3 (default: from the model)", O(channels), OPT_INT, 1,
+     3, NULL},
+    {"mean", "R,G,B", "--image: (p/255 - mean) / std per channel", O(mean), OPT_STRING, 0, 0,
+     NULL},
+    {"std", "R,G,B", "--image: see --mean", O(std), OPT_STRING, 0, 0, NULL},
+    {"scale", "S", "--image: p * S + O on pixels 0..255 (default 1/255)", O(scale), OPT_DOUBLE,
+     -1e6, 1e6, NULL},
+    {"offset", "O", "--image: see --scale (default 0)", O(offset), OPT_DOUBLE, -1e6, 1e6, NULL},
+    {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
+};
+#undef O
+
+static const qcal_cmd_info info = {
+    "infer",
+    "qcal infer MODEL.onnx (--input X.npy | --image FILE) [-o OUT.npz] [--repeat R]\n"
+    "                  [--threads N] [--input-size H[,W]] [--layout nchw|nhwc] [--channels 1|3]\n"
+    "                  [--mean R,G,B --std R,G,B | --scale S --offset O]",
+    "Run a model on one input in float32 (the graph IR: shapes fixed by the input,\n"
+    "constant sub-graphs folded, BatchNormalization folded into convolutions,\n"
+    "activations fused; convolutions on oneDNN). Prints one JSON line with the\n"
+    "input and output names and shapes and latency_ms, the median of --repeat runs\n"
+    "after one warm-up, excluding model loading.",
+    opts,
+};
+
+static int parse_floats(const char *s, float *v, int max) {
+  int n = 0;
+  const char *p = s;
+  while (*p && n < max) {
+    char *end;
+    errno = 0;
+    double x = strtod(p, &end);
+    if (end == p || errno || !(x == x))
+      return -1;
+    v[n++] = (float)x;
+    p = end;
+    if (*p == ',')
+      p++;
+    else if (*p)
+      return -1;
+  }
+  return *p ? -1 : n;
+}
+
+static json_object *shape_json(int ndim, const int64_t *shape) {
+  json_object *a = json_object_new_array();
+  for (int d = 0; d < ndim; d++)
+    json_object_array_add(a, json_object_new_int64(shape[d]));
+  return a;
+}
+
+static const char *npy_descr(qcal_dtype t) {
+  switch (t) {
+  case QCAL_DT_F32: return "<f4";
+  case QCAL_DT_I64: return "<i8";
+  case QCAL_DT_I32: return "<i4";
+  case QCAL_DT_I8: return "|i1";
+  case QCAL_DT_U8: return "|u1";
+  default: return "|b1";
+  }
+}
+
+/* Preprocessing defaults from the model's declared input [N, C, H, W] or
+ * [N, H, W, C]. */
+static int image_input(const infer_cfg *c, const qcal_value *in, qcal_tensor *t) {
+  qcal_preproc p = {0};
+  bool decl_nhwc = in->ndim == 4 && (in->shape[3] == 1 || in->shape[3] == 3) &&
+                   !(in->shape[1] == 1 || in->shape[1] == 3);
+  p.nchw = c->layout ? !strcmp(c->layout, "nchw") : !decl_nhwc;
+  if (in->ndim != 4)
+    return qcal_die("infer: --image needs a model whose input has rank 4 (this one: %d)",
+                    in->ndim);
+  int64_t dc = p.nchw ? in->shape[1] : in->shape[3];
+  int64_t dh = p.nchw ? in->shape[2] : in->shape[1], dw = p.nchw ? in->shape[3] : in->shape[2];
+  p.channels = c->channels ? c->channels : dc > 0 ? (int)dc : 3;
+  p.height = dh > 0 ? (int)dh : 0;
+  p.width = dw > 0 ? (int)dw : 0;
+  if (c->size) {
+    float hw[2];
+    int k = parse_floats(c->size, hw, 2);
+    if (k < 1 || hw[0] < 1 || hw[0] > 8192 || (k == 2 && (hw[1] < 1 || hw[1] > 8192)) ||
+        hw[0] != (int)hw[0] || (k == 2 && hw[1] != (int)hw[1]))
+      return qcal_die("infer: --input-size expects H or H,W (1..8192), got '%s'", c->size);
+    p.height = (int)hw[0];
+    p.width = k == 2 ? (int)hw[1] : (int)hw[0];
+  }
+  if (!p.height || !p.width)
+    return qcal_die("infer: the model's input size is symbolic; give --input-size H[,W]");
+  if (c->mean || c->std) {
+    if (!c->mean || !c->std)
+      return qcal_die("infer: --mean and --std go together");
+    if (c->scale != 1.0 / 255 || c->offset != 0)
+      return qcal_die("infer: --mean/--std and --scale/--offset exclude each other");
+    int nm = parse_floats(c->mean, p.mean, 3), ns = parse_floats(c->std, p.std, 3);
+    if (nm != p.channels || ns != p.channels)
+      return qcal_die("infer: --mean and --std need %d comma-separated values", p.channels);
+    for (int k = 0; k < ns; k++)
+      if (!(p.std[k] > 0))
+        return qcal_die("infer: --std values must be positive");
+    p.use_mean_std = true;
+  }
+  p.scale = (float)c->scale;
+  p.offset = (float)c->offset;
+  qcal_status st = qcal_image_preprocess(c->image, &p, t);
+  return st ? qcal_die_status(st) : 0;
+}
+
+int qcal_cmd_infer(int argc, char **argv) {
+  infer_cfg cfg = {0};
+  cfg.repeat = 1;
+  cfg.scale = 1.0 / 255;
+  const char *pos[1];
+  int npos;
+  int r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 1, &npos);
+  if (r)
+    return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
+  if (npos != 1)
+    return qcal_die("infer: expected one MODEL (see qcal infer --help)");
+  if (!cfg.input == !cfg.image)
+    return qcal_die("infer: give exactly one of --input X.npy and --image FILE");
+  const char *model = pos[0];
+  if (cfg.out) {
+    const char *ins[2] = {model, cfg.input ? cfg.input : cfg.image};
+    if (qcal_check_outputs("infer", cfg.out, NULL, ins, 2))
+      return QCAL_EXIT_USAGE;
+  }
+  if (cfg.threads > 0)
+    omp_set_num_threads(cfg.threads);
+  qcal_graph *g = NULL;
+  qcal_tensor x = {0};
+  unsigned char **npy = NULL;
+  size_t *npy_len = NULL;
+  const char **names = NULL;
+  double *times = NULL;
+  int rc = QCAL_EXIT_OK;
+  qcal_status st = qcal_graph_load(model, &g);
+  if (st) {
+    rc = qcal_die_status(st);
+    goto done;
+  }
+  if (g->ninputs != 1) {
+    rc = qcal_die("infer: %s has %d inputs; qcal infer feeds models with one input", model,
+                  g->ninputs);
+    goto done;
+  }
+  qcal_value *in = &g->values[g->inputs[0]];
+  char nb[160];
+  if (in->dtype != QCAL_DT_F32) {
+    rc = qcal_die("infer: %s: input '%s' is %s; only float32 inputs are supported", model,
+                  qcal_escape_text(in->name, nb, sizeof nb), qcal_dtype_name(in->dtype));
+    goto done;
+  }
+  if (cfg.input) {
+    unsigned char *buf;
+    size_t len, width;
+    st = qcal_read_file(cfg.input, &buf, &len);
+    if (!st && !(st = qcal_npy_element_width(cfg.input, buf, len, &width)) && width != 4)
+      st = qcal_error(QCAL_EDTYPE, "%s: elements are %zu bytes; the model's input '%s' is float32",
+                      cfg.input, width, qcal_escape_text(in->name, nb, sizeof nb));
+    if (!st && len > 0)
+      st = qcal_npy_parse(cfg.input, buf, len, &x);
+    if (!st && x.numel == 0)
+      st = qcal_error(QCAL_EEMPTY, "%s: the tensor is empty", cfg.input);
+    if (!st)
+      st = qcal_tensor_check(&x);
+    if (len > 0)
+      free(buf);
+    if (st) {
+      rc = qcal_die_status(st);
+      goto done;
+    }
+  } else if ((rc = image_input(&cfg, in, &x))) {
+    goto done;
+  }
+  if ((st = qcal_graph_bind_input(g, 0, x.ndim, x.shape))) {
+    rc = qcal_die_status(st);
+    goto done;
+  }
+  qcal_graph_opts go = {.threads = cfg.threads};
+  if ((st = qcal_graph_prepare(g, &go))) {
+    rc = qcal_die_status(st);
+    goto done;
+  }
+  const void *inputs[1] = {x.data};
+  times = calloc((size_t)cfg.repeat, sizeof *times);
+  if (!times) {
+    rc = qcal_die("infer: out of memory");
+    goto done;
+  }
+  if ((st = qcal_graph_run(g, inputs))) { /* warm-up: primitives and weight reorders */
+    rc = qcal_die_status(st);
+    goto done;
+  }
+  for (int k = 0; k < cfg.repeat; k++) {
+    double t0 = qcal_now();
+    if ((st = qcal_graph_run(g, inputs))) {
+      rc = qcal_die_status(st);
+      goto done;
+    }
+    times[k] = qcal_now() - t0;
+  }
+  /* outputs must be finite: a NaN here is a model or input problem */
+  for (int k = 0; k < g->noutputs; k++) {
+    const qcal_value *v = &g->values[g->outputs[k]];
+    if (v->dtype != QCAL_DT_F32)
+      continue;
+    for (size_t i = 0; i < v->numel; i++)
+      if (!(((const float *)v->data)[i] - ((const float *)v->data)[i] == 0)) {
+        rc = qcal_die("infer: %s: output '%s' has a non-finite value at %zu", model,
+                      qcal_escape_text(v->name, nb, sizeof nb), i);
+        goto done;
+      }
+  }
+  if (cfg.out) {
+    int no = g->noutputs;
+    npy = calloc((size_t)no, sizeof *npy);
+    npy_len = calloc((size_t)no, sizeof *npy_len);
+    names = calloc((size_t)no, sizeof *names);
+    if (!npy || !npy_len || !names) {
+      rc = qcal_die("infer: out of memory");
+      goto done;
+    }
+    for (int k = 0; k < no && !st; k++) {
+      const qcal_value *v = &g->values[g->outputs[k]];
+      names[k] = v->name;
+      st = qcal_npy_encode(npy_descr(v->dtype), v->ndim, v->shape, v->data,
+                           v->numel * qcal_dtype_size(v->dtype), &npy[k], &npy_len[k]);
+    }
+    if (!st)
+      st = qcal_npz_save(cfg.out, no, names, npy, npy_len);
+    if (st) {
+      rc = qcal_die_status(st);
+      goto done;
+    }
+  }
+  double med = qcal_median(times, (size_t)cfg.repeat);
+  json_object *j = json_object_new_object();
+  json_object_object_add(j, "model", json_object_new_string(model));
+  json_object *ji = json_object_new_array(), *jo = json_object_new_array();
+  json_object *e = json_object_new_object();
+  json_object_object_add(e, "name", json_object_new_string(in->name));
+  json_object_object_add(e, "shape", shape_json(in->ndim, in->shape));
+  json_object_array_add(ji, e);
+  for (int k = 0; k < g->noutputs; k++) {
+    const qcal_value *v = &g->values[g->outputs[k]];
+    e = json_object_new_object();
+    json_object_object_add(e, "name", json_object_new_string(v->name));
+    json_object_object_add(e, "shape", shape_json(v->ndim, v->shape));
+    json_object_object_add(e, "dtype", json_object_new_string(qcal_dtype_name(v->dtype)));
+    json_object_array_add(jo, e);
+  }
+  json_object_object_add(j, "inputs", ji);
+  json_object_object_add(j, "outputs", jo);
+  json_object_object_add(j, "latency_ms", json_object_new_double(med * 1e3));
+  json_object_object_add(j, "repeat", json_object_new_int(cfg.repeat));
+  json_object_object_add(j, "threads", json_object_new_int(cfg.threads ? cfg.threads
+                                                                        : omp_get_max_threads()));
+  if (cfg.out)
+    json_object_object_add(j, "output", json_object_new_string(cfg.out));
+  printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+  json_object_put(j);
+done:
+  if (npy)
+    for (int k = 0; k < g->noutputs; k++)
+      free(npy[k]);
+  free(npy);
+  free(npy_len);
+  free(names);
+  free(times);
+  qcal_tensor_free(&x);
+  qcal_graph_free(g);
+  return rc;
+}
