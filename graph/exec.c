@@ -1,6 +1,8 @@
 /* The execution plan: one buffer per live activation (reshape-like ops alias
  * their input), then nodes in order. */
 #include <omp.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +29,9 @@ static bool aliases(qcal_graph_op op) {
          op == QCAL_GOP_Unsqueeze || op == QCAL_GOP_Identity || op == QCAL_GOP_Dropout;
 }
 
-static qcal_status alloc_value(qcal_graph *g, plan *p, qcal_value *v) {
+static qcal_status alloc_value(qcal_graph *g, plan *p, qcal_value *v, size_t blocked) {
   size_t bytes = v->numel * qcal_dtype_size(v->dtype);
+  bytes = blocked > bytes ? blocked : bytes;
   void *b = qcal_alloc(bytes ? bytes : 64);
   if (!b)
     return qcal_error(QCAL_ENOMEM, "%s: out of memory for '%s' (%zu bytes)", g->path, v->name,
@@ -38,6 +41,57 @@ static qcal_status alloc_value(qcal_graph *g, plan *p, qcal_value *v) {
   return QCAL_OK;
 }
 
+/* Blocked layouts between convolutions: a Conv output stays in the layout
+ * its primitive writes when every reader is a Conv that reads that layout
+ * (as its input or as its fused residual), so no reorder runs between them.
+ * Everything else sees plain NCHW. */
+static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
+  int nv = g->nvalues;
+  const void **src = calloc((size_t)g->nnodes + 1, sizeof *src);
+  const void **dst = calloc((size_t)g->nnodes + 1, sizeof *dst);
+  if (!src || !dst) {
+    free(src), free(dst);
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  }
+  for (int v = 0; v < nv; v++)
+    g->values[v].fmt = NULL;
+  qcal_status st = QCAL_OK;
+  for (int i = 0; i < g->nnodes && !st; i++) {
+    qcal_node *n = &g->nodes[i];
+    if (n->dead || (n->op != QCAL_GOP_Conv && n->op != QCAL_GOP_ConvTranspose))
+      continue;
+    size_t db;
+    st = qcal_conv_plan(g, n, &src[i], &dst[i], &db);
+    if (!st && !g->plain_values && n->op == QCAL_GOP_Conv) {
+      qcal_value *y = qcal_out(g, n, 0);
+      if (!y->is_output) {
+        y->fmt = dst[i];
+        bytes[n->out[0]] = db;
+      }
+    }
+  }
+  /* a reader that cannot take the layout makes the value plain again */
+  for (int i = 0; i < g->nnodes && !st; i++) {
+    qcal_node *n = &g->nodes[i];
+    if (n->dead)
+      continue;
+    bool conv = n->op == QCAL_GOP_Conv;
+    for (int k = 0; k < n->nin; k++) {
+      qcal_value *v = qcal_in(g, n, k);
+      if (v && v->fmt && !(conv && k == 0 && qcal_fmt_equal(v->fmt, src[i])))
+        v->fmt = NULL;
+    }
+    if (n->sum_in >= 0) {
+      qcal_value *v = &g->values[n->sum_in];
+      if (v->fmt && !(conv && qcal_fmt_equal(v->fmt, dst[i])))
+        v->fmt = NULL;
+    }
+  }
+  free(src);
+  free(dst);
+  return st;
+}
+
 qcal_status qcal_plan_make(qcal_graph *g) {
   qcal_plan_free(g);
   plan *p = calloc(1, sizeof *p);
@@ -45,25 +99,29 @@ qcal_status qcal_plan_make(qcal_graph *g) {
     return qcal_error(QCAL_ENOMEM, "out of memory");
   g->plan = p;
   p->bufs = calloc((size_t)g->nvalues + 1, sizeof *p->bufs);
-  if (!p->bufs)
-    return qcal_error(QCAL_ENOMEM, "out of memory");
-  for (int k = 0; k < g->ninputs; k++)
-    QCAL_TRY(alloc_value(g, p, &g->values[g->inputs[k]]));
-  for (int i = 0; i < g->nnodes; i++) {
+  size_t *bytes = calloc((size_t)g->nvalues + 1, sizeof *bytes);
+  qcal_status st = p->bufs && bytes ? QCAL_OK : qcal_error(QCAL_ENOMEM, "out of memory");
+  if (!st)
+    st = choose_layouts(g, bytes);
+  for (int k = 0; k < g->ninputs && !st; k++)
+    st = alloc_value(g, p, &g->values[g->inputs[k]], 0);
+  for (int i = 0; i < g->nnodes && !st; i++) {
     qcal_node *n = &g->nodes[i];
     if (n->dead)
       continue;
-    for (int o = 0; o < n->nout; o++) {
+    for (int o = 0; o < n->nout && !st; o++) {
       qcal_value *v = qcal_out(g, n, o);
       if (!v || v->kind == QCAL_VAL_CONST)
         continue;
-      if (o == 0 && aliases(n->op) && qcal_in(g, n, 0)->numel == v->numel)
+      if (o == 0 && aliases(n->op) && qcal_in(g, n, 0)->numel == v->numel &&
+          !qcal_in(g, n, 0)->fmt)
         v->data = qcal_in(g, n, 0)->data;
       else
-        QCAL_TRY(alloc_value(g, p, v));
+        st = alloc_value(g, p, v, v->fmt ? bytes[n->out[o]] : 0);
     }
   }
-  return QCAL_OK;
+  free(bytes);
+  return st;
 }
 
 qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
@@ -75,13 +133,32 @@ qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
     qcal_value *v = &g->values[g->inputs[k]];
     memcpy(v->data, inputs[k], v->numel * qcal_dtype_size(v->dtype));
   }
+  /* QCAL_PROFILE=1: time per op type to stderr (a diagnostic, not a benchmark) */
+  static int prof = -1;
+  if (prof < 0)
+    prof = getenv("QCAL_PROFILE") != NULL;
+  double op_s[QCAL_GOP_COUNT] = {0};
+  int op_n[QCAL_GOP_COUNT] = {0};
   for (int i = 0; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
     if (n->dead)
       continue;
     if (aliases(n->op) && qcal_out(g, n, 0)->data == qcal_in(g, n, 0)->data)
       continue;
+    struct timespec t0, t1;
+    if (prof)
+      clock_gettime(CLOCK_MONOTONIC, &t0);
     QCAL_TRY(qcal_op_fwd[n->op](g, n));
+    if (prof) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      op_s[n->op] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+      op_n[n->op]++;
+    }
   }
+  if (prof)
+    for (int k = 0; k < QCAL_GOP_COUNT; k++)
+      if (op_n[k])
+        fprintf(stderr, "profile: %-20s %4d nodes %8.3f ms\n", qcal_op_infos[k].name, op_n[k],
+                op_s[k] * 1e3);
   return QCAL_OK;
 }

@@ -49,6 +49,12 @@ void qcal_value_put(qcal_value *v, size_t k, double x);
 /* Strides (elements) of a C-order shape. */
 void qcal_strides(int ndim, const int64_t *shape, int64_t *st);
 
+/* Conv: create the primitive now and report the layouts it reads and writes
+ * (oneDNN memory descs) and the bytes its dst needs. */
+qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt,
+                           const void **dst_fmt, size_t *dst_bytes);
+bool qcal_fmt_equal(const void *a, const void *b);
+
 void qcal_plan_free(qcal_graph *g);
 qcal_status qcal_plan_make(qcal_graph *g);
 

@@ -11,20 +11,19 @@
 #include "graph/internal.h"
 
 typedef struct conv_exec {
-  dnnl_primitive_t prim, r_src, r_wei, r_dst;
+  dnnl_primitive_t prim, r_src, r_wei, r_dst, r_sum;
   dnnl_memory_desc_t u_src, u_wei, u_dst, p_src, p_wei, p_dst, md_bias;
   dnnl_memory_t m_src, m_wei, m_dst, m_bias, m_usrc, m_uwei, m_udst;
   void *b_src, *b_wei, *b_dst; /* primitive-layout buffers where they differ */
   bool wei_ready;              /* constant weights reordered */
-  bool post_in_prim;           /* act / sum inside the primitive */
 } conv_exec;
 
 static void conv_free(void *p) {
   conv_exec *e = p;
   if (!e)
     return;
-  dnnl_primitive_t prims[] = {e->prim, e->r_src, e->r_wei, e->r_dst};
-  for (size_t i = 0; i < 4; i++)
+  dnnl_primitive_t prims[] = {e->prim, e->r_src, e->r_wei, e->r_dst, e->r_sum};
+  for (size_t i = 0; i < 5; i++)
     if (prims[i])
       dnnl_primitive_destroy(prims[i]);
   dnnl_memory_t mems[] = {e->m_src, e->m_wei, e->m_dst, e->m_bias, e->m_usrc, e->m_uwei, e->m_udst};
@@ -151,39 +150,30 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     QCAL_DNNL(dnnl_dilated_deconvolution_forward_desc_init(
         &desc.d, dnnl_forward_inference, dnnl_deconvolution_direct, &s_any, &w_any,
         b ? &bias_md : NULL, &d_any, strides, dil, pl, pr));
-  /* post-ops run inside the primitive only when its dst is plain NCHW (a
-   * fused Add copies the residual into dst first) */
-  for (int pass = 0; pass < 2; pass++) {
-    QCAL_DNNL(dnnl_primitive_attr_create(&attr));
-    QCAL_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_library));
-    if (pass == 0 && (n->act != QCAL_ACT_NONE || n->sum_in >= 0)) {
-      QCAL_DNNL(dnnl_post_ops_create(&po));
-      if (n->sum_in >= 0)
-        QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
-      if (n->act != QCAL_ACT_NONE)
-        QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, act_alg(n->act),
-                                               n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha,
-                                               n->act_beta));
-      QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
-      dnnl_post_ops_destroy(po);
-      po = NULL;
-    }
-    QCAL_DNNL(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
-    dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
-    e->p_dst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    e->post_in_prim = pass == 0 && (n->act != QCAL_ACT_NONE || n->sum_in >= 0);
-    if (pass == 1 || !e->post_in_prim || dnnl_memory_desc_equal(&e->p_dst, &e->u_dst))
-      break;
-    dnnl_primitive_desc_destroy(pd);
-    pd = NULL;
+  /* fused activation and residual Add run inside the primitive; the sum
+   * operand is put into dst (in dst's layout) before each execution */
+  QCAL_DNNL(dnnl_primitive_attr_create(&attr));
+  QCAL_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_library));
+  if (n->act != QCAL_ACT_NONE || n->sum_in >= 0) {
+    QCAL_DNNL(dnnl_post_ops_create(&po));
+    if (n->sum_in >= 0)
+      QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
+    if (n->act != QCAL_ACT_NONE)
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, act_alg(n->act),
+                                             n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha,
+                                             n->act_beta));
+    QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
   }
+  QCAL_DNNL(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
+  e->p_dst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
   e->p_src = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
   e->p_wei = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   QCAL_DNNL(dnnl_primitive_create(&e->prim, pd));
   CK(qcal_dnnl_reorder(&e->u_src, &e->p_src, &e->r_src));
   CK(qcal_dnnl_reorder(&e->u_wei, &e->p_wei, &e->r_wei));
   CK(qcal_dnnl_reorder(&e->p_dst, &e->u_dst, &e->r_dst));
+  if (n->sum_in >= 0)
+    CK(qcal_dnnl_reorder(&e->u_dst, &e->p_dst, &e->r_sum));
   if (e->r_src && !(e->b_src = qcal_alloc(dnnl_memory_desc_get_size(&e->p_src))))
     st = qcal_error(QCAL_ENOMEM, "out of memory");
   if (e->r_wei && !(e->b_wei = qcal_alloc(dnnl_memory_desc_get_size(&e->p_wei))))
@@ -223,14 +213,33 @@ static qcal_status run_reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memo
   return qcal_dnnl_exec(r, 2, a);
 }
 
-qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
-  qcal_status st = QCAL_OK;
+static qcal_status conv_ready(qcal_graph *g, qcal_node *n) {
   if (!n->exec) {
     conv_exec *e;
     QCAL_TRY(conv_create(g, n, &e));
     n->exec = e;
     n->exec_free = conv_free;
   }
+  return QCAL_OK;
+}
+
+qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt,
+                           const void **dst_fmt, size_t *dst_bytes) {
+  QCAL_TRY(conv_ready(g, n));
+  conv_exec *e = n->exec;
+  *src_fmt = &e->p_src;
+  *dst_fmt = &e->p_dst;
+  *dst_bytes = dnnl_memory_desc_get_size(&e->p_dst);
+  return QCAL_OK;
+}
+
+bool qcal_fmt_equal(const void *a, const void *b) {
+  return a && b && dnnl_memory_desc_equal(a, b);
+}
+
+qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
+  qcal_status st = QCAL_OK;
+  QCAL_TRY(conv_ready(g, n));
   conv_exec *e = n->exec;
   const qcal_value *x = qcal_in(g, n, 0), *w = qcal_in(g, n, 1), *b = qcal_in(g, n, 2);
   qcal_value *y = qcal_out(g, n, 0);
@@ -242,17 +251,26 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
     QCAL_TRY(run_reorder(e->r_wei, e->m_uwei, e->m_wei));
     e->wei_ready = true;
   }
-  if (e->r_src) {
+  /* src: already in the primitive's layout when the producer kept it so */
+  if (e->r_src && !qcal_fmt_equal(x->fmt, &e->p_src)) {
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_usrc, x->data));
     QCAL_TRY(run_reorder(e->r_src, e->m_usrc, e->m_src));
   } else {
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_src, x->data));
   }
-  if (!e->r_dst)
-    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_dst, y->data));
+  /* dst: y itself when y keeps the primitive's layout or none is needed */
+  bool direct = !e->r_dst || qcal_fmt_equal(y->fmt, &e->p_dst);
+  void *dbuf = direct ? y->data : e->b_dst;
+  QCAL_DNNL(dnnl_memory_set_data_handle(e->m_dst, dbuf));
   const qcal_value *sum = n->sum_in >= 0 ? &g->values[n->sum_in] : NULL;
-  if (sum && e->post_in_prim)
-    memcpy(y->data, sum->data, y->numel * 4);
+  if (sum) {
+    if (!e->r_sum || qcal_fmt_equal(sum->fmt, &e->p_dst)) {
+      memcpy(dbuf, sum->data, dnnl_memory_desc_get_size(&e->p_dst));
+    } else {
+      QCAL_DNNL(dnnl_memory_set_data_handle(e->m_udst, sum->data));
+      QCAL_TRY(run_reorder(e->r_sum, e->m_udst, e->m_dst));
+    }
+  }
   dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->m_src},
                              {DNNL_ARG_WEIGHTS, e->m_wei},
                              {DNNL_ARG_DST, e->m_dst},
@@ -260,19 +278,9 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
   if (b)
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_bias, b->data));
   QCAL_TRY(qcal_dnnl_exec(e->prim, b ? 4 : 3, args));
-  if (e->r_dst) {
+  if (!direct) {
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_udst, y->data));
     QCAL_TRY(run_reorder(e->r_dst, e->m_dst, e->m_udst));
-  }
-  if (!e->post_in_prim && (sum || n->act != QCAL_ACT_NONE)) {
-    float *yd = y->data;
-    if (sum) {
-      const float *sd = sum->data;
-#pragma omp parallel for simd if (y->numel > 65536)
-      for (size_t i = 0; i < y->numel; i++)
-        yd[i] += sd[i];
-    }
-    qcal_act_apply(n->act, n->act_alpha, n->act_beta, yd, y->numel);
   }
 done:
   if (st) {

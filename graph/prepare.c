@@ -372,6 +372,7 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
   if (g->prepared)
     return qcal_error(QCAL_EINVAL, "%s: graph already prepared", g->path);
   g->threads = o->threads;
+  g->plain_values = o->plain_values || getenv("QCAL_PLAIN_VALUES");
   for (int i = 0; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
     const qcal_op_info *info = &qcal_op_infos[n->op];

@@ -70,6 +70,9 @@ typedef struct qcal_value {
   int producer;   /* node index, -1 for inputs and constants */
   int consumers;  /* live nodes that read it */
   bool is_output; /* a graph output */
+  const void *fmt; /* execution layout of data: NULL is plain C order; otherwise a oneDNN
+                      blocked layout that only convolutions read (never for outputs, nor
+                      with qcal_graph_opts.plain_values) */
 } qcal_value;
 
 typedef enum qcal_attr_type {
@@ -130,6 +133,7 @@ typedef struct qcal_graph {
   int *inputs, *outputs;
   bool prepared;
   int threads;
+  bool plain_values;
   void *names; /* name -> value index */
   void *plan;  /* execution buffers (graph/exec.c) */
 } qcal_graph;
@@ -165,6 +169,7 @@ typedef struct qcal_graph_opts {
   int threads;         /* 0: keep the OpenMP default */
   bool no_fold_bn;     /* keep BatchNormalization as a node */
   bool no_fuse;        /* no activation / Add fusion */
+  bool plain_values;   /* every value readable in C order after a run (analysis) */
 } qcal_graph_opts;
 
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
