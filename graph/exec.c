@@ -143,7 +143,8 @@ qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
     qcal_node *n = &g->nodes[i];
     if (n->dead)
       continue;
-    if (aliases(n->op) && qcal_out(g, n, 0)->data == qcal_in(g, n, 0)->data)
+    if (aliases(n->op) && qcal_out(g, n, 0)->data == qcal_in(g, n, 0)->data &&
+        !qcal_out(g, n, 1))
       continue;
     struct timespec t0, t1;
     if (prof)

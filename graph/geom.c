@@ -56,7 +56,7 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
   int off = 2 - nsp;
   for (int i = 0; i < 2; i++) {
     o->k[i] = 1, o->s[i] = 1, o->d[i] = 1, o->pb[i] = 0, o->pe[i] = 0, o->opad[i] = 0;
-    o->in[i] = 1;
+    o->in[i] = 1, o->out[i] = 1;
   }
   for (int i = 0; i < nsp; i++) {
     int j = i + off;
@@ -96,8 +96,9 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
       int64_t full = o->s[j] * (o->in[j] - 1) + o->opad[j] + ext;
       if (nos) {
         int64_t want = os[j - off], tot = full - want;
-        if (tot < 0)
-          return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'output_shape' is too large");
+        if (tot < 0) /* a larger output_shape pads the end (bias only there) */
+          return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
+                                 "attribute 'output_shape' larger than the full output");
         /* ONNX ConvTranspose: the odd pad goes to the end for SAME_UPPER */
         o->pb[j] = mode == 1 ? tot / 2 : tot - tot / 2;
         o->pe[j] = tot - o->pb[j];

@@ -305,8 +305,8 @@ static qcal_status build(ctx *c, const Onnx__ModelProto *m) {
     if ((!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx")) && o->has_version)
       g->opset = (int)o->version;
   }
-  if (g->opset < 7 || g->opset > 18)
-    return qcal_error(QCAL_EUNSUPPORTED, "%s: ONNX opset %d is not supported (7 to 18 are)",
+  if (g->opset < 1 || g->opset > 18)
+    return qcal_error(QCAL_EUNSUPPORTED, "%s: ONNX opset %d is not supported (1 to 18 are)",
                       c->path, g->opset);
   for (size_t k = 0; k < gp->n_initializer; k++) {
     const Onnx__TensorProto *t = gp->initializer[k];
@@ -420,6 +420,36 @@ qcal_status qcal_onnx_load(const char *path, qcal_graph **out) {
   QCAL_TRY(qcal_read_file(path, &buf, &len));
   qcal_status st = qcal_onnx_parse(path, buf, len, out);
   free(buf);
+  return st;
+}
+
+qcal_status qcal_onnx_tensor_read(const char *path, qcal_dtype *dtype, int *ndim, int64_t *shape,
+                                  void **data, size_t *numel) {
+  unsigned char *buf;
+  size_t len;
+  *data = NULL;
+  QCAL_TRY(qcal_read_file(path, &buf, &len));
+  Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, buf);
+  free(buf);
+  if (!t)
+    return qcal_error(QCAL_EFORMAT, "%s: not a TensorProto (the protobuf does not parse)", path);
+  ctx c = {.path = path};
+  snprintf(c.dir, sizeof c.dir, ".");
+  qcal_status st = qcal_graph_new(path, &c.g);
+  int idx = -1;
+  if (!st)
+    st = add_tensor(&c, t, "tensor", &idx);
+  onnx__tensor_proto__free_unpacked(t, NULL);
+  if (!st) {
+    qcal_value *v = &c.g->values[idx];
+    *dtype = v->dtype;
+    *ndim = v->ndim;
+    memcpy(shape, v->shape, (size_t)v->ndim * sizeof *shape);
+    *numel = v->numel;
+    *data = v->data;
+    v->data = NULL;
+  }
+  qcal_graph_free(c.g);
   return st;
 }
 

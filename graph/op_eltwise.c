@@ -147,7 +147,7 @@ qcal_status qcal_infer_identity(qcal_graph *g, qcal_node *n) {
 qcal_status qcal_fwd_identity(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0);
   qcal_value *y = qcal_out(g, n, 0);
-  if (y->data != x->data)
+  if (y->data != x->data && x->numel)
     memcpy(y->data, x->data, x->numel * qcal_dtype_size(x->dtype));
   qcal_value *mask = qcal_out(g, n, 1);
   if (mask && n->op == QCAL_GOP_Dropout)
@@ -275,6 +275,15 @@ qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
   }
   int nd = 0;
   int64_t shape[QCAL_MAX_DIMS];
+  qcal_value *slope = qcal_in(g, n, 1);
+  if (n->op == QCAL_GOP_PRelu && slope->kind == QCAL_VAL_CONST && slope->ndim == 1 &&
+      v[0]->ndim > 2 && slope->shape[0] == v[0]->shape[1] &&
+      slope->shape[0] != v[0]->shape[v[0]->ndim - 1]) {
+    /* one slope per channel (PyTorch's nn.PReLU in opset < 7 exports): [C, 1, ...] */
+    slope->ndim = v[0]->ndim - 1;
+    for (int d = 1; d < slope->ndim; d++)
+      slope->shape[d] = 1;
+  }
   QCAL_TRY(bshape(g, n, 2, v, &nd, shape));
   return qcal_set_out(g, n, 0, n->op == QCAL_GOP_Equal ? QCAL_DT_BOOL : dt, nd, shape);
 }

@@ -12,6 +12,7 @@ typedef struct rz {
                   4 tf_half_pixel_for_nn */
   int nearest; /* 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil */
   float scale[QCAL_MAX_DIMS];
+  float lenf[QCAL_MAX_DIMS]; /* resized length before flooring (align_corners) */
   int64_t out[QCAL_MAX_DIMS];
 } rz;
 
@@ -77,6 +78,7 @@ static qcal_status rz_make(qcal_graph *g, qcal_node *n, rz *r) {
       return qcal_node_error(g, n, QCAL_EFORMAT, "sizes has %d values for rank %d", ns, x->ndim);
     for (int d = 0; d < ns; d++) {
       r->out[d] = s[d];
+      r->lenf[d] = (float)s[d];
       r->scale[d] = x->shape[d] ? (float)s[d] / (float)x->shape[d] : 1;
     }
   } else if (sc || sa) {
@@ -90,7 +92,8 @@ static qcal_status rz_make(qcal_graph *g, qcal_node *n, rz *r) {
       if (!(sattr[d] > 0))
         return qcal_node_error(g, n, QCAL_EFORMAT, "scale %g is not positive", sattr[d]);
       r->scale[d] = sattr[d];
-      r->out[d] = (int64_t)floorf((float)x->shape[d] * sattr[d]);
+      r->lenf[d] = (float)x->shape[d] * sattr[d];
+      r->out[d] = (int64_t)floorf(r->lenf[d]);
     }
   } else {
     return qcal_node_error(g, n, QCAL_EFORMAT, "needs scales or sizes");
@@ -113,11 +116,11 @@ qcal_status qcal_infer_resize(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, r.out);
 }
 
-static float src_coord(const rz *r, int64_t o, int64_t in, int64_t out, float scale) {
+static float src_coord(const rz *r, int64_t o, int64_t in, int64_t out, float scale, float lenf) {
   switch (r->coord) {
   case 0: return ((float)o + 0.5f) / scale - 0.5f;
   case 1: return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
-  case 2: return out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
+  case 2: return lenf <= 1 ? 0.0f : (float)o * (float)(in - 1) / (lenf - 1);
   case 3: return (float)o / scale;
   default: return ((float)o + 0.5f) / scale;
   }
@@ -156,7 +159,7 @@ qcal_status qcal_fwd_resize(qcal_graph *g, qcal_node *n) {
       }
       for (int64_t o = 0; o < r.out[d]; o++)
         map[d][o] = nearest_idx(
-            &r, src_coord(&r, o, x->shape[d], r.out[d], r.scale[d]), x->shape[d]) * xs[d];
+            &r, src_coord(&r, o, x->shape[d], r.out[d], r.scale[d], r.lenf[d]), x->shape[d]) * xs[d];
     }
     if (!st) {
       int64_t last = r.out[nd - 1], rows = last ? (int64_t)(y->numel / (size_t)last) : 0;
@@ -183,12 +186,12 @@ qcal_status qcal_fwd_resize(qcal_graph *g, qcal_node *n) {
 #pragma omp parallel for if (y->numel > 16384)
   for (int64_t p = 0; p < planes; p++)
     for (int64_t oy = 0; oy < oh; oy++) {
-      float fy = src_coord(&r, oy, ih, oh, sh);
+      float fy = src_coord(&r, oy, ih, oh, sh, nd >= 2 ? r.lenf[nd - 2] : 1);
       fy = fy < 0 ? 0 : fy > (float)(ih - 1) ? (float)(ih - 1) : fy;
       int64_t y0 = (int64_t)fy, y1 = y0 + 1 < ih ? y0 + 1 : ih - 1;
       float wy = fy - (float)y0;
       for (int64_t ox = 0; ox < ow; ox++) {
-        float fx = src_coord(&r, ox, iw, ow, sw);
+        float fx = src_coord(&r, ox, iw, ow, sw, r.lenf[nd - 1]);
         fx = fx < 0 ? 0 : fx > (float)(iw - 1) ? (float)(iw - 1) : fx;
         int64_t x0 = (int64_t)fx, x1 = x0 + 1 < iw ? x0 + 1 : iw - 1;
         float wx = fx - (float)x0;

@@ -123,6 +123,8 @@ double qcal_value_get(const qcal_value *v, size_t k) {
   }
 }
 
+double qcal_value_get_public(const qcal_value *v, size_t k) { return qcal_value_get(v, k); }
+
 void qcal_value_put(qcal_value *v, size_t k, double x) {
   switch (v->dtype) {
   case QCAL_DT_F32: ((float *)v->data)[k] = (float)x; break;
@@ -158,7 +160,7 @@ qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t 
   snprintf(p, (size_t)(want + sizeof want - p), "]");
   bool ok = ndim == v->ndim;
   for (int d = 0; ok && d < ndim; d++)
-    ok = shape[d] > 0 && (v->shape[d] < 0 || v->shape[d] == shape[d]);
+    ok = shape[d] >= 0 && (v->shape[d] < 0 || v->shape[d] == shape[d]);
   if (!ok) {
     char got[160] = "[", *q = got + 1, name[96];
     for (int d = 0; d < ndim && d < QCAL_MAX_DIMS; d++)
@@ -174,6 +176,26 @@ qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t 
       return qcal_error(QCAL_ENOMEM, "%s: input shape too large", g->path);
   }
   v->numel = numel;
+  return QCAL_OK;
+}
+
+qcal_status qcal_graph_freeze_input(qcal_graph *g, int i, const void *data) {
+  if (i < 0 || i >= g->ninputs || g->prepared)
+    return qcal_error(QCAL_EINVAL, "%s: cannot freeze input %d", g->path, i);
+  qcal_value *v = &g->values[g->inputs[i]];
+  for (int d = 0; d < v->ndim; d++)
+    if (v->shape[d] < 0)
+      return qcal_error(QCAL_EINVAL, "%s: bind input %d's shape before freezing it", g->path, i);
+  size_t bytes = v->numel * qcal_dtype_size(v->dtype);
+  void *c = qcal_alloc(bytes ? bytes : 1);
+  if (!c)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  if (bytes)
+    memcpy(c, data, bytes);
+  v->data = c;
+  v->kind = QCAL_VAL_CONST;
+  memmove(g->inputs + i, g->inputs + i + 1, (size_t)(g->ninputs - i - 1) * sizeof *g->inputs);
+  g->ninputs--;
   return QCAL_OK;
 }
 
@@ -379,9 +401,14 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
     int nin = n->nin;
     while (nin > 0 && n->in[nin - 1] < 0)
       nin--;
-    if (nin < info->min_in || n->nin > info->max_in || n->nout < info->min_out ||
-        n->nout > info->max_out)
-      return qcal_node_error(g, n, QCAL_EFORMAT,
+    int nout = n->nout;
+    while (nout > 0 && n->out[nout - 1] < 0)
+      nout--;
+    if (nin < info->min_in || n->nin > info->max_in || nout < info->min_out ||
+        nout > info->max_out)
+      return qcal_node_error(g, n,
+                             n->nin > info->max_in || nout > info->max_out ? QCAL_EUNSUPPORTED
+                                                                           : QCAL_EFORMAT,
                              "has %d inputs and %d outputs; the op takes %d..%d and %d..%d",
                              n->nin, n->nout, info->min_in, info->max_in, info->min_out,
                              info->max_out);

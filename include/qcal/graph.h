@@ -175,11 +175,18 @@ typedef struct qcal_graph_opts {
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
  * agree). Call for every input with a symbolic dim before prepare. */
 qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t *shape);
+/* Turn bound input i into a constant with these elements (copied), before
+ * prepare: shape inputs that a graph takes at run time (Reshape's shape,
+ * Resize's sizes) then fold like initializers. Later inputs move down. */
+qcal_status qcal_graph_freeze_input(qcal_graph *g, int i, const void *data);
 /* Sort, check, infer shapes, fold, fuse and plan. Errors name the node. */
 qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o);
 /* Run once; inputs[i] holds input i's data in its dtype and bound shape.
  * Output values then hold their results (valid until the next run). */
 qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs);
+
+/* Element k of a value as a double (any dtype). */
+double qcal_value_get_public(const qcal_value *v, size_t k);
 
 /* Human text for messages: "Conv node 'conv1'". */
 const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, size_t len);
@@ -210,6 +217,10 @@ qcal_status qcal_onnx_load(const char *path, qcal_graph **out);
 /* The same from bytes in memory (external data relative to `path`'s folder). */
 qcal_status qcal_onnx_parse(const char *path, const unsigned char *buf, size_t len,
                             qcal_graph **out);
+/* One serialized TensorProto (ONNX test data input_0.pb, ...): dtype,
+ * shape and a qcal_alloc'ed copy of its elements. */
+qcal_status qcal_onnx_tensor_read(const char *path, qcal_dtype *dtype, int *ndim, int64_t *shape,
+                                  void **data, size_t *numel);
 /* By extension: .onnx today. */
 qcal_status qcal_graph_load(const char *path, qcal_graph **out);
 
