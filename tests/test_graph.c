@@ -1,0 +1,515 @@
+/* The graph IR and the ONNX importer: graphs built through the API and ONNX
+ * models packed with protobuf-c here, checked against values computed in the
+ * test: BatchNormalization folding, fusion, blocked layouts, quantization
+ * points, external data, and every bad-input path (one error naming the
+ * file, node and problem). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "onnx.pb-c.h"
+#include "qcal/datasets.h"
+#include "qcal/graph.h"
+
+/* ---- a small ONNX model builder over the generated structs */
+typedef struct mb {
+  Onnx__ModelProto m;
+  Onnx__GraphProto gr;
+  Onnx__OperatorSetIdProto op;
+  Onnx__OperatorSetIdProto *ops[1];
+  Onnx__NodeProto *nodes[64];
+  Onnx__TensorProto *inits[64];
+  Onnx__ValueInfoProto *ins[4], *outs[4];
+} mb;
+
+static void mb_init(mb *b, int opset) {
+  memset(b, 0, sizeof *b);
+  onnx__model_proto__init(&b->m);
+  onnx__graph_proto__init(&b->gr);
+  onnx__operator_set_id_proto__init(&b->op);
+  b->op.has_version = 1;
+  b->op.version = opset;
+  b->ops[0] = &b->op;
+  b->m.n_opset_import = 1;
+  b->m.opset_import = b->ops;
+  b->m.has_ir_version = 1;
+  b->m.ir_version = 8;
+  b->m.graph = &b->gr;
+  b->gr.node = b->nodes;
+  b->gr.initializer = b->inits;
+  b->gr.input = b->ins;
+  b->gr.output = b->outs;
+}
+
+static Onnx__ValueInfoProto *vinfo(const char *name, int ndim, const int64_t *shape) {
+  Onnx__ValueInfoProto *v = calloc(1, sizeof *v);
+  onnx__value_info_proto__init(v);
+  v->name = strdup(name);
+  Onnx__TypeProto *t = calloc(1, sizeof *t);
+  onnx__type_proto__init(t);
+  Onnx__TypeProto__Tensor *tt = calloc(1, sizeof *tt);
+  onnx__type_proto__tensor__init(tt);
+  tt->has_elem_type = 1;
+  tt->elem_type = 1;
+  Onnx__TensorShapeProto *sh = calloc(1, sizeof *sh);
+  onnx__tensor_shape_proto__init(sh);
+  sh->n_dim = (size_t)ndim;
+  sh->dim = calloc((size_t)ndim + 1, sizeof *sh->dim);
+  for (int d = 0; d < ndim; d++) {
+    Onnx__TensorShapeProto__Dimension *dm = calloc(1, sizeof *dm);
+    onnx__tensor_shape_proto__dimension__init(dm);
+    if (shape[d] > 0) {
+      dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+      dm->dim_value = shape[d];
+    } else {
+      dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+      dm->dim_param = strdup("batch");
+    }
+    sh->dim[d] = dm;
+  }
+  tt->shape = sh;
+  t->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+  t->tensor_type = tt;
+  v->type = t;
+  return v;
+}
+
+static void mb_input(mb *b, const char *name, int ndim, const int64_t *shape) {
+  b->ins[b->gr.n_input++] = vinfo(name, ndim, shape);
+}
+static void mb_output(mb *b, const char *name) {
+  int64_t s[1] = {1};
+  b->outs[b->gr.n_output++] = vinfo(name, 0, s);
+}
+
+static Onnx__TensorProto *mb_init_f32(mb *b, const char *name, int ndim, const int64_t *shape,
+                                      const float *data) {
+  Onnx__TensorProto *t = calloc(1, sizeof *t);
+  onnx__tensor_proto__init(t);
+  t->name = strdup(name);
+  t->has_data_type = 1;
+  t->data_type = 1;
+  t->n_dims = (size_t)ndim;
+  t->dims = malloc(sizeof(int64_t) * (size_t)(ndim + 1));
+  size_t n = 1;
+  for (int d = 0; d < ndim; d++)
+    t->dims[d] = shape[d], n *= (size_t)shape[d];
+  t->has_raw_data = 1;
+  t->raw_data.len = n * 4;
+  t->raw_data.data = malloc(n * 4 + 1);
+  memcpy(t->raw_data.data, data, n * 4);
+  b->inits[b->gr.n_initializer++] = t;
+  return t;
+}
+
+static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *name, int nin,
+                                const char *const *in, const char *out) {
+  Onnx__NodeProto *n = calloc(1, sizeof *n);
+  onnx__node_proto__init(n);
+  n->op_type = strdup(op);
+  n->name = strdup(name);
+  n->n_input = (size_t)nin;
+  n->input = calloc((size_t)nin + 1, sizeof *n->input);
+  for (int i = 0; i < nin; i++)
+    n->input[i] = strdup(in[i]);
+  n->n_output = 1;
+  n->output = calloc(1, sizeof *n->output);
+  n->output[0] = strdup(out);
+  b->nodes[b->gr.n_node++] = n;
+  return n;
+}
+
+static void node_ints(Onnx__NodeProto *n, const char *name, int cnt, const int64_t *v) {
+  Onnx__AttributeProto *a = calloc(1, sizeof *a);
+  onnx__attribute_proto__init(a);
+  a->name = strdup(name);
+  a->has_type = 1;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+  a->n_ints = (size_t)cnt;
+  a->ints = malloc(sizeof(int64_t) * (size_t)cnt);
+  memcpy(a->ints, v, sizeof(int64_t) * (size_t)cnt);
+  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
+  n->attribute[n->n_attribute++] = a;
+}
+
+static void node_str(Onnx__NodeProto *n, const char *name, const char *v) {
+  Onnx__AttributeProto *a = calloc(1, sizeof *a);
+  onnx__attribute_proto__init(a);
+  a->name = strdup(name);
+  a->has_type = 1;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+  a->has_s = 1;
+  a->s.len = strlen(v);
+  a->s.data = (uint8_t *)strdup(v);
+  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
+  n->attribute[n->n_attribute++] = a;
+}
+
+static unsigned char *mb_pack(mb *b, size_t *len) {
+  *len = onnx__model_proto__get_packed_size(&b->m);
+  unsigned char *buf = malloc(*len);
+  onnx__model_proto__pack(&b->m, buf);
+  return buf; /* the builder's allocations are left to the process */
+}
+
+static void rnd(float *x, size_t n, uint64_t seed, float lo, float hi) {
+  qcal_rng r;
+  qcal_rng_seed(&r, seed);
+  for (size_t i = 0; i < n; i++)
+    x[i] = lo + (hi - lo) * (float)qcal_rng_uniform(&r);
+}
+
+/* conv (3x3, pad 1) -> BN -> Relu -> Add(input) : a residual block */
+static unsigned char *residual_model(size_t *len, int c, const float **wout) {
+  static float w[16 * 16 * 9], bias[16], sc[16], be[16], mu[16], var[16];
+  rnd(w, (size_t)c * c * 9, 1, -0.3f, 0.3f);
+  rnd(bias, (size_t)c, 2, -0.1f, 0.1f);
+  rnd(sc, (size_t)c, 3, 0.5f, 1.5f);
+  rnd(be, (size_t)c, 4, -0.2f, 0.2f);
+  rnd(mu, (size_t)c, 5, -0.2f, 0.2f);
+  rnd(var, (size_t)c, 6, 0.5f, 2.0f);
+  *wout = w;
+  static mb b;
+  mb_init(&b, 13);
+  int64_t xs[4] = {-1, c, 6, 5}, ws[4] = {c, c, 3, 3}, cs[1] = {c};
+  mb_input(&b, "x", 4, xs);
+  mb_init_f32(&b, "w", 4, ws, w);
+  mb_init_f32(&b, "b", 1, cs, bias);
+  const char *pn[] = {"sc", "be", "mu", "var"};
+  const float *pv[] = {sc, be, mu, var};
+  for (int k = 0; k < 4; k++)
+    mb_init_f32(&b, pn[k], 1, cs, pv[k]);
+  const char *ci[] = {"x", "w", "b"};
+  Onnx__NodeProto *cv = mb_node(&b, "Conv", "conv", 3, ci, "c");
+  int64_t pads[4] = {1, 1, 1, 1}, ks[2] = {3, 3};
+  node_ints(cv, "pads", 4, pads);
+  node_ints(cv, "kernel_shape", 2, ks);
+  const char *bi[] = {"c", "sc", "be", "mu", "var"};
+  mb_node(&b, "BatchNormalization", "bn", 5, bi, "n");
+  const char *ri[] = {"n"};
+  mb_node(&b, "Relu", "relu", 1, ri, "r");
+  const char *ai[] = {"r", "x"};
+  mb_node(&b, "Add", "add", 2, ai, "y");
+  mb_output(&b, "y");
+  return mb_pack(&b, len);
+}
+
+static void run_residual(const qcal_graph_opts *o, int c, const float *x, float *y) {
+  size_t len;
+  const float *w;
+  unsigned char *buf = residual_model(&len, c, &w);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("residual.onnx", buf, len, &g), QCAL_OK, "%s", qcal_last_error());
+  int64_t s[4] = {2, c, 6, 5};
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+  cr_assert_eq(qcal_graph_prepare(g, o), QCAL_OK, "%s", qcal_last_error());
+  const void *in[1] = {x};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK, "%s", qcal_last_error());
+  const qcal_value *v = &g->values[g->outputs[0]];
+  cr_assert_eq(v->numel, (size_t)(2 * c * 30));
+  memcpy(y, v->data, v->numel * 4);
+  qcal_graph_free(g);
+  free(buf);
+}
+
+Test(graph, bn_folding_and_fusion_keep_the_numbers) {
+  for (int c = 3; c <= 16; c += 13) { /* 3: padded blocked channels; 16: exact blocks */
+    size_t n = (size_t)(2 * c * 30);
+    float *x = malloc(n * 4), *y0 = malloc(n * 4), *y1 = malloc(n * 4), *y2 = malloc(n * 4);
+    rnd(x, n, 7, -1, 1);
+    qcal_graph_opts plain = {.no_fold_bn = true, .no_fuse = true, .plain_values = true};
+    qcal_graph_opts fast = {0};
+    qcal_graph_opts fold_only = {.no_fuse = true};
+    run_residual(&plain, c, x, y0);
+    run_residual(&fast, c, x, y1);
+    run_residual(&fold_only, c, x, y2);
+    for (size_t i = 0; i < n; i++) {
+      cr_assert_float_eq(y1[i], y0[i], 1e-4f, "c=%d element %zu: %g vs %g", c, i, y1[i], y0[i]);
+      cr_assert_float_eq(y2[i], y0[i], 1e-4f, "c=%d element %zu", c, i);
+    }
+    free(x), free(y0), free(y1), free(y2);
+  }
+}
+
+Test(graph, prepare_folds_bn_fuses_relu_and_residual) {
+  size_t len;
+  const float *w;
+  unsigned char *buf = residual_model(&len, 16, &w);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("residual.onnx", buf, len, &g), QCAL_OK);
+  int64_t s[4] = {1, 16, 6, 5};
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+  cr_assert_eq(qcal_graph_prepare(g, NULL), QCAL_OK, "%s", qcal_last_error());
+  int live = 0;
+  const qcal_node *conv = NULL;
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead)
+      live++, conv = &g->nodes[i];
+  /* Conv+BN+Relu fold/fuse; the Add reads the Relu output, which the Conv
+   * now writes, so it stays a node... unless fused as a residual. */
+  cr_assert_leq(live, 2, "%d live nodes", live);
+  cr_assert_not_null(conv);
+  qcal_qpoint *pts;
+  int np;
+  cr_assert_eq(qcal_graph_qpoints(g, true, &pts, &np), QCAL_OK);
+  int weights = 0, acts = 0, opt = 0;
+  for (int k = 0; k < np; k++) {
+    weights += pts[k].kind == QCAL_QP_WEIGHT;
+    acts += pts[k].kind == QCAL_QP_ACT;
+    opt += pts[k].kind == QCAL_QP_OPTIONAL;
+    if (pts[k].kind == QCAL_QP_WEIGHT)
+      cr_assert_eq(pts[k].axis, 0);
+  }
+  cr_assert_eq(weights, 1);
+  cr_assert_eq(acts, 1);
+  cr_assert_geq(opt, 1, "the residual Add's inputs are optional points");
+  free(pts);
+  qcal_graph_free(g);
+  free(buf);
+}
+
+static void expect_error(const unsigned char *buf, size_t len, const char *path, bool prepare,
+                         const char *needle) {
+  qcal_graph *g = NULL;
+  qcal_status st = qcal_onnx_parse(path, buf, len, &g);
+  if (!st && prepare) {
+    for (int i = 0; i < g->ninputs; i++) {
+      qcal_value *v = &g->values[g->inputs[i]];
+      int64_t s[QCAL_MAX_DIMS];
+      for (int d = 0; d < v->ndim; d++)
+        s[d] = v->shape[d] > 0 ? v->shape[d] : 1;
+      qcal_graph_bind_input(g, i, v->ndim, s);
+    }
+    st = qcal_graph_prepare(g, NULL);
+  }
+  cr_assert_neq(st, QCAL_OK, "expected an error containing '%s'", needle);
+  const char *m = qcal_last_error();
+  cr_assert(strstr(m, path) && strstr(m, needle), "message '%s' lacks '%s' or the file name", m,
+            needle);
+  cr_assert_null(strchr(m, '\n'));
+  qcal_graph_free(g);
+}
+
+Test(graph, bad_models_give_one_clear_error) {
+  /* corrupt and truncated protobuf */
+  const unsigned char junk[] = "\xff\xff\xff\xff\xff not a model";
+  expect_error(junk, sizeof junk, "junk.onnx", false, "not an ONNX model");
+  size_t len;
+  const float *w;
+  unsigned char *buf = residual_model(&len, 3, &w);
+  expect_error(buf, len / 2, "half.onnx", false, "half.onnx");
+  /* unsupported op, unsupported attribute value, unknown attribute */
+  mb b;
+  int64_t xs[4] = {1, 3, 8, 8};
+  mb_init(&b, 13);
+  mb_input(&b, "x", 4, xs);
+  const char *in[] = {"x"};
+  mb_node(&b, "NonMaxSuppression", "nms0", 1, in, "y");
+  mb_output(&b, "y");
+  unsigned char *p = mb_pack(&b, &len);
+  expect_error(p, len, "nms.onnx", false, "op 'NonMaxSuppression' is not supported");
+  free(p);
+  mb_init(&b, 13);
+  mb_input(&b, "x", 4, xs);
+  Onnx__NodeProto *mp = mb_node(&b, "MaxPool", "pool0", 1, in, "y");
+  int64_t k[2] = {2, 2};
+  node_ints(mp, "kernel_shape", 2, k);
+  node_str(mp, "auto_pad", "SAME_SIDEWAYS");
+  mb_output(&b, "y");
+  p = mb_pack(&b, &len);
+  expect_error(p, len, "pad.onnx", true, "MaxPool node 'pool0': attribute 'auto_pad' = 'SAME_SIDEWAYS'");
+  free(p);
+  mb_init(&b, 13);
+  mb_input(&b, "x", 4, xs);
+  mp = mb_node(&b, "MaxPool", "pool1", 1, in, "y");
+  node_ints(mp, "kernel_shape", 2, k);
+  node_ints(mp, "frobnicate", 2, k);
+  mb_output(&b, "y");
+  p = mb_pack(&b, &len);
+  expect_error(p, len, "attr.onnx", true, "attribute 'frobnicate' is not supported");
+  free(p);
+  /* dangling input, cycle */
+  mb_init(&b, 13);
+  mb_input(&b, "x", 4, xs);
+  const char *dang[] = {"x", "ghost"};
+  mb_node(&b, "Add", "add0", 2, dang, "y");
+  mb_output(&b, "y");
+  p = mb_pack(&b, &len);
+  expect_error(p, len, "dangling.onnx", false, "reads 'ghost', which no node");
+  free(p);
+  mb_init(&b, 13);
+  mb_input(&b, "x", 4, xs);
+  const char *c1[] = {"x", "b"}, *c2[] = {"a"};
+  mb_node(&b, "Add", "first", 2, c1, "a");
+  mb_node(&b, "Relu", "second", 1, c2, "b");
+  mb_output(&b, "b");
+  p = mb_pack(&b, &len);
+  expect_error(p, len, "cycle.onnx", true, "cycle");
+  free(p);
+  /* an initializer whose payload disagrees with its shape */
+  mb_init(&b, 13);
+  mb_input(&b, "x", 4, xs);
+  float one[4] = {1, 2, 3, 4};
+  int64_t s4[1] = {4};
+  Onnx__TensorProto *t = mb_init_f32(&b, "w", 1, s4, one);
+  t->dims[0] = 1000000;
+  const char *ai[] = {"x", "w"};
+  mb_node(&b, "Add", "add1", 2, ai, "y");
+  mb_output(&b, "y");
+  p = mb_pack(&b, &len);
+  expect_error(p, len, "short.onnx", false, "its shape needs 1000000 elements");
+  free(p);
+  free(buf);
+}
+
+Test(graph, wrong_input_shape_names_the_expected_one) {
+  size_t len;
+  const float *w;
+  unsigned char *buf = residual_model(&len, 3, &w);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("res.onnx", buf, len, &g), QCAL_OK);
+  int64_t s[4] = {1, 4, 6, 5};
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_EINVAL);
+  cr_assert(strstr(qcal_last_error(), "expects shape [?,3,6,5], got [1,4,6,5]"), "%s",
+            qcal_last_error());
+  qcal_graph_free(g);
+  free(buf);
+}
+
+Test(graph, external_data_beside_the_model) {
+  /* a weight in a side file: read from the model's folder, never outside */
+  char dir[256];
+  snprintf(dir, sizeof dir, "/tmp/qcal_ext_%ld", (long)getpid());
+  cr_assert_eq(mkdir(dir, 0700), 0);
+  float wv[6] = {1, -2, 3, -4, 5, -6};
+  char side[512];
+  snprintf(side, sizeof side, "%s/weights.bin", dir);
+  FILE *f = fopen(side, "wb");
+  fwrite("pad!", 1, 4, f);
+  fwrite(wv, 4, 6, f);
+  fclose(f);
+  for (int variant = 0; variant < 3; variant++) {
+    mb b;
+    mb_init(&b, 13);
+    int64_t xs[2] = {1, 6};
+    mb_input(&b, "x", 2, xs);
+    Onnx__TensorProto *t = mb_init_f32(&b, "w", 2, xs, wv);
+    t->has_raw_data = 0;
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    const char *keys[3] = {"location", "offset", "length"};
+    const char *locs[3] = {"weights.bin", "missing.bin", "../escape.bin"};
+    const char *vals[3] = {locs[variant], "4", "24"};
+    t->n_external_data = 3;
+    t->external_data = calloc(3, sizeof *t->external_data);
+    for (int k = 0; k < 3; k++) {
+      Onnx__StringStringEntryProto *e = calloc(1, sizeof *e);
+      onnx__string_string_entry_proto__init(e);
+      e->key = strdup(keys[k]);
+      e->value = strdup(vals[k]);
+      t->external_data[k] = e;
+    }
+    const char *in[] = {"x", "w"};
+    mb_node(&b, "Mul", "mul", 2, in, "y");
+    mb_output(&b, "y");
+    size_t len;
+    unsigned char *p = mb_pack(&b, &len);
+    char model[512];
+    snprintf(model, sizeof model, "%s/m.onnx", dir);
+    f = fopen(model, "wb");
+    fwrite(p, 1, len, f);
+    fclose(f);
+    free(p);
+    qcal_graph *g;
+    qcal_status st = qcal_onnx_load(model, &g);
+    if (variant == 0) {
+      cr_assert_eq(st, QCAL_OK, "%s", qcal_last_error());
+      cr_assert_eq(qcal_graph_prepare(g, NULL), QCAL_OK, "%s", qcal_last_error());
+      float x[6] = {1, 1, 1, 1, 1, 2};
+      const void *ins[1] = {x};
+      cr_assert_eq(qcal_graph_run(g, ins), QCAL_OK);
+      const float *y = g->values[g->outputs[0]].data;
+      for (int k = 0; k < 6; k++)
+        cr_assert_float_eq(y[k], wv[k] * x[k], 0);
+      qcal_graph_free(g);
+    } else {
+      cr_assert_neq(st, QCAL_OK);
+      cr_assert(strstr(qcal_last_error(), variant == 1 ? "cannot open external data"
+                                                       : "must be a plain path beside"),
+                "%s", qcal_last_error());
+    }
+  }
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+Test(graph, shape_subgraph_folds_to_constants) {
+  /* y = Reshape(x, Concat(Shape(x)[0:1], [-1])): a flatten written the way
+   * exporters write it; after prepare only the Reshape remains. */
+  mb b;
+  mb_init(&b, 13);
+  int64_t xs[4] = {-1, 2, 3, 4};
+  mb_input(&b, "x", 4, xs);
+  const char *i0[] = {"x"};
+  mb_node(&b, "Shape", "shape", 1, i0, "s");
+  float dummy = 0;
+  (void)dummy;
+  /* int64 initializers for Slice and the -1 */
+  const int64_t st[1] = {0}, en[1] = {1}, m1[1] = {-1};
+  const char *nm[3] = {"st", "en", "m1"};
+  const int64_t *vals[3] = {st, en, m1};
+  for (int k = 0; k < 3; k++) {
+    Onnx__TensorProto *t = calloc(1, sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = strdup(nm[k]);
+    t->has_data_type = 1;
+    t->data_type = 7;
+    t->n_dims = 1;
+    t->dims = malloc(8);
+    t->dims[0] = 1;
+    t->n_int64_data = 1;
+    t->int64_data = malloc(8);
+    t->int64_data[0] = vals[k][0];
+    b.inits[b.gr.n_initializer++] = t;
+  }
+  const char *sl[] = {"s", "st", "en"};
+  mb_node(&b, "Slice", "slice", 3, sl, "n");
+  const char *cc[] = {"n", "m1"};
+  Onnx__NodeProto *cat = mb_node(&b, "Concat", "cat", 2, cc, "shp");
+  int64_t ax[1] = {0};
+  Onnx__AttributeProto *a = calloc(1, sizeof *a);
+  onnx__attribute_proto__init(a);
+  a->name = strdup("axis");
+  a->has_type = 1;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  a->has_i = 1;
+  a->i = ax[0];
+  cat->attribute = calloc(1, sizeof *cat->attribute);
+  cat->attribute[0] = a;
+  cat->n_attribute = 1;
+  const char *rs[] = {"x", "shp"};
+  mb_node(&b, "Reshape", "reshape", 2, rs, "y");
+  mb_output(&b, "y");
+  size_t len;
+  unsigned char *p = mb_pack(&b, &len);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("flat.onnx", p, len, &g), QCAL_OK, "%s", qcal_last_error());
+  int64_t s[4] = {5, 2, 3, 4};
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+  cr_assert_eq(qcal_graph_prepare(g, NULL), QCAL_OK, "%s", qcal_last_error());
+  int live = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    live += !g->nodes[i].dead;
+  cr_assert_eq(live, 1);
+  const qcal_value *y = &g->values[g->outputs[0]];
+  cr_assert_eq(y->ndim, 2);
+  cr_assert_eq(y->shape[0], 5);
+  cr_assert_eq(y->shape[1], 24);
+  qcal_graph_free(g);
+  free(p);
+}
