@@ -199,8 +199,11 @@ int qcal_cmd_infer(int argc, char **argv) {
       st = qcal_npy_parse(cfg.input, buf, len, &x);
     if (!st && x.numel == 0)
       st = qcal_error(QCAL_EEMPTY, "%s: the tensor is empty", cfg.input);
-    if (!st)
-      st = qcal_tensor_check(&x);
+    if (!st && (st = qcal_tensor_check(&x))) {
+      char m[512];
+      snprintf(m, sizeof m, "%s", qcal_last_error());
+      st = qcal_error(st, "%s: %s", cfg.input, m);
+    }
     if (len > 0)
       free(buf);
     if (st) {
