@@ -16,7 +16,7 @@
 typedef struct {
   const char *input, *image, *out, *size, *layout, *mean, *std;
   double scale, offset;
-  int repeat, threads, channels;
+  int repeat, threads, channels, list_ops;
 } infer_cfg;
 
 static const char *const layouts[] = {"nchw", "nhwc", NULL};
@@ -44,6 +44,8 @@ static const qcal_opt opts[] = {
     {"scale", "S", "--image: p * S + O on pixels 0..255 (default 1/255)", O(scale), OPT_DOUBLE,
      -1e6, 1e6, NULL},
     {"offset", "O", "--image: see --scale (default 0)", O(offset), OPT_DOUBLE, -1e6, 1e6, NULL},
+    {"list-ops", NULL, "print the supported ops (graph/ops.inc) as a Markdown table", O(list_ops),
+     OPT_FLAG, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -152,6 +154,19 @@ int qcal_cmd_infer(int argc, char **argv) {
   int r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 1, &npos);
   if (r)
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
+  if (cfg.list_ops) {
+    printf("| op | inputs | outputs | quantizable weight (input, output-channel axis) |\n"
+           "|---|---|---|---|\n");
+    for (int k = 0; k < QCAL_GOP_COUNT; k++) {
+      const qcal_op_info *o = &qcal_op_infos[k];
+      char w[64] = "";
+      if (o->weight_slot >= 0)
+        snprintf(w, sizeof w, "input %d, axis %d", o->weight_slot, o->weight_axis);
+      printf("| %s | %d..%d | %d..%d | %s |\n", o->name, o->min_in, o->max_in, o->min_out,
+             o->max_out, w);
+    }
+    return QCAL_EXIT_OK;
+  }
   if (npos != 1)
     return qcal_die("infer: expected one MODEL (see qcal infer --help)");
   if (!cfg.input == !cfg.image)

@@ -67,9 +67,11 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
     o->pe[j] = p[i + nsp];
     o->opad[j] = op[i];
     o->in[j] = x->shape[2 + i];
-    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0 || op[i] < 0)
+    const int64_t big = (int64_t)1 << 24;
+    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0 || op[i] < 0 ||
+        k[i] > big || s[i] > big || d[i] > big || p[i] > big || p[i + nsp] > big || op[i] > big)
       return qcal_node_error(g, n, QCAL_EFORMAT,
-                             "kernel, strides and dilations must be >= 1 and pads >= 0");
+                             "kernel, strides and dilations must be 1..2^24 and pads 0..2^24");
   }
   for (int j = off; j < 2; j++) {
     int64_t ext = (o->k[j] - 1) * o->d[j] + 1;
@@ -96,6 +98,8 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
       int64_t full = o->s[j] * (o->in[j] - 1) + o->opad[j] + ext;
       if (nos) {
         int64_t want = os[j - off], tot = full - want;
+        if (want < 1 || want > ((int64_t)1 << 40))
+          return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'output_shape' out of range");
         if (tot < 0) /* a larger output_shape pads the end (bias only there) */
           return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
                                  "attribute 'output_shape' larger than the full output");

@@ -14,8 +14,13 @@ qcal_status qcal_infer_batchnorm(qcal_graph *g, qcal_node *n) {
   (void)qcal_attr_float(n, "momentum", 0.9f);
   if (qcal_attr_int(n, "training_mode", 0))
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'training_mode' = 1");
-  if (qcal_node_attr(n, "spatial") || qcal_node_attr(n, "is_test"))
-    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "legacy attributes 'spatial'/'is_test'");
+  /* opset < 9 legacy: spatial = 1 is the per-channel op; is_test = 1 inference */
+  if (qcal_attr_int(n, "spatial", 1) != 1)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'spatial' = 0");
+  if (qcal_attr_int(n, "is_test", 1) != 1)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'is_test' = 0 (training)");
+  if (qcal_node_attr(n, "consumed_inputs"))
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'consumed_inputs' (opset 1)");
   if (x->ndim < 2)
     return qcal_node_error(g, n, QCAL_EFORMAT, "input must have rank >= 2");
   for (int k = 1; k < 5; k++) {

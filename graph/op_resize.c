@@ -77,6 +77,8 @@ static qcal_status rz_make(qcal_graph *g, qcal_node *n, rz *r) {
     if (ns != x->ndim)
       return qcal_node_error(g, n, QCAL_EFORMAT, "sizes has %d values for rank %d", ns, x->ndim);
     for (int d = 0; d < ns; d++) {
+      if (s[d] < 0 || s[d] > ((int64_t)1 << 40))
+        return qcal_node_error(g, n, QCAL_EFORMAT, "size %lld is out of range", (long long)s[d]);
       r->out[d] = s[d];
       r->lenf[d] = (float)s[d];
       r->scale[d] = x->shape[d] ? (float)s[d] / (float)x->shape[d] : 1;
@@ -89,8 +91,8 @@ static qcal_status rz_make(qcal_graph *g, qcal_node *n, rz *r) {
       return qcal_node_error(g, n, QCAL_EFORMAT, "scales has %d values for rank %d", ns, x->ndim);
     for (int d = 0; d < ns; d++) {
       sattr[d] = sc ? ((const float *)sc->data)[d] : sa->floats[d];
-      if (!(sattr[d] > 0))
-        return qcal_node_error(g, n, QCAL_EFORMAT, "scale %g is not positive", sattr[d]);
+      if (!(sattr[d] > 0) || !((float)x->shape[d] * sattr[d] < 1e12f))
+        return qcal_node_error(g, n, QCAL_EFORMAT, "scale %g is out of range", sattr[d]);
       r->scale[d] = sattr[d];
       r->lenf[d] = (float)x->shape[d] * sattr[d];
       r->out[d] = (int64_t)floorf(r->lenf[d]);

@@ -29,17 +29,21 @@ qcal_status qcal_infer_reshape(qcal_graph *g, qcal_node *n) {
       if (minus >= 0)
         return qcal_node_error(g, n, QCAL_EFORMAT, "shape has more than one -1");
       minus = d;
-    } else if (s[d] < 0) {
+    } else if (s[d] < 0 || s[d] > ((int64_t)1 << 40)) {
       return qcal_node_error(g, n, QCAL_EFORMAT, "shape[%d] = %lld", d, (long long)s[d]);
     } else {
-      known *= s[d];
+      size_t k;
+      if (qcal_mul_size((size_t)known, (size_t)s[d], &k) || k > ((size_t)1 << 40))
+        return qcal_node_error(g, n, QCAL_EFORMAT, "shape holds more than 2^40 elements");
+      known = (int64_t)k;
     }
   }
   if (minus >= 0)
     s[minus] = known ? (int64_t)x->numel / known : 0;
   size_t total = 1;
   for (int d = 0; d < ns; d++)
-    total *= (size_t)s[d];
+    if (qcal_mul_size(total, (size_t)s[d], &total))
+      return qcal_node_error(g, n, QCAL_EFORMAT, "shape overflows");
   if (total != x->numel)
     return qcal_node_error(g, n, QCAL_EFORMAT, "cannot reshape %zu elements into %zu",
                            x->numel, total);
@@ -231,8 +235,12 @@ static qcal_status split_sizes(qcal_graph *g, qcal_node *n, int *axis, int64_t *
       sz[k] = dim / n->nout;
     ns = n->nout;
   }
-  for (int k = 0; k < ns; k++)
-    sum += sz[k] >= 0 ? sz[k] : -1;
+  for (int k = 0; k < ns; k++) {
+    if (sz[k] < 0 || sz[k] > dim)
+      return qcal_node_error(g, n, QCAL_EFORMAT, "split size %lld is out of range",
+                             (long long)sz[k]);
+    sum += sz[k];
+  }
   if (ns != n->nout || sum != dim)
     return qcal_node_error(g, n, QCAL_EFORMAT, "split sizes do not add up to dim %lld in %d parts",
                            (long long)dim, n->nout);
@@ -421,6 +429,8 @@ qcal_status qcal_infer_expand(qcal_graph *g, qcal_node *n) {
   for (int d = 0; d < r; d++) {
     int dx = d - (r - x->ndim), ds = d - (r - ns);
     int64_t a = dx < 0 ? 1 : x->shape[dx], b = ds < 0 ? 1 : s[ds];
+    if (b < 0 || b > ((int64_t)1 << 40))
+      return qcal_node_error(g, n, QCAL_EFORMAT, "shape value %lld", (long long)b);
     if (a != b && a != 1 && b != 1)
       return qcal_node_error(g, n, QCAL_EFORMAT, "cannot expand dim %lld to %lld", (long long)a,
                              (long long)b);
@@ -475,6 +485,9 @@ static qcal_status pad_args(qcal_graph *g, qcal_node *n, int64_t *pads, int *mod
   *mode = !strcmp(m, "constant") ? 0 : !strcmp(m, "reflect") ? 1 : !strcmp(m, "edge") ? 2 : -1;
   if (*mode < 0)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'mode' = '%s' is not supported", m);
+  for (int d = 0; d < 2 * x->ndim; d++)
+    if (pads[d] < -((int64_t)1 << 40) || pads[d] > ((int64_t)1 << 40))
+      return qcal_node_error(g, n, QCAL_EFORMAT, "pad %lld is out of range", (long long)pads[d]);
   for (int d = 0; d < x->ndim; d++) {
     int64_t o = x->shape[d] + pads[d] + pads[d + x->ndim];
     if (o < 0)
@@ -636,6 +649,8 @@ qcal_status qcal_infer_range(qcal_graph *g, qcal_node *n) {
   if (d == 0)
     return qcal_node_error(g, n, QCAL_EFORMAT, "delta is 0");
   double cnt = ceil((l - s) / d);
+  if (!(cnt < 1e12))
+    return qcal_node_error(g, n, QCAL_EFORMAT, "range of %g elements", cnt);
   int64_t len = cnt > 0 ? (int64_t)cnt : 0;
   return qcal_set_out(g, n, 0, v[0]->dtype, 1, &len);
 }

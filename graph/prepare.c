@@ -361,6 +361,8 @@ static qcal_status fold(qcal_graph *g, qcal_node *n) {
     if (!v)
       continue;
     size_t bytes = v->numel * qcal_dtype_size(v->dtype);
+    if (bytes > ((size_t)1 << 30))
+      return qcal_node_error(g, n, QCAL_ENOMEM, "folding would make a %zu-byte constant", bytes);
     v->data = qcal_alloc(bytes ? bytes : 1);
     if (!v->data)
       return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory folding %zu bytes", bytes);

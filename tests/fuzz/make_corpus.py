@@ -84,3 +84,33 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(tmp, "r.h5"), "rb") as f:
         put("results", "sweep.h5", f.read())
 print("corpus written to", OUT)
+
+
+# ONNX models: a conv net, shape sub-graph folding, Q/DQ, broadcasting
+import onnx  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def onnx_model(nodes, inits, ins, outs, opset=13):
+    g = helper.make_graph(nodes, "g", ins, outs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+f32 = TensorProto.FLOAT
+x4 = helper.make_tensor_value_info("x", f32, ["N", 3, 8, 8])
+y = helper.make_tensor_value_info("y", f32, None)
+w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+put("onnx", "conv.onnx", onnx_model(
+    [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+     helper.make_node("Relu", ["c"], ["r"]), helper.make_node("MaxPool", ["r"], ["m"], kernel_shape=[2, 2]),
+     helper.make_node("GlobalAveragePool", ["m"], ["y"])], [w], [x4], [y]))
+shp = numpy_helper.from_array(np.array([0, -1], np.int64), "shp")
+put("onnx", "reshape.onnx", onnx_model(
+    [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Reshape", ["x", "shp"], ["f"]),
+     helper.make_node("Softmax", ["f"], ["y"], axis=-1)], [shp], [x4], [y]))
+sc = numpy_helper.from_array(np.array(0.05, np.float32), "sc")
+zp = numpy_helper.from_array(np.array(3, np.int8), "zp")
+put("onnx", "qdq.onnx", onnx_model(
+    [helper.make_node("QuantizeLinear", ["x", "sc", "zp"], ["q"]),
+     helper.make_node("DequantizeLinear", ["q", "sc", "zp"], ["d"]),
+     helper.make_node("Mul", ["d", "x"], ["y"])], [sc, zp], [x4], [y]))

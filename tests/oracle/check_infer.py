@@ -3,7 +3,7 @@ outputs, --image preprocessing checked against NumPy, and every bad input
 (corrupt, truncated, missing external data, unsupported op, cycle, dangling
 input, wrong shape or dtype, NaN, empty) refused with exit status 2, one
 stderr line naming the file, and nothing written.
-usage: check_infer.py QCAL"""
+usage: check_infer.py QCAL [SOURCE_ROOT]"""
 import json
 import os
 import subprocess
@@ -168,4 +168,10 @@ with tempfile.TemporaryDirectory() as tmp:
     bad([model], "exactly one of --input", label="no input")
     r = run("--help")
     check(r.returncode == 0 and "qcal infer MODEL.onnx" in r.stdout, "--help")
+    if len(sys.argv) > 2:  # docs/graph.md carries the op table of graph/ops.inc
+        table = run("--list-ops").stdout
+        doc = open(os.path.join(sys.argv[2], "docs", "graph.md")).read()
+        rows = [ln for ln in table.splitlines() if ln.startswith("| ")]
+        check(len(rows) > 50 and all(ln in doc for ln in rows),
+              f"docs/graph.md lists all {len(rows) - 1} ops of --list-ops")
 sys.exit(1 if fails else 0)
