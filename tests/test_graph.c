@@ -149,11 +149,21 @@ static void node_str(Onnx__NodeProto *n, const char *name, const char *v) {
   n->attribute[n->n_attribute++] = a;
 }
 
+/* Serialize, then free the builder's messages (every field was malloc'ed). */
 static unsigned char *mb_pack(mb *b, size_t *len) {
   *len = onnx__model_proto__get_packed_size(&b->m);
   unsigned char *buf = malloc(*len);
   onnx__model_proto__pack(&b->m, buf);
-  return buf; /* the builder's allocations are left to the process */
+  for (size_t i = 0; i < b->gr.n_node; i++)
+    protobuf_c_message_free_unpacked(&b->nodes[i]->base, NULL);
+  for (size_t i = 0; i < b->gr.n_initializer; i++)
+    protobuf_c_message_free_unpacked(&b->inits[i]->base, NULL);
+  for (size_t i = 0; i < b->gr.n_input; i++)
+    protobuf_c_message_free_unpacked(&b->ins[i]->base, NULL);
+  for (size_t i = 0; i < b->gr.n_output; i++)
+    protobuf_c_message_free_unpacked(&b->outs[i]->base, NULL);
+  b->gr.n_node = b->gr.n_initializer = b->gr.n_input = b->gr.n_output = 0;
+  return buf;
 }
 
 static void rnd(float *x, size_t n, uint64_t seed, float lo, float hi) {
@@ -510,6 +520,49 @@ Test(graph, shape_subgraph_folds_to_constants) {
   cr_assert_eq(y->ndim, 2);
   cr_assert_eq(y->shape[0], 5);
   cr_assert_eq(y->shape[1], 24);
+  qcal_graph_free(g);
+  free(p);
+}
+
+Test(graph, float16_and_typed_initializers) {
+  /* y = x * w16 + w32, w16 float16 in raw_data, w32 float32 in float_data */
+  mb b;
+  mb_init(&b, 13);
+  int64_t xs[1] = {4};
+  mb_input(&b, "x", 1, xs);
+  const uint16_t h[4] = {0x3c00, 0xc000, 0x3555, 0x0001}; /* 1, -2, 0.333252, 2^-24 */
+  Onnx__TensorProto *t = mb_init_f32(&b, "w16", 1, xs, (const float *)h);
+  t->data_type = 10;
+  t->raw_data.len = 8;
+  Onnx__TensorProto *u = calloc(1, sizeof *u);
+  onnx__tensor_proto__init(u);
+  u->name = strdup("w32");
+  u->has_data_type = 1;
+  u->data_type = 1;
+  u->n_dims = 1;
+  u->dims = malloc(8);
+  u->dims[0] = 4;
+  u->n_float_data = 4;
+  u->float_data = malloc(16);
+  for (int k = 0; k < 4; k++)
+    u->float_data[k] = 0.5f * (float)k;
+  b.inits[b.gr.n_initializer++] = u;
+  const char *mi[] = {"x", "w16"}, *ai[] = {"m", "w32"};
+  mb_node(&b, "Mul", "mul", 2, mi, "m");
+  mb_node(&b, "Add", "add", 2, ai, "y");
+  mb_output(&b, "y");
+  size_t len;
+  unsigned char *p = mb_pack(&b, &len);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("f16.onnx", p, len, &g), QCAL_OK, "%s", qcal_last_error());
+  cr_assert_eq(qcal_graph_prepare(g, NULL), QCAL_OK, "%s", qcal_last_error());
+  float x[4] = {3, 3, 3, 3};
+  const void *in[1] = {x};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+  const float *y = g->values[g->outputs[0]].data;
+  const float want[4] = {3.0f, -6.0f + 0.5f, 3 * 0.333251953125f + 1.0f, 3 * 0x1p-24f + 1.5f};
+  for (int k = 0; k < 4; k++)
+    cr_assert_float_eq(y[k], want[k], 1e-7f, "element %d: %g vs %g", k, y[k], want[k]);
   qcal_graph_free(g);
   free(p);
 }
