@@ -531,7 +531,9 @@ Test(graph, float16_and_typed_initializers) {
   int64_t xs[1] = {4};
   mb_input(&b, "x", 1, xs);
   const uint16_t h[4] = {0x3c00, 0xc000, 0x3555, 0x0001}; /* 1, -2, 0.333252, 2^-24 */
-  Onnx__TensorProto *t = mb_init_f32(&b, "w16", 1, xs, (const float *)h);
+  float hbuf[4] = {0};
+  memcpy(hbuf, h, sizeof h);
+  Onnx__TensorProto *t = mb_init_f32(&b, "w16", 1, xs, hbuf);
   t->data_type = 10;
   t->raw_data.len = 8;
   Onnx__TensorProto *u = calloc(1, sizeof *u);
