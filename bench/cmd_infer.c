@@ -29,8 +29,8 @@ static const qcal_opt opts[] = {
      OPT_STRING, 0, 0, NULL},
     {"output", "OUT.npz", "write every graph output as a member named after it (-o)", O(out),
      OPT_STRING, 0, 0, NULL},
-    {"repeat", "R", "timed runs after one warm-up; latency is their median", O(repeat), OPT_INT,
-     1, 100000, NULL},
+    {"repeat", "R", "timed runs after one warm-up; latency is their median", O(repeat), OPT_INT, 1,
+     100000, NULL},
     {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
     {"input-size", "H[,W]", "--image: resize to H x W (default: the model's input)", O(size),
      OPT_STRING, 0, 0, NULL},
@@ -38,8 +38,7 @@ static const qcal_opt opts[] = {
      OPT_CHOICE, 0, 0, layouts},
     {"channels", "C", "--image: 1 (luma) or 3 (default: from the model)", O(channels), OPT_INT, 1,
      3, NULL},
-    {"mean", "R,G,B", "--image: (p/255 - mean) / std per channel", O(mean), OPT_STRING, 0, 0,
-     NULL},
+    {"mean", "R,G,B", "--image: (p/255 - mean) / std per channel", O(mean), OPT_STRING, 0, 0, NULL},
     {"std", "R,G,B", "--image: see --mean", O(std), OPT_STRING, 0, 0, NULL},
     {"scale", "S", "--image: p * S + O on pixels 0..255 (default 1/255)", O(scale), OPT_DOUBLE,
      -1e6, 1e6, NULL},
@@ -91,12 +90,18 @@ static json_object *shape_json(int ndim, const int64_t *shape) {
 
 static const char *npy_descr(qcal_dtype t) {
   switch (t) {
-  case QCAL_DT_F32: return "<f4";
-  case QCAL_DT_I64: return "<i8";
-  case QCAL_DT_I32: return "<i4";
-  case QCAL_DT_I8: return "|i1";
-  case QCAL_DT_U8: return "|u1";
-  default: return "|b1";
+  case QCAL_DT_F32:
+    return "<f4";
+  case QCAL_DT_I64:
+    return "<i8";
+  case QCAL_DT_I32:
+    return "<i4";
+  case QCAL_DT_I8:
+    return "|i1";
+  case QCAL_DT_U8:
+    return "|u1";
+  default:
+    return "|b1";
   }
 }
 
@@ -108,8 +113,7 @@ static int image_input(const infer_cfg *c, const qcal_value *in, qcal_tensor *t)
                    !(in->shape[1] == 1 || in->shape[1] == 3);
   p.nchw = c->layout ? !strcmp(c->layout, "nchw") : !decl_nhwc;
   if (in->ndim != 4)
-    return qcal_die("infer: --image needs a model whose input has rank 4 (this one: %d)",
-                    in->ndim);
+    return qcal_die("infer: --image needs a model whose input has rank 4 (this one: %d)", in->ndim);
   int64_t dc = p.nchw ? in->shape[1] : in->shape[3];
   int64_t dh = p.nchw ? in->shape[2] : in->shape[1], dw = p.nchw ? in->shape[3] : in->shape[2];
   p.channels = c->channels ? c->channels : dc > 0 ? (int)dc : 3;
@@ -309,8 +313,8 @@ int qcal_cmd_infer(int argc, char **argv) {
   json_object_object_add(j, "outputs", jo);
   json_object_object_add(j, "latency_ms", json_object_new_double(med * 1e3));
   json_object_object_add(j, "repeat", json_object_new_int(cfg.repeat));
-  json_object_object_add(j, "threads", json_object_new_int(cfg.threads ? cfg.threads
-                                                                        : omp_get_max_threads()));
+  json_object_object_add(j, "threads",
+                         json_object_new_int(cfg.threads ? cfg.threads : omp_get_max_threads()));
   if (cfg.out)
     json_object_object_add(j, "output", json_object_new_string(cfg.out));
   printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));

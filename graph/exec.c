@@ -2,9 +2,9 @@
  * their input), then nodes in order. */
 #include <omp.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "graph/internal.h"
 
@@ -113,8 +113,7 @@ qcal_status qcal_plan_make(qcal_graph *g) {
       qcal_value *v = qcal_out(g, n, o);
       if (!v || v->kind == QCAL_VAL_CONST)
         continue;
-      if (o == 0 && aliases(n->op) && qcal_in(g, n, 0)->numel == v->numel &&
-          !qcal_in(g, n, 0)->fmt)
+      if (o == 0 && aliases(n->op) && qcal_in(g, n, 0)->numel == v->numel && !qcal_in(g, n, 0)->fmt)
         v->data = qcal_in(g, n, 0)->data;
       else
         st = alloc_value(g, p, v, v->fmt ? bytes[n->out[o]] : 0);
@@ -143,8 +142,7 @@ qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
     qcal_node *n = &g->nodes[i];
     if (n->dead)
       continue;
-    if (aliases(n->op) && qcal_out(g, n, 0)->data == qcal_in(g, n, 0)->data &&
-        !qcal_out(g, n, 1))
+    if (aliases(n->op) && qcal_out(g, n, 0)->data == qcal_in(g, n, 0)->data && !qcal_out(g, n, 1))
       continue;
     struct timespec t0, t1;
     if (prof)

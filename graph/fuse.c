@@ -104,13 +104,19 @@ qcal_status qcal_graph_fold_bn(qcal_graph *g) {
 static bool act_of(qcal_graph *g, qcal_node *c, qcal_act *a, float *alpha, float *beta) {
   *alpha = 0, *beta = 0;
   switch (c->op) {
-  case QCAL_GOP_Relu: *a = QCAL_ACT_RELU; return true;
+  case QCAL_GOP_Relu:
+    *a = QCAL_ACT_RELU;
+    return true;
   case QCAL_GOP_LeakyRelu:
     *a = QCAL_ACT_RELU;
     *alpha = qcal_attr_float(c, "alpha", 0.01f);
     return true;
-  case QCAL_GOP_Sigmoid: *a = QCAL_ACT_SIGMOID; return true;
-  case QCAL_GOP_HardSwish: *a = QCAL_ACT_HARDSWISH; return true;
+  case QCAL_GOP_Sigmoid:
+    *a = QCAL_ACT_SIGMOID;
+    return true;
+  case QCAL_GOP_HardSwish:
+    *a = QCAL_ACT_HARDSWISH;
+    return true;
   case QCAL_GOP_Clip: {
     *alpha = qcal_attr_float(c, "min", -INFINITY);
     *beta = qcal_attr_float(c, "max", INFINITY);
@@ -124,7 +130,8 @@ static bool act_of(qcal_graph *g, qcal_node *c, qcal_act *a, float *alpha, float
     *a = QCAL_ACT_CLIP;
     return true;
   }
-  default: return false;
+  default:
+    return false;
   }
 }
 
@@ -138,7 +145,9 @@ static bool same_shape(const qcal_value *a, const qcal_value *b) {
 }
 
 /* Producer position of v (-1 for inputs and constants). */
-static int pos_of(const qcal_graph *g, int v) { return g->values[v].producer; }
+static int pos_of(const qcal_graph *g, int v) {
+  return g->values[v].producer;
+}
 
 static void relink(qcal_graph *g, int p, int out) {
   g->nodes[p].out[0] = out;

@@ -4,8 +4,8 @@
 
 #include "graph/internal.h"
 
-qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
-                            const int64_t *ksize, bool transpose, bool pool, qcal_geom *o) {
+qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x, const int64_t *ksize,
+                            bool transpose, bool pool, qcal_geom *o) {
   int nsp = x->ndim - 2;
   if (nsp < 1 || nsp > 2)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
@@ -14,8 +14,7 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
   int64_t k[2], s[2] = {1, 1}, d[2] = {1, 1}, p[4] = {0, 0, 0, 0}, op[2] = {0, 0}, os[2];
   int nk = qcal_attr_ints(n, "kernel_shape", k, 2);
   if (nk < 0 || (nk && nk != nsp))
-    return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'kernel_shape' must have %d values",
-                           nsp);
+    return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'kernel_shape' must have %d values", nsp);
   if (!nk) {
     if (!ksize)
       return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'kernel_shape' is missing");
@@ -39,8 +38,7 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
     nos = qcal_attr_ints(n, "output_shape", os, 2);
     if ((nop && nop != nsp) || (nos && nos != nsp))
       return qcal_node_error(g, n, QCAL_EFORMAT,
-                             "attributes 'output_padding'/'output_shape' must have %d values",
-                             nsp);
+                             "attributes 'output_padding'/'output_shape' must have %d values", nsp);
   }
   bool ceil = pool && qcal_attr_int(n, "ceil_mode", 0) != 0;
   const char *ap = qcal_attr_str(n, "auto_pad", "NOTSET");
@@ -68,8 +66,8 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
     o->opad[j] = op[i];
     o->in[j] = x->shape[2 + i];
     const int64_t big = (int64_t)1 << 24;
-    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0 || op[i] < 0 ||
-        k[i] > big || s[i] > big || d[i] > big || p[i] > big || p[i + nsp] > big || op[i] > big)
+    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0 || op[i] < 0 || k[i] > big ||
+        s[i] > big || d[i] > big || p[i] > big || p[i + nsp] > big || op[i] > big)
       return qcal_node_error(g, n, QCAL_EFORMAT,
                              "kernel, strides and dilations must be 1..2^24 and pads 0..2^24");
   }
@@ -88,8 +86,8 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
       int64_t span = o->in[j] + o->pb[j] + o->pe[j] - ext;
       if (span < 0)
         return qcal_node_error(g, n, QCAL_EFORMAT,
-                               "window %lld is larger than the padded input %lld",
-                               (long long)ext, (long long)(o->in[j] + o->pb[j] + o->pe[j]));
+                               "window %lld is larger than the padded input %lld", (long long)ext,
+                               (long long)(o->in[j] + o->pb[j] + o->pe[j]));
       o->out[j] = (ceil ? (span + o->s[j] - 1) / o->s[j] : span / o->s[j]) + 1;
       /* ceil mode: the last window must start inside the input or left pad */
       if (ceil && (o->out[j] - 1) * o->s[j] >= o->in[j] + o->pb[j])

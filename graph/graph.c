@@ -27,8 +27,8 @@ size_t qcal_dtype_size(qcal_dtype t) {
 }
 
 const char *qcal_dtype_name(qcal_dtype t) {
-  static const char *const n[QCAL_DT_COUNT] = {"float32", "int64", "int32", "int8", "uint8",
-                                               "bool"};
+  static const char *const n[QCAL_DT_COUNT] = {"float32", "int64", "int32",
+                                               "int8",    "uint8", "bool"};
   return t < QCAL_DT_COUNT ? n[t] : "?";
 }
 

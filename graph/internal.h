@@ -27,8 +27,8 @@ static inline qcal_value *qcal_out(qcal_graph *g, const qcal_node *n, int i) {
 }
 
 /* "MODEL: Op node 'name': message" with status st. */
-qcal_status qcal_node_error(qcal_graph *g, const qcal_node *n, qcal_status st, const char *fmt,
-                            ...) __attribute__((format(printf, 4, 5)));
+qcal_status qcal_node_error(qcal_graph *g, const qcal_node *n, qcal_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Set an output's dtype and shape (checks the element count fits). */
 qcal_status qcal_set_out(qcal_graph *g, const qcal_node *n, int i, qcal_dtype dt, int ndim,
@@ -51,8 +51,8 @@ void qcal_strides(int ndim, const int64_t *shape, int64_t *st);
 
 /* Conv: create the primitive now and report the layouts it reads and writes
  * (oneDNN memory descs) and the bytes its dst needs. */
-qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt,
-                           const void **dst_fmt, size_t *dst_bytes);
+qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt, const void **dst_fmt,
+                           size_t *dst_bytes);
 bool qcal_fmt_equal(const void *a, const void *b);
 
 void qcal_plan_free(qcal_graph *g);
@@ -76,5 +76,5 @@ typedef struct qcal_geom {
 /* Read kernel_shape (or ksize[] when the op takes it from the weight),
  * strides, dilations, pads, auto_pad (and ceil_mode for pooling,
  * output_padding / output_shape for ConvTranspose) for x's spatial dims. */
-qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x,
-                            const int64_t *ksize, bool transpose, bool pool, qcal_geom *o);
+qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x, const int64_t *ksize,
+                            bool transpose, bool pool, qcal_geom *o);

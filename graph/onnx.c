@@ -18,20 +18,28 @@ float qcal_half_to_float(uint16_t h);
 
 int qcal_onnx_dtype_to_qcal(int t) {
   switch (t) {
-  case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: return QCAL_DT_F32;
-  case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return QCAL_DT_I64;
-  case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return QCAL_DT_I32;
-  case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return QCAL_DT_I8;
-  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return QCAL_DT_U8;
-  case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return QCAL_DT_BOOL;
-  default: return -1;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+    return QCAL_DT_F32;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+    return QCAL_DT_I64;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+    return QCAL_DT_I32;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    return QCAL_DT_I8;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+    return QCAL_DT_U8;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+    return QCAL_DT_BOOL;
+  default:
+    return -1;
   }
 }
 
 static const char *onnx_dtype_name(int t) {
-  static const char *const n[] = {"undefined", "float", "uint8", "int8", "uint16", "int16",
-                                  "int32", "int64", "string", "bool", "float16", "double",
-                                  "uint32", "uint64", "complex64", "complex128", "bfloat16"};
+  static const char *const n[] = {"undefined",  "float",   "uint8",  "int8",   "uint16",
+                                  "int16",      "int32",   "int64",  "string", "bool",
+                                  "float16",    "double",  "uint32", "uint64", "complex64",
+                                  "complex128", "bfloat16"};
   return t >= 0 && t <= 16 ? n[t] : "unknown";
 }
 
@@ -83,9 +91,8 @@ static qcal_status read_external(ctx *c, const Onnx__TensorProto *t, size_t want
   snprintf(full, sizeof full, "%s/%s", c->dir, loc);
   FILE *f = fopen(full, "rb");
   if (!f)
-    return qcal_error(QCAL_EIO, "%s: initializer '%s': cannot open external data '%s': %s",
-                      c->path, esc(t->name, nb, sizeof nb), esc(full, lb, sizeof lb),
-                      strerror(errno));
+    return qcal_error(QCAL_EIO, "%s: initializer '%s': cannot open external data '%s': %s", c->path,
+                      esc(t->name, nb, sizeof nb), esc(full, lb, sizeof lb), strerror(errno));
   struct stat stt;
   if (fstat(fileno(f), &stt) || (long long)stt.st_size < off ||
       (unsigned long long)(stt.st_size - off) < want) {
@@ -140,23 +147,23 @@ static qcal_status add_tensor(ctx *c, const Onnx__TensorProto *t, const char *na
   unsigned char *ext = NULL;
   const unsigned char *raw = NULL;
   size_t rawlen = 0;
-  bool external = t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  bool external =
+      t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
   if (external) {
     QCAL_TRY(read_external(c, t, numel * src_es, &ext));
     raw = ext, rawlen = numel * src_es;
   } else if (t->has_raw_data) {
     raw = t->raw_data.data, rawlen = t->raw_data.len;
   }
-  size_t typed = dt == 1 ? t->n_float_data
+  size_t typed = dt == 1   ? t->n_float_data
                  : dt == 7 ? t->n_int64_data
-                 : f64 ? t->n_double_data
+                 : f64     ? t->n_double_data
                            : t->n_int32_data;
   if (raw ? rawlen != numel * src_es : typed != numel) {
     qcal_free(ext);
-    return qcal_error(QCAL_EFORMAT,
-                      "%s: tensor '%s' holds %zu %s, its shape needs %zu elements", c->path,
-                      esc(name, nb, sizeof nb), raw ? rawlen : typed, raw ? "bytes" : "values",
-                      numel);
+    return qcal_error(QCAL_EFORMAT, "%s: tensor '%s' holds %zu %s, its shape needs %zu elements",
+                      c->path, esc(name, nb, sizeof nb), raw ? rawlen : typed,
+                      raw ? "bytes" : "values", numel);
   }
   void *d = qcal_alloc(numel * out_es > 0 ? numel * out_es : 1);
   if (!d) {
@@ -179,13 +186,26 @@ static qcal_status add_tensor(ctx *c, const Onnx__TensorProto *t, const char *na
       memcpy((char *)d + k * out_es, raw + k * out_es, out_es);
     } else {
       switch (out_dt) {
-      case QCAL_DT_F32: ((float *)d)[k] = t->float_data[k]; break;
-      case QCAL_DT_I64: ((int64_t *)d)[k] = t->int64_data[k]; break;
-      case QCAL_DT_I32: ((int32_t *)d)[k] = t->int32_data[k]; break;
-      case QCAL_DT_I8: ((int8_t *)d)[k] = (int8_t)t->int32_data[k]; break;
-      case QCAL_DT_U8: ((uint8_t *)d)[k] = (uint8_t)t->int32_data[k]; break;
-      case QCAL_DT_BOOL: ((uint8_t *)d)[k] = t->int32_data[k] != 0; break;
-      default: break;
+      case QCAL_DT_F32:
+        ((float *)d)[k] = t->float_data[k];
+        break;
+      case QCAL_DT_I64:
+        ((int64_t *)d)[k] = t->int64_data[k];
+        break;
+      case QCAL_DT_I32:
+        ((int32_t *)d)[k] = t->int32_data[k];
+        break;
+      case QCAL_DT_I8:
+        ((int8_t *)d)[k] = (int8_t)t->int32_data[k];
+        break;
+      case QCAL_DT_U8:
+        ((uint8_t *)d)[k] = (uint8_t)t->int32_data[k];
+        break;
+      case QCAL_DT_BOOL:
+        ((uint8_t *)d)[k] = t->int32_data[k] != 0;
+        break;
+      default:
+        break;
       }
     }
   }
@@ -217,10 +237,10 @@ static qcal_status add_input(ctx *c, const Onnx__ValueInfoProto *vi) {
                       esc(vi->name, nb, sizeof nb), tt->shape->n_dim);
   for (size_t d = 0; d < tt->shape->n_dim; d++) {
     const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[d];
-    shape[nd++] = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                          dm->dim_value > 0
-                      ? dm->dim_value
-                      : -1;
+    shape[nd++] =
+        dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dm->dim_value > 0
+            ? dm->dim_value
+            : -1;
   }
   int idx;
   QCAL_TRY(qcal_graph_add_value(c->g, vi->name, QCAL_VAL_INPUT, (qcal_dtype)dt, nd, shape, &idx));
@@ -240,8 +260,12 @@ static qcal_status add_attr(ctx *c, qcal_node *n, const Onnx__AttributeProto *a)
   qcal_status st = QCAL_OK;
   char buf[160];
   switch (a->has_type ? a->type : 0) {
-  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: at.type = QCAL_ATTR_INT, at.i = a->i; break;
-  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: at.type = QCAL_ATTR_FLOAT, at.f = a->f; break;
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+    at.type = QCAL_ATTR_INT, at.i = a->i;
+    break;
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+    at.type = QCAL_ATTR_FLOAT, at.f = a->f;
+    break;
   case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
     if (a->n_ints > 1 << 20)
       return qcal_error(QCAL_EFORMAT, "%s: attribute '%s' is too long", c->path,

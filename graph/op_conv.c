@@ -47,21 +47,25 @@ qcal_status qcal_infer_conv(qcal_graph *g, qcal_node *n) {
                            x->ndim);
   int64_t group = qcal_attr_int(n, "group", 1);
   if (group < 1 || x->shape[1] % group)
-    return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'group' = %lld does not divide %lld "
-                           "input channels", (long long)group, (long long)x->shape[1]);
+    return qcal_node_error(g, n, QCAL_EFORMAT,
+                           "attribute 'group' = %lld does not divide %lld "
+                           "input channels",
+                           (long long)group, (long long)x->shape[1]);
   int64_t cout;
   if (!tr) {
     if (w->shape[1] * group != x->shape[1] || w->shape[0] % group)
       return qcal_node_error(g, n, QCAL_EFORMAT,
                              "weight [%lld, %lld, ...] does not fit %lld input channels in %lld "
                              "groups",
-                             (long long)w->shape[0], (long long)w->shape[1],
-                             (long long)x->shape[1], (long long)group);
+                             (long long)w->shape[0], (long long)w->shape[1], (long long)x->shape[1],
+                             (long long)group);
     cout = w->shape[0];
   } else {
     if (w->shape[0] != x->shape[1])
-      return qcal_node_error(g, n, QCAL_EFORMAT, "weight dim 0 (%lld) must equal the %lld input "
-                             "channels", (long long)w->shape[0], (long long)x->shape[1]);
+      return qcal_node_error(g, n, QCAL_EFORMAT,
+                             "weight dim 0 (%lld) must equal the %lld input "
+                             "channels",
+                             (long long)w->shape[0], (long long)x->shape[1]);
     cout = w->shape[1] * group;
   }
   if (b && (b->ndim != 1 || b->shape[0] != cout))
@@ -76,12 +80,18 @@ qcal_status qcal_infer_conv(qcal_graph *g, qcal_node *n) {
 
 static dnnl_alg_kind_t act_alg(qcal_act a) {
   switch (a) {
-  case QCAL_ACT_RELU: return dnnl_eltwise_relu;
-  case QCAL_ACT_CLIP: return dnnl_eltwise_clip_v2;
-  case QCAL_ACT_SIGMOID: return dnnl_eltwise_logistic;
-  case QCAL_ACT_HARDSWISH: return dnnl_eltwise_hardswish;
-  case QCAL_ACT_SWISH: return dnnl_eltwise_swish;
-  default: return dnnl_alg_kind_undef;
+  case QCAL_ACT_RELU:
+    return dnnl_eltwise_relu;
+  case QCAL_ACT_CLIP:
+    return dnnl_eltwise_clip_v2;
+  case QCAL_ACT_SIGMOID:
+    return dnnl_eltwise_logistic;
+  case QCAL_ACT_HARDSWISH:
+    return dnnl_eltwise_hardswish;
+  case QCAL_ACT_SWISH:
+    return dnnl_eltwise_swish;
+  default:
+    return dnnl_alg_kind_undef;
   }
 }
 
@@ -159,9 +169,8 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     if (n->sum_in >= 0)
       QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
     if (n->act != QCAL_ACT_NONE)
-      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, act_alg(n->act),
-                                             n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha,
-                                             n->act_beta));
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(
+          po, 1.0f, act_alg(n->act), n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha, n->act_beta));
     QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
   }
   QCAL_DNNL(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
@@ -223,8 +232,8 @@ static qcal_status conv_ready(qcal_graph *g, qcal_node *n) {
   return QCAL_OK;
 }
 
-qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt,
-                           const void **dst_fmt, size_t *dst_bytes) {
+qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt, const void **dst_fmt,
+                           size_t *dst_bytes) {
   QCAL_TRY(conv_ready(g, n));
   conv_exec *e = n->exec;
   *src_fmt = &e->p_src;

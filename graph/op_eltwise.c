@@ -15,7 +15,8 @@ static float hswish(float x) {
 
 void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
   switch (act) {
-  case QCAL_ACT_NONE: break;
+  case QCAL_ACT_NONE:
+    break;
   case QCAL_ACT_RELU:
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++)
@@ -105,22 +106,40 @@ qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
       y[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
     return QCAL_OK;
-  default: break;
+  default:
+    break;
   }
   const qcal_graph_op op = n->op;
 #pragma omp parallel for schedule(static) if (cnt > 16384)
   for (size_t i = 0; i < cnt; i++) {
     float v = x[i];
     switch (op) {
-    case QCAL_GOP_Tanh: v = tanhf(v); break;
-    case QCAL_GOP_Erf: v = erff(v); break;
-    case QCAL_GOP_Exp: v = expf(v); break;
-    case QCAL_GOP_Log: v = logf(v); break;
-    case QCAL_GOP_Sqrt: v = sqrtf(v); break;
-    case QCAL_GOP_Neg: v = -v; break;
-    case QCAL_GOP_Abs: v = fabsf(v); break;
-    case QCAL_GOP_Reciprocal: v = 1.0f / v; break;
-    default: break;
+    case QCAL_GOP_Tanh:
+      v = tanhf(v);
+      break;
+    case QCAL_GOP_Erf:
+      v = erff(v);
+      break;
+    case QCAL_GOP_Exp:
+      v = expf(v);
+      break;
+    case QCAL_GOP_Log:
+      v = logf(v);
+      break;
+    case QCAL_GOP_Sqrt:
+      v = sqrtf(v);
+      break;
+    case QCAL_GOP_Neg:
+      v = -v;
+      break;
+    case QCAL_GOP_Abs:
+      v = fabsf(v);
+      break;
+    case QCAL_GOP_Reciprocal:
+      v = 1.0f / v;
+      break;
+    default:
+      break;
     }
     y[i] = v;
   }
@@ -252,8 +271,8 @@ qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
   const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};
   qcal_dtype dt = v[0]->dtype;
   if (n->op == QCAL_GOP_Pow) {
-    if (dt != QCAL_DT_F32 || (v[1]->dtype != QCAL_DT_F32 && v[1]->dtype != QCAL_DT_I64 &&
-                              v[1]->dtype != QCAL_DT_I32))
+    if (dt != QCAL_DT_F32 ||
+        (v[1]->dtype != QCAL_DT_F32 && v[1]->dtype != QCAL_DT_I64 && v[1]->dtype != QCAL_DT_I32))
       return qcal_node_error(g, n, QCAL_EDTYPE, "Pow of %s by %s is not supported",
                              qcal_dtype_name(dt), qcal_dtype_name(v[1]->dtype));
   } else if (v[1]->dtype != dt) {
@@ -261,12 +280,11 @@ qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
                            qcal_dtype_name(dt), qcal_dtype_name(v[1]->dtype));
   }
   bool f32 = dt == QCAL_DT_F32, ints = dt == QCAL_DT_I64 || dt == QCAL_DT_I32;
-  bool ok = n->op == QCAL_GOP_PRelu ? f32
+  bool ok = n->op == QCAL_GOP_PRelu   ? f32
             : n->op == QCAL_GOP_Equal ? f32 || ints || dt == QCAL_DT_BOOL
                                       : f32 || ints;
   if (!ok)
-    return qcal_node_error(g, n, QCAL_EDTYPE, "%s inputs are not supported",
-                           qcal_dtype_name(dt));
+    return qcal_node_error(g, n, QCAL_EDTYPE, "%s inputs are not supported", qcal_dtype_name(dt));
   if (n->op == QCAL_GOP_Add || n->op == QCAL_GOP_Sub || n->op == QCAL_GOP_Mul ||
       n->op == QCAL_GOP_Div) {
     if (qcal_attr_int(n, "broadcast", 1) == 0 || qcal_node_attr(n, "axis"))
@@ -290,26 +308,40 @@ qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
 
 static inline float bin_f32(qcal_graph_op op, float a, float b) {
   switch (op) {
-  case QCAL_GOP_Add: return a + b;
-  case QCAL_GOP_Sub: return a - b;
-  case QCAL_GOP_Mul: return a * b;
-  case QCAL_GOP_Div: return a / b;
-  case QCAL_GOP_Pow: return powf(a, b);
-  case QCAL_GOP_PRelu: return a < 0 ? a * b : a;
-  default: return 0;
+  case QCAL_GOP_Add:
+    return a + b;
+  case QCAL_GOP_Sub:
+    return a - b;
+  case QCAL_GOP_Mul:
+    return a * b;
+  case QCAL_GOP_Div:
+    return a / b;
+  case QCAL_GOP_Pow:
+    return powf(a, b);
+  case QCAL_GOP_PRelu:
+    return a < 0 ? a * b : a;
+  default:
+    return 0;
   }
 }
 
 static double bin_gen(qcal_graph_op op, qcal_dtype dt, double a, double b) {
   bool ints = dt == QCAL_DT_I64 || dt == QCAL_DT_I32;
   switch (op) {
-  case QCAL_GOP_Add: return a + b;
-  case QCAL_GOP_Sub: return a - b;
-  case QCAL_GOP_Mul: return a * b;
-  case QCAL_GOP_Div: return ints ? (b != 0 ? trunc(a / b) : 0) : a / b;
-  case QCAL_GOP_Pow: return pow(a, b);
-  case QCAL_GOP_Equal: return a == b;
-  default: return 0;
+  case QCAL_GOP_Add:
+    return a + b;
+  case QCAL_GOP_Sub:
+    return a - b;
+  case QCAL_GOP_Mul:
+    return a * b;
+  case QCAL_GOP_Div:
+    return ints ? (b != 0 ? trunc(a / b) : 0) : a / b;
+  case QCAL_GOP_Pow:
+    return pow(a, b);
+  case QCAL_GOP_Equal:
+    return a == b;
+  default:
+    return 0;
   }
 }
 
@@ -342,11 +374,21 @@ static void f32_row(qcal_graph_op op, const float *a, int64_t sa, const float *b
     }                                                                                              \
   } while (0)
   switch (op) {
-  case QCAL_GOP_Add: ROW(x0 + x1); break;
-  case QCAL_GOP_Sub: ROW(x0 - x1); break;
-  case QCAL_GOP_Mul: ROW(x0 * x1); break;
-  case QCAL_GOP_Div: ROW(x0 / x1); break;
-  case QCAL_GOP_PRelu: ROW(x0 < 0 ? x0 * x1 : x0); break;
+  case QCAL_GOP_Add:
+    ROW(x0 + x1);
+    break;
+  case QCAL_GOP_Sub:
+    ROW(x0 - x1);
+    break;
+  case QCAL_GOP_Mul:
+    ROW(x0 * x1);
+    break;
+  case QCAL_GOP_Div:
+    ROW(x0 / x1);
+    break;
+  case QCAL_GOP_PRelu:
+    ROW(x0 < 0 ? x0 * x1 : x0);
+    break;
   default:
     for (int64_t i = 0; i < len; i++)
       y[i] = bin_f32(op, a[sa * i], b[sb * i]);
@@ -375,8 +417,8 @@ qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
       ob += i * b.st[1][d];
     }
     if (fast) {
-      f32_row(n->op, (const float *)v[0]->data + oa, b.st[0][last],
-              (const float *)v[1]->data + ob, b.st[1][last], (float *)y->data + r * len, len);
+      f32_row(n->op, (const float *)v[0]->data + oa, b.st[0][last], (const float *)v[1]->data + ob,
+              b.st[1][last], (float *)y->data + r * len, len);
     } else {
       for (int64_t i = 0; i < len; i++) {
         double x0 = qcal_value_get(v[0], (size_t)(oa + i * b.st[0][last]));

@@ -18,8 +18,8 @@ qcal_status qcal_infer_gemm(qcal_graph *g, qcal_node *n) {
     QCAL_TRY(qcal_want_f32(g, n, k));
   const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1), *c = qcal_in(g, n, 2);
   if (a->ndim != 2 || b->ndim != 2)
-    return qcal_node_error(g, n, QCAL_EFORMAT, "A and B must be 2-D (got rank %d and %d)",
-                           a->ndim, b->ndim);
+    return qcal_node_error(g, n, QCAL_EFORMAT, "A and B must be 2-D (got rank %d and %d)", a->ndim,
+                           b->ndim);
   bool ta = qcal_attr_int(n, "transA", 0), tb = qcal_attr_int(n, "transB", 0);
   (void)qcal_attr_float(n, "alpha", 1), (void)qcal_attr_float(n, "beta", 1);
   if (qcal_attr_int(n, "broadcast", 1) == 0)

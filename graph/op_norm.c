@@ -119,8 +119,8 @@ qcal_status qcal_fwd_layernorm(qcal_graph *g, qcal_node *n) {
 
 /* ---- Softmax: opset >= 13 over one axis; before, over the flattened
  * dims [axis, rank) */
-static void softmax_dims(qcal_graph *g, qcal_node *n, const qcal_value *x, int axis,
-                         size_t *outer, size_t *len, size_t *inner) {
+static void softmax_dims(qcal_graph *g, qcal_node *n, const qcal_value *x, int axis, size_t *outer,
+                         size_t *len, size_t *inner) {
   *outer = 1, *len = 1, *inner = 1;
   if (g->opset >= 13) {
     for (int d = 0; d < axis; d++)
@@ -141,16 +141,14 @@ qcal_status qcal_infer_softmax(qcal_graph *g, qcal_node *n) {
   QCAL_TRY(qcal_want_f32(g, n, 0));
   const qcal_value *x = qcal_in(g, n, 0);
   int axis;
-  QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", g->opset >= 13 ? -1 : 1), x->ndim,
-                          &axis));
+  QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", g->opset >= 13 ? -1 : 1), x->ndim, &axis));
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
 }
 
 qcal_status qcal_fwd_softmax(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0);
   int axis;
-  QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", g->opset >= 13 ? -1 : 1), x->ndim,
-                          &axis));
+  QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", g->opset >= 13 ? -1 : 1), x->ndim, &axis));
   size_t outer, len, inner;
   softmax_dims(g, n, x, axis, &outer, &len, &inner);
   const float *xd = x->data;

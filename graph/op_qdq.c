@@ -15,8 +15,8 @@ static qcal_status qdq_layout(qcal_graph *g, qcal_node *n, qcal_layout *l) {
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "blocked quantization (scale of rank %d)",
                            s->ndim);
   if (z && z->numel != s->numel)
-    return qcal_node_error(g, n, QCAL_EFORMAT, "zero point has %zu elements, scale %zu",
-                           z->numel, s->numel);
+    return qcal_node_error(g, n, QCAL_EFORMAT, "zero point has %zu elements, scale %zu", z->numel,
+                           s->numel);
   int64_t axis = qcal_attr_int(n, "axis", 1);
   (void)qcal_attr_int(n, "saturate", 1);
   if (s->ndim == 0 || (s->numel == 1 && x->ndim == 0)) {

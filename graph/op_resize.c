@@ -36,8 +36,8 @@ static qcal_status rz_make(qcal_graph *g, qcal_node *n, rz *r) {
     r->linear = 1;
   if (r->linear < 0)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'mode' = '%s' is not supported", m);
-  const char *c = up ? "asymmetric" : qcal_attr_str(n, "coordinate_transformation_mode",
-                                                    "half_pixel");
+  const char *c =
+      up ? "asymmetric" : qcal_attr_str(n, "coordinate_transformation_mode", "half_pixel");
   r->coord = pick(c, coords, 5);
   if (r->coord < 0)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
@@ -120,11 +120,16 @@ qcal_status qcal_infer_resize(qcal_graph *g, qcal_node *n) {
 
 static float src_coord(const rz *r, int64_t o, int64_t in, int64_t out, float scale, float lenf) {
   switch (r->coord) {
-  case 0: return ((float)o + 0.5f) / scale - 0.5f;
-  case 1: return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
-  case 2: return lenf <= 1 ? 0.0f : (float)o * (float)(in - 1) / (lenf - 1);
-  case 3: return (float)o / scale;
-  default: return ((float)o + 0.5f) / scale;
+  case 0:
+    return ((float)o + 0.5f) / scale - 0.5f;
+  case 1:
+    return out > 1 ? ((float)o + 0.5f) / scale - 0.5f : 0.0f;
+  case 2:
+    return lenf <= 1 ? 0.0f : (float)o * (float)(in - 1) / (lenf - 1);
+  case 3:
+    return (float)o / scale;
+  default:
+    return ((float)o + 0.5f) / scale;
   }
 }
 
@@ -132,10 +137,18 @@ static int64_t nearest_idx(const rz *r, float x, int64_t in) {
   float f = floorf(x);
   int64_t i;
   switch (r->nearest) {
-  case 0: i = (int64_t)(x - f == 0.5f ? f : roundf(x)); break;
-  case 1: i = (int64_t)(x - f == 0.5f ? f + 1 : roundf(x)); break;
-  case 2: i = (int64_t)f; break;
-  default: i = (int64_t)ceilf(x); break;
+  case 0:
+    i = (int64_t)(x - f == 0.5f ? f : roundf(x));
+    break;
+  case 1:
+    i = (int64_t)(x - f == 0.5f ? f + 1 : roundf(x));
+    break;
+  case 2:
+    i = (int64_t)f;
+    break;
+  default:
+    i = (int64_t)ceilf(x);
+    break;
   }
   return i < 0 ? 0 : i >= in ? in - 1 : i;
 }
@@ -160,8 +173,9 @@ qcal_status qcal_fwd_resize(qcal_graph *g, qcal_node *n) {
         break;
       }
       for (int64_t o = 0; o < r.out[d]; o++)
-        map[d][o] = nearest_idx(
-            &r, src_coord(&r, o, x->shape[d], r.out[d], r.scale[d], r.lenf[d]), x->shape[d]) * xs[d];
+        map[d][o] = nearest_idx(&r, src_coord(&r, o, x->shape[d], r.out[d], r.scale[d], r.lenf[d]),
+                                x->shape[d]) *
+                    xs[d];
     }
     if (!st) {
       int64_t last = r.out[nd - 1], rows = last ? (int64_t)(y->numel / (size_t)last) : 0;

@@ -21,8 +21,7 @@ qcal_status qcal_infer_reshape(qcal_graph *g, qcal_node *n) {
   for (int d = 0; d < ns; d++) {
     if (s[d] == 0 && !allowzero) {
       if (d >= x->ndim)
-        return qcal_node_error(g, n, QCAL_EFORMAT, "shape[%d] = 0 copies a dim the input lacks",
-                               d);
+        return qcal_node_error(g, n, QCAL_EFORMAT, "shape[%d] = 0 copies a dim the input lacks", d);
       s[d] = x->shape[d];
     }
     if (s[d] == -1) {
@@ -45,8 +44,8 @@ qcal_status qcal_infer_reshape(qcal_graph *g, qcal_node *n) {
     if (qcal_mul_size(total, (size_t)s[d], &total))
       return qcal_node_error(g, n, QCAL_EFORMAT, "shape overflows");
   if (total != x->numel)
-    return qcal_node_error(g, n, QCAL_EFORMAT, "cannot reshape %zu elements into %zu",
-                           x->numel, total);
+    return qcal_node_error(g, n, QCAL_EFORMAT, "cannot reshape %zu elements into %zu", x->numel,
+                           total);
   return qcal_set_out(g, n, 0, x->dtype, ns, s);
 }
 

@@ -60,8 +60,8 @@ qcal_status qcal_set_out(qcal_graph *g, const qcal_node *n, int i, qcal_dtype dt
 qcal_status qcal_want_f32(qcal_graph *g, const qcal_node *n, int i) {
   const qcal_value *v = qcal_in(g, n, i);
   if (v && v->dtype != QCAL_DT_F32)
-    return qcal_node_error(g, n, QCAL_EDTYPE, "input %d ('%s') is %s; only float32 is supported",
-                           i, v->name, qcal_dtype_name(v->dtype));
+    return qcal_node_error(g, n, QCAL_EDTYPE, "input %d ('%s') is %s; only float32 is supported", i,
+                           v->name, qcal_dtype_name(v->dtype));
   return QCAL_OK;
 }
 
@@ -77,14 +77,14 @@ qcal_status qcal_const_ints(qcal_graph *g, const qcal_node *n, int i, int64_t *o
                            "input %d ('%s') must be constant once the input shape is fixed", i,
                            v->name);
   if (v->dtype != QCAL_DT_I64 && v->dtype != QCAL_DT_I32)
-    return qcal_node_error(g, n, QCAL_EDTYPE, "input %d ('%s') is %s, expected int64", i,
-                           v->name, qcal_dtype_name(v->dtype));
+    return qcal_node_error(g, n, QCAL_EDTYPE, "input %d ('%s') is %s, expected int64", i, v->name,
+                           qcal_dtype_name(v->dtype));
   if (v->numel > (size_t)max)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "input %d ('%s') has %zu elements (at most %d)",
                            i, v->name, v->numel, max);
   for (size_t k = 0; k < v->numel; k++)
-    out[k] = v->dtype == QCAL_DT_I64 ? ((const int64_t *)v->data)[k]
-                                     : ((const int32_t *)v->data)[k];
+    out[k] =
+        v->dtype == QCAL_DT_I64 ? ((const int64_t *)v->data)[k] : ((const int32_t *)v->data)[k];
   *count = (int)v->numel;
   return QCAL_OK;
 }
@@ -113,27 +113,48 @@ qcal_status qcal_norm_axis(qcal_graph *g, const qcal_node *n, int64_t axis, int 
 
 double qcal_value_get(const qcal_value *v, size_t k) {
   switch (v->dtype) {
-  case QCAL_DT_F32: return ((const float *)v->data)[k];
-  case QCAL_DT_I64: return (double)((const int64_t *)v->data)[k];
-  case QCAL_DT_I32: return ((const int32_t *)v->data)[k];
-  case QCAL_DT_I8: return ((const int8_t *)v->data)[k];
+  case QCAL_DT_F32:
+    return ((const float *)v->data)[k];
+  case QCAL_DT_I64:
+    return (double)((const int64_t *)v->data)[k];
+  case QCAL_DT_I32:
+    return ((const int32_t *)v->data)[k];
+  case QCAL_DT_I8:
+    return ((const int8_t *)v->data)[k];
   case QCAL_DT_U8:
-  case QCAL_DT_BOOL: return ((const uint8_t *)v->data)[k];
-  default: return 0;
+  case QCAL_DT_BOOL:
+    return ((const uint8_t *)v->data)[k];
+  default:
+    return 0;
   }
 }
 
-double qcal_value_get_public(const qcal_value *v, size_t k) { return qcal_value_get(v, k); }
+double qcal_value_get_public(const qcal_value *v, size_t k) {
+  return qcal_value_get(v, k);
+}
 
 void qcal_value_put(qcal_value *v, size_t k, double x) {
   switch (v->dtype) {
-  case QCAL_DT_F32: ((float *)v->data)[k] = (float)x; break;
-  case QCAL_DT_I64: ((int64_t *)v->data)[k] = (int64_t)x; break;
-  case QCAL_DT_I32: ((int32_t *)v->data)[k] = (int32_t)x; break;
-  case QCAL_DT_I8: ((int8_t *)v->data)[k] = (int8_t)x; break;
-  case QCAL_DT_U8: ((uint8_t *)v->data)[k] = (uint8_t)x; break;
-  case QCAL_DT_BOOL: ((uint8_t *)v->data)[k] = x != 0; break;
-  default: break;
+  case QCAL_DT_F32:
+    ((float *)v->data)[k] = (float)x;
+    break;
+  case QCAL_DT_I64:
+    ((int64_t *)v->data)[k] = (int64_t)x;
+    break;
+  case QCAL_DT_I32:
+    ((int32_t *)v->data)[k] = (int32_t)x;
+    break;
+  case QCAL_DT_I8:
+    ((int8_t *)v->data)[k] = (int8_t)x;
+    break;
+  case QCAL_DT_U8:
+    ((uint8_t *)v->data)[k] = (uint8_t)x;
+    break;
+  case QCAL_DT_BOOL:
+    ((uint8_t *)v->data)[k] = x != 0;
+    break;
+  default:
+    break;
   }
 }
 
@@ -406,14 +427,11 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
     int nout = n->nout;
     while (nout > 0 && n->out[nout - 1] < 0)
       nout--;
-    if (nin < info->min_in || n->nin > info->max_in || nout < info->min_out ||
-        nout > info->max_out)
-      return qcal_node_error(g, n,
-                             n->nin > info->max_in || nout > info->max_out ? QCAL_EUNSUPPORTED
-                                                                           : QCAL_EFORMAT,
-                             "has %d inputs and %d outputs; the op takes %d..%d and %d..%d",
-                             n->nin, n->nout, info->min_in, info->max_in, info->min_out,
-                             info->max_out);
+    if (nin < info->min_in || n->nin > info->max_in || nout < info->min_out || nout > info->max_out)
+      return qcal_node_error(
+          g, n, n->nin > info->max_in || nout > info->max_out ? QCAL_EUNSUPPORTED : QCAL_EFORMAT,
+          "has %d inputs and %d outputs; the op takes %d..%d and %d..%d", n->nin, n->nout,
+          info->min_in, info->max_in, info->min_out, info->max_out);
     for (int k = 0; k < info->min_in; k++)
       if (n->in[k] < 0)
         return qcal_node_error(g, n, QCAL_EFORMAT, "required input %d is missing", k);

@@ -16,9 +16,12 @@ static bool weight_like(const qcal_graph *g, int v) {
 
 static int weight_axis(const qcal_graph *g, qcal_node *n) {
   switch (n->op) {
-  case QCAL_GOP_Gemm: return qcal_attr_int(n, "transB", 0) ? 0 : 1;
-  case QCAL_GOP_MatMul: return g->values[n->in[1]].ndim - 1;
-  default: return qcal_op_infos[n->op].weight_axis;
+  case QCAL_GOP_Gemm:
+    return qcal_attr_int(n, "transB", 0) ? 0 : 1;
+  case QCAL_GOP_MatMul:
+    return g->values[n->in[1]].ndim - 1;
+  default:
+    return qcal_op_infos[n->op].weight_axis;
   }
 }
 

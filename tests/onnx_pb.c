@@ -10,12 +10,18 @@
 
 static int onnx_code(qcal_dtype t) {
   switch (t) {
-  case QCAL_DT_F32: return PB_FLOAT;
-  case QCAL_DT_U8: return PB_UINT8;
-  case QCAL_DT_I8: return PB_INT8;
-  case QCAL_DT_I32: return PB_INT32;
-  case QCAL_DT_I64: return 7;
-  default: return 9;
+  case QCAL_DT_F32:
+    return PB_FLOAT;
+  case QCAL_DT_U8:
+    return PB_UINT8;
+  case QCAL_DT_I8:
+    return PB_INT8;
+  case QCAL_DT_I32:
+    return PB_INT32;
+  case QCAL_DT_I64:
+    return 7;
+  default:
+    return 9;
   }
 }
 
@@ -48,8 +54,7 @@ int pb_model_int_attr(const char *path, const char *name, int64_t *value) {
   if (m->graph && m->graph->n_node > 0) {
     const Onnx__NodeProto *n = m->graph->node[0];
     for (size_t k = 0; k < n->n_attribute; k++)
-      if (n->attribute[k]->name && !strcmp(n->attribute[k]->name, name) &&
-          n->attribute[k]->has_i) {
+      if (n->attribute[k]->name && !strcmp(n->attribute[k]->name, name) && n->attribute[k]->has_i) {
         *value = n->attribute[k]->i;
         rc = 0;
       }

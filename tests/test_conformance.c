@@ -188,8 +188,7 @@ static int run_suite(const char *sub, FILE *log, int *claimed) {
     int outcome = 1;
     char msg[768] = "";
     while (sd && (se = readdir(sd)) && outcome > 0)
-      if (!strncmp(se->d_name, "test_data_set_", 14))
-      {
+      if (!strncmp(se->d_name, "test_data_set_", 14)) {
         outcome = run_set(dir, se->d_name, msg, sizeof msg, 0);
         for (int f = 1; f <= 2 && outcome == 0 && strstr(msg, "must be"); f++)
           outcome = run_set(dir, se->d_name, msg, sizeof msg, f);
@@ -202,8 +201,11 @@ static int run_suite(const char *sub, FILE *log, int *claimed) {
       c->unsup++;
     else
       c->fail++, fails++;
-    fprintf(log, "%-4s %s/%s%s%s\n", outcome > 0 ? "ok" : outcome == 0 ? "skip" : "FAIL", sub,
-            names[i], *msg ? ": " : "", msg);
+    fprintf(log, "%-4s %s/%s%s%s\n",
+            outcome > 0    ? "ok"
+            : outcome == 0 ? "skip"
+                           : "FAIL",
+            sub, names[i], *msg ? ": " : "", msg);
     if (outcome < 0)
       cr_log_error("%s/%s: %s", sub, names[i], msg);
   }

@@ -331,7 +331,8 @@ Test(graph, bad_models_give_one_clear_error) {
   node_str(mp, "auto_pad", "SAME_SIDEWAYS");
   mb_output(&b, "y");
   p = mb_pack(&b, &len);
-  expect_error(p, len, "pad.onnx", true, "MaxPool node 'pool0': attribute 'auto_pad' = 'SAME_SIDEWAYS'");
+  expect_error(p, len, "pad.onnx", true,
+               "MaxPool node 'pool0': attribute 'auto_pad' = 'SAME_SIDEWAYS'");
   free(p);
   mb_init(&b, 13);
   mb_input(&b, "x", 4, xs);
@@ -448,8 +449,8 @@ Test(graph, external_data_beside_the_model) {
       qcal_graph_free(g);
     } else {
       cr_assert_neq(st, QCAL_OK);
-      cr_assert(strstr(qcal_last_error(), variant == 1 ? "cannot open external data"
-                                                       : "must be a plain path beside"),
+      cr_assert(strstr(qcal_last_error(),
+                       variant == 1 ? "cannot open external data" : "must be a plain path beside"),
                 "%s", qcal_last_error());
     }
   }

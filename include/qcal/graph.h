@@ -66,10 +66,10 @@ typedef struct qcal_value {
   int ndim;
   int64_t shape[QCAL_MAX_DIMS]; /* inputs before prepare: -1 for a symbolic dim */
   size_t numel;
-  void *data;     /* constants own theirs; activations point into the plan */
-  int producer;   /* node index, -1 for inputs and constants */
-  int consumers;  /* live nodes that read it */
-  bool is_output; /* a graph output */
+  void *data;      /* constants own theirs; activations point into the plan */
+  int producer;    /* node index, -1 for inputs and constants */
+  int consumers;   /* live nodes that read it */
+  bool is_output;  /* a graph output */
   const void *fmt; /* execution layout of data: NULL is plain C order; otherwise a oneDNN
                       blocked layout that only convolutions read (never for outputs, nor
                       with qcal_graph_opts.plain_values) */
@@ -99,26 +99,26 @@ typedef struct qcal_attr {
 /* Fused element-wise activation (applied to a Conv/Gemm/MatMul output). */
 typedef enum qcal_act {
   QCAL_ACT_NONE,
-  QCAL_ACT_RELU,      /* alpha: LeakyRelu slope (0 for Relu) */
-  QCAL_ACT_CLIP,      /* [alpha, beta] */
+  QCAL_ACT_RELU, /* alpha: LeakyRelu slope (0 for Relu) */
+  QCAL_ACT_CLIP, /* [alpha, beta] */
   QCAL_ACT_SIGMOID,
   QCAL_ACT_HARDSWISH,
-  QCAL_ACT_SWISH      /* x * sigmoid(x) */
+  QCAL_ACT_SWISH /* x * sigmoid(x) */
 } qcal_act;
 
 typedef struct qcal_node {
   qcal_graph_op op;
   char *name;
   int nin, nout;
-  int *in;  /* value indices; -1 for an absent optional input */
+  int *in; /* value indices; -1 for an absent optional input */
   int *out;
   int nattr;
   qcal_attr *attr;
-  bool dead;     /* folded or fused away */
-  qcal_act act;  /* fused activation */
+  bool dead;    /* folded or fused away */
+  qcal_act act; /* fused activation */
   float act_alpha, act_beta;
-  int sum_in;    /* value added to the output before act (fused Add), or -1 */
-  void *exec;    /* per-op execution state (oneDNN primitive, ...) */
+  int sum_in; /* value added to the output before act (fused Add), or -1 */
+  void *exec; /* per-op execution state (oneDNN primitive, ...) */
   void (*exec_free)(void *);
 } qcal_node;
 
@@ -166,10 +166,10 @@ int qcal_attr_ints(qcal_node *n, const char *name, int64_t *out, int max);
 
 /* ---- preparation and execution */
 typedef struct qcal_graph_opts {
-  int threads;         /* 0: keep the OpenMP default */
-  bool no_fold_bn;     /* keep BatchNormalization as a node */
-  bool no_fuse;        /* no activation / Add fusion */
-  bool plain_values;   /* every value readable in C order after a run (analysis) */
+  int threads;       /* 0: keep the OpenMP default */
+  bool no_fold_bn;   /* keep BatchNormalization as a node */
+  bool no_fuse;      /* no activation / Add fusion */
+  bool plain_values; /* every value readable in C order after a run (analysis) */
 } qcal_graph_opts;
 
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
@@ -193,23 +193,22 @@ const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, s
 
 /* ---- quantization points, indexed by value */
 typedef enum qcal_qpoint_kind {
-  QCAL_QP_WEIGHT,   /* the weight of a weighted op (per output channel: axis) */
-  QCAL_QP_ACT,      /* the input activation of a weighted op */
-  QCAL_QP_OPTIONAL  /* an input of Add, Concat, pooling or Mul (TensorRT placement) */
+  QCAL_QP_WEIGHT,  /* the weight of a weighted op (per output channel: axis) */
+  QCAL_QP_ACT,     /* the input activation of a weighted op */
+  QCAL_QP_OPTIONAL /* an input of Add, Concat, pooling or Mul (TensorRT placement) */
 } qcal_qpoint_kind;
 
 typedef struct qcal_qpoint {
-  int value;  /* the quantized value */
-  int node;   /* the node that reads it */
-  int slot;   /* which input of that node */
+  int value; /* the quantized value */
+  int node;  /* the node that reads it */
+  int slot;  /* which input of that node */
   qcal_qpoint_kind kind;
-  int axis;   /* output-channel axis for weights; QCAL_PER_TENSOR otherwise */
+  int axis; /* output-channel axis for weights; QCAL_PER_TENSOR otherwise */
 } qcal_qpoint;
 
 /* Every quantization point of a prepared graph, in node order; optional
  * points only when with_optional. *pts is malloc'ed. */
-qcal_status qcal_graph_qpoints(const qcal_graph *g, bool with_optional, qcal_qpoint **pts,
-                               int *n);
+qcal_status qcal_graph_qpoints(const qcal_graph *g, bool with_optional, qcal_qpoint **pts, int *n);
 
 /* ---- importers */
 /* An ONNX ModelProto (.onnx); external data files are read from beside it. */
