@@ -1,16 +1,49 @@
-/* Gemm and MatMul on oneDNN's sgemm (numpy batching and broadcasting for
- * MatMul; a 2-D right operand folds the batch into M). oneDNN runs on the
- * same OpenMP team as the convolutions; OpenBLAS's own thread pool fought
- * it for the two cores (7 ms for MobileNetV3's 1-MFLOP classifier). */
+/* Gemm and MatMul on OpenBLAS sgemm (numpy batching and broadcasting for
+ * MatMul; a 2-D right operand folds the batch into M). */
 
+#include <cblas.h>
 #include <dnnl.h>
+#include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 #include "graph/internal.h"
 
+void openblas_set_num_threads(int);
+
+/* Per size, the faster of the two on this machine (docs/graph.md): oneDNN's
+ * sgemm for few rows (classifier heads: 4x faster than OpenBLAS at M = 1),
+ * OpenBLAS's kernels for real matrices (ViT's MLP, 197x768x3072: 1.6x
+ * faster than oneDNN), run on qcal's own OpenMP team, each thread a
+ * single-threaded sgemm on its slice of N: OpenBLAS's own thread pool
+ * fought the OpenMP team for the two cores (MobileNetV3's 1-MFLOP
+ * classifier took 9.7 ms instead of 0.5). QCAL_GEMM=onednn|openblas forces
+ * one, for A/B measurements. */
 static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  static int mode = -1; /* 0 auto, 1 oneDNN, 2 OpenBLAS */
+  if (mode < 0) {
+    const char *e = getenv("QCAL_GEMM");
+    mode = !e ? 0 : !strcmp(e, "onednn") ? 1 : !strcmp(e, "openblas") ? 2 : 0;
+    openblas_set_num_threads(1);
+  }
+  if (mode == 1 || (mode == 0 && m < 64)) {
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  int nth = omp_get_max_threads();
+  if ((double)m * (double)n * (double)k < 1e6 || n < 32)
+    nth = 1;
+#pragma omp parallel num_threads(nth)
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    int64_t per = ((n + T - 1) / T + 15) / 16 * 16;
+    int64_t j0 = (int64_t)t * per, j1 = j0 + per < n ? j0 + per : n;
+    if (j0 < j1)
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                  (int)m, (int)(j1 - j0), (int)k, alpha, a, (int)lda,
+                  tb ? b + j0 * ldb : b + j0, (int)ldb, beta, c + j0, (int)ldc);
+  }
 }
 
 qcal_status qcal_infer_gemm(qcal_graph *g, qcal_node *n) {
