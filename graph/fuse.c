@@ -162,22 +162,29 @@ qcal_status qcal_graph_fuse(qcal_graph *g) {
     for (bool again = true; again;) {
       again = false;
       int y = n->out[0], slot;
-      /* SiLU: y read by Sigmoid s and by Mul(y, s) */
-      if (n->act == QCAL_ACT_NONE && n->op == QCAL_GOP_Conv && g->values[y].consumers == 2 &&
+      /* x * gate(x), y read by the gate and by the Mul: SiLU (Sigmoid) and
+       * HardSwish as opset < 14 exporters write it (HardSigmoid 1/6, 0.5) */
+      if (n->act == QCAL_ACT_NONE && g->values[y].consumers == 2 &&
           !g->values[y].is_output) {
-        int s = -1, m = -1;
-        for (int i = p + 1; i < g->nnodes; i++) {
+        int s = -1;
+        qcal_act gate = QCAL_ACT_NONE;
+        for (int i = p + 1; i < g->nnodes && s < 0; i++) {
           qcal_node *c = &g->nodes[i];
-          if (c->dead)
+          if (c->dead || c->in[0] != y)
             continue;
-          if (c->op == QCAL_GOP_Sigmoid && c->in[0] == y)
-            s = i;
+          if (c->op == QCAL_GOP_Sigmoid) {
+            s = i, gate = QCAL_ACT_SWISH;
+          } else if (c->op == QCAL_GOP_HardSigmoid &&
+                     fabsf(qcal_attr_float(c, "alpha", 0.2f) - 1.0f / 6) < 1e-7f &&
+                     qcal_attr_float(c, "beta", 0.5f) == 0.5f) {
+            s = i, gate = QCAL_ACT_HARDSWISH;
+          }
         }
         if (s >= 0) {
           int so = g->nodes[s].out[0];
-          m = sole_consumer(g, so, &slot);
+          int m = sole_consumer(g, so, &slot);
           if (m >= 0 && g->nodes[m].op == QCAL_GOP_Mul && g->nodes[m].in[1 - slot] == y) {
-            n->act = QCAL_ACT_SWISH;
+            n->act = gate;
             g->nodes[s].dead = g->nodes[m].dead = true;
             relink(g, p, g->nodes[m].out[0]);
             g->values[y].consumers = 0;
