@@ -70,21 +70,52 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
       }
     }
   }
-  /* a reader that cannot take the layout makes the value plain again */
-  for (int i = 0; i < g->nnodes && !st; i++) {
-    qcal_node *n = &g->nodes[i];
-    if (n->dead)
-      continue;
-    bool conv = n->op == QCAL_GOP_Conv;
-    for (int k = 0; k < n->nin; k++) {
-      qcal_value *v = qcal_in(g, n, k);
-      if (v && v->fmt && !(conv && k == 0 && qcal_fmt_equal(v->fmt, src[i])))
-        v->fmt = NULL;
+  /* A per-channel Mul (SE block) passes a blocked input's layout on to its
+   * output; GlobalAveragePool reads it. A reader that cannot take a layout
+   * makes the value plain again, until nothing changes. */
+  for (bool changed = true; changed && !st;) {
+    changed = false;
+    for (int i = 0; i < g->nnodes; i++) {
+      qcal_node *n = &g->nodes[i];
+      if (n->dead || n->op != QCAL_GOP_Mul || g->plain_values)
+        continue;
+      int xi = qcal_mul_channel_scale(g, n);
+      qcal_value *y = qcal_out(g, n, 0);
+      const void *want = xi >= 0 && !y->is_output && qcal_fmt_cblock(qcal_in(g, n, xi)->fmt)
+                             ? qcal_in(g, n, xi)->fmt
+                             : NULL;
+      if (y->fmt != want) {
+        y->fmt = want;
+        if (want)
+          bytes[n->out[0]] = bytes[n->in[xi]];
+        changed = true;
+      }
     }
-    if (n->sum_in >= 0) {
-      qcal_value *v = &g->values[n->sum_in];
-      if (v->fmt && !(conv && qcal_fmt_equal(v->fmt, dst[i])))
-        v->fmt = NULL;
+    for (int i = 0; i < g->nnodes; i++) {
+      qcal_node *n = &g->nodes[i];
+      if (n->dead)
+        continue;
+      bool conv = n->op == QCAL_GOP_Conv;
+      int mul_x = n->op == QCAL_GOP_Mul ? qcal_mul_channel_scale(g, n) : -1;
+      for (int k = 0; k < n->nin; k++) {
+        qcal_value *v = qcal_in(g, n, k);
+        if (!v || !v->fmt)
+          continue;
+        bool ok = (conv && k == 0 && qcal_fmt_equal(v->fmt, src[i])) ||
+                  (n->op == QCAL_GOP_GlobalAveragePool && qcal_fmt_cblock(v->fmt)) ||
+                  (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt);
+        if (!ok) {
+          v->fmt = NULL;
+          changed = true;
+        }
+      }
+      if (n->sum_in >= 0) {
+        qcal_value *v = &g->values[n->sum_in];
+        if (v->fmt && !(conv && qcal_fmt_equal(v->fmt, dst[i]))) {
+          v->fmt = NULL;
+          changed = true;
+        }
+      }
     }
   }
   free(src);

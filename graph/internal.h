@@ -54,6 +54,11 @@ void qcal_strides(int ndim, const int64_t *shape, int64_t *st);
 qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt, const void **dst_fmt,
                            size_t *dst_bytes);
 bool qcal_fmt_equal(const void *a, const void *b);
+/* Channel block B of a [N][C/B][H][W][B] layout (nChw8c, nChw16c), else 0. */
+int qcal_fmt_cblock(const void *fmt);
+/* Mul(x, s) with x 4-D and s one value per channel ([N or 1, C, 1, 1]):
+ * which input is x (0 or 1), or -1. */
+int qcal_mul_channel_scale(qcal_graph *g, const qcal_node *n);
 
 void qcal_plan_free(qcal_graph *g);
 qcal_status qcal_plan_make(qcal_graph *g);

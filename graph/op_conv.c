@@ -242,6 +242,21 @@ qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt, co
   return QCAL_OK;
 }
 
+int qcal_fmt_cblock(const void *fmt) {
+  const dnnl_memory_desc_t *md = fmt;
+  if (!md || md->ndims != 4 || md->format_kind != dnnl_blocked)
+    return 0;
+  const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+  /* aBcd<B>b: [N][C/B][H][W][B], dense */
+  if (b->inner_nblks != 1 || b->inner_idxs[0] != 1)
+    return 0;
+  int64_t B = b->inner_blks[0], H = md->padded_dims[2], W = md->padded_dims[3];
+  if (b->strides[3] != B || b->strides[2] != W * B || b->strides[1] != H * W * B ||
+      b->strides[0] != md->padded_dims[1] * H * W || md->padded_dims[1] % B)
+    return 0;
+  return (int)B;
+}
+
 bool qcal_fmt_equal(const void *a, const void *b) {
   return a && b && dnnl_memory_desc_equal(a, b);
 }

@@ -396,9 +396,50 @@ static void f32_row(qcal_graph_op op, const float *a, int64_t sa, const float *b
 #undef ROW
 }
 
+int qcal_mul_channel_scale(qcal_graph *g, const qcal_node *n) {
+  if (n->op != QCAL_GOP_Mul)
+    return -1;
+  for (int xi = 0; xi < 2; xi++) {
+    const qcal_value *x = qcal_in(g, n, xi), *s = qcal_in(g, n, 1 - xi);
+    if (x->ndim == 4 && s->ndim == 4 && x->dtype == QCAL_DT_F32 && s->dtype == QCAL_DT_F32 &&
+        s->shape[1] == x->shape[1] && s->shape[2] == 1 && s->shape[3] == 1 &&
+        (s->shape[0] == 1 || s->shape[0] == x->shape[0]) &&
+        (x->shape[2] > 1 || x->shape[3] > 1))
+      return xi;
+  }
+  return -1;
+}
+
+/* y = x * s[n, c] with x and y in a [N][C/B][H][W][B] layout. */
+static void mul_blocked(const qcal_value *x, const qcal_value *s, qcal_value *y) {
+  int B = qcal_fmt_cblock(x->fmt);
+  int64_t N = x->shape[0], C = x->shape[1], CB = (C + B - 1) / B, HW = x->shape[2] * x->shape[3];
+  const float *xd = x->data, *sd = s->data;
+  float *yd = y->data;
+#pragma omp parallel for collapse(2) if (x->numel > 32768)
+  for (int64_t nn = 0; nn < N; nn++)
+    for (int64_t cb = 0; cb < CB; cb++) {
+      float sc[64];
+      for (int b = 0; b < B; b++) {
+        int64_t c = cb * B + b;
+        sc[b] = c < C ? sd[(s->shape[0] == 1 ? 0 : nn) * C + c] : 0;
+      }
+      const float *xp = xd + (nn * CB + cb) * HW * B;
+      float *yp = yd + (nn * CB + cb) * HW * B;
+      for (int64_t i = 0; i < HW; i++)
+        for (int b = 0; b < B; b++)
+          yp[i * B + b] = xp[i * B + b] * sc[b];
+    }
+}
+
 qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
   const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};
   qcal_value *y = qcal_out(g, n, 0);
+  if (y->fmt) {
+    int xi = qcal_mul_channel_scale(g, n);
+    mul_blocked(v[xi], v[1 - xi], y);
+    return QCAL_OK;
+  }
   bcast b;
   bplan(2, v, y->ndim, y->shape, &b);
   int last = b.nd - 1;

@@ -71,8 +71,32 @@ qcal_status qcal_infer_global_pool(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, shape);
 }
 
+/* Global average of a [N][C/B][H][W][B] layout into plain [N, C, 1, 1]. */
+static void gap_blocked(const qcal_value *x, float *yd) {
+  int B = qcal_fmt_cblock(x->fmt);
+  int64_t N = x->shape[0], C = x->shape[1], CB = (C + B - 1) / B, HW = 1;
+  for (int d = 2; d < x->ndim; d++)
+    HW *= x->shape[d];
+  const float *xd = x->data;
+#pragma omp parallel for collapse(2) if (x->numel > 65536)
+  for (int64_t nn = 0; nn < N; nn++)
+    for (int64_t cb = 0; cb < CB; cb++) {
+      float acc[64] = {0};
+      const float *xp = xd + (nn * CB + cb) * HW * B;
+      for (int64_t i = 0; i < HW; i++)
+        for (int b = 0; b < B; b++)
+          acc[b] += xp[i * B + b];
+      for (int b = 0; b < B && cb * B + b < C; b++)
+        yd[nn * C + cb * B + b] = acc[b] / (float)HW;
+    }
+}
+
 qcal_status qcal_fwd_global_pool(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0);
+  if (x->fmt) { /* the plan hands a blocked input only to the average */
+    gap_blocked(x, qcal_out(g, n, 0)->data);
+    return QCAL_OK;
+  }
   int64_t planes = x->shape[0] * x->shape[1];
   size_t inner = planes ? x->numel / (size_t)planes : 0;
   bool mx = n->op == QCAL_GOP_GlobalMaxPool;

@@ -569,3 +569,64 @@ Test(graph, float16_and_typed_initializers) {
   qcal_graph_free(g);
   free(p);
 }
+
+/* An SE block: conv -> GAP -> conv -> Sigmoid -> Mul(x, s) -> conv, with
+ * channel counts that are and are not multiples of the oneDNN block; the
+ * blocked Mul and GlobalAveragePool paths must match plain execution. */
+static void se_run(int c, bool plain, float *y, size_t *n) {
+  static float w1[24 * 3 * 9], w2[24 * 24], w3[24 * 24], w4[8 * 24];
+  rnd(w1, sizeof w1 / 4, 11, -0.5f, 0.5f);
+  rnd(w2, sizeof w2 / 4, 12, -0.5f, 0.5f);
+  rnd(w3, sizeof w3 / 4, 13, -0.5f, 0.5f);
+  rnd(w4, sizeof w4 / 4, 14, -0.5f, 0.5f);
+  mb b;
+  mb_init(&b, 13);
+  int64_t xs[4] = {1, 3, 10, 9}, s1[4] = {c, 3, 3, 3}, s2[4] = {c, c, 1, 1}, s4[4] = {8, c, 1, 1};
+  mb_input(&b, "x", 4, xs);
+  mb_init_f32(&b, "w1", 4, s1, w1);
+  mb_init_f32(&b, "w2", 4, s2, w2);
+  mb_init_f32(&b, "w3", 4, s2, w3);
+  mb_init_f32(&b, "w4", 4, s4, w4);
+  const char *a[] = {"x", "w1"}, *g0[] = {"c1"}, *a2[] = {"p", "w2"}, *a3[] = {"c2", "w3"},
+             *sg[] = {"c3"}, *m[] = {"s", "c1"}, *a4[] = {"m", "w4"};
+  int64_t pads[4] = {1, 1, 1, 1};
+  node_ints(mb_node(&b, "Conv", "c1", 2, a, "c1"), "pads", 4, pads);
+  mb_node(&b, "GlobalAveragePool", "gap", 1, g0, "p");
+  mb_node(&b, "Conv", "c2", 2, a2, "c2");
+  mb_node(&b, "Conv", "c3", 2, a3, "c3");
+  mb_node(&b, "Sigmoid", "sig", 1, sg, "s");
+  mb_node(&b, "Mul", "mul", 2, m, "m");
+  mb_node(&b, "Conv", "c4", 2, a4, "y");
+  mb_output(&b, "y");
+  size_t len;
+  unsigned char *p = mb_pack(&b, &len);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("se.onnx", p, len, &g), QCAL_OK, "%s", qcal_last_error());
+  qcal_graph_opts o = {.plain_values = plain};
+  cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
+  if (!plain) { /* the Mul kept the conv's blocked layout */
+    int mi = qcal_graph_find(g, "m");
+    cr_assert_not_null(g->values[mi].fmt, "c=%d: Mul output not blocked", c);
+  }
+  float x[270];
+  rnd(x, 270, 15, -1, 1);
+  const void *in[1] = {x};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+  const qcal_value *v = &g->values[g->outputs[0]];
+  *n = v->numel;
+  memcpy(y, v->data, v->numel * 4);
+  qcal_graph_free(g);
+  free(p);
+}
+
+Test(graph, se_block_blocked_layout_matches_plain) {
+  for (int c = 5; c <= 24; c += 19) {
+    float y0[8 * 90], y1[8 * 90];
+    size_t n0, n1;
+    se_run(c, true, y0, &n0);
+    se_run(c, false, y1, &n1);
+    cr_assert_eq(n0, n1);
+    for (size_t i = 0; i < n0; i++)
+      cr_assert_float_eq(y1[i], y0[i], 1e-4f, "c=%d element %zu: %g vs %g", c, i, y1[i], y0[i]);
+  }
+}
