@@ -42,9 +42,9 @@ static qcal_status alloc_value(qcal_graph *g, plan *p, qcal_value *v, size_t blo
 }
 
 /* Blocked layouts between convolutions: a Conv output stays in the layout
- * its primitive writes when every reader is a Conv that reads that layout
- * (as its input or as its fused residual), so no reorder runs between them.
- * Everything else sees plain NCHW. */
+ * its primitive writes when every reader can take it (a Conv reading that
+ * layout as input or fused residual, a per-channel Mul, GlobalAveragePool),
+ * so no reorder runs between them. Everything else sees plain NCHW. */
 static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
   int nv = g->nvalues;
   const void **src = calloc((size_t)g->nnodes + 1, sizeof *src);
