@@ -446,6 +446,16 @@ qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
   int64_t len = b.dim[last], rows = (int64_t)(y->numel / (size_t)(len ? len : 1));
   if (!y->numel)
     return QCAL_OK;
+  /* x ** 2 (LayerNorm as exporters decompose it): a multiply */
+  if (n->op == QCAL_GOP_Pow && v[1]->numel == 1 && v[0]->dtype == QCAL_DT_F32 &&
+      qcal_value_get(v[1], 0) == 2.0 && v[0]->numel == y->numel) {
+    const float *xd = v[0]->data;
+    float *yd = y->data;
+#pragma omp parallel for simd if (y->numel > 65536)
+    for (size_t i = 0; i < y->numel; i++)
+      yd[i] = xd[i] * xd[i];
+    return QCAL_OK;
+  }
   bool fast = v[0]->dtype == QCAL_DT_F32 && v[1]->dtype == QCAL_DT_F32 &&
               (b.st[0][last] <= 1 && b.st[1][last] <= 1);
 #pragma omp parallel for schedule(static) if (y->numel > 32768 && rows > 1)

@@ -229,6 +229,31 @@ qcal_status qcal_fwd_reduce(qcal_graph *g, qcal_node *n) {
   for (int d = 0; d < x->ndim; d++)
     ysh[d] = red[d] ? 1 : x->shape[d];
   qcal_strides(x->ndim, ysh, ys);
+  /* trailing axes reduced: contiguous rows (LayerNorm decompositions) */
+  int first = x->ndim;
+  while (first > 0 && red[first - 1])
+    first--;
+  bool trailing = any;
+  for (int d = 0; d < first; d++)
+    trailing &= !red[d];
+  if (trailing) {
+    size_t len = 1;
+    for (int d = first; d < x->ndim; d++)
+      len *= (size_t)x->shape[d];
+    size_t rows = len ? x->numel / len : 0;
+    const float *xd = x->data;
+    float *yd = y->data;
+    bool mx = n->op == QCAL_GOP_ReduceMax, mean = n->op == QCAL_GOP_ReduceMean;
+#pragma omp parallel for if (x->numel > 65536)
+    for (size_t r = 0; r < rows; r++) {
+      const float *xp = xd + r * len;
+      double acc = mx ? -INFINITY : 0;
+      for (size_t i = 0; i < len; i++)
+        acc = mx ? (xp[i] > acc ? xp[i] : acc) : acc + xp[i];
+      yd[r] = (float)(mean ? acc / (double)len : acc);
+    }
+    return QCAL_OK;
+  }
   double *acc = qcal_alloc((y->numel ? y->numel : 1) * sizeof *acc);
   if (!acc)
     return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");

@@ -151,19 +151,63 @@ qcal_status qcal_fwd_transpose(qcal_graph *g, qcal_node *n) {
   qcal_strides(x->ndim, x->shape, xs);
   for (int d = 0; d < x->ndim; d++)
     st[d] = xs[perm[d]];
-  size_t es = ESZ(x), nd = (size_t)y->ndim;
-  int64_t last = nd ? y->shape[nd - 1] : 1, rows = last ? (int64_t)(y->numel / (size_t)last) : 0;
+  size_t es = ESZ(x);
+  int nd = y->ndim;
+  if (!y->numel)
+    return QCAL_OK;
+  if (nd == 0) {
+    memcpy(y->data, x->data, es);
+    return QCAL_OK;
+  }
   const char *xd = x->data;
   char *yd = y->data;
+  int64_t last = y->shape[nd - 1];
+  if (perm[nd - 1] == nd - 1) { /* rows stay rows: one copy each */
+    int64_t rows = (int64_t)(y->numel / (size_t)last);
+#pragma omp parallel for if (y->numel > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+      int64_t rem = r, off = 0;
+      for (int d = nd - 2; d >= 0; d--) {
+        off += (rem % y->shape[d]) * st[d];
+        rem /= y->shape[d];
+      }
+      memcpy(yd + (size_t)(r * last) * es, xd + (size_t)off * es, (size_t)last * es);
+    }
+    return QCAL_OK;
+  }
+  if (nd >= 2 && perm[nd - 2] == nd - 1 && es == 4) {
+    /* the last two dims swap (k^T in attention): 32x32 tiles */
+    int64_t A = y->shape[nd - 2], B = last, sb = st[nd - 1];
+    int64_t outer = (int64_t)(y->numel / (size_t)(A * B));
+#pragma omp parallel for collapse(2) if (y->numel > 65536)
+    for (int64_t o = 0; o < outer; o++)
+      for (int64_t a0 = 0; a0 < A; a0 += 32) {
+        int64_t rem = o, off = 0;
+        for (int d = nd - 3; d >= 0; d--) {
+          off += (rem % y->shape[d]) * st[d];
+          rem /= y->shape[d];
+        }
+        const float *xp = (const float *)xd + off;
+        float *yp = (float *)yd + o * A * B;
+        int64_t a1 = a0 + 32 < A ? a0 + 32 : A;
+        for (int64_t b0 = 0; b0 < B; b0 += 32) {
+          int64_t b1 = b0 + 32 < B ? b0 + 32 : B;
+          for (int64_t a = a0; a < a1; a++)
+            for (int64_t b = b0; b < b1; b++)
+              yp[a * B + b] = xp[b * sb + a];
+        }
+      }
+    return QCAL_OK;
+  }
+  int64_t rows = (int64_t)(y->numel / (size_t)last);
 #pragma omp parallel for if (y->numel > 65536)
   for (int64_t r = 0; r < rows; r++) {
     int64_t rem = r, off = 0;
-    for (int d = (int)nd - 2; d >= 0; d--) {
-      int64_t i = rem % y->shape[d];
+    for (int d = nd - 2; d >= 0; d--) {
+      off += (rem % y->shape[d]) * st[d];
       rem /= y->shape[d];
-      off += i * st[d];
     }
-    int64_t sl = nd ? st[nd - 1] : 1;
+    int64_t sl = st[nd - 1];
     char *yp = yd + (size_t)(r * last) * es;
     if (es == 4)
       for (int64_t i = 0; i < last; i++)
