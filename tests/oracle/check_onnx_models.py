@@ -2,6 +2,7 @@
 exported by torch (tests/oracle/onnx_zoo.py) run by `qcal infer`, by torch
 itself and by ONNX Runtime on the same input. Output SQNR >= 80 dB against
 both (float accumulation order is the only difference).
+QCAL_ONNX_MODELS="resnet18 vit_b_16" picks other torchvision models.
 usage: check_onnx_models.py QCAL SOURCE_ROOT"""
 import os
 import sys

@@ -7,7 +7,8 @@ import subprocess
 
 import numpy as np
 
-MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"]
+MODELS = os.environ.get("QCAL_ONNX_MODELS",
+                        "resnet18 mobilenet_v2 mobilenet_v3_small efficientnet_b0").split()
 
 
 def cache_dir():
@@ -30,6 +31,8 @@ def export(name, folder=None):
     m = getattr(torchvision.models, name)(weights=None).eval()
     with torch.no_grad():
         for mod in m.modules():
+            if isinstance(mod, torch.nn.Linear) and not mod.weight.any():
+                mod.weight.normal_(0, 0.02)  # ViT's zero-initialised head
             if isinstance(mod, torch.nn.BatchNorm2d):
                 mod.running_mean.uniform_(-0.1, 0.1)
                 mod.running_var.uniform_(0.5, 1.5)
