@@ -268,6 +268,8 @@ static void bplan(int nops, const qcal_value *const *v, int r, const int64_t *os
 }
 
 qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
+  if (!qcal_in(g, n, 1)) /* Max/Min of one input */
+    return qcal_infer_identity(g, n);
   const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};
   qcal_dtype dt = v[0]->dtype;
   if (n->op == QCAL_GOP_Pow) {
@@ -320,6 +322,10 @@ static inline float bin_f32(qcal_graph_op op, float a, float b) {
     return powf(a, b);
   case QCAL_GOP_PRelu:
     return a < 0 ? a * b : a;
+  case QCAL_GOP_Max:
+    return a > b || a != a ? a : b;
+  case QCAL_GOP_Min:
+    return a < b || a != a ? a : b;
   default:
     return 0;
   }
@@ -340,6 +346,10 @@ static double bin_gen(qcal_graph_op op, qcal_dtype dt, double a, double b) {
     return pow(a, b);
   case QCAL_GOP_Equal:
     return a == b;
+  case QCAL_GOP_Max:
+    return a > b ? a : b;
+  case QCAL_GOP_Min:
+    return a < b ? a : b;
   default:
     return 0;
   }
@@ -389,6 +399,12 @@ static void f32_row(qcal_graph_op op, const float *a, int64_t sa, const float *b
   case QCAL_GOP_PRelu:
     ROW(x0 < 0 ? x0 * x1 : x0);
     break;
+  case QCAL_GOP_Max:
+    ROW(x0 > x1 || x0 != x0 ? x0 : x1);
+    break;
+  case QCAL_GOP_Min:
+    ROW(x0 < x1 || x0 != x0 ? x0 : x1);
+    break;
   default:
     for (int64_t i = 0; i < len; i++)
       y[i] = bin_f32(op, a[sa * i], b[sb * i]);
@@ -433,6 +449,8 @@ static void mul_blocked(const qcal_value *x, const qcal_value *s, qcal_value *y)
 }
 
 qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
+  if (!qcal_in(g, n, 1))
+    return qcal_fwd_identity(g, n);
   const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};
   qcal_value *y = qcal_out(g, n, 0);
   if (y->fmt) {

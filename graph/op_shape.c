@@ -706,3 +706,38 @@ qcal_status qcal_fwd_range(qcal_graph *g, qcal_node *n) {
     qcal_value_put(y, k, s + (double)k * d);
   return QCAL_OK;
 }
+
+/* ---- DepthToSpace (DCR, as TF's NHWC depth_to_space maps to NCHW; CRD) */
+qcal_status qcal_infer_depth_to_space(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  int64_t bs = qcal_attr_int(n, "blocksize", 0);
+  const char *mode = qcal_attr_str(n, "mode", "DCR");
+  if (strcmp(mode, "DCR") && strcmp(mode, "CRD"))
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'mode' = '%s' is not supported",
+                           mode);
+  if (x->ndim != 4 || bs < 1 || bs > 4096 || x->shape[1] % (bs * bs))
+    return qcal_node_error(g, n, QCAL_EFORMAT, "needs a 4-D input whose channels divide by "
+                           "blocksize^2 (blocksize %lld)", (long long)bs);
+  int64_t s[4] = {x->shape[0], x->shape[1] / (bs * bs), x->shape[2] * bs, x->shape[3] * bs};
+  return qcal_set_out(g, n, 0, x->dtype, 4, s);
+}
+
+qcal_status qcal_fwd_depth_to_space(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  qcal_value *y = qcal_out(g, n, 0);
+  int64_t bs = qcal_attr_int(n, "blocksize", 0);
+  bool crd = !strcmp(qcal_attr_str(n, "mode", "DCR"), "CRD");
+  int64_t N = y->shape[0], C = y->shape[1], H = x->shape[2], W = x->shape[3];
+  size_t es = ESZ(x);
+  for (int64_t b = 0; b < N; b++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t h = 0; h < H * bs; h++)
+        for (int64_t w = 0; w < W * bs; w++) {
+          int64_t i = h % bs, j = w % bs;
+          int64_t ic = crd ? c * bs * bs + i * bs + j : (i * bs + j) * C + c;
+          size_t src = (size_t)(((b * x->shape[1] + ic) * H + h / bs) * W + w / bs);
+          size_t dst = (size_t)(((b * C + c) * H * bs + h) * W * bs + w);
+          memcpy((char *)y->data + dst * es, (const char *)x->data + src * es, es);
+        }
+  return QCAL_OK;
+}
