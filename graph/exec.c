@@ -73,6 +73,9 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
   /* A per-channel Mul (SE block) passes a blocked input's layout on to its
    * output; GlobalAveragePool reads it. A reader that cannot take a layout
    * makes the value plain again, until nothing changes. */
+  bool *forced = calloc((size_t)nv + 1, sizeof *forced); /* demoted for good */
+  if (!forced)
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
   for (bool changed = true; changed && !st;) {
     changed = false;
     for (int i = 0; i < g->nnodes; i++) {
@@ -81,7 +84,8 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
         continue;
       int xi = qcal_mul_channel_scale(g, n);
       qcal_value *y = qcal_out(g, n, 0);
-      const void *want = xi >= 0 && !y->is_output && qcal_fmt_cblock(qcal_in(g, n, xi)->fmt)
+      const void *want = xi >= 0 && !y->is_output && !forced[n->out[0]] &&
+                                 qcal_fmt_cblock(qcal_in(g, n, xi)->fmt)
                              ? qcal_in(g, n, xi)->fmt
                              : NULL;
       if (y->fmt != want) {
@@ -106,6 +110,7 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
                   (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt);
         if (!ok) {
           v->fmt = NULL;
+          forced[n->in[k]] = true;
           changed = true;
         }
       }
@@ -113,11 +118,13 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
         qcal_value *v = &g->values[n->sum_in];
         if (v->fmt && !(conv && qcal_fmt_equal(v->fmt, dst[i]))) {
           v->fmt = NULL;
+          forced[n->sum_in] = true;
           changed = true;
         }
       }
     }
   }
+  free(forced);
   free(src);
   free(dst);
   return st;

@@ -481,7 +481,10 @@ qcal_status qcal_graph_load(const char *path, qcal_graph **out) {
   size_t n = strlen(path);
   if (n > 5 && !strcmp(path + n - 5, ".onnx"))
     return qcal_onnx_load(path, out);
+  if (n > 5 && !strcmp(path + n - 5, ".json"))
+    return qcal_tfjs_graph_load(path, out);
   char nb[160];
-  return qcal_error(QCAL_EINVAL, "%s: unknown model format (expected a .onnx file)",
+  return qcal_error(QCAL_EINVAL,
+                    "%s: unknown model format (expected .onnx or a TF.js model.json)",
                     qcal_escape_text(path, nb, sizeof nb));
 }

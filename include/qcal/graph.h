@@ -220,7 +220,10 @@ qcal_status qcal_onnx_parse(const char *path, const unsigned char *buf, size_t l
  * shape and a qcal_alloc'ed copy of its elements. */
 qcal_status qcal_onnx_tensor_read(const char *path, qcal_dtype *dtype, int *ndim, int64_t *shape,
                                   void **data, size_t *numel);
-/* By extension: .onnx today. */
+/* A TF.js graph model (model.json and the weight files its manifest names,
+ * beside it): NHWC input as declared, outputs named by their nodes. */
+qcal_status qcal_tfjs_graph_load(const char *path, qcal_graph **out);
+/* By extension: .onnx (ONNX) or .json (TF.js graph model). */
 qcal_status qcal_graph_load(const char *path, qcal_graph **out);
 
 #endif
