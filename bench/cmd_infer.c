@@ -1,4 +1,4 @@
-/* qcal infer: run a model (ONNX) on one input tensor or photo, print one
+/* qcal infer: run a model (ONNX or TF.js) on one input tensor or photo, print one
  * JSON line (input/output names and shapes, median latency) and optionally
  * write every graph output to an .npz. */
 #include <errno.h>
@@ -51,10 +51,11 @@ static const qcal_opt opts[] = {
 
 static const qcal_cmd_info info = {
     "infer",
-    "qcal infer MODEL.onnx (--input X.npy | --image FILE) [-o OUT.npz] [--repeat R]\n"
+    "qcal infer MODEL.onnx|model.json (--input X.npy | --image FILE) [-o OUT.npz] [--repeat R]\n"
     "                  [--threads N] [--input-size H[,W]] [--layout nchw|nhwc] [--channels 1|3]\n"
     "                  [--mean R,G,B --std R,G,B | --scale S --offset O]",
-    "Run a model on one input in float32 (the graph IR: shapes fixed by the input,\n"
+    "Run an ONNX model or a TF.js graph model (model.json, NHWC input as the model\n"
+    "declares it) on one input in float32 (the graph IR: shapes fixed by the input,\n"
     "constant sub-graphs folded, BatchNormalization folded into convolutions,\n"
     "activations fused; convolutions on oneDNN). Prints one JSON line with the\n"
     "input and output names and shapes and latency_ms, the median of --repeat runs\n"

@@ -84,10 +84,10 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
         continue;
       int xi = qcal_mul_channel_scale(g, n);
       qcal_value *y = qcal_out(g, n, 0);
-      const void *want = xi >= 0 && !y->is_output && !forced[n->out[0]] &&
-                                 qcal_fmt_cblock(qcal_in(g, n, xi)->fmt)
-                             ? qcal_in(g, n, xi)->fmt
-                             : NULL;
+      const void *want =
+          xi >= 0 && !y->is_output && !forced[n->out[0]] && qcal_fmt_cblock(qcal_in(g, n, xi)->fmt)
+              ? qcal_in(g, n, xi)->fmt
+              : NULL;
       if (y->fmt != want) {
         y->fmt = want;
         if (want)

@@ -419,8 +419,7 @@ int qcal_mul_channel_scale(qcal_graph *g, const qcal_node *n) {
     const qcal_value *x = qcal_in(g, n, xi), *s = qcal_in(g, n, 1 - xi);
     if (x->ndim == 4 && s->ndim == 4 && x->dtype == QCAL_DT_F32 && s->dtype == QCAL_DT_F32 &&
         s->shape[1] == x->shape[1] && s->shape[2] == 1 && s->shape[3] == 1 &&
-        (s->shape[0] == 1 || s->shape[0] == x->shape[0]) &&
-        (x->shape[2] > 1 || x->shape[3] > 1))
+        (s->shape[0] == 1 || s->shape[0] == x->shape[0]) && (x->shape[2] > 1 || x->shape[3] > 1))
       return xi;
   }
   return -1;

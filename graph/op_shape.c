@@ -716,8 +716,10 @@ qcal_status qcal_infer_depth_to_space(qcal_graph *g, qcal_node *n) {
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'mode' = '%s' is not supported",
                            mode);
   if (x->ndim != 4 || bs < 1 || bs > 4096 || x->shape[1] % (bs * bs))
-    return qcal_node_error(g, n, QCAL_EFORMAT, "needs a 4-D input whose channels divide by "
-                           "blocksize^2 (blocksize %lld)", (long long)bs);
+    return qcal_node_error(g, n, QCAL_EFORMAT,
+                           "needs a 4-D input whose channels divide by "
+                           "blocksize^2 (blocksize %lld)",
+                           (long long)bs);
   int64_t s[4] = {x->shape[0], x->shape[1] / (bs * bs), x->shape[2] * bs, x->shape[3] * bs};
   return qcal_set_out(g, n, 0, x->dtype, 4, s);
 }

@@ -86,7 +86,9 @@ static qcal_status terr(tctx *c, qcal_status st, const char *fmt, ...) {
 }
 
 /* ---- attributes of a TF node */
-static json_object *attr(json_object *node, const char *k) { return jget(jget(node, "attr"), k); }
+static json_object *attr(json_object *node, const char *k) {
+  return jget(jget(node, "attr"), k);
+}
 
 static int b64v(int ch) {
   if (ch >= 'A' && ch <= 'Z')
@@ -381,14 +383,16 @@ static qcal_status load_weights(tctx *c, json_object *root) {
         }
       bool f32 = !strcmp(dtype, "float32"), i32 = !strcmp(dtype, "int32");
       const char *qd = q ? jstr(jget(q, "dtype")) : NULL;
-      int qkind = !q ? 0 : qd && !strcmp(qd, "float16") ? 1 : qd && !strcmp(qd, "uint8") ? 2
-                           : qd && !strcmp(qd, "uint16") ? 3
-                                                         : -1;
+      int qkind = !q                             ? 0
+                  : qd && !strcmp(qd, "float16") ? 1
+                  : qd && !strcmp(qd, "uint8")   ? 2
+                  : qd && !strcmp(qd, "uint16")  ? 3
+                                                 : -1;
       if ((!f32 && !i32) || qkind < 0 || (i32 && qkind)) {
         free(buf);
-        return qcal_error(QCAL_EDTYPE, "%s: weight '%s' is %s%s%s, which is not supported",
-                          c->path, qcal_escape_text(name, nb, sizeof nb), dtype,
-                          q ? " quantized as " : "", q ? (qd ? qd : "?") : "");
+        return qcal_error(QCAL_EDTYPE, "%s: weight '%s' is %s%s%s, which is not supported", c->path,
+                          qcal_escape_text(name, nb, sizeof nb), dtype, q ? " quantized as " : "",
+                          q ? (qd ? qd : "?") : "");
       }
       size_t es = qkind == 1 || qkind == 3 ? 2 : qkind == 2 ? 1 : 4;
       if (numel * es > total - at || at > total) {
@@ -423,10 +427,11 @@ static qcal_status load_weights(tctx *c, json_object *root) {
           unsigned qv = qkind == 2 ? src[k] : (unsigned)(src[2 * k] | src[2 * k + 1] << 8);
           ((float *)d)[k] = (float)(qv * scale + mn);
         }
-        if (f32 && !isfinite(((float *)d)[k])) {
+        /* +-Inf is legitimate (padding values, thresholds); NaN is not */
+        if (f32 && isnan(((float *)d)[k])) {
           qcal_free(d);
           free(buf);
-          return qcal_error(QCAL_EDATA, "%s: weight '%s' has a non-finite value at %zu", c->path,
+          return qcal_error(QCAL_EDATA, "%s: weight '%s' has a NaN at %zu", c->path,
                             qcal_escape_text(name, nb, sizeof nb), k);
         }
       }
@@ -440,8 +445,10 @@ static qcal_status load_weights(tctx *c, json_object *root) {
     }
     free(buf);
     if (at != total)
-      return terr(c, QCAL_EFORMAT, "the weight files of group %zu hold %zu bytes; the manifest "
-                  "describes %zu", gi, total, at);
+      return terr(c, QCAL_EFORMAT,
+                  "the weight files of group %zu hold %zu bytes; the manifest "
+                  "describes %zu",
+                  gi, total, at);
   }
   return QCAL_OK;
 }
@@ -993,8 +1000,12 @@ static qcal_status op_shape(tctx *c, tnode *t) {
 
 static qcal_status op_cast(tctx *c, tnode *t) {
   const char *ty = jstr(jget(attr(t->j, "DstT"), "type"));
-  int to = !ty ? -1 : !strcmp(ty, "DT_FLOAT") ? 1 : !strcmp(ty, "DT_INT32") ? 6
-                   : !strcmp(ty, "DT_INT64") ? 7 : !strcmp(ty, "DT_BOOL") ? 9 : -1;
+  int to = !ty                       ? -1
+           : !strcmp(ty, "DT_FLOAT") ? 1
+           : !strcmp(ty, "DT_INT32") ? 6
+           : !strcmp(ty, "DT_INT64") ? 7
+           : !strcmp(ty, "DT_BOOL")  ? 9
+                                     : -1;
   if (to < 0)
     return terr(c, QCAL_EUNSUPPORTED, "cast to %s is not supported", ty ? ty : "?");
   int x, y, node;
@@ -1033,7 +1044,7 @@ static qcal_status op_resize(tctx *c, tnode *t, bool bilinear) {
   bool ac = attr_b(t->j, "align_corners"), hp = attr_b(t->j, "half_pixel_centers");
   QCAL_TRY(node_attr_str(c->g, node, "mode", bilinear ? "linear" : "nearest"));
   QCAL_TRY(node_attr_str(c->g, node, "coordinate_transformation_mode",
-                         ac ? "align_corners"
+                         ac   ? "align_corners"
                          : hp ? (bilinear ? "half_pixel" : "tf_half_pixel_for_nn")
                               : "asymmetric"));
   if (!bilinear)
@@ -1211,10 +1222,13 @@ static qcal_status build(tctx *c, json_object *root) {
       json_object *dl = jget(jget(attr(j, "shape"), "shape"), "dim");
       int64_t shape[QCAL_MAX_DIMS];
       int nd = (int)jlen(dl);
-      if (!ty || strcmp(ty, "DT_FLOAT") || nd > QCAL_MAX_DIMS) {
+      if (!ty || strcmp(ty, "DT_FLOAT") || nd > QCAL_MAX_DIMS || !dl) {
         char nb[160];
-        st = qcal_error(QCAL_EUNSUPPORTED, "%s: input '%s' must be a float tensor of rank <= %d",
-                        c->path, qcal_escape_text(name, nb, sizeof nb), QCAL_MAX_DIMS);
+        st = qcal_error(QCAL_EUNSUPPORTED,
+                        "%s: input '%s' is %s%s; only float32 inputs of declared rank <= %d are "
+                        "supported",
+                        c->path, qcal_escape_text(name, nb, sizeof nb), ty ? ty : "untyped",
+                        dl ? "" : " without a shape", QCAL_MAX_DIMS);
         break;
       }
       for (int d = 0; d < nd; d++) {
@@ -1284,7 +1298,35 @@ static qcal_status build(tctx *c, json_object *root) {
       c->node = jstr(jget(j, "name")), c->nodeop = jstr(jget(j, "op"));
       st = terr(c, QCAL_EFORMAT, "its inputs are never produced (a cycle or a dangling input)");
     }
-  /* outputs: nodes no other node reads, in TF order */
+  /* outputs: the signature's when it has them (TF.js does the same), else
+   * the nodes no other node reads; in TF order */
+  json_object *sig = jget(jget(root, "signature"), "outputs");
+  if (!st && sig && json_object_is_type(sig, json_type_object) &&
+      json_object_object_length(sig) > 0) {
+    json_object_object_foreach(sig, key, val) {
+      (void)key;
+      char rb[1100];
+      const char *r = tf_ref(jstr(jget(val, "name")), rb, sizeof rb);
+      int v;
+      if (!r || strchr(r, ':')) {
+        char nb[160];
+        st = qcal_error(QCAL_EUNSUPPORTED, "%s: signature output '%s' is not a first output",
+                        c->path, qcal_escape_text(r ? r : "", nb, sizeof nb));
+        break;
+      }
+      if ((st = tf_value(c, r, &v)))
+        break;
+      int *outs = realloc(c->g->outputs, (size_t)(c->g->noutputs + 1) * sizeof *outs);
+      if (!outs) {
+        st = qcal_error(QCAL_ENOMEM, "out of memory");
+        break;
+      }
+      c->g->outputs = outs;
+      c->g->outputs[c->g->noutputs++] = v;
+    }
+    for (size_t i = 0; i < nn; i++)
+      used[i] = 1;
+  }
   for (size_t i = 0; i < nn && !st; i++) {
     json_object *j = jat(nodes, i);
     const char *op = jstr(jget(j, "op")), *name = jstr(jget(j, "name"));

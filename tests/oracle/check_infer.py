@@ -166,6 +166,42 @@ with tempfile.TemporaryDirectory() as tmp:
     bad([model, "--input", os.path.join(tmp, "x0.npy")], "empty", label="empty input")
     bad([model, "--input", xp, "--repeat", "0"], "--repeat", label="--repeat 0")
     bad([model], "exactly one of --input", label="no input")
+    # TF.js graph models: NHWC in and out, and their bad inputs
+    def tfjs(tag, wbytes, dtype="float32", op="Conv2D", paths=("w.bin",)):
+        d = os.path.join(tmp, "tfjs_" + tag)
+        os.makedirs(d)
+        open(os.path.join(d, "w.bin"), "wb").write(wbytes)
+        s64 = lambda t: __import__("base64").b64encode(t.encode()).decode()
+        model = {"format": "graph-model", "modelTopology": {"node": [
+            {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"},
+             "shape": {"shape": {"dim": [{"size": "1"}, {"size": "4"}, {"size": "5"}, {"size": "3"}]}}}},
+            {"name": "w", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+            {"name": "conv", "op": op, "input": ["x", "w"], "attr": {
+                "strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": {"s": s64("SAME")},
+                "data_format": {"s": s64("NHWC")}}},
+            {"name": "out", "op": "Relu", "input": ["conv"]}]},
+            "weightsManifest": [{"paths": list(paths), "weights": [
+                {"name": "w", "shape": [1, 1, 3, 2], "dtype": dtype}]}]}
+        p = os.path.join(d, "model.json")
+        json.dump(model, open(p, "w"))
+        return p
+    wv = np.random.default_rng(3).standard_normal((1, 1, 3, 2)).astype(np.float32)
+    xt = np.random.default_rng(4).standard_normal((1, 4, 5, 3)).astype(np.float32)
+    np.save(os.path.join(tmp, "xt.npy"), xt)
+    m = tfjs("ok", wv.tobytes())
+    r = run(m, "--input", os.path.join(tmp, "xt.npy"), "-o", out)
+    ref = np.maximum(np.einsum("nhwc,co->nhwo", xt, wv[0, 0]), 0)
+    ok = r.returncode == 0 and json.loads(r.stdout)["outputs"][0]["name"] == "out"
+    check(ok and float(np.abs(np.load(out)["out"] - ref).max()) < 1e-5,
+          f"TF.js model: NHWC in and out, named by node, matches NumPy {r.stderr.strip()}")
+    bad([tfjs("short", wv.tobytes()[:20]), "--input", os.path.join(tmp, "xt.npy")],
+        "the weight files hold 20", label="TF.js manifest disagrees with the .bin")
+    bad([tfjs("dtype", wv.tobytes(), dtype="complex64"), "--input", os.path.join(tmp, "xt.npy")],
+        "weight 'w' is complex64, which is not supported", label="TF.js unknown dtype")
+    bad([tfjs("op", wv.tobytes(), op="FrobConv"), "--input", os.path.join(tmp, "xt.npy")],
+        "FrobConv node 'conv': op 'FrobConv' is not supported", label="TF.js unsupported op")
+    bad([tfjs("path", wv.tobytes(), paths=("../w.bin",)), "--input", os.path.join(tmp, "xt.npy")],
+        "must be a plain path beside the model", label="TF.js weight path outside the folder")
     r = run("--help")
     check(r.returncode == 0 and "qcal infer MODEL.onnx" in r.stdout, "--help")
     if len(sys.argv) > 2:  # docs/graph.md carries the op table of graph/ops.inc

@@ -1,0 +1,58 @@
+// TensorFlow.js (npm @tensorflow/tfjs, CPU backend) as a test oracle:
+//   node tfjs_run.js MODEL.json INPUT.npy OUT_DIR
+// Loads the graph model from its files through an IO handler (model.json and
+// the weight files its manifest names), runs it on the float32 .npy, and
+// writes each output as OUT_DIR/<i>.npy; prints one JSON line with the
+// output names (without ":0").
+const fs = require('fs');
+const path = require('path');
+const tf = require(path.join(process.env.QCAL_PEERS, 'node_modules', '@tensorflow', 'tfjs'));
+
+function readNpy(file) {
+  const b = fs.readFileSync(file);
+  const major = b[6];
+  const hlen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  const off = (major === 1 ? 10 : 12) + hlen;
+  const hdr = b.toString('latin1', major === 1 ? 10 : 12, off);
+  if (!/'descr': '<f4'/.test(hdr)) throw new Error(file + ': not float32');
+  const shape = hdr.match(/'shape': \(([^)]*)\)/)[1].split(',').map(s => s.trim()).filter(s => s).map(Number);
+  return { shape, data: new Float32Array(b.buffer.slice(b.byteOffset + off, b.byteOffset + b.length)) };
+}
+
+function writeNpy(file, shape, data) {
+  const sh = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
+  let dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${sh}), }`;
+  dict += ' '.repeat((64 - ((10 + dict.length + 1) % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1; head[7] = 0; head.writeUInt16LE(dict.length, 8);
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(dict, 'latin1'),
+    Buffer.from(Float32Array.from(data).buffer)]));
+}
+
+async function main() {
+  const [modelPath, input, outDir] = process.argv.slice(2);
+  await tf.setBackend('cpu');
+  const dir = path.dirname(modelPath);
+  const json = JSON.parse(fs.readFileSync(modelPath, 'utf8'));
+  const specs = [], parts = [];
+  for (const g of json.weightsManifest) {
+    specs.push(...g.weights);
+    for (const p of g.paths) parts.push(fs.readFileSync(path.join(dir, p)));
+  }
+  const all = Buffer.concat(parts);
+  const handler = { load: async () => ({
+    modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy, signature: json.signature,
+    userDefinedMetadata: json.userDefinedMetadata, weightSpecs: specs,
+    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.length) }) };
+  const model = await tf.loadGraphModel(handler);
+  const x = readNpy(input);
+  const t = tf.tensor(x.data, x.shape, 'float32');
+  const names = model.outputs.map(o => o.name);
+  let outs = await model.executeAsync({ [model.inputs[0].name]: t }, names);
+  if (!Array.isArray(outs)) outs = [outs];
+  outs.forEach((o, i) => writeNpy(path.join(outDir, `${i}.npy`), o.shape, o.dataSync()));
+  console.log(JSON.stringify({ outputs: names.map(n => n.replace(/:0$/, '')), version: tf.version.tfjs }));
+}
+main().catch(e => { console.error('tfjs_run: ' + e.message); process.exit(2); });
