@@ -831,7 +831,7 @@ static qcal_status op_reduce(tctx *c, tnode *t, qcal_graph_op op) {
     }
     /* without keep_dims, the NCHW result is in TF order only when the
      * remaining dims keep their relative order */
-    bool ok = keep || (red[1] == red[2] && red[2] == red[3]) || (red[1] && red[2]);
+    bool ok = keep || red[3] || (red[1] && red[2]);
     if (!ok)
       nchw = false;
     else

@@ -60,6 +60,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qcal_model m;
     if (qcal_tfjs_load(path, &m) == QCAL_OK)
       qcal_model_free(&m);
+    /* and the graph-IR importer: import, prepare small graphs, run once */
+    qcal_graph *g;
+    if (qcal_tfjs_graph_load(path, &g) == QCAL_OK) {
+      bool ok = g->ninputs <= 8;
+      void *in[8] = {0};
+      for (int i = 0; i < g->ninputs && ok; i++) {
+        qcal_value *v = &g->values[g->inputs[i]];
+        int64_t s[QCAL_MAX_DIMS];
+        size_t n = 1;
+        for (int d = 0; d < v->ndim; d++)
+          s[d] = v->shape[d] > 0 ? v->shape[d] : 1, n *= (size_t)s[d];
+        ok = n <= (1u << 16) && qcal_graph_bind_input(g, i, v->ndim, s) == QCAL_OK &&
+             (in[i] = calloc(n ? n : 1, 8)) != NULL;
+      }
+      if (ok && qcal_graph_prepare(g, NULL) == QCAL_OK) {
+        size_t total = 0;
+        for (int v = 0; v < g->nvalues; v++)
+          total += g->values[v].numel;
+        if (total <= (1u << 20))
+          qcal_graph_run(g, (const void *const *)in);
+      }
+      for (int i = 0; i < 8; i++)
+        free(in[i]);
+      qcal_graph_free(g);
+    }
   }
 #elif defined(FUZZ_ONNX)
   /* import, prepare with symbolic dims at 1, and run small graphs once */

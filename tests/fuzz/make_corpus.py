@@ -114,3 +114,30 @@ put("onnx", "qdq.onnx", onnx_model(
     [helper.make_node("QuantizeLinear", ["x", "sc", "zp"], ["q"]),
      helper.make_node("DequantizeLinear", ["q", "sc", "zp"], ["d"]),
      helper.make_node("Mul", ["d", "x"], ["y"])], [sc, zp], [x4], [y]))
+
+# a TF.js graph model for the graph-IR importer (w.bin: 1024 zero bytes, as
+# the fuzz target writes it)
+import base64  # noqa: E402
+s64 = lambda t: base64.b64encode(t.encode()).decode()  # noqa: E731
+graph_model = {"format": "graph-model", "modelTopology": {"node": [
+    {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {
+        "dim": [{"size": "1"}, {"size": "4"}, {"size": "5"}, {"size": "4"}]}}}},
+    {"name": "w", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+    {"name": "b", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+    {"name": "axes", "op": "Const", "attr": {"dtype": {"type": "DT_INT32"}}},
+    {"name": "conv", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {
+        "strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": {"s": s64("SAME")},
+        "data_format": {"s": s64("NHWC")},
+        "fused_ops": {"list": {"s": [s64("BiasAdd"), s64("Relu6")]}}, "num_args": {"i": "1"}}},
+    {"name": "pool", "op": "MaxPool", "input": ["conv"], "attr": {
+        "ksize": {"list": {"i": ["1", "2", "2", "1"]}}, "strides": {"list": {"i": ["1", "2", "2", "1"]}},
+        "padding": {"s": s64("VALID")}}},
+    {"name": "mean", "op": "Mean", "input": ["pool", "axes"], "attr": {"keep_dims": {"b": False}}},
+    {"name": "out", "op": "Softmax", "input": ["mean"]}]},
+    "weightsManifest": [{"paths": ["w.bin"], "weights": [
+        {"name": "w", "shape": [1, 1, 4, 48], "dtype": "float32"},
+        {"name": "b", "shape": [48], "dtype": "float32",
+         "quantization": {"dtype": "float16", "original_dtype": "float32"}},
+        {"name": "axes", "shape": [2], "dtype": "int32"},
+        {"name": "pad", "shape": [38], "dtype": "float32"}]}]}
+put("tfjs", "graph.json", json.dumps(graph_model).encode())

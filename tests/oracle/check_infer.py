@@ -167,7 +167,7 @@ with tempfile.TemporaryDirectory() as tmp:
     bad([model, "--input", xp, "--repeat", "0"], "--repeat", label="--repeat 0")
     bad([model], "exactly one of --input", label="no input")
     # TF.js graph models: NHWC in and out, and their bad inputs
-    def tfjs(tag, wbytes, dtype="float32", op="Conv2D", paths=("w.bin",)):
+    def tfjs(tag, wbytes, dtype="float32", op="Conv2D", paths=("w.bin",), mean_axes=None):
         d = os.path.join(tmp, "tfjs_" + tag)
         os.makedirs(d)
         open(os.path.join(d, "w.bin"), "wb").write(wbytes)
@@ -182,6 +182,15 @@ with tempfile.TemporaryDirectory() as tmp:
             {"name": "out", "op": "Relu", "input": ["conv"]}]},
             "weightsManifest": [{"paths": list(paths), "weights": [
                 {"name": "w", "shape": [1, 1, 3, 2], "dtype": dtype}]}]}
+        if mean_axes is not None:  # reduce the conv output (an NCHW value inside)
+            nodes = model["modelTopology"]["node"]
+            nodes[-1] = {"name": "axes", "op": "Const", "attr": {"dtype": {"type": "DT_INT32"}}}
+            nodes.append({"name": "out", "op": "Mean", "input": ["conv", "axes"],
+                          "attr": {"keep_dims": {"b": False}}})
+            model["weightsManifest"][0]["weights"].append(
+                {"name": "axes", "shape": [len(mean_axes)], "dtype": "int32"})
+            wbytes += np.array(mean_axes, np.int32).tobytes()
+            open(os.path.join(d, "w.bin"), "wb").write(wbytes)
         p = os.path.join(d, "model.json")
         json.dump(model, open(p, "w"))
         return p
@@ -194,6 +203,13 @@ with tempfile.TemporaryDirectory() as tmp:
     ok = r.returncode == 0 and json.loads(r.stdout)["outputs"][0]["name"] == "out"
     check(ok and float(np.abs(np.load(out)["out"] - ref).max()) < 1e-5,
           f"TF.js model: NHWC in and out, named by node, matches NumPy {r.stderr.strip()}")
+    for axes in ([1], [3], [1, 2], [0]):
+        m = tfjs("mean" + "".join(map(str, axes)), wv.tobytes(), mean_axes=axes)
+        r = run(m, "--input", os.path.join(tmp, "xt.npy"), "-o", out)
+        ref = np.einsum("nhwc,co->nhwo", xt, wv[0, 0]).mean(axis=tuple(axes))
+        got = np.load(out)["out"] if r.returncode == 0 else None
+        check(got is not None and got.shape == ref.shape and float(np.abs(got - ref).max()) < 1e-5,
+              f"TF.js Mean over NHWC axes {axes} of a conv output: shape and values")
     bad([tfjs("short", wv.tobytes()[:20]), "--input", os.path.join(tmp, "xt.npy")],
         "the weight files hold 20", label="TF.js manifest disagrees with the .bin")
     bad([tfjs("dtype", wv.tobytes(), dtype="complex64"), "--input", os.path.join(tmp, "xt.npy")],
