@@ -1080,6 +1080,9 @@ static qcal_status op_softmax(tctx *c, tnode *t) {
 
 static qcal_status translate(tctx *c, tnode *t) {
   const char *op = t->op;
+  /* every op reads at least its first input; Reshape its shape too */
+  if (t->nin < 1 || (!strcmp(op, "Reshape") && t->nin < 2))
+    return terr(c, QCAL_EFORMAT, "has %d inputs, too few for the op", t->nin);
 #define IS(s) (!strcmp(op, s))
   if (IS("Conv2D") || IS("_FusedConv2D"))
     return op_conv(c, t, false, IS("_FusedConv2D"));

@@ -218,6 +218,17 @@ with tempfile.TemporaryDirectory() as tmp:
         "FrobConv node 'conv': op 'FrobConv' is not supported", label="TF.js unsupported op")
     bad([tfjs("path", wv.tobytes(), paths=("../w.bin",)), "--input", os.path.join(tmp, "xt.npy")],
         "must be a plain path beside the model", label="TF.js weight path outside the folder")
+    # fuzz regressions of the TF.js graph importer: one error line, no crash
+    import glob
+    import shutil
+    root = sys.argv[2] if len(sys.argv) > 2 else None
+    for f in sorted(glob.glob(os.path.join(root or ".", "tests/fuzz/regressions/tfjs-*.json"))):
+        d = tempfile.mkdtemp(dir=tmp)
+        shutil.copy(f, os.path.join(d, "model.json"))
+        open(os.path.join(d, "w.bin"), "wb").write(bytes(1024))
+        r = run(os.path.join(d, "model.json"), "--input", os.path.join(tmp, "xt.npy"))
+        check(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1,
+              f"fuzz regression {os.path.basename(f)}: exit {r.returncode}, {r.stderr.strip()}")
     r = run("--help")
     check(r.returncode == 0 and "qcal infer MODEL.onnx" in r.stdout, "--help")
     if len(sys.argv) > 2:  # docs/graph.md carries the op table of graph/ops.inc
