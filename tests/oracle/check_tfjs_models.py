@@ -7,6 +7,7 @@ must agree to >= 80 dB SQNR. (A random input drives some heads deep into
 saturation, e.g. blazepose-heavy's pose flag to 3e-7, where the SQNR of one
 scalar measures nothing but float rounding.) Every other network of the package is tried too and listed
 with what stops it.
+QCAL_TFJS_MODELS="a b" (or NAMES) picks a subset.
 usage: check_tfjs_models.py QCAL SOURCE_ROOT [NAMES...]"""
 import json
 import os
@@ -26,7 +27,7 @@ REQUIRED = ("posenet blazeface blazeface-front blazeface-back blazepose-detector
             "mobileface mobilefacenet selfie").split()
 
 qcal, root = sys.argv[1], sys.argv[2]
-names = sys.argv[3:] or REQUIRED
+names = sys.argv[3:] or os.environ.get("QCAL_TFJS_MODELS", "").split() or REQUIRED
 models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
                         capture_output=True, text=True).stdout.strip()
 images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
@@ -39,6 +40,10 @@ others = sorted(f[:-5] for f in os.listdir(models) if f.endswith(".json") and f[
 print(f"{'network':26} {'outputs':>7} {'worst dB':>9}  qcal ms")
 with tempfile.TemporaryDirectory() as tmp:
     for name in names + (others if os.environ.get("QCAL_TFJS_ALL") else []):
+        if name not in REQUIRED and name not in others:
+            print(f"{name:26} not a network of the package")
+            fails += 1
+            continue
         required = name in REQUIRED
         path = os.path.join(models, name + ".json")
         topo = json.load(open(path))["modelTopology"]["node"]
