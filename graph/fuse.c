@@ -164,8 +164,7 @@ qcal_status qcal_graph_fuse(qcal_graph *g) {
       int y = n->out[0], slot;
       /* x * gate(x), y read by the gate and by the Mul: SiLU (Sigmoid) and
        * HardSwish as opset < 14 exporters write it (HardSigmoid 1/6, 0.5) */
-      if (n->act == QCAL_ACT_NONE && g->values[y].consumers == 2 &&
-          !g->values[y].is_output) {
+      if (n->act == QCAL_ACT_NONE && g->values[y].consumers == 2 && !g->values[y].is_output) {
         int s = -1;
         qcal_act gate = QCAL_ACT_NONE;
         for (int i = p + 1; i < g->nnodes && s < 0; i++) {

@@ -221,6 +221,23 @@ qcal_status qcal_graph_add_node(qcal_graph *g, qcal_graph_op op, const char *nam
   return QCAL_OK;
 }
 
+static qcal_status append(int **list, int *n, int v) {
+  int *l = realloc(*list, (size_t)(*n + 1) * sizeof *l);
+  if (!l)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  l[(*n)++] = v;
+  *list = l;
+  return QCAL_OK;
+}
+
+qcal_status qcal_graph_add_input(qcal_graph *g, int v) {
+  return append(&g->inputs, &g->ninputs, v);
+}
+
+qcal_status qcal_graph_add_output(qcal_graph *g, int v) {
+  return append(&g->outputs, &g->noutputs, v);
+}
+
 qcal_status qcal_node_add_attr(qcal_node *n, const qcal_attr *a) {
   qcal_attr *na = realloc(n->attr, (size_t)(n->nattr + 1) * sizeof *na);
   if (!na)

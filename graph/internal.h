@@ -43,8 +43,7 @@ qcal_status qcal_const_ints(qcal_graph *g, const qcal_node *n, int i, int64_t *o
 qcal_status qcal_const_float(qcal_graph *g, const qcal_node *n, int i, float def, float *out);
 /* Normalise an axis against ndim (negative counts from the end). */
 qcal_status qcal_norm_axis(qcal_graph *g, const qcal_node *n, int64_t axis, int ndim, int *out);
-/* Value as doubles / int64 (any dtype), element k. */
-double qcal_value_get(const qcal_value *v, size_t k);
+/* Store x into element k of v in its dtype (qcal_value_get reads). */
 void qcal_value_put(qcal_value *v, size_t k, double x);
 /* Strides (elements) of a C-order shape. */
 void qcal_strides(int ndim, const int64_t *shape, int64_t *st);

@@ -13,6 +13,7 @@
 #include "onnx.pb-c.h"
 #include "qcal/datasets.h"
 #include "qcal/escape.h"
+#include "qcal/paths.h"
 
 float qcal_half_to_float(uint16_t h);
 
@@ -47,7 +48,6 @@ typedef struct ctx {
   const char *path;
   char dir[4096];
   qcal_graph *g;
-  long long file_bytes_read; /* external data total, bounded */
 } ctx;
 
 static const char *esc(const char *s, char *buf, size_t cap) {
@@ -244,13 +244,7 @@ static qcal_status add_input(ctx *c, const Onnx__ValueInfoProto *vi) {
   }
   int idx;
   QCAL_TRY(qcal_graph_add_value(c->g, vi->name, QCAL_VAL_INPUT, (qcal_dtype)dt, nd, shape, &idx));
-  qcal_graph *g = c->g;
-  int *in = realloc(g->inputs, (size_t)(g->ninputs + 1) * sizeof *in);
-  if (!in)
-    return qcal_error(QCAL_ENOMEM, "out of memory");
-  g->inputs = in;
-  g->inputs[g->ninputs++] = idx;
-  return QCAL_OK;
+  return qcal_graph_add_input(c->g, idx);
 }
 
 static qcal_status add_attr(ctx *c, qcal_node *n, const Onnx__AttributeProto *a) {
@@ -308,9 +302,8 @@ static qcal_status add_attr(ctx *c, qcal_node *n, const Onnx__AttributeProto *a)
   }
   default: {
     char desc[160];
-    qcal_node tmp = *n;
     return qcal_error(QCAL_EUNSUPPORTED, "%s: %s: attribute '%s' has an unsupported type (%d)",
-                      c->path, qcal_node_desc(c->g, &tmp, desc, sizeof desc),
+                      c->path, qcal_node_desc(c->g, n, desc, sizeof desc),
                       esc(at.name, buf, sizeof buf), a->has_type ? (int)a->type : 0);
   }
   }
@@ -401,11 +394,7 @@ static qcal_status build(ctx *c, const Onnx__ModelProto *m) {
     if (v < 0)
       return qcal_error(QCAL_EFORMAT, "%s: graph output '%s' is produced by nothing", c->path,
                         esc(on, nb, sizeof nb));
-    int *outs = realloc(g->outputs, (size_t)(g->noutputs + 1) * sizeof *outs);
-    if (!outs)
-      return qcal_error(QCAL_ENOMEM, "out of memory");
-    g->outputs = outs;
-    g->outputs[g->noutputs++] = v;
+    QCAL_TRY(qcal_graph_add_output(g, v));
   }
   if (!g->noutputs)
     return qcal_error(QCAL_EFORMAT, "%s: the graph has no outputs", c->path);
@@ -419,14 +408,9 @@ qcal_status qcal_onnx_parse(const char *path, const unsigned char *buf, size_t l
   if (!m)
     return qcal_error(QCAL_EFORMAT, "%s: not an ONNX model (the protobuf does not parse)", path);
   ctx c = {.path = path};
-  const char *slash = strrchr(path, '/');
-  if (slash)
-    snprintf(c.dir, sizeof c.dir, "%.*s", (int)(slash - path), path);
-  else
-    snprintf(c.dir, sizeof c.dir, ".");
-  if (!c.dir[0])
-    snprintf(c.dir, sizeof c.dir, "/");
-  qcal_status st = qcal_graph_new(path, &c.g);
+  qcal_status st = qcal_parent_dir(path, c.dir, sizeof c.dir);
+  if (!st)
+    st = qcal_graph_new(path, &c.g);
   if (!st)
     st = build(&c, m);
   onnx__model_proto__free_unpacked(m, NULL);
@@ -484,7 +468,6 @@ qcal_status qcal_graph_load(const char *path, qcal_graph **out) {
   if (n > 5 && !strcmp(path + n - 5, ".json"))
     return qcal_tfjs_graph_load(path, out);
   char nb[160];
-  return qcal_error(QCAL_EINVAL,
-                    "%s: unknown model format (expected .onnx or a TF.js model.json)",
+  return qcal_error(QCAL_EINVAL, "%s: unknown model format (expected .onnx or a TF.js model.json)",
                     qcal_escape_text(path, nb, sizeof nb));
 }

@@ -115,8 +115,6 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
   dnnl_post_ops_t po = NULL;
   if (!e)
     return qcal_error(QCAL_ENOMEM, "out of memory");
-  if (0)
-    goto done;
   dnnl_engine_t eng;
   CK(qcal_dnnl_get(&eng, NULL));
   int64_t cin = x->shape[1], cout = y->shape[1];

@@ -3,8 +3,8 @@
 
 #include <cblas.h>
 #include <dnnl.h>
-#include <stdlib.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph/internal.h"
@@ -41,8 +41,8 @@ static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     int64_t j0 = (int64_t)t * per, j1 = j0 + per < n ? j0 + per : n;
     if (j0 < j1)
       cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                  (int)m, (int)(j1 - j0), (int)k, alpha, a, (int)lda,
-                  tb ? b + j0 * ldb : b + j0, (int)ldb, beta, c + j0, (int)ldc);
+                  (int)m, (int)(j1 - j0), (int)k, alpha, a, (int)lda, tb ? b + j0 * ldb : b + j0,
+                  (int)ldb, beta, c + j0, (int)ldc);
   }
 }
 

@@ -119,22 +119,13 @@ qcal_status qcal_fwd_layernorm(qcal_graph *g, qcal_node *n) {
 
 /* ---- Softmax: opset >= 13 over one axis; before, over the flattened
  * dims [axis, rank) */
-static void softmax_dims(qcal_graph *g, qcal_node *n, const qcal_value *x, int axis, size_t *outer,
+static void softmax_dims(const qcal_graph *g, const qcal_value *x, int axis, size_t *outer,
                          size_t *len, size_t *inner) {
   *outer = 1, *len = 1, *inner = 1;
-  if (g->opset >= 13) {
-    for (int d = 0; d < axis; d++)
-      *outer *= (size_t)x->shape[d];
-    *len = (size_t)x->shape[axis];
-    for (int d = axis + 1; d < x->ndim; d++)
-      *inner *= (size_t)x->shape[d];
-  } else {
-    for (int d = 0; d < axis; d++)
-      *outer *= (size_t)x->shape[d];
-    for (int d = axis; d < x->ndim; d++)
-      *len *= (size_t)x->shape[d];
-  }
-  (void)n;
+  for (int d = 0; d < axis; d++)
+    *outer *= (size_t)x->shape[d];
+  for (int d = axis; d < x->ndim; d++) /* opset < 13: all trailing dims are one row */
+    *(g->opset >= 13 && d > axis ? inner : len) *= (size_t)x->shape[d];
 }
 
 qcal_status qcal_infer_softmax(qcal_graph *g, qcal_node *n) {
@@ -150,7 +141,7 @@ qcal_status qcal_fwd_softmax(qcal_graph *g, qcal_node *n) {
   int axis;
   QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", g->opset >= 13 ? -1 : 1), x->ndim, &axis));
   size_t outer, len, inner;
-  softmax_dims(g, n, x, axis, &outer, &len, &inner);
+  softmax_dims(g, x, axis, &outer, &len, &inner);
   const float *xd = x->data;
   float *yd = qcal_out(g, n, 0)->data;
 #pragma omp parallel for collapse(2) if (x->numel > 65536)

@@ -129,10 +129,6 @@ double qcal_value_get(const qcal_value *v, size_t k) {
   }
 }
 
-double qcal_value_get_public(const qcal_value *v, size_t k) {
-  return qcal_value_get(v, k);
-}
-
 void qcal_value_put(qcal_value *v, size_t k, double x) {
   switch (v->dtype) {
   case QCAL_DT_F32:

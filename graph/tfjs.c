@@ -22,6 +22,7 @@
 #include "graph/internal.h"
 #include "qcal/datasets.h"
 #include "qcal/escape.h"
+#include "qcal/paths.h"
 
 float qcal_half_to_float(uint16_t h);
 
@@ -101,8 +102,8 @@ static int b64v(int ch) {
 }
 
 /* base64 string attribute, decoded into buf ("" when absent) */
-static const char *attr_s(json_object *node, const char *k, char *buf, size_t cap) {
-  const char *s = jstr(jget(attr(node, k), "s"));
+/* base64 text into buf (NUL-terminated, truncated to cap) */
+static const char *b64_decode(const char *s, char *buf, size_t cap) {
   size_t n = 0;
   unsigned acc = 0;
   int bits = 0;
@@ -119,6 +120,11 @@ static const char *attr_s(json_object *node, const char *k, char *buf, size_t ca
   }
   buf[n] = 0;
   return buf;
+}
+
+/* base64 string attribute, decoded into buf ("" when absent) */
+static const char *attr_s(json_object *node, const char *k, char *buf, size_t cap) {
+  return b64_decode(jstr(jget(attr(node, k), "s")), buf, cap);
 }
 
 static bool attr_b(json_object *node, const char *k) {
@@ -546,13 +552,7 @@ static qcal_status fused_ops(tctx *c, json_object *j, bool *bias, char *act, siz
   act[0] = 0;
   for (size_t i = 0; i < jlen(l); i++) {
     char tmp[64];
-    json_object *fake = json_object_new_object(), *a = json_object_new_object(),
-                *s = json_object_new_object();
-    json_object_object_add(s, "s", json_object_get(jat(l, i)));
-    json_object_object_add(a, "x", s);
-    json_object_object_add(fake, "attr", a);
-    attr_s(fake, "x", tmp, sizeof tmp);
-    json_object_put(fake);
+    b64_decode(jstr(jat(l, i)), tmp, sizeof tmp);
     if (!strcmp(tmp, "BiasAdd") && i == 0)
       *bias = true;
     else if (i == (*bias ? 1u : 0u) && !*act && strcmp(tmp, "BiasAdd"))
@@ -563,20 +563,16 @@ static qcal_status fused_ops(tctx *c, json_object *j, bool *bias, char *act, siz
   return QCAL_OK;
 }
 
-/* HWIO (or depthwise HWCM) filter -> OIHW constant */
-static qcal_status filter_oihw(tctx *c, int w, bool depthwise, bool transpose, int *out,
-                               int64_t *group) {
+/* A TF filter [kh, kw, a, b] as an OIHW constant [b, a, kh, kw]: HWIO for
+ * Conv2D, and [kh, kw, out, in] -> ConvTranspose's [in, out, kh, kw] is the
+ * same index map. Depthwise [kh, kw, channels a, multiplier b] becomes
+ * [a * b, 1, kh, kw] in a groups (output p * b + q). */
+static qcal_status filter_oihw(tctx *c, int w, bool depthwise, int *out, int64_t *group) {
   const qcal_value *f = &c->g->values[w];
   if (f->ndim != 4 || f->dtype != QCAL_DT_F32)
     return terr(c, QCAL_EFORMAT, "filter must be a 4-D float weight");
   int64_t kh = f->shape[0], kw = f->shape[1], a = f->shape[2], b = f->shape[3];
-  int64_t o, i;
-  if (depthwise)
-    o = a * b, i = 1, *group = a;
-  else if (transpose) /* TF [kh, kw, out, in] -> ConvTranspose [in, out, kh, kw] */
-    o = b, i = a, *group = 1;
-  else
-    o = b, i = a, *group = 1;
+  *group = depthwise ? a : 1;
   size_t n = f->numel;
   float *d = malloc((n ? n : 1) * 4);
   if (!d)
@@ -586,19 +582,10 @@ static qcal_status filter_oihw(tctx *c, int w, bool depthwise, bool transpose, i
     for (int64_t x = 0; x < kw; x++)
       for (int64_t p = 0; p < a; p++)
         for (int64_t q = 0; q < b; q++) {
-          float v = s[((y * kw + x) * a + p) * b + q];
-          size_t at;
-          if (depthwise) /* channel p, multiplier q -> output p * b + q */
-            at = (size_t)((((p * b + q) * 1 + 0) * kh + y) * kw + x);
-          else if (transpose) /* [in = q][out = p] */
-            at = (size_t)(((q * a + p) * kh + y) * kw + x);
-          else /* [out = q][in = p] */
-            at = (size_t)(((q * a + p) * kh + y) * kw + x);
-          d[at] = v;
+          int64_t o = depthwise ? p * b + q : q * a + p; /* row of the OIHW weight */
+          d[(o * kh + y) * kw + x] = s[((y * kw + x) * a + p) * b + q];
         }
-  int64_t shape[4] = {transpose ? i : o, transpose ? o : i, kh, kw};
-  if (transpose)
-    shape[0] = b, shape[1] = a;
+  int64_t shape[4] = {depthwise ? a * b : b, depthwise ? 1 : a, kh, kw};
   char base[1100];
   snprintf(base, sizeof base, "%.1000s#oihw", f->name);
   qcal_status st = const_f32(c, base, 4, shape, d, n, out);
@@ -614,7 +601,7 @@ static qcal_status op_conv(tctx *c, tnode *t, bool depthwise, bool fused) {
   int64_t group = 1, s[2], d[2];
   QCAL_TRY(nchw_value(c, t->in[0], &x));
   QCAL_TRY(want_const(c, t, 1, &w));
-  QCAL_TRY(filter_oihw(c, w, depthwise, false, &wo, &group));
+  QCAL_TRY(filter_oihw(c, w, depthwise, &wo, &group));
   QCAL_TRY(hw_pair(c, t->j, "strides", 1, s));
   QCAL_TRY(hw_pair(c, t->j, "dilations", 1, d));
   bool bias = false;
@@ -662,7 +649,7 @@ static qcal_status op_deconv(tctx *c, tnode *t) {
       shp[k] = (int64_t)qcal_value_get(v, (size_t)k);
   }
   QCAL_TRY(want_const(c, t, 1, &w));
-  QCAL_TRY(filter_oihw(c, w, false, true, &wo, &group));
+  QCAL_TRY(filter_oihw(c, w, false, &wo, &group));
   QCAL_TRY(nchw_value(c, t->in[2], &x));
   QCAL_TRY(hw_pair(c, t->j, "strides", 1, s));
   QCAL_TRY(hw_pair(c, t->j, "dilations", 1, d));
@@ -1239,15 +1226,8 @@ static qcal_status build(tctx *c, json_object *root) {
         shape[d] = jint(jget(jat(dl, (size_t)d), "size"), &v) && v > 0 ? v : -1;
       }
       int idx;
-      if ((st = qcal_graph_add_value(c->g, name, QCAL_VAL_INPUT, QCAL_DT_F32, nd, shape, &idx)))
-        break;
-      int *in = realloc(c->g->inputs, (size_t)(c->g->ninputs + 1) * sizeof *in);
-      if (!in) {
-        st = qcal_error(QCAL_ENOMEM, "out of memory");
-        break;
-      }
-      c->g->inputs = in;
-      c->g->inputs[c->g->ninputs++] = idx;
+      if (!(st = qcal_graph_add_value(c->g, name, QCAL_VAL_INPUT, QCAL_DT_F32, nd, shape, &idx)))
+        st = qcal_graph_add_input(c->g, idx);
     }
   }
   for (bool progress = true; progress && !st;) {
@@ -1317,15 +1297,8 @@ static qcal_status build(tctx *c, json_object *root) {
                         c->path, qcal_escape_text(r ? r : "", nb, sizeof nb));
         break;
       }
-      if ((st = tf_value(c, r, &v)))
+      if ((st = tf_value(c, r, &v)) || (st = qcal_graph_add_output(c->g, v)))
         break;
-      int *outs = realloc(c->g->outputs, (size_t)(c->g->noutputs + 1) * sizeof *outs);
-      if (!outs) {
-        st = qcal_error(QCAL_ENOMEM, "out of memory");
-        break;
-      }
-      c->g->outputs = outs;
-      c->g->outputs[c->g->noutputs++] = v;
     }
     for (size_t i = 0; i < nn; i++)
       used[i] = 1;
@@ -1337,15 +1310,8 @@ static qcal_status build(tctx *c, json_object *root) {
       continue;
     int v;
     c->node = name, c->nodeop = op;
-    if ((st = tf_value(c, name, &v)))
+    if ((st = tf_value(c, name, &v)) || (st = qcal_graph_add_output(c->g, v)))
       break;
-    int *outs = realloc(c->g->outputs, (size_t)(c->g->noutputs + 1) * sizeof *outs);
-    if (!outs) {
-      st = qcal_error(QCAL_ENOMEM, "out of memory");
-      break;
-    }
-    c->g->outputs = outs;
-    c->g->outputs[c->g->noutputs++] = v;
   }
   c->node = NULL;
   if (!st && !c->g->noutputs)
@@ -1377,14 +1343,9 @@ qcal_status qcal_tfjs_graph_load(const char *path, qcal_graph **out) {
     return qcal_error(QCAL_EFORMAT, "%s: not JSON (%s)", path, json_tokener_error_desc(je));
   }
   tctx c = {.path = path};
-  const char *slash = strrchr(path, '/');
-  if (slash)
-    snprintf(c.dir, sizeof c.dir, "%.*s", (int)(slash - path), path);
-  else
-    snprintf(c.dir, sizeof c.dir, ".");
-  if (!c.dir[0])
-    snprintf(c.dir, sizeof c.dir, "/");
-  qcal_status st = qcal_graph_new(path, &c.g);
+  qcal_status st = qcal_parent_dir(path, c.dir, sizeof c.dir);
+  if (!st)
+    st = qcal_graph_new(path, &c.g);
   if (!st)
     st = build(&c, root);
   json_object_put(root);

@@ -59,8 +59,8 @@ static bool close_enough(const qcal_value *v, const void *want, qcal_dtype wdt, 
                          double *worst) {
   double a = 0, b = 0;
   qcal_value w = {.dtype = wdt, .data = (void *)want};
-  a = qcal_value_get_public(v, k);
-  b = qcal_value_get_public(&w, k);
+  a = qcal_value_get(v, k);
+  b = qcal_value_get(&w, k);
   if (isnan(a) && isnan(b))
     return true;
   if (v->dtype != QCAL_DT_F32)
@@ -146,9 +146,8 @@ static int run_set(const char *dir, const char *set, char *msg, size_t cap, int 
     double worst = 0;
     for (size_t k = 0; rc > 0 && k < numel; k++)
       if (!close_enough(v, want, dt, k, &worst)) {
-        snprintf(msg, cap, "output %d element %zu: %g, expected %g", o, k,
-                 qcal_value_get_public(v, k),
-                 qcal_value_get_public(&(qcal_value){.dtype = dt, .data = want}, k));
+        snprintf(msg, cap, "output %d element %zu: %g, expected %g", o, k, qcal_value_get(v, k),
+                 qcal_value_get(&(qcal_value){.dtype = dt, .data = want}, k));
         rc = -1;
       }
     qcal_free(want);

@@ -152,6 +152,9 @@ qcal_status qcal_graph_add_const(qcal_graph *g, const char *name, qcal_dtype dty
 /* New node reading/writing the given value indices (copied). */
 qcal_status qcal_graph_add_node(qcal_graph *g, qcal_graph_op op, const char *name, int nin,
                                 const int *in, int nout, const int *out, int *index);
+/* Append value v to the graph's inputs / outputs. */
+qcal_status qcal_graph_add_input(qcal_graph *g, int v);
+qcal_status qcal_graph_add_output(qcal_graph *g, int v);
 /* Attributes are copied. */
 qcal_status qcal_node_add_attr(qcal_node *n, const qcal_attr *a);
 
@@ -186,7 +189,7 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o);
 qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs);
 
 /* Element k of a value as a double (any dtype). */
-double qcal_value_get_public(const qcal_value *v, size_t k);
+double qcal_value_get(const qcal_value *v, size_t k);
 
 /* Human text for messages: "Conv node 'conv1'". */
 const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, size_t len);

@@ -34,6 +34,32 @@ static int put(char *dir, const char *name, const uint8_t *data, size_t size, ch
   return fclose(f);
 }
 
+/* An imported graph: prepare with symbolic dims at 1, run small ones once,
+ * free. */
+static void drive_graph(qcal_graph *g) {
+  bool ok = g->ninputs <= 8;
+  void *in[8] = {0};
+  for (int i = 0; i < g->ninputs && ok; i++) {
+    qcal_value *v = &g->values[g->inputs[i]];
+    int64_t s[QCAL_MAX_DIMS];
+    size_t n = 1;
+    for (int d = 0; d < v->ndim; d++)
+      s[d] = v->shape[d] > 0 ? v->shape[d] : 1, n *= (size_t)s[d];
+    ok = n <= (1u << 16) && qcal_graph_bind_input(g, i, v->ndim, s) == QCAL_OK &&
+         (in[i] = calloc(n ? n : 1, 8)) != NULL;
+  }
+  if (ok && qcal_graph_prepare(g, NULL) == QCAL_OK) {
+    size_t total = 0;
+    for (int v = 0; v < g->nvalues; v++)
+      total += g->values[v].numel;
+    if (total <= (1u << 20))
+      qcal_graph_run(g, (const void *const *)in);
+  }
+  for (int i = 0; i < 8; i++)
+    free(in[i]);
+  qcal_graph_free(g);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char dir[] = "/tmp/qcal_fuzz_XXXXXX", path[128] = "", extra[128] = "";
 #if defined(FUZZ_NPY)
@@ -60,60 +86,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qcal_model m;
     if (qcal_tfjs_load(path, &m) == QCAL_OK)
       qcal_model_free(&m);
-    /* and the graph-IR importer: import, prepare small graphs, run once */
+    /* and the graph-IR importer */
     qcal_graph *g;
-    if (qcal_tfjs_graph_load(path, &g) == QCAL_OK) {
-      bool ok = g->ninputs <= 8;
-      void *in[8] = {0};
-      for (int i = 0; i < g->ninputs && ok; i++) {
-        qcal_value *v = &g->values[g->inputs[i]];
-        int64_t s[QCAL_MAX_DIMS];
-        size_t n = 1;
-        for (int d = 0; d < v->ndim; d++)
-          s[d] = v->shape[d] > 0 ? v->shape[d] : 1, n *= (size_t)s[d];
-        ok = n <= (1u << 16) && qcal_graph_bind_input(g, i, v->ndim, s) == QCAL_OK &&
-             (in[i] = calloc(n ? n : 1, 8)) != NULL;
-      }
-      if (ok && qcal_graph_prepare(g, NULL) == QCAL_OK) {
-        size_t total = 0;
-        for (int v = 0; v < g->nvalues; v++)
-          total += g->values[v].numel;
-        if (total <= (1u << 20))
-          qcal_graph_run(g, (const void *const *)in);
-      }
-      for (int i = 0; i < 8; i++)
-        free(in[i]);
-      qcal_graph_free(g);
-    }
+    if (qcal_tfjs_graph_load(path, &g) == QCAL_OK)
+      drive_graph(g);
   }
 #elif defined(FUZZ_ONNX)
-  /* import, prepare with symbolic dims at 1, and run small graphs once */
   qcal_graph *g;
-  if (put(dir, "m.onnx", data, size, path, sizeof path) == 0 &&
-      qcal_onnx_load(path, &g) == QCAL_OK) {
-    bool ok = true;
-    void *in[8] = {0};
-    for (int i = 0; i < g->ninputs && ok; i++) {
-      qcal_value *v = &g->values[g->inputs[i]];
-      int64_t s[QCAL_MAX_DIMS];
-      size_t n = 1;
-      for (int d = 0; d < v->ndim; d++)
-        s[d] = v->shape[d] > 0 ? v->shape[d] : 1, n *= (size_t)s[d];
-      ok = i < 8 && n <= (1u << 16) && qcal_graph_bind_input(g, i, v->ndim, s) == QCAL_OK;
-      if (ok)
-        ok = (in[i] = calloc(n ? n : 1, 8)) != NULL;
-    }
-    if (ok && qcal_graph_prepare(g, NULL) == QCAL_OK) {
-      size_t total = 0;
-      for (int v = 0; v < g->nvalues; v++)
-        total += g->values[v].numel;
-      if (total <= (1u << 20))
-        qcal_graph_run(g, (const void *const *)in);
-    }
-    for (int i = 0; i < 8; i++)
-      free(in[i]);
-    qcal_graph_free(g);
-  }
+  if (put(dir, "m.onnx", data, size, path, sizeof path) == 0 && qcal_onnx_load(path, &g) == QCAL_OK)
+    drive_graph(g);
 #elif defined(FUZZ_RESULTS)
   /* the validating reader, as report, compare and export use it, in this
    * process: libFuzzer must see every fault itself, not the guard's child */
