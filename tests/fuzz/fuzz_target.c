@@ -15,15 +15,15 @@
 #include "qcal/model.h"
 #include "qcal/results.h"
 
-static qcal_status drop(void *ctx, qcal_tensor *t) {
+__attribute__((unused)) static qcal_status drop(void *ctx, qcal_tensor *t) {
   (void)ctx;
   qcal_tensor_free(t);
   return QCAL_OK;
 }
 
 /* data as DIR/NAME; the caller removes DIR */
-static int put(char *dir, const char *name, const uint8_t *data, size_t size, char *path,
-               size_t cap) {
+__attribute__((unused)) static int put(char *dir, const char *name, const uint8_t *data,
+                                       size_t size, char *path, size_t cap) {
   if (!mkdtemp(dir))
     return -1;
   snprintf(path, cap, "%s/%s", dir, name);
@@ -36,7 +36,7 @@ static int put(char *dir, const char *name, const uint8_t *data, size_t size, ch
 
 /* An imported graph: prepare with symbolic dims at 1, run small ones once,
  * free. */
-static void drive_graph(qcal_graph *g) {
+__attribute__((unused)) static void drive_graph(qcal_graph *g) {
   bool ok = g->ninputs <= 8;
   void *in[8] = {0};
   for (int i = 0; i < g->ninputs && ok; i++) {
