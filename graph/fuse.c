@@ -100,41 +100,6 @@ qcal_status qcal_graph_fold_bn(qcal_graph *g) {
   return QCAL_OK;
 }
 
-/* Activation of node c as a fused act; false when it has none. */
-static bool act_of(qcal_graph *g, qcal_node *c, qcal_act *a, float *alpha, float *beta) {
-  *alpha = 0, *beta = 0;
-  switch (c->op) {
-  case QCAL_GOP_Relu:
-    *a = QCAL_ACT_RELU;
-    return true;
-  case QCAL_GOP_LeakyRelu:
-    *a = QCAL_ACT_RELU;
-    *alpha = qcal_attr_float(c, "alpha", 0.01f);
-    return true;
-  case QCAL_GOP_Sigmoid:
-    *a = QCAL_ACT_SIGMOID;
-    return true;
-  case QCAL_GOP_HardSwish:
-    *a = QCAL_ACT_HARDSWISH;
-    return true;
-  case QCAL_GOP_Clip: {
-    *alpha = qcal_attr_float(c, "min", -INFINITY);
-    *beta = qcal_attr_float(c, "max", INFINITY);
-    for (int k = 1; k < 3 && k < c->nin; k++) {
-      const qcal_value *v = qcal_in(g, c, k);
-      if (v && v->kind != QCAL_VAL_CONST)
-        return false;
-    }
-    if (qcal_const_float(g, c, 1, *alpha, alpha) || qcal_const_float(g, c, 2, *beta, beta))
-      return false;
-    *a = QCAL_ACT_CLIP;
-    return true;
-  }
-  default:
-    return false;
-  }
-}
-
 static bool same_shape(const qcal_value *a, const qcal_value *b) {
   if (a->ndim != b->ndim || a->dtype != b->dtype)
     return false;
@@ -198,7 +163,7 @@ qcal_status qcal_graph_fuse(qcal_graph *g) {
       qcal_node *cn = &g->nodes[c];
       qcal_act a;
       float al, be;
-      if (n->act == QCAL_ACT_NONE && act_of(g, cn, &a, &al, &be)) {
+      if (n->act == QCAL_ACT_NONE && qcal_node_act(g, cn, &a, &al, &be)) {
         n->act = a, n->act_alpha = al, n->act_beta = be;
         cn->dead = true;
         relink(g, p, cn->out[0]);

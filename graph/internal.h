@@ -67,6 +67,9 @@ qcal_status qcal_plan_make(qcal_graph *g);
 qcal_status qcal_graph_fold_bn(qcal_graph *g);
 qcal_status qcal_graph_fuse(qcal_graph *g);
 
+/* The fused activation node n computes (Relu, LeakyRelu, Sigmoid,
+ * HardSwish, Clip with constant bounds); false for any other node. */
+bool qcal_node_act(qcal_graph *g, qcal_node *n, qcal_act *act, float *alpha, float *beta);
 /* Apply a fused activation in place. */
 void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n);
 

@@ -45,6 +45,40 @@ void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
   }
 }
 
+bool qcal_node_act(qcal_graph *g, qcal_node *c, qcal_act *a, float *alpha, float *beta) {
+  *alpha = 0, *beta = 0;
+  switch (c->op) {
+  case QCAL_GOP_Relu:
+    *a = QCAL_ACT_RELU;
+    return true;
+  case QCAL_GOP_LeakyRelu:
+    *a = QCAL_ACT_RELU;
+    *alpha = qcal_attr_float(c, "alpha", 0.01f);
+    return true;
+  case QCAL_GOP_Sigmoid:
+    *a = QCAL_ACT_SIGMOID;
+    return true;
+  case QCAL_GOP_HardSwish:
+    *a = QCAL_ACT_HARDSWISH;
+    return true;
+  case QCAL_GOP_Clip: {
+    *alpha = qcal_attr_float(c, "min", -INFINITY);
+    *beta = qcal_attr_float(c, "max", INFINITY);
+    for (int k = 1; k < 3 && k < c->nin; k++) {
+      const qcal_value *v = qcal_in(g, c, k);
+      if (v && v->kind != QCAL_VAL_CONST)
+        return false;
+    }
+    if (qcal_const_float(g, c, 1, *alpha, alpha) || qcal_const_float(g, c, 2, *beta, beta))
+      return false;
+    *a = QCAL_ACT_CLIP;
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
 qcal_status qcal_infer_unary(qcal_graph *g, qcal_node *n) {
   QCAL_TRY(qcal_want_f32(g, n, 0));
   const qcal_value *x = qcal_in(g, n, 0);
@@ -72,31 +106,17 @@ qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
   float *y = qcal_out(g, n, 0)->data;
   size_t cnt = xv->numel;
   float a = 0, b = 0;
+  qcal_act act;
+  /* the activations a Conv can fuse run through the same code unfused
+   * (Clip's bounds are constants: inference refused the others) */
+  if (qcal_node_act(g, n, &act, &a, &b)) {
+    memcpy(y, x, cnt * 4);
+    qcal_act_apply(act, a, b, y, cnt);
+    return QCAL_OK;
+  }
   switch (n->op) {
-  case QCAL_GOP_Relu:
-    memcpy(y, x, cnt * 4);
-    qcal_act_apply(QCAL_ACT_RELU, 0, 0, y, cnt);
-    return QCAL_OK;
-  case QCAL_GOP_LeakyRelu:
-    memcpy(y, x, cnt * 4);
-    qcal_act_apply(QCAL_ACT_RELU, qcal_attr_float(n, "alpha", 0.01f), 0, y, cnt);
-    return QCAL_OK;
-  case QCAL_GOP_Clip:
-    a = qcal_attr_float(n, "min", -INFINITY);
-    b = qcal_attr_float(n, "max", INFINITY);
-    QCAL_TRY(qcal_const_float(g, n, 1, a, &a));
-    QCAL_TRY(qcal_const_float(g, n, 2, b, &b));
-    memcpy(y, x, cnt * 4);
-    qcal_act_apply(QCAL_ACT_CLIP, a, b, y, cnt);
-    return QCAL_OK;
-  case QCAL_GOP_Sigmoid:
-    memcpy(y, x, cnt * 4);
-    qcal_act_apply(QCAL_ACT_SIGMOID, 0, 0, y, cnt);
-    return QCAL_OK;
-  case QCAL_GOP_HardSwish:
-    memcpy(y, x, cnt * 4);
-    qcal_act_apply(QCAL_ACT_HARDSWISH, 0, 0, y, cnt);
-    return QCAL_OK;
+  case QCAL_GOP_Clip: /* inference accepts only constant scalar bounds */
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "bounds must be constant scalars");
   case QCAL_GOP_HardSigmoid:
     a = qcal_attr_float(n, "alpha", 0.2f);
     b = qcal_attr_float(n, "beta", 0.5f);

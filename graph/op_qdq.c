@@ -59,26 +59,10 @@ qcal_status qcal_fwd_qdq(qcal_graph *g, qcal_node *n) {
   qcal_value *y = qcal_out(g, n, 0);
   qcal_layout l;
   QCAL_TRY(qdq_layout(g, n, &l));
-  static const uint8_t zeros[1] = {0};
-  if (n->op == QCAL_GOP_QuantizeLinear) {
-    qcal_int8_type t = y->dtype == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
-    const void *zp = z ? z->data : NULL;
-    uint8_t *zbuf = NULL;
-    if (!zp) {
-      zbuf = qcal_alloc(l.channels);
-      if (!zbuf)
-        return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
-      memset(zbuf, 0, l.channels);
-      zp = zbuf;
-    }
-    qcal_status st = qcal_affine_quantize(&l, x->data, s->data, zp, t, y->data);
-    qcal_free(zbuf);
-    return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
-  }
   const float *sd = s->data;
-  float *yd = y->data;
-  if (x->dtype == QCAL_DT_I32) {
+  if (x->dtype == QCAL_DT_I32) { /* DequantizeLinear of int32 (bias) */
     const int32_t *xd = x->data, *zd = z ? z->data : NULL;
+    float *yd = y->data;
     for (size_t o = 0; o < l.outer; o++)
       for (size_t c = 0; c < l.channels; c++)
         for (size_t i = 0; i < l.inner; i++) {
@@ -87,7 +71,9 @@ qcal_status qcal_fwd_qdq(qcal_graph *g, qcal_node *n) {
         }
     return QCAL_OK;
   }
-  qcal_int8_type t = x->dtype == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
+  /* 8-bit: the affine kernels take one zero point per channel */
+  bool q = n->op == QCAL_GOP_QuantizeLinear;
+  qcal_int8_type t = (q ? y->dtype : x->dtype) == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
   const void *zp = z ? z->data : NULL;
   uint8_t *zbuf = NULL;
   if (!zp) {
@@ -97,8 +83,8 @@ qcal_status qcal_fwd_qdq(qcal_graph *g, qcal_node *n) {
     memset(zbuf, 0, l.channels);
     zp = zbuf;
   }
-  (void)zeros;
-  qcal_status st = qcal_affine_dequantize(&l, x->data, sd, zp, t, yd);
+  qcal_status st = q ? qcal_affine_quantize(&l, x->data, sd, zp, t, y->data)
+                     : qcal_affine_dequantize(&l, x->data, sd, zp, t, y->data);
   qcal_free(zbuf);
   return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
 }
