@@ -1,5 +1,6 @@
-/* Photos via stb_image (Debian libstb-dev): decode, bilinear resize, PoseNet
- * normalisation. */
+/* Photos via stb_image (Debian libstb-dev): decode, bilinear resize, then
+ * PoseNet's normalisation (qcal_image_load) or the preprocessing options of
+ * infer and sweep (qcal_image_preprocess). */
 #include <errno.h>
 #include <stb/stb_image.h>
 #include <string.h>
@@ -7,57 +8,74 @@
 #include "qcal/datasets.h"
 #include "qcal/model.h"
 
+/* RGB pixels of path (free with stbi_image_free). Checked before decoding:
+ * the size (a header may claim gigapixels), and 16 bits per channel, whose
+ * PNM path in Debian's stb_image reads past its buffer (found by
+ * fuzz_image). */
+static qcal_status decode_rgb(const char *path, unsigned char **px, int *w, int *h) {
+  int n;
+  if (!stbi_info(path, w, h, &n))
+    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  if (*w < 1 || *h < 1 || (int64_t)*w * *h > ((int64_t)1 << 26))
+    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels (at most 64 megapixels)", path, *w,
+                      *h);
+  if (stbi_is_16_bit(path))
+    return qcal_error(QCAL_EFORMAT, "%s: 16-bit images are not supported", path);
+  *px = stbi_load(path, w, h, &n, 3);
+  if (!*px)
+    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+  if (*w < 1 || *h < 1) { /* stb_image accepts some headers with a zero dimension */
+    stbi_image_free(*px);
+    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels", path, *w, *h);
+  }
+  return QCAL_OK;
+}
+
+/* Output pixel (y, x) of a w x h image resized to W x H: align-corners =
+ * false bilinear sampling, like tf.image.resize. */
+static void sample_rgb(const unsigned char *px, int w, int h, int W, int H, int y, int x,
+                       float rgb[3]) {
+  const float sy = (float)h / (float)H, sx = (float)w / (float)W;
+  float fy = ((float)y + 0.5f) * sy - 0.5f, fx = ((float)x + 0.5f) * sx - 0.5f;
+  fy = fy < 0 ? 0 : fy;
+  fx = fx < 0 ? 0 : fx;
+  int y0 = (int)fy < h ? (int)fy : h - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+  int x0 = (int)fx < w ? (int)fx : w - 1, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+  float wy = fy - (float)y0, wx = fx - (float)x0;
+  for (int c = 0; c < 3; c++) {
+    float a = px[((size_t)y0 * w + x0) * 3 + c], b = px[((size_t)y0 * w + x1) * 3 + c];
+    float d = px[((size_t)y1 * w + x0) * 3 + c], e = px[((size_t)y1 * w + x1) * 3 + c];
+    rgb[c] = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
+  }
+}
+
+static void name_after(qcal_tensor *t, const char *path) {
+  const char *base = strrchr(path, '/');
+  snprintf(t->name, sizeof t->name, "%s", base ? base + 1 : path);
+}
+
 qcal_status qcal_image_load(const char *path, int size, qcal_tensor *out) {
   memset(out, 0, sizeof *out);
   if (size < 16 || size > 4096)
     return qcal_error(QCAL_EINVAL, "input size %d out of range (16..4096)", size);
-  int w, h, n;
-  /* checked before decoding: the size (a header may claim gigapixels), and 16
-   * bits per channel, whose PNM path in Debian's stb_image reads past its
-   * buffer (found by fuzz_image) */
-  if (!stbi_info(path, &w, &h, &n))
-    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
-  if (w < 1 || h < 1 || (int64_t)w * h > ((int64_t)1 << 26))
-    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels (at most 64 megapixels)", path, w,
-                      h);
-  if (stbi_is_16_bit(path))
-    return qcal_error(QCAL_EFORMAT, "%s: 16-bit images are not supported", path);
-  unsigned char *px = stbi_load(path, &w, &h, &n, 3);
-  if (!px)
-    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
-  if (w < 1 || h < 1) { /* stb_image accepts some headers with a zero dimension */
-    stbi_image_free(px);
-    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels", path, w, h);
-  }
+  unsigned char *px;
+  int w, h;
+  QCAL_TRY(decode_rgb(path, &px, &w, &h));
   int64_t shape[4] = {1, size, size, 3};
   qcal_status st = qcal_tensor_alloc(out, 4, shape);
   if (st != QCAL_OK) {
     stbi_image_free(px);
     return st;
   }
-  /* align-corners=false bilinear sampling, like tf.image.resize */
-  const float sy = (float)h / (float)size, sx = (float)w / (float)size;
-  for (int y = 0; y < size; y++) {
-    float fy = ((float)y + 0.5f) * sy - 0.5f;
-    fy = fy < 0 ? 0 : fy;
-    int y0 = (int)fy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-    float wy = fy - (float)y0;
+  for (int y = 0; y < size; y++)
     for (int x = 0; x < size; x++) {
-      float fx = ((float)x + 0.5f) * sx - 0.5f;
-      fx = fx < 0 ? 0 : fx;
-      int x0 = (int)fx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-      float wx = fx - (float)x0;
-      for (int c = 0; c < 3; c++) {
-        float a = px[((size_t)y0 * w + x0) * 3 + c], b = px[((size_t)y0 * w + x1) * 3 + c];
-        float d = px[((size_t)y1 * w + x0) * 3 + c], e = px[((size_t)y1 * w + x1) * 3 + c];
-        float v = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
-        out->data[((size_t)y * size + x) * 3 + c] = v / 127.5f - 1.0f;
-      }
+      float rgb[3];
+      sample_rgb(px, w, h, size, size, y, x, rgb);
+      for (int c = 0; c < 3; c++)
+        out->data[((size_t)y * size + x) * 3 + c] = rgb[c] / 127.5f - 1.0f;
     }
-  }
   stbi_image_free(px);
-  const char *base = strrchr(path, '/');
-  snprintf(out->name, sizeof out->name, "%s", base ? base + 1 : path);
+  name_after(out, path);
   return QCAL_OK;
 }
 
@@ -67,21 +85,9 @@ qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_
     return qcal_error(QCAL_EINVAL, "input size %dx%d out of range (1..8192)", p->height, p->width);
   if (p->channels != 1 && p->channels != 3)
     return qcal_error(QCAL_EINVAL, "channels must be 1 or 3, got %d", p->channels);
-  int w, h, n;
-  if (!stbi_info(path, &w, &h, &n))
-    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
-  if (w < 1 || h < 1 || (int64_t)w * h > ((int64_t)1 << 26))
-    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels (at most 64 megapixels)", path, w,
-                      h);
-  if (stbi_is_16_bit(path))
-    return qcal_error(QCAL_EFORMAT, "%s: 16-bit images are not supported", path);
-  unsigned char *px = stbi_load(path, &w, &h, &n, 3);
-  if (!px)
-    return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
-  if (w < 1 || h < 1) {
-    stbi_image_free(px);
-    return qcal_error(QCAL_EFORMAT, "%s: image is %dx%d pixels", path, w, h);
-  }
+  unsigned char *px;
+  int w, h;
+  QCAL_TRY(decode_rgb(path, &px, &w, &h));
   int H = p->height, W = p->width, C = p->channels;
   int64_t shape[4] = {1, p->nchw ? C : H, p->nchw ? H : W, p->nchw ? W : C};
   qcal_status st = qcal_tensor_alloc(out, 4, shape);
@@ -89,22 +95,10 @@ qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_
     stbi_image_free(px);
     return st;
   }
-  const float sy = (float)h / (float)H, sx = (float)w / (float)W;
-  for (int y = 0; y < H; y++) {
-    float fy = ((float)y + 0.5f) * sy - 0.5f;
-    fy = fy < 0 ? 0 : fy;
-    int y0 = (int)fy < h ? (int)fy : h - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-    float wy = fy - (float)y0;
+  for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++) {
-      float fx = ((float)x + 0.5f) * sx - 0.5f;
-      fx = fx < 0 ? 0 : fx;
-      int x0 = (int)fx < w ? (int)fx : w - 1, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-      float wx = fx - (float)x0, rgb[3];
-      for (int c = 0; c < 3; c++) {
-        float a = px[((size_t)y0 * w + x0) * 3 + c], b = px[((size_t)y0 * w + x1) * 3 + c];
-        float d = px[((size_t)y1 * w + x0) * 3 + c], e = px[((size_t)y1 * w + x1) * 3 + c];
-        rgb[c] = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
-      }
+      float rgb[3];
+      sample_rgb(px, w, h, W, H, y, x, rgb);
       if (C == 1) /* ITU-R BT.601 luma, as PIL's convert('L') */
         rgb[0] = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2];
       for (int c = 0; c < C; c++) {
@@ -114,9 +108,7 @@ qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_
         out->data[at] = v;
       }
     }
-  }
   stbi_image_free(px);
-  const char *base = strrchr(path, '/');
-  snprintf(out->name, sizeof out->name, "%s", base ? base + 1 : path);
+  name_after(out, path);
   return QCAL_OK;
 }

@@ -310,38 +310,20 @@ qcal_status qcal_npy_load(const char *path, qcal_tensor *out) {
 }
 
 qcal_status qcal_npy_save(const char *path, const qcal_tensor *t) {
-  char dict[512], shape[256] = "";
-  size_t used = 0;
-  for (int i = 0; i < t->ndim; i++)
-    used += (size_t)snprintf(shape + used, sizeof shape - used, "%lld,%s", (long long)t->shape[i],
-                             i + 1 < t->ndim ? " " : "");
-  if (t->ndim > 1)
-    shape[used - 1] = '\0'; /* numpy writes (2, 3) but (4,) */
-  int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }",
-                     shape);
-  int total = 10 + len + 1, pad = (64 - total % 64) % 64;
-  size_t hlen = (size_t)len + (size_t)pad + 1;
+  unsigned char *img;
+  size_t len;
+  QCAL_TRY(
+      qcal_npy_encode("<f4", t->ndim, t->shape, t->data, t->numel * sizeof(float), &img, &len));
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   FILE *fp = fopen(tmp, "wb");
-  if (!fp)
+  if (!fp) {
+    free(img);
     return qcal_error(QCAL_EIO, "%s: cannot create: %s", path, strerror(errno));
-  unsigned char pre[10] = {0x93,
-                           'N',
-                           'U',
-                           'M',
-                           'P',
-                           'Y',
-                           1,
-                           0,
-                           (unsigned char)(hlen & 0xff),
-                           (unsigned char)(hlen >> 8)};
-  int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, (size_t)len, fp) == (size_t)len;
-  for (int i = 0; ok && i < pad; i++)
-    ok = fputc(' ', fp) != EOF;
-  ok = ok && fputc('\n', fp) != EOF;
-  ok = ok && fwrite(t->data, sizeof(float), t->numel, fp) == t->numel;
+  }
+  int ok = fwrite(img, 1, len, fp) == len;
   ok = (fclose(fp) == 0) && ok;
+  free(img);
   if (!ok || rename(tmp, path) != 0) {
     unlink(tmp);
     return qcal_error(QCAL_EIO, "%s: write failed: %s", path, strerror(errno));
