@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/json_get.h"
 #include "qcal/model.h"
 
 /* base64 of the attribute strings we accept (TF.js stores them encoded) */
@@ -36,29 +37,8 @@ typedef struct {
 
 #define BAD(...) qcal_error(QCAL_EFORMAT, __VA_ARGS__)
 
-/* Type-checked accessors: a model file is untrusted input, and json-c's
- * array and string calls assume the type is right. */
-static json_object *get(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v)
-             ? v
-             : NULL;
-}
-
-static size_t arr_len(json_object *a) {
-  return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-
-static json_object *arr_at(json_object *a, size_t i) {
-  return i < arr_len(a) ? json_object_array_get_idx(a, i) : NULL;
-}
-
-static const char *str(json_object *s) {
-  return s && json_object_is_type(s, json_type_string) ? json_object_get_string(s) : NULL;
-}
-
 static int str_is(json_object *s, const char *want) {
-  const char *v = str(s);
+  const char *v = jstr(s);
   return v && !strcmp(v, want);
 }
 
@@ -70,24 +50,24 @@ static const weight_entry *find_weight(const ctx *c, const char *name) {
 }
 
 static qcal_status read_manifest(ctx *c, json_object *root, const char *dir) {
-  json_object *man = get(root, "weightsManifest");
-  if (!arr_len(man))
+  json_object *man = jget(root, "weightsManifest");
+  if (!jlen(man))
     return BAD("%s: no weightsManifest array", c->path);
   size_t total = 0, cap = 0;
-  for (size_t g = 0; g < arr_len(man); g++) {
-    json_object *ws = get(arr_at(man, g), "weights");
+  for (size_t g = 0; g < jlen(man); g++) {
+    json_object *ws = jget(jat(man, g), "weights");
     if (!ws || !json_object_is_type(ws, json_type_array))
       return BAD("%s: weightsManifest[%zu] has no weights list", c->path, g);
-    for (size_t i = 0; i < arr_len(ws); i++) {
-      json_object *e = arr_at(ws, i), *shape = get(e, "shape");
-      const char *name = str(get(e, "name"));
-      const char *dtype = str(get(e, "dtype"));
+    for (size_t i = 0; i < jlen(ws); i++) {
+      json_object *e = jat(ws, i), *shape = jget(e, "shape");
+      const char *name = jstr(jget(e, "name"));
+      const char *dtype = jstr(jget(e, "dtype"));
       if (!name || !shape || !json_object_is_type(shape, json_type_array))
         return BAD("%s: weight entry %zu lacks name or shape", c->path, i);
-      if (!dtype || strcmp(dtype, "float32") || get(e, "quantization"))
+      if (!dtype || strcmp(dtype, "float32") || jget(e, "quantization"))
         return qcal_error(QCAL_EDTYPE, "%s: weight '%s' is %s%s, only float32 is supported",
                           c->path, name, dtype ? dtype : "of no dtype",
-                          get(e, "quantization") ? " (quantized)" : "");
+                          jget(e, "quantization") ? " (quantized)" : "");
       if (c->nw == cap) {
         cap = cap ? 2 * cap : 64;
         weight_entry *nw = realloc(c->w, cap * sizeof *nw);
@@ -98,12 +78,12 @@ static qcal_status read_manifest(ctx *c, json_object *root, const char *dir) {
       weight_entry *we = &c->w[c->nw++];
       memset(we, 0, sizeof *we);
       we->name = name;
-      we->ndim = (int)arr_len(shape);
+      we->ndim = (int)jlen(shape);
       if (we->ndim > QCAL_MAX_DIMS)
         return BAD("%s: weight '%s' has %d dimensions", c->path, name, we->ndim);
       we->numel = 1;
       for (int d = 0; d < we->ndim; d++) {
-        int64_t v = json_object_get_int64(arr_at(shape, (size_t)d));
+        int64_t v = json_object_get_int64(jat(shape, (size_t)d));
         if (v < 0 || v > (1 << 28))
           return BAD("%s: weight '%s' has dimension %lld", c->path, name, (long long)v);
         we->shape[d] = v;
@@ -119,10 +99,10 @@ static qcal_status read_manifest(ctx *c, json_object *root, const char *dir) {
   c->data = qcal_alloc((total ? total : 1) * sizeof(float));
   if (!c->data)
     return qcal_error(QCAL_ENOMEM, "%s: cannot allocate %zu weights", c->path, total);
-  for (size_t g = 0; g < arr_len(man); g++) {
-    json_object *paths = get(arr_at(man, g), "paths");
-    for (size_t p = 0; paths && p < arr_len(paths); p++) {
-      const char *rel = str(arr_at(paths, p));
+  for (size_t g = 0; g < jlen(man); g++) {
+    json_object *paths = jget(jat(man, g), "paths");
+    for (size_t p = 0; paths && p < jlen(paths); p++) {
+      const char *rel = jstr(jat(paths, p));
       char full[4096];
       if (!rel || strchr(rel, '/') ||
           snprintf(full, sizeof full, "%s/%s", dir, rel) >= (int)sizeof full)
@@ -165,18 +145,18 @@ static qcal_status copy_weight(const ctx *c, const char *name, qcal_tensor *t) {
 }
 
 static int list_int(json_object *attr, const char *key, size_t i, int dflt) {
-  json_object *l = get(get(get(attr, key), "list"), "i");
-  const char *v = str(arr_at(l, i));
+  json_object *l = jget(jget(jget(attr, key), "list"), "i");
+  const char *v = jstr(jat(l, i));
   return v ? atoi(v) : dflt;
 }
 
 static qcal_status parse_conv(const ctx *c, json_object *node, const char *name, bool depthwise,
                               qcal_model *m, qcal_layer *L) {
-  json_object *attr = get(node, "attr"), *in = get(node, "input");
-  if (!in || arr_len(in) != 3)
+  json_object *attr = jget(node, "attr"), *in = jget(node, "input");
+  if (!in || jlen(in) != 3)
     return BAD("%s: node '%s' needs 3 inputs (x, filter, bias)", c->path, name);
-  const char *pad = str(get(get(attr, "padding"), "s"));
-  const char *fmt = str(get(get(attr, "data_format"), "s"));
+  const char *pad = jstr(jget(jget(attr, "padding"), "s"));
+  const char *fmt = jstr(jget(jget(attr, "data_format"), "s"));
   if (!pad || (strcmp(pad, B64_SAME) && strcmp(pad, B64_VALID)))
     return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': padding must be SAME or VALID", c->path,
                       name);
@@ -189,14 +169,14 @@ static qcal_status parse_conv(const ctx *c, json_object *node, const char *name,
   int sh = list_int(attr, "strides", 1, 1), sw = list_int(attr, "strides", 2, 1);
   if (sh != sw || sh < 1)
     return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': strides %d,%d", c->path, name, sh, sw);
-  json_object *fused = get(get(get(attr, "fused_ops"), "list"), "s");
-  size_t nf = fused ? arr_len(fused) : 0;
-  if (nf < 1 || !str_is(arr_at(fused, 0), B64_BIASADD))
+  json_object *fused = jget(jget(jget(attr, "fused_ops"), "list"), "s");
+  size_t nf = fused ? jlen(fused) : 0;
+  if (nf < 1 || !str_is(jat(fused, 0), B64_BIASADD))
     return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': fused ops must start with BiasAdd",
                       c->path, name);
   L->relu6 = false;
   if (nf == 2) {
-    if (!str_is(arr_at(fused, 1), B64_RELU6))
+    if (!str_is(jat(fused, 1), B64_RELU6))
       return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': only Relu6 may follow BiasAdd", c->path,
                         name);
     L->relu6 = true;
@@ -207,7 +187,7 @@ static qcal_status parse_conv(const ctx *c, json_object *node, const char *name,
   L->op = depthwise ? QCAL_OP_DWCONV : QCAL_OP_CONV;
   L->stride = sh;
   L->same_pad = !strcmp(pad, B64_SAME);
-  const char *src = str(arr_at(in, 0));
+  const char *src = jstr(jat(in, 0));
   if (!src)
     return BAD("%s: node '%s': input 0 is not a name", c->path, name);
   L->input = c->input_name && !strcmp(src, c->input_name) ? -1 : -2;
@@ -216,8 +196,8 @@ static qcal_status parse_conv(const ctx *c, json_object *node, const char *name,
       L->input = i;
   if (L->input == -2)
     return BAD("%s: node '%s' reads '%s', which is not defined before it", c->path, name, src);
-  QCAL_TRY(copy_weight(c, str(arr_at(in, 1)), &L->weight));
-  QCAL_TRY(copy_weight(c, str(arr_at(in, 2)), &L->bias));
+  QCAL_TRY(copy_weight(c, jstr(jat(in, 1)), &L->weight));
+  QCAL_TRY(copy_weight(c, jstr(jat(in, 2)), &L->bias));
   const qcal_tensor *w = &L->weight;
   if (w->ndim != 4 || (depthwise && w->shape[3] != 1))
     return qcal_error(QCAL_EUNSUPPORTED, "%s: node '%s': filter must be 4-D%s", c->path, name,
@@ -252,14 +232,14 @@ qcal_status qcal_tfjs_load(const char *json_path, qcal_model *m) {
   snprintf(dirbuf, sizeof dirbuf, "%s", json_path);
   ctx c = {json_path, NULL, NULL, 0, NULL};
   qcal_status st = QCAL_OK;
-  json_object *nodes = get(get(root, "modelTopology"), "node");
-  if (!arr_len(nodes)) {
+  json_object *nodes = jget(jget(root, "modelTopology"), "node");
+  if (!jlen(nodes)) {
     st = BAD("%s: no modelTopology.node array (not a TF.js graph model)", json_path);
     goto done;
   }
   if ((st = read_manifest(&c, root, dirname(dirbuf))) != QCAL_OK)
     goto done;
-  size_t n = arr_len(nodes);
+  size_t n = jlen(nodes);
   m->layers = calloc(n ? n : 1, sizeof *m->layers);
   if (!m->layers) {
     st = qcal_error(QCAL_ENOMEM, "out of memory");
@@ -267,9 +247,9 @@ qcal_status qcal_tfjs_load(const char *json_path, qcal_model *m) {
   }
   m->in_channels = 3;
   for (size_t i = 0; i < n && st == QCAL_OK; i++) {
-    json_object *node = arr_at(nodes, i);
-    const char *op = str(get(node, "op"));
-    const char *name = str(get(node, "name"));
+    json_object *node = jat(nodes, i);
+    const char *op = jstr(jget(node, "op"));
+    const char *name = jstr(jget(node, "name"));
     if (!op || !name) {
       st = BAD("%s: node %zu lacks op or name", json_path, i);
     } else if (!strcmp(op, "Const")) {
@@ -281,9 +261,9 @@ qcal_status qcal_tfjs_load(const char *json_path, qcal_model *m) {
       }
       c.input_name = name;
       snprintf(m->input_name, sizeof m->input_name, "%s", name);
-      json_object *dims = get(get(get(get(node, "attr"), "shape"), "shape"), "dim");
-      size_t nd = dims ? arr_len(dims) : 0;
-      const char *sz = str(get(arr_at(dims, 3), "size"));
+      json_object *dims = jget(jget(jget(jget(node, "attr"), "shape"), "shape"), "dim");
+      size_t nd = dims ? jlen(dims) : 0;
+      const char *sz = jstr(jget(jat(dims, 3), "size"));
       if (nd == 4 && sz)
         m->in_channels = atoi(sz);
       if (m->in_channels < 1)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/json_get.h"
 #include "graph/internal.h"
 #include "qcal/datasets.h"
 #include "qcal/escape.h"
@@ -35,22 +36,6 @@ typedef struct tctx {
   int tmp;            /* counter for helper value names */
 } tctx;
 
-/* ---- json helpers (a model file is untrusted: type-checked access) */
-static json_object *jget(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v)
-             ? v
-             : NULL;
-}
-static size_t jlen(json_object *a) {
-  return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-static json_object *jat(json_object *a, size_t i) {
-  return i < jlen(a) ? json_object_array_get_idx(a, i) : NULL;
-}
-static const char *jstr(json_object *s) {
-  return s && json_object_is_type(s, json_type_string) ? json_object_get_string(s) : NULL;
-}
 /* TF.js writes int64 as strings, sometimes as numbers */
 static bool jint(json_object *v, int64_t *out) {
   if (!v)
