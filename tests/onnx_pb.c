@@ -41,13 +41,18 @@ void pb_free_tensor(pb_tensor *t) {
   t->data = NULL;
 }
 
-int pb_model_int_attr(const char *path, const char *name, int64_t *value) {
+Onnx__ModelProto *pb_model_read(const char *path) {
   unsigned char *buf;
   size_t len;
   if (qcal_read_file(path, &buf, &len))
-    return -1;
+    return NULL;
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
   free(buf);
+  return m;
+}
+
+int pb_model_int_attr(const char *path, const char *name, int64_t *value) {
+  Onnx__ModelProto *m = pb_model_read(path);
   if (!m)
     return -1;
   int rc = 1;

@@ -19,6 +19,10 @@ typedef struct pb_tensor {
 /* 0 on success. */
 int pb_load_tensor(const char *path, pb_tensor *t);
 void pb_free_tensor(pb_tensor *t);
+/* A ModelProto file unpacked by the product's generated protobuf-c code, or
+ * NULL; free with onnx__model_proto__free_unpacked. */
+struct Onnx__ModelProto;
+struct Onnx__ModelProto *pb_model_read(const char *path);
 /* Value of the integer attribute `name` of the graph's first node; returns 0
  * when found, 1 when absent, -1 on a read error. */
 int pb_model_int_attr(const char *path, const char *name, int64_t *value);

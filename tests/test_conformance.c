@@ -14,6 +14,7 @@
 #include "onnx.pb-c.h"
 #include "qcal/datasets.h"
 #include "qcal/graph.h"
+#include "tests/onnx_pb.h"
 
 #define DATA "/usr/share/libonnx-testdata/data"
 
@@ -37,14 +38,12 @@ static opcount *count_for(const char *op) {
 /* The op label of a model (its op when it has one node, "composite"
  * otherwise) and whether every node's op is in the list. */
 static int model_ops(const char *path, char *label, size_t cap, bool *all_known) {
-  unsigned char *buf;
-  size_t len;
-  if (qcal_read_file(path, &buf, &len))
+  Onnx__ModelProto *m = pb_model_read(path);
+  if (!m || !m->graph) {
+    if (m)
+      onnx__model_proto__free_unpacked(m, NULL);
     return -1;
-  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
-  free(buf);
-  if (!m || !m->graph)
-    return -1;
+  }
   *all_known = true;
   for (size_t k = 0; k < m->graph->n_node; k++)
     if (qcal_op_find(m->graph->node[k]->op_type) == QCAL_GOP_COUNT ||
