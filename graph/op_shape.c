@@ -245,11 +245,9 @@ qcal_status qcal_fwd_concat(qcal_graph *g, qcal_node *n) {
   qcal_value *y = qcal_out(g, n, 0);
   int axis;
   QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", 0), y->ndim, &axis));
-  size_t es = ESZ(y), outer = 1, inner = es;
-  for (int d = 0; d < axis; d++)
-    outer *= (size_t)y->shape[d];
-  for (int d = axis + 1; d < y->ndim; d++)
-    inner *= (size_t)y->shape[d];
+  qcal_layout l; /* [outer, axis, inner] around the (normalised) axis */
+  QCAL_TRY(qcal_layout_make(y->ndim, y->shape, axis, &l));
+  size_t outer = l.outer, inner = l.inner * ESZ(y);
   size_t row = (size_t)y->shape[axis] * inner, at = 0;
   for (int k = 0; k < n->nin; k++) {
     const qcal_value *x = qcal_in(g, n, k);
@@ -309,11 +307,9 @@ qcal_status qcal_fwd_split(qcal_graph *g, qcal_node *n) {
   int axis;
   int64_t sz[64];
   QCAL_TRY(split_sizes(g, n, &axis, sz));
-  size_t es = ESZ(x), outer = 1, inner = es;
-  for (int d = 0; d < axis; d++)
-    outer *= (size_t)x->shape[d];
-  for (int d = axis + 1; d < x->ndim; d++)
-    inner *= (size_t)x->shape[d];
+  qcal_layout l; /* [outer, axis, inner] around the (normalised) axis */
+  QCAL_TRY(qcal_layout_make(x->ndim, x->shape, axis, &l));
+  size_t outer = l.outer, inner = l.inner * ESZ(x);
   size_t row = (size_t)x->shape[axis] * inner, at = 0;
   for (int k = 0; k < n->nout; k++) {
     qcal_value *y = qcal_out(g, n, k);
@@ -442,11 +438,9 @@ qcal_status qcal_fwd_gather(qcal_graph *g, qcal_node *n) {
   qcal_value *y = qcal_out(g, n, 0);
   int axis;
   QCAL_TRY(qcal_norm_axis(g, n, qcal_attr_int(n, "axis", 0), x->ndim, &axis));
-  size_t es = ESZ(x), outer = 1, inner = es;
-  for (int d = 0; d < axis; d++)
-    outer *= (size_t)x->shape[d];
-  for (int d = axis + 1; d < x->ndim; d++)
-    inner *= (size_t)x->shape[d];
+  qcal_layout l; /* [outer, axis, inner] around the (normalised) axis */
+  QCAL_TRY(qcal_layout_make(x->ndim, x->shape, axis, &l));
+  size_t outer = l.outer, inner = l.inner * ESZ(x);
   int64_t dim = x->shape[axis];
   for (size_t o = 0; o < outer; o++)
     for (size_t k = 0; k < idx->numel; k++) {
