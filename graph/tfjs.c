@@ -1215,6 +1215,13 @@ static qcal_status build(tctx *c, json_object *root) {
         st = qcal_graph_add_input(c->g, idx);
     }
   }
+  /* node name -> index (json-c's hash table), to mark the nodes read */
+  json_object *byname = st ? NULL : json_object_new_object();
+  if (!st && !byname)
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  for (size_t i = 0; i < nn && !st; i++)
+    json_object_object_add(byname, jstr(jget(jat(nodes, i), "name")),
+                           json_object_new_int64((int64_t)i));
   for (bool progress = true; progress && !st;) {
     progress = false;
     for (size_t i = 0; i < nn && !st; i++) {
@@ -1254,10 +1261,11 @@ static qcal_status build(tctx *c, json_object *root) {
       done[i] = true;
       progress = true;
       /* inputs are consumed: outputs are the nodes nobody reads */
-      for (int k = 0; k < t->nin; k++)
-        for (size_t m = 0; m < nn; m++)
-          if (!used[m] && !strcmp(jstr(jget(jat(nodes, m), "name")), t->in[k]))
-            used[m] = 1;
+      for (int k = 0; k < t->nin; k++) {
+        json_object *m = jget(byname, t->in[k]);
+        if (m)
+          used[json_object_get_int64(m)] = 1;
+      }
     }
   }
   for (size_t i = 0; i < nn && !st; i++)
@@ -1301,6 +1309,7 @@ static qcal_status build(tctx *c, json_object *root) {
   c->node = NULL;
   if (!st && !c->g->noutputs)
     st = terr(c, QCAL_EFORMAT, "the graph has no outputs");
+  json_object_put(byname);
   free(t);
   free(used);
   free(done);
