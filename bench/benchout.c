@@ -144,8 +144,6 @@ void qcal_pin_threads(int nt) {
   }
 }
 
-qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
-
 qcal_status qcal_bench_write_outputs(const bench_set *b, const char *h5_path, const char *json_path,
                                      qcal_table *const *tables, int ntables,
                                      const char *context_json) {

@@ -4,8 +4,8 @@
 #ifndef QCAL_BENCH_BENCHOUT_H
 #define QCAL_BENCH_BENCHOUT_H
 
-#include "qcal/peak.h"
 #include "qcal/paths.h"
+#include "qcal/peak.h"
 #include "qcal/results.h"
 
 typedef struct bench_rec {

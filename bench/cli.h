@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "qcal/progress.h"
 #include "qcal/status.h"
 
 enum { QCAL_EXIT_OK = 0, QCAL_EXIT_FAIL = 1, QCAL_EXIT_USAGE = 2 };
@@ -40,26 +41,63 @@ int qcal_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same for a failed library status: uses qcal_last_error(). */
 int qcal_die_status(qcal_status s);
 
-double qcal_now(void); /* monotonic seconds */
 /* Check -o and --json (either may be NULL) before a benchmark runs: each
  * creatable, neither an input nor the other. Prints the error; returns
  * QCAL_EXIT_USAGE or 0. */
-int qcal_check_outputs(const char *cmd, const char *h5, const char *json,
-                       const char *const *inputs, int ninputs);
+int qcal_check_outputs(const char *cmd, const char *h5, const char *json, const char *const *inputs,
+                       int ninputs);
 /* QCAL_CACHE, else $XDG_CACHE_HOME/qcal, else ~/.cache/qcal */
 const char *qcal_cache_dir(char *buf, size_t cap);
-double qcal_median(double *v, size_t n); /* sorts v */
 
-/* A progress bar on stderr when it is a terminal, silent otherwise. */
-typedef struct qcal_progress {
-  const char *label;
-  size_t total, done;
-  int tty;
-  double last;
-} qcal_progress;
-void qcal_progress_start(qcal_progress *p, const char *label, size_t total);
-void qcal_progress_step(qcal_progress *p, size_t n);
-void qcal_progress_end(qcal_progress *p);
+/* The photo preprocessing options of infer and sweep, into the
+ * qcal_preproc_opts member f of the command's config struct type. */
+extern const char *const qcal_layout_choices[];
+#define QCAL_PREPROC_OPTIONS(type, f)                                                              \
+  {"input-size",                                                                                   \
+   "H[,W]",                                                                                        \
+   "resize photos to H x W (default: the model's)",                                                \
+   offsetof(type, f.size),                                                                         \
+   OPT_STRING,                                                                                     \
+   0,                                                                                              \
+   0,                                                                                              \
+   NULL},                                                                                          \
+      {"layout",                                                                                   \
+       "L",                                                                                        \
+       "nchw or nhwc (default: from the model's input)",                                           \
+       offsetof(type, f.layout),                                                                   \
+       OPT_CHOICE,                                                                                 \
+       0,                                                                                          \
+       0,                                                                                          \
+       qcal_layout_choices},                                                                       \
+      {"channels",                                                                                 \
+       "C",                                                                                        \
+       "1 (luma) or 3 (default: the model's)",                                                     \
+       offsetof(type, f.channels),                                                                 \
+       OPT_INT,                                                                                    \
+       1,                                                                                          \
+       3,                                                                                          \
+       NULL},                                                                                      \
+      {"mean",                                                                                     \
+       "R,G,B",                                                                                    \
+       "(p/255 - mean) / std per channel, on pixels p in 0..255",                                  \
+       offsetof(type, f.mean),                                                                     \
+       OPT_STRING,                                                                                 \
+       0,                                                                                          \
+       0,                                                                                          \
+       NULL},                                                                                      \
+      {"std", "R,G,B", "see --mean", offsetof(type, f.std), OPT_STRING, 0, 0, NULL},               \
+      {"scale",                                                                                    \
+       "S",                                                                                        \
+       "p * S + O instead (default: the model's known one, else 1/255)",                           \
+       offsetof(type, f.scale),                                                                    \
+       OPT_DOUBLE,                                                                                 \
+       -1e6,                                                                                       \
+       1e6,                                                                                        \
+       NULL},                                                                                      \
+  {                                                                                                \
+    "offset", "O", "see --scale (default: the model's known one, else 0)",                         \
+        offsetof(type, f.offset), OPT_DOUBLE, -1e6, 1e6, NULL                                      \
+  }
 
 /* Calibrate t with r, then measure the error of the chosen amax. */
 #include "qcal/calib.h"

@@ -15,9 +15,10 @@
 #include "bench/cli.h"
 #include "bench/gemm.h"
 #include "qcal/cuda.h"
+#include "qcal/graph.h"
 #include "qcal/kernels.h"
-#include "qcal/model.h"
 #include "qcal/peak.h"
+#include "qcal/sweep.h"
 #include "qcal_config.h"
 
 typedef struct {
@@ -98,30 +99,54 @@ static int parse_list_int(const char *s, int64_t *v, int cap) {
   return n;
 }
 
-/* PoseNet layers as implicit GEMMs: M = oh*ow, N = cout, K = cin*kh*kw;
- * depthwise as a batch of C GEMMs with N = 1, K = kh*kw. */
-static int layer_shapes(const qcal_model *m, int size, gemm_shape *out, int cap) {
-  int n = 0, hw[64][2];
-  for (int l = 0; l < m->nlayers && n < cap; l++) {
-    const qcal_layer *L = &m->layers[l];
-    int h = L->input < 0 ? size : hw[L->input][0], w = L->input < 0 ? size : hw[L->input][1], p;
-    qcal_tf_pad(h, L->kh, L->stride, L->same_pad, &hw[l][0], &p);
-    qcal_tf_pad(w, L->kw, L->stride, L->same_pad, &hw[l][1], &p);
-    gemm_shape *s = &out[n++];
-    s->m = (int64_t)hw[l][0] * hw[l][1];
-    if (L->op == QCAL_OP_DWCONV) {
-      s->n = 1, s->k = (int64_t)L->kh * L->kw, s->batch = L->cin;
-    } else {
-      s->n = L->cout, s->k = (int64_t)L->cin * L->kh * L->kw, s->batch = 1;
-    }
-    char shortn[96];
-    const char *nm = L->name;
-    while (!strncmp(nm, "MobilenetV1/", 12))
-      nm += 12;
-    snprintf(shortn, sizeof shortn, "%.*s", (int)strcspn(nm, "/"), nm);
-    snprintf(s->label, sizeof s->label, "%s", shortn);
+/* The network's convolutions as implicit GEMMs at input size x size:
+ * M = oh*ow, N = cout, K = cin/group*kh*kw; depthwise as a batch of C
+ * GEMMs with N = 1, K = kh*kw. Returns the count, or -1 with the error set. */
+static int layer_shapes(const char *model, int size, gemm_shape *out, int cap) {
+  qcal_graph *g = NULL;
+  int n = 0;
+  qcal_status st = qcal_graph_load(model, &g);
+  if (!st && g->ninputs != 1)
+    st = qcal_error(QCAL_EUNSUPPORTED, "%s: layer shapes need a model with one input", model);
+  if (!st) {
+    const qcal_value *in = &g->values[g->inputs[0]];
+    int64_t shape[4] = {1, size, size, 3};
+    if (in->ndim == 4 && in->shape[1] == 3)
+      shape[1] = 3, shape[3] = size;
+    st = qcal_graph_resize_input(g, 0, 4, shape);
   }
-  return n;
+  qcal_graph_opts go = {0};
+  if (!st)
+    st = qcal_graph_prepare(g, &go);
+  int nodes[128];
+  for (int i = 0; !st && i < g->nnodes && n < cap && n < 128; i++) {
+    const qcal_node *nd = &g->nodes[i];
+    if (nd->dead || nd->op != QCAL_GOP_Conv)
+      continue;
+    const qcal_value *w = &g->values[nd->in[1]], *y = &g->values[nd->out[0]],
+                     *x = &g->values[nd->in[0]];
+    if (w->ndim != 4)
+      continue;
+    gemm_shape *s = &out[n];
+    nodes[n++] = i;
+    s->m = y->shape[2] * y->shape[3];
+    const bool dw = w->shape[1] == 1 && x->shape[1] > 1 && w->shape[0] == x->shape[1];
+    if (dw)
+      s->n = 1, s->k = w->shape[2] * w->shape[3], s->batch = w->shape[0];
+    else
+      s->n = w->shape[0], s->k = w->shape[1] * w->shape[2] * w->shape[3], s->batch = 1;
+  }
+  if (!st) {
+    char(*names)[160] = malloc((size_t)(n ? n : 1) * sizeof *names);
+    if (names) {
+      qcal_layer_names(g, nodes, n, names);
+      for (int k = 0; k < n; k++)
+        snprintf(out[k].label, sizeof out[k].label, "%s", names[k]);
+    }
+    free(names);
+  }
+  qcal_graph_free(g);
+  return st ? -1 : n;
 }
 
 static double peak_for(gemm_type t, const peak *vnni, const peak *fma, const peak *bf16) {
@@ -223,17 +248,15 @@ int qcal_cmd_gemm(int argc, char **argv) {
     }
     struct stat sb;
     if (!cfg.no_network && stat(cfg.model, &sb) == 0) {
-      qcal_model m;
-      if (qcal_tfjs_load(cfg.model, &m) != QCAL_OK) {
+      gemm_shape ls[64];
+      int nl = layer_shapes(cfg.model, cfg.input_size, ls, 64);
+      if (nl < 0) {
         free(shapes);
         return qcal_die_status(QCAL_EFORMAT);
       }
-      gemm_shape ls[64];
-      int nl = layer_shapes(&m, cfg.input_size, ls, 64);
-      qcal_model_free(&m);
       /* quick: the first conv, a depthwise, a pointwise and a head */
       int pick[4] = {0, 1, 12, 27};
-      for (int i = 0; i < (cfg.quick ? 4 : nl) && nshapes < 128; i++)
+      for (int i = 0; nl > 0 && i < (cfg.quick ? 4 : nl) && nshapes < 128; i++)
         shapes[nshapes++] = ls[cfg.quick ? (pick[i] < nl ? pick[i] : nl - 1) : i];
     } else if (!cfg.no_network) {
       fprintf(stderr,

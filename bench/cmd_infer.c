@@ -1,8 +1,8 @@
 /* qcal infer: run a model (ONNX or TF.js) on one input tensor or photo, print one
  * JSON line (input/output names and shapes, median latency) and optionally
  * write every graph output to an .npz. */
-#include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +14,10 @@
 #include "qcal/paths.h"
 
 typedef struct {
-  const char *input, *image, *out, *size, *layout, *mean, *std;
-  double scale, offset;
-  int repeat, threads, channels, list_ops;
+  const char *input, *image, *out;
+  qcal_preproc_opts pre;
+  int repeat, threads, list_ops;
 } infer_cfg;
-
-static const char *const layouts[] = {"nchw", "nhwc", NULL};
 
 #define O(f) offsetof(infer_cfg, f)
 static const qcal_opt opts[] = {
@@ -32,17 +30,7 @@ static const qcal_opt opts[] = {
     {"repeat", "R", "timed runs after one warm-up; latency is their median", O(repeat), OPT_INT, 1,
      100000, NULL},
     {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
-    {"input-size", "H[,W]", "--image: resize to H x W (default: the model's input)", O(size),
-     OPT_STRING, 0, 0, NULL},
-    {"layout", "L", "--image: nchw or nhwc (default: from the model's input)", O(layout),
-     OPT_CHOICE, 0, 0, layouts},
-    {"channels", "C", "--image: 1 (luma) or 3 (default: from the model)", O(channels), OPT_INT, 1,
-     3, NULL},
-    {"mean", "R,G,B", "--image: (p/255 - mean) / std per channel", O(mean), OPT_STRING, 0, 0, NULL},
-    {"std", "R,G,B", "--image: see --mean", O(std), OPT_STRING, 0, 0, NULL},
-    {"scale", "S", "--image: p * S + O on pixels 0..255 (default 1/255)", O(scale), OPT_DOUBLE,
-     -1e6, 1e6, NULL},
-    {"offset", "O", "--image: see --scale (default 0)", O(offset), OPT_DOUBLE, -1e6, 1e6, NULL},
+    QCAL_PREPROC_OPTIONS(infer_cfg, pre),
     {"list-ops", NULL, "print the supported ops (graph/ops.inc) as a Markdown table", O(list_ops),
      OPT_FLAG, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
@@ -62,25 +50,6 @@ static const qcal_cmd_info info = {
     "after one warm-up, excluding model loading.",
     opts,
 };
-
-static int parse_floats(const char *s, float *v, int max) {
-  int n = 0;
-  const char *p = s;
-  while (*p && n < max) {
-    char *end;
-    errno = 0;
-    double x = strtod(p, &end);
-    if (end == p || errno || !(x == x))
-      return -1;
-    v[n++] = (float)x;
-    p = end;
-    if (*p == ',')
-      p++;
-    else if (*p)
-      return -1;
-  }
-  return *p ? -1 : n;
-}
 
 static json_object *shape_json(int ndim, const int64_t *shape) {
   json_object *a = json_object_new_array();
@@ -106,54 +75,18 @@ static const char *npy_descr(qcal_dtype t) {
   }
 }
 
-/* Preprocessing defaults from the model's declared input [N, C, H, W] or
- * [N, H, W, C]. */
-static int image_input(const infer_cfg *c, const qcal_value *in, qcal_tensor *t) {
-  qcal_preproc p = {0};
-  bool decl_nhwc = in->ndim == 4 && (in->shape[3] == 1 || in->shape[3] == 3) &&
-                   !(in->shape[1] == 1 || in->shape[1] == 3);
-  p.nchw = c->layout ? !strcmp(c->layout, "nchw") : !decl_nhwc;
-  if (in->ndim != 4)
-    return qcal_die("infer: --image needs a model whose input has rank 4 (this one: %d)", in->ndim);
-  int64_t dc = p.nchw ? in->shape[1] : in->shape[3];
-  int64_t dh = p.nchw ? in->shape[2] : in->shape[1], dw = p.nchw ? in->shape[3] : in->shape[2];
-  p.channels = c->channels ? c->channels : dc > 0 ? (int)dc : 3;
-  p.height = dh > 0 ? (int)dh : 0;
-  p.width = dw > 0 ? (int)dw : 0;
-  if (c->size) {
-    float hw[2];
-    int k = parse_floats(c->size, hw, 2);
-    if (k < 1 || hw[0] < 1 || hw[0] > 8192 || (k == 2 && (hw[1] < 1 || hw[1] > 8192)) ||
-        hw[0] != (int)hw[0] || (k == 2 && hw[1] != (int)hw[1]))
-      return qcal_die("infer: --input-size expects H or H,W (1..8192), got '%s'", c->size);
-    p.height = (int)hw[0];
-    p.width = k == 2 ? (int)hw[1] : (int)hw[0];
-  }
-  if (!p.height || !p.width)
-    return qcal_die("infer: the model's input size is symbolic; give --input-size H[,W]");
-  if (c->mean || c->std) {
-    if (!c->mean || !c->std)
-      return qcal_die("infer: --mean and --std go together");
-    if (c->scale != 1.0 / 255 || c->offset != 0)
-      return qcal_die("infer: --mean/--std and --scale/--offset exclude each other");
-    int nm = parse_floats(c->mean, p.mean, 3), ns = parse_floats(c->std, p.std, 3);
-    if (nm != p.channels || ns != p.channels)
-      return qcal_die("infer: --mean and --std need %d comma-separated values", p.channels);
-    for (int k = 0; k < ns; k++)
-      if (!(p.std[k] > 0))
-        return qcal_die("infer: --std values must be positive");
-    p.use_mean_std = true;
-  }
-  p.scale = (float)c->scale;
-  p.offset = (float)c->offset;
-  qcal_status st = qcal_image_preprocess(c->image, &p, t);
-  return st ? qcal_die_status(st) : 0;
+/* --image: preprocessing from the options and the model (qcal_preproc_resolve). */
+static qcal_status image_input(const infer_cfg *c, const char *model, const qcal_value *in,
+                               qcal_tensor *t, bool *resize) {
+  qcal_preproc p;
+  QCAL_TRY(qcal_preproc_resolve(&c->pre, model, in->ndim, in->shape, &p, resize));
+  return qcal_image_preprocess(c->image, &p, t);
 }
 
 int qcal_cmd_infer(int argc, char **argv) {
   infer_cfg cfg = {0};
   cfg.repeat = 1;
-  cfg.scale = 1.0 / 255;
+  cfg.pre.scale = cfg.pre.offset = NAN;
   const char *pos[1];
   int npos;
   int r = qcal_opts_parse(&info, &cfg, argc, argv, pos, 1, &npos);
@@ -191,6 +124,7 @@ int qcal_cmd_infer(int argc, char **argv) {
   const char **names = NULL;
   double *times = NULL;
   int rc = QCAL_EXIT_OK;
+  bool resize = false;
   qcal_status st = qcal_graph_load(model, &g);
   if (st) {
     rc = qcal_die_status(st);
@@ -230,10 +164,12 @@ int qcal_cmd_infer(int argc, char **argv) {
       rc = qcal_die_status(st);
       goto done;
     }
-  } else if ((rc = image_input(&cfg, in, &x))) {
+  } else if ((st = image_input(&cfg, model, in, &x, &resize))) {
+    rc = qcal_die_status(st);
     goto done;
   }
-  if ((st = qcal_graph_bind_input(g, 0, x.ndim, x.shape))) {
+  if ((st = resize ? qcal_graph_resize_input(g, 0, x.ndim, x.shape)
+                   : qcal_graph_bind_input(g, 0, x.ndim, x.shape))) {
     rc = qcal_die_status(st);
     goto done;
   }

@@ -13,17 +13,17 @@
 
 #include <cblas.h>
 
+#include "analysis/task.h"
 #include "bench/cli.h"
-#include "bench/sweep.h"
 #include "qcal/escape.h"
 #include "qcal/paths.h"
-
-qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
+#include "qcal/sweep.h"
 
 #define O(f) offsetof(sweep_cfg, f)
 static const qcal_opt opts[] = {
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
-    {"model", "PATH", "TF.js model.json or its folder", O(model), OPT_STRING, 0, 0, NULL},
+    {"model", "PATH", "ONNX model, TF.js model.json, or a folder holding one", O(model), OPT_STRING,
+     0, 0, NULL},
     {"images", "DIR", "folder of photos (split into calibration / held-out)", O(images), OPT_STRING,
      0, 0, NULL},
     {"bits", "LIST", "bit widths: 8, 2-8, 4,8 ...", O(bits_spec), OPT_STRING, 0, 0, NULL},
@@ -31,7 +31,6 @@ static const qcal_opt opts[] = {
      0, 100000, NULL},
     {"held", "N", "held-out images (0: all that are not calibration images)", O(held_images),
      OPT_INT, 0, 100000, NULL},
-    {"input-size", "S", "network input S x S", O(input_size), OPT_INT, 33, 1025, NULL},
     {"jobs", "N", "threads (0: all cores)", O(jobs), OPT_INT, 0, 1024, NULL},
     {"filter", "REGEX", "only tensors whose name matches (POSIX extended)", O(filter), OPT_STRING,
      0, 0, NULL},
@@ -42,8 +41,10 @@ static const qcal_opt opts[] = {
      NULL},
     {"no-network", NULL, "skip the real network", O(no_network), OPT_FLAG, 0, 0, NULL},
     {"no-synthetic", NULL, "skip the synthetic suite", O(no_synthetic), OPT_FLAG, 0, 0, NULL},
-    {"quick", NULL, "4 images, input 129, smaller synthetic tensors (CI)", O(quick), OPT_FLAG, 0, 0,
-     NULL},
+    {"quick", NULL,
+     "4 images, input 129 (PoseNet; others keep theirs), smaller synthetic tensors (CI)", O(quick),
+     OPT_FLAG, 0, 0, NULL},
+    QCAL_PREPROC_OPTIONS(sweep_cfg, pre),
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -120,7 +121,15 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
     json_object_array_add(held, json_object_new_string(s->image_names[s->held_idx[i]]));
   json_object_object_add(o, "calibration_split", cal);
   json_object_object_add(o, "heldout_split", held);
-  json_object_object_add(o, "input_size", json_object_new_int(c->input_size));
+  if (s->have_model) {
+    char pre[256];
+    qcal_preproc_describe(&s->pre, pre, sizeof pre);
+    json_object_object_add(o, "model_file", json_object_new_string(s->model_path));
+    json_object_object_add(o, "preprocessing", json_object_new_string(pre));
+    json_object_object_add(o, "input_size", json_object_new_int(s->pre.height));
+    json_object_object_add(o, "input_width", json_object_new_int(s->pre.width));
+    json_object_object_add(o, "task", s->task ? json_object_new_string(s->task->name) : NULL);
+  }
   json_object_object_add(o, "jobs", json_object_new_int(c->jobs));
   json_object_object_add(o, "filter", c->filter ? json_object_new_string(c->filter) : NULL);
   json_object_object_add(o, "synthetic", json_object_new_boolean(!c->no_synthetic));
@@ -142,187 +151,96 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
   return r;
 }
 
-static qcal_status write_results(sweep_state *s, const char *path, const char *cfg_json) {
-  qcal_h5 h;
-  QCAL_TRY(qcal_h5_create(&h, path));
-  qcal_status st = qcal_write_provenance(&h, cfg_json);
-  /* tensors */
-  qcal_table *tt = qcal_table_new_schema(QCAL_TABLE_TENSORS);
-  int t_name = QCAL_COL(TENSORS, name), t_kind = QCAL_COL(TENSORS, kind),
-      t_graph = QCAL_COL(TENSORS, graph_tensor), t_layer = QCAL_COL(TENSORS, layer),
-      t_op = QCAL_COL(TENSORS, op), t_shape = QCAL_COL(TENSORS, shape),
-      t_n = QCAL_COL(TENSORS, numel), t_axis = QCAL_COL(TENSORS, channel_axis),
-      t_ch = QCAL_COL(TENSORS, channels), t_ev = QCAL_COL(TENSORS, eval_numel),
-      t_bins = QCAL_COL(TENSORS, histogram_bins);
-  size_t hist_off = 0, edge_off = 0; /* into /histogram_counts, /histogram_edges */
-  for (int i = 0; i < s->nitems; i++) {
-    const sweep_item *it = &s->items[i];
-    char shape[128] = "";
-    size_t u = 0;
-    for (int d = 0; d < it->calib.ndim && u < sizeof shape; d++)
-      u += (size_t)snprintf(shape + u, sizeof shape - u, "%s%lld", d ? "x" : "",
-                            (long long)it->calib.shape[d]);
-    qcal_table_row(tt);
-    qcal_table_set_s(tt, t_name, it->name);
-    qcal_table_set_s(tt, t_kind, qcal_item_kind_names[it->kind]);
-    qcal_table_set_s(tt, t_graph, it->graph_tensor);
-    qcal_table_set_i(tt, t_layer, it->layer);
-    qcal_table_set_s(tt, t_op,
-                     it->layer < 0                                     ? ""
-                     : s->model.layers[it->layer].op == QCAL_OP_DWCONV ? "depthwise"
-                                                                       : "conv");
-    qcal_table_set_s(tt, t_shape, shape);
-    qcal_table_set_i(tt, t_n, (int64_t)it->calib.numel);
-    qcal_table_set_i(tt, t_axis, it->axis == QCAL_PER_TENSOR ? -1 : it->axis);
-    qcal_table_set_i(tt, t_ch, it->axis == QCAL_PER_TENSOR ? 1 : it->calib.shape[it->axis]);
-    qcal_table_set_i(tt, t_ev, (int64_t)(it->eval.numel ? it->eval.numel : it->calib.numel));
-    qcal_table_set_i(tt, t_bins, it->hist.nbins);
-    qcal_table_set_i(tt, QCAL_COL(TENSORS, histogram_offset),
-                     it->hist.nbins ? (int64_t)hist_off : -1);
-    qcal_table_set_i(tt, QCAL_COL(TENSORS, histogram_edge_offset),
-                     it->hist.nbins ? (int64_t)edge_off : -1);
-    if (it->hist.nbins)
-      hist_off += it->hist.nbins, edge_off += it->hist.nbins + 1u;
-  }
-  if (st == QCAL_OK)
-    st = qcal_h5_write_table(&h, tt);
-  qcal_table_free(tt);
-  /* results + amax values */
-  qcal_table *rt = qcal_table_new_schema(QCAL_TABLE_RESULTS);
-  int r_t = QCAL_COL(RESULTS, tensor_id), r_name = QCAL_COL(RESULTS, tensor),
-      r_kind = QCAL_COL(RESULTS, kind), r_layer = QCAL_COL(RESULTS, layer),
-      r_m = QCAL_COL(RESULTS, method), r_p = QCAL_COL(RESULTS, percentile),
-      r_g = QCAL_COL(RESULTS, granularity), r_b = QCAL_COL(RESULTS, bits),
-      r_ch = QCAL_COL(RESULTS, channels), r_off = QCAL_COL(RESULTS, amax_offset),
-      r_a = QCAL_COL(RESULTS, amax), r_amin = QCAL_COL(RESULTS, amax_min),
-      r_amax = QCAL_COL(RESULTS, amax_max), r_mse = QCAL_COL(RESULTS, mse),
-      r_sq = QCAL_COL(RESULTS, sqnr_db), r_mae = QCAL_COL(RESULTS, max_abs_err),
-      r_cos = QCAL_COL(RESULTS, cosine), r_cf = QCAL_COL(RESULTS, clip_fraction),
-      r_cm = QCAL_COL(RESULTS, clip_mse), r_rm = QCAL_COL(RESULTS, round_mse),
-      r_cs = QCAL_COL(RESULTS, collect_seconds), r_ks = QCAL_COL(RESULTS, compute_seconds);
-  size_t nam = 0;
-  for (size_t r = 0; r < s->nrows; r++)
-    nam += s->rows[r].channels;
-  float *am = malloc((nam ? nam : 1) * sizeof *am);
-  size_t off = 0;
-  for (size_t r = 0; r < s->nrows && am; r++) {
-    const sweep_row *w = &s->rows[r];
-    const sweep_item *it = &s->items[w->item];
-    float lo = w->amax[0], hi = w->amax[0];
-    double mean = 0;
-    for (size_t c = 0; c < w->channels; c++) {
-      lo = fminf(lo, w->amax[c]), hi = fmaxf(hi, w->amax[c]);
-      mean += w->amax[c];
-    }
-    memcpy(am + off, w->amax, w->channels * sizeof *am);
-    qcal_table_row(rt);
-    qcal_table_set_i(rt, r_t, w->item);
-    qcal_table_set_s(rt, r_name, it->name);
-    qcal_table_set_s(rt, r_kind, qcal_item_kind_names[it->kind]);
-    qcal_table_set_i(rt, r_layer, it->layer);
-    qcal_table_set_s(rt, r_m, qcal_method_configs[w->method].method);
-    if (qcal_method_configs[w->method].percentile > 0)
-      qcal_table_set_f(rt, r_p, qcal_method_configs[w->method].percentile);
-    qcal_table_set_s(rt, r_g, w->per_channel ? "per-channel" : "per-tensor");
-    qcal_table_set_i(rt, r_b, w->bits);
-    qcal_table_set_i(rt, r_ch, (int64_t)w->channels);
-    qcal_table_set_i(rt, r_off, (int64_t)off);
-    qcal_table_set_f(rt, r_a, w->channels == 1 ? w->amax[0] : mean / (double)w->channels);
-    qcal_table_set_f(rt, r_amin, lo);
-    qcal_table_set_f(rt, r_amax, hi);
-    qcal_table_set_f(rt, r_mse, w->m.mse);
-    qcal_table_set_f(rt, r_sq, w->m.sqnr_db);
-    qcal_table_set_f(rt, r_mae, w->m.max_abs_err);
-    qcal_table_set_f(rt, r_cos, w->m.cosine);
-    qcal_table_set_f(rt, r_cf, w->m.clip_fraction);
-    qcal_table_set_f(rt, r_cm, w->m.clip_mse);
-    qcal_table_set_f(rt, r_rm, w->m.round_mse);
-    qcal_table_set_f(rt, r_cs, w->collect_s);
-    qcal_table_set_f(rt, r_ks, w->compute_s);
-    off += w->channels;
-  }
-  if (!am && st == QCAL_OK)
-    st = qcal_error(QCAL_ENOMEM, "out of memory");
-  if (st == QCAL_OK)
-    st = qcal_h5_write_table(&h, rt);
-  if (st == QCAL_OK)
-    st = qcal_h5_write_f32(&h, "/amax_values", am, nam, "value");
-  if (st == QCAL_OK)
-    st = qcal_h5_attr_str(
-        &h, "/amax_values", "description",
-        "amax per channel; results row r owns [amax_offset, amax_offset + channels)");
-  free(am);
-  qcal_table_free(rt);
-  /* per-tensor histograms, end to end in two flat datasets (schema 2): one
-   * HDF5 object per tensor made a 10^5-tensor sweep spend a minute writing */
-  {
-    const size_t n = (size_t)s->nitems;
-    const uint64_t **cp = malloc((n ? n : 1) * sizeof *cp);
-    const float **ep = malloc((n ? n : 1) * sizeof *ep);
-    size_t *cl = malloc((n ? n : 1) * sizeof *cl), *el = malloc((n ? n : 1) * sizeof *el);
-    if (st == QCAL_OK && (!cp || !ep || !cl || !el))
-      st = qcal_error(QCAL_ENOMEM, "out of memory");
-    for (size_t i = 0; st == QCAL_OK && i < n; i++) {
-      const qcal_histogram *hg = &s->items[i].hist;
-      cp[i] = hg->counts, ep[i] = hg->edges;
-      cl[i] = hg->nbins, el[i] = hg->nbins ? hg->nbins + 1u : 0;
-    }
-    if (st == QCAL_OK)
-      st = qcal_h5_write_u64_concat(&h, "/histogram_counts", cp, cl, n);
-    if (st == QCAL_OK)
-      st = qcal_h5_write_f32_concat(&h, "/histogram_edges", ep, el, n, "value");
-    if (st == QCAL_OK)
-      st = qcal_h5_attr_str(&h, "/histogram_counts", "description",
-                            "|x| histograms of all tensors end to end; /tensors row t owns "
-                            "[histogram_offset, histogram_offset + histogram_bins)");
-    free(cp), free(ep), free(cl), free(el);
-  }
-  if (st == QCAL_OK && s->e2e)
-    st = qcal_h5_write_table(&h, s->e2e);
-  if (st == QCAL_OK && s->sens)
-    st = qcal_h5_write_table(&h, s->sens);
-  if (st == QCAL_OK && s->nimages) {
-    qcal_table *it = qcal_table_new_schema(QCAL_TABLE_IMAGES);
-    int i_n = QCAL_COL(IMAGES, name), i_s = QCAL_COL(IMAGES, split),
-        i_st = QCAL_COL(IMAGES, status);
-    for (int i = 0; i < s->nimages; i++) {
-      const char *split = "none";
-      for (int k = 0; k < s->ncalib; k++)
-        if (s->calib_idx[k] == i)
-          split = "calibration";
-      for (int k = 0; k < s->nheld; k++)
-        if (s->held_idx[k] == i)
-          split = "held-out";
-      qcal_table_row(it);
-      qcal_table_set_s(it, i_n, s->image_names[i]);
-      qcal_table_set_s(it, i_s, split);
-      qcal_table_set_s(it, i_st, s->image_status[i]);
-    }
-    st = qcal_h5_write_table(&h, it);
-    qcal_table_free(it);
-  }
-  if (st == QCAL_OK) {
-    qcal_table *tm = qcal_table_new_schema(QCAL_TABLE_TIMING);
-    int m_s = QCAL_COL(TIMING, stage), m_t = QCAL_COL(TIMING, seconds);
-    const char *names[] = {"load", "forward", "collect", "compute", "end-to-end"};
-    double v[] = {s->t_load, s->t_forward, s->t_collect, s->t_compute, s->t_e2e};
-    for (int i = 0; i < 5; i++) {
-      qcal_table_row(tm);
-      qcal_table_set_s(tm, m_s, names[i]);
-      qcal_table_set_f(tm, m_t, v[i]);
-    }
-    st = qcal_h5_write_table(&h, tm);
-    qcal_table_free(tm);
-  }
-  if (st != QCAL_OK) {
-    qcal_h5_abort(&h);
-    return st;
-  }
-  return qcal_h5_commit(&h);
-}
-
 static double row_sqnr(const sweep_row *r) {
   return r ? r->m.sqnr_db : NAN;
+}
+
+/* Per configuration, each output's SQNR (top-1 agreement for class scores). */
+static void print_outputs(const sweep_state *s) {
+  const qcal_table *t = s->e2e_outputs;
+  const int no = s->graph->noutputs < 4 ? s->graph->noutputs : 4;
+  char shown[256];
+  printf("\nend to end on %d held-out photos (%d-bit); SQNR dB per output (top-1 agreement for "
+         "class scores):\n%-10s %-12s",
+         s->nheld, qcal_sweep_e2e_bits(s), "act", "weights");
+  for (int o = 0; o < no; o++) {
+    const char *n =
+        qcal_escape_text(s->graph->values[s->graph->outputs[o]].name, shown, sizeof shown);
+    size_t l = strlen(n);
+    printf(" %14.14s", l > 14 ? n + l - 14 : n);
+  }
+  printf("\n");
+  const int c_o = QCAL_COL(E2E_OUTPUTS, output), c_q = QCAL_COL(E2E_OUTPUTS, sqnr_db),
+            c_t = QCAL_COL(E2E_OUTPUTS, top1_agreement);
+  for (size_t r = 0; r < qcal_table_rows(t);) {
+    printf("%-10s %-12s", qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, act_method)),
+           qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity)));
+    const char *am = qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, act_method)),
+               *wg = qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity));
+    for (int o = 0;
+         r < qcal_table_rows(t) &&
+         !strcmp(am, qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, act_method))) &&
+         !strcmp(wg, qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity)));
+         o++, r++) {
+      if (o >= no)
+        continue;
+      double top = qcal_table_get_f(t, (long)r, c_t);
+      (void)c_o;
+      if (!isnan(top))
+        printf(" %6.2f (%4.0f%%)", qcal_table_get_f(t, (long)r, c_q), 100 * top);
+      else
+        printf(" %14.2f", qcal_table_get_f(t, (long)r, c_q));
+    }
+    printf("\n");
+  }
+}
+
+/* The three most sensitive layers per weight granularity: by the task's
+ * headline output (PoseNet: heatmap) or else by the worst output SQNR. */
+static void print_sensitive(const sweep_state *s) {
+  const qcal_table *t = s->sens ? s->sens : s->sens_outputs;
+  if (!t || !qcal_table_rows(t))
+    return;
+  const bool task = s->sens != NULL;
+  const int c_g = task ? QCAL_COL(SENSITIVITY, weight_granularity)
+                       : QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity);
+  const int c_l = task ? QCAL_COL(SENSITIVITY, layer) : QCAL_COL(SENSITIVITY_OUTPUTS, layer);
+  const int c_v =
+      task ? QCAL_COL(SENSITIVITY, heatmap_sqnr_db) : QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db);
+  printf("\nmost sensitive layers (only that layer quantized; %s dB):\n",
+         task ? "heatmap" : "worst output");
+  const int L = s->nlayers;
+  double *score = malloc((size_t)(2 * L + 1) * sizeof *score);
+  if (!score)
+    return;
+  for (int k = 0; k < 2 * L; k++)
+    score[k] = NAN;
+  for (size_t r = 0; r < qcal_table_rows(t); r++) {
+    int64_t l = qcal_table_get_i(t, (long)r, c_l);
+    int g = !strcmp(qcal_table_get_s(t, (long)r, c_g), "per-channel");
+    double v = qcal_table_get_f(t, (long)r, c_v);
+    if (l >= 0 && l < L && (isnan(score[2 * l + g]) || v < score[2 * l + g]))
+      score[2 * l + g] = v;
+  }
+  for (int g = 0; g < 2; g++) {
+    printf("  weights %-12s", g ? "per-channel" : "per-tensor");
+    int used[3] = {-1, -1, -1};
+    for (int k = 0; k < 3; k++) {
+      int best = -1;
+      for (int l = 0; l < L; l++)
+        if (!isnan(score[2 * l + g]) && l != used[0] && l != used[1] &&
+            (best < 0 || score[2 * l + g] < score[2 * best + g]))
+          best = l;
+      if (best < 0)
+        break;
+      used[k] = best;
+      char shown[256];
+      printf("  %s%s %.1f", qcal_escape_text(s->layers[best].name, shown, sizeof shown),
+             !strcmp(s->layers[best].op, "depthwise") ? "*" : "", score[2 * best + g]);
+    }
+    printf("\n");
+  }
+  free(score);
 }
 
 static void print_summary(const sweep_state *s) {
@@ -336,26 +254,16 @@ static void print_summary(const sweep_state *s) {
   if (s->have_model) {
     printf("%-22s %9s %9s  %-22s %-10s %7s\n", "layer", "W tensor", "W channel", "best W", "best A",
            "A dB");
-    for (int l = 0; l < s->model.nlayers; l++) {
-      int iw = -1, ia = -1;
-      for (int i = 0; i < s->nitems; i++) {
-        if (s->items[i].layer != l)
-          continue;
-        if (s->items[i].kind == ITEM_WEIGHT)
-          iw = i;
-        else if (s->items[i].kind == ITEM_ACTIVATION)
-          ia = i;
-      }
+    for (int l = 0; l < s->nlayers; l++) {
+      const sweep_layer *L = &s->layers[l];
+      int iw = L->weight_item, ia = L->act_item[0];
       if (iw < 0 && ia < 0)
         continue;
       char name[64], bw[64] = "-", ba[32] = "-";
       char shown[256];
-      snprintf(name, sizeof name, "%.20s%s",
-               qcal_escape_text(s->items[iw >= 0 ? iw : ia].name, shown, sizeof shown),
-               s->model.layers[l].op == QCAL_OP_DWCONV ? "*" : "");
-      char *slash = strchr(name, '/');
-      if (slash)
-        *slash = s->model.layers[l].op == QCAL_OP_DWCONV ? '*' : '\0', slash[1] = '\0';
+      const bool dw = !strcmp(L->op, "depthwise");
+      snprintf(name, sizeof name, "%.21s%s", qcal_escape_text(L->name, shown, sizeof shown),
+               dw ? "*" : "");
       double wt = NAN, wc = NAN, best = -INFINITY, ab = -INFINITY;
       if (iw >= 0) {
         wt = row_sqnr(qcal_sweep_find(s, iw, "max", false, bits));
@@ -417,35 +325,9 @@ static void print_summary(const sweep_state *s) {
              100 * qcal_table_get_f(s->e2e, (long)r, QCAL_COL(E2E, keypoint_agreement)),
              100 * qcal_table_get_f(s->e2e, (long)r, QCAL_COL(E2E, keypoint_agreement_confident)));
   }
-  if (s->sens && qcal_table_rows(s->sens)) {
-    printf("\nmost sensitive layers (only that layer quantized; heatmap dB):\n");
-    const qcal_table *t = s->sens;
-    const int c_h = QCAL_COL(SENSITIVITY, heatmap_sqnr_db),
-              c_g = QCAL_COL(SENSITIVITY, weight_granularity),
-              c_n = QCAL_COL(SENSITIVITY, layer_name), c_o = QCAL_COL(SENSITIVITY, op);
-    for (int g = 0; g < 2; g++) {
-      const char *gran = g ? "per-channel" : "per-tensor";
-      printf("  weights %-12s", gran);
-      long used[3] = {-1, -1, -1};
-      for (int k = 0; k < 3; k++) {
-        long best = -1;
-        for (size_t r = 0; r < qcal_table_rows(t); r++) {
-          if (strcmp(qcal_table_get_s(t, (long)r, c_g), gran) || (long)r == used[0] ||
-              (long)r == used[1])
-            continue;
-          if (best < 0 || qcal_table_get_f(t, (long)r, c_h) < qcal_table_get_f(t, best, c_h))
-            best = (long)r;
-        }
-        if (best < 0)
-          break;
-        used[k] = best;
-        printf("  %s%s %.1f", qcal_table_get_s(t, best, c_n),
-               !strcmp(qcal_table_get_s(t, best, c_o), "depthwise") ? "*" : "",
-               qcal_table_get_f(t, best, c_h));
-      }
-      printf("\n");
-    }
-  }
+  if (!s->e2e && s->e2e_outputs && qcal_table_rows(s->e2e_outputs))
+    print_outputs(s);
+  print_sensitive(s);
   int skipped = 0;
   for (int i = 0; i < s->nimages; i++)
     if (!s->image_ok[i])
@@ -466,9 +348,9 @@ int qcal_cmd_sweep(int argc, char **argv) {
   sweep_cfg cfg = {.model = model,
                    .images = images,
                    .bits_spec = "8",
-                   .input_size = 257,
                    .seed = 1,
-                   .synthetic_size = 1 << 20};
+                   .synthetic_size = 1 << 20,
+                   .pre = {.scale = NAN, .offset = NAN}};
   const char *files[256];
   int nfiles;
   int r = qcal_opts_parse(&info, &cfg, argc, argv, files, 256, &nfiles);
@@ -477,8 +359,8 @@ int qcal_cmd_sweep(int argc, char **argv) {
   if (parse_bits(&cfg) != 0)
     return qcal_die("sweep: --bits '%s' is not a list of widths in 2..16 (e.g. 8, 2-8, 4,8)",
                     cfg.bits_spec);
+  cfg.pre.quick = cfg.quick;
   if (cfg.quick) {
-    cfg.input_size = cfg.input_size == 257 ? 129 : cfg.input_size;
     cfg.synthetic_size = cfg.synthetic_size == (1 << 20) ? 1 << 16 : cfg.synthetic_size;
   }
   s.cfg = cfg;
@@ -544,7 +426,7 @@ int qcal_cmd_sweep(int argc, char **argv) {
     st = qcal_sweep_e2e(&s);
   char *cj = st == QCAL_OK ? config_json(&s, files, nfiles) : NULL;
   if (st == QCAL_OK)
-    st = write_results(&s, out, cj);
+    st = qcal_sweep_write(&s, out, cj);
   free(cj);
   if (st != QCAL_OK) {
     int rc = qcal_die_status(st);

@@ -7,6 +7,8 @@
 
 #include "bench/cli.h"
 
+const char *const qcal_layout_choices[] = {"nchw", "nhwc", NULL};
+
 int qcal_die(const char *fmt, ...) {
   char msg[2048];
   va_list ap;
@@ -147,11 +149,13 @@ void qcal_opts_help(const qcal_cmd_info *cmd, const void *defaults, FILE *out) {
     fprintf(out, "  %-24s %s", left, o->help);
     const void *d = (const char *)defaults + o->offset;
     switch (o->type) {
-    case OPT_INT:
-      fprintf(out, " (default %d)", *(const int *)d);
+    case OPT_INT: /* a default outside the range means "not given: decided later" */
+      if (*(const int *)d >= o->min)
+        fprintf(out, " (default %d)", *(const int *)d);
       break;
     case OPT_DOUBLE:
-      fprintf(out, " (default %g)", *(const double *)d);
+      if (!isnan(*(const double *)d))
+        fprintf(out, " (default %g)", *(const double *)d);
       break;
     case OPT_STRING:
     case OPT_CHOICE:

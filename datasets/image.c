@@ -1,12 +1,10 @@
 /* Photos via stb_image (Debian libstb-dev): decode, bilinear resize, then
- * PoseNet's normalisation (qcal_image_load) or the preprocessing options of
- * infer and sweep (qcal_image_preprocess). */
+ * the preprocessing of infer and sweep (qcal_image_preprocess). */
 #include <errno.h>
 #include <stb/stb_image.h>
 #include <string.h>
 
 #include "qcal/datasets.h"
-#include "qcal/model.h"
 
 /* RGB pixels of path (free with stbi_image_free). Checked before decoding:
  * the size (a header may claim gigapixels), and 16 bits per channel, whose
@@ -54,38 +52,13 @@ static void name_after(qcal_tensor *t, const char *path) {
   snprintf(t->name, sizeof t->name, "%s", base ? base + 1 : path);
 }
 
-qcal_status qcal_image_load(const char *path, int size, qcal_tensor *out) {
-  memset(out, 0, sizeof *out);
-  if (size < 16 || size > 4096)
-    return qcal_error(QCAL_EINVAL, "input size %d out of range (16..4096)", size);
-  unsigned char *px;
-  int w, h;
-  QCAL_TRY(decode_rgb(path, &px, &w, &h));
-  int64_t shape[4] = {1, size, size, 3};
-  qcal_status st = qcal_tensor_alloc(out, 4, shape);
-  if (st != QCAL_OK) {
-    stbi_image_free(px);
-    return st;
-  }
-  for (int y = 0; y < size; y++)
-    for (int x = 0; x < size; x++) {
-      float rgb[3];
-      sample_rgb(px, w, h, size, size, y, x, rgb);
-      for (int c = 0; c < 3; c++)
-        out->data[((size_t)y * size + x) * 3 + c] = rgb[c] / 127.5f - 1.0f;
-    }
-  stbi_image_free(px);
-  name_after(out, path);
-  return QCAL_OK;
-}
-
 qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out) {
   memset(out, 0, sizeof *out);
   if (p->height < 1 || p->width < 1 || p->height > 8192 || p->width > 8192)
     return qcal_error(QCAL_EINVAL, "input size %dx%d out of range (1..8192)", p->height, p->width);
   if (p->channels != 1 && p->channels != 3)
     return qcal_error(QCAL_EINVAL, "channels must be 1 or 3, got %d", p->channels);
-  unsigned char *px;
+  unsigned char *px = NULL;
   int w, h;
   QCAL_TRY(decode_rgb(path, &px, &w, &h));
   int H = p->height, W = p->width, C = p->channels;

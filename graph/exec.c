@@ -185,7 +185,12 @@ qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
     struct timespec t0, t1;
     if (prof)
       clock_gettime(CLOCK_MONOTONIC, &t0);
-    QCAL_TRY(qcal_op_fwd[n->op](g, n));
+    qcal_status st = qcal_fq_enter(g, i);
+    if (!st)
+      st = qcal_op_fwd[n->op](g, n);
+    qcal_fq_leave(g, i);
+    if (st)
+      return st;
     if (prof) {
       clock_gettime(CLOCK_MONOTONIC, &t1);
       op_s[n->op] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

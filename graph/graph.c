@@ -123,6 +123,7 @@ void qcal_graph_free(qcal_graph *g) {
       qcal_free(g->values[i].data);
     free(g->values[i].name);
   }
+  qcal_fq_free(g);
   qcal_plan_free(g);
   names *nm = g->names;
   free(nm->slot);

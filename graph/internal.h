@@ -53,6 +53,14 @@ void qcal_strides(int ndim, const int64_t *shape, int64_t *st);
 qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt, const void **dst_fmt,
                            size_t *dst_bytes);
 bool qcal_fmt_equal(const void *a, const void *b);
+/* Bytes of a buffer in execution layout fmt; fmt's elements into plain C
+ * order. */
+size_t qcal_fmt_bytes(const void *fmt);
+qcal_status qcal_fmt_to_plain(const void *fmt, const void *src, float *dst);
+/* Swap fake-quantized inputs in around node i's execution (graph/fakequant.c). */
+qcal_status qcal_fq_enter(qcal_graph *g, int i);
+void qcal_fq_leave(qcal_graph *g, int i);
+void qcal_fq_free(qcal_graph *g);
 /* Channel block B of a [N][C/B][H][W][B] layout (nChw8c, nChw16c), else 0. */
 int qcal_fmt_cblock(const void *fmt);
 /* Mul(x, s) with x 4-D and s one value per channel ([N or 1, C, 1, 1]):

@@ -15,7 +15,9 @@ typedef struct conv_exec {
   dnnl_memory_desc_t u_src, u_wei, u_dst, p_src, p_wei, p_dst, md_bias;
   dnnl_memory_t m_src, m_wei, m_dst, m_bias, m_usrc, m_uwei, m_udst;
   void *b_src, *b_wei, *b_dst; /* primitive-layout buffers where they differ */
-  bool wei_ready;              /* constant weights reordered */
+  bool wei_ready;              /* constant weights reordered ... */
+  const void *wei_from;        /* ... from this buffer */
+  unsigned wei_gen;            /* ... at this qcal_graph.fq_gen */
 } conv_exec;
 
 static void conv_free(void *p) {
@@ -255,6 +257,35 @@ int qcal_fmt_cblock(const void *fmt) {
   return (int)B;
 }
 
+size_t qcal_fmt_bytes(const void *fmt) {
+  return dnnl_memory_desc_get_size(fmt);
+}
+
+qcal_status qcal_fmt_to_plain(const void *fmt, const void *src, float *dst) {
+  const dnnl_memory_desc_t *md = fmt;
+  qcal_status st = QCAL_OK;
+  dnnl_memory_desc_t plain;
+  dnnl_primitive_t r = NULL;
+  dnnl_memory_t a = NULL, b = NULL;
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&plain, md->ndims, md->dims, dnnl_f32,
+                                         md->ndims == 4 ? dnnl_abcd : dnnl_abcde));
+  if ((st = qcal_dnnl_reorder(md, &plain, &r)) || (st = qcal_dnnl_mem(md, (void *)src, &a)) ||
+      (st = qcal_dnnl_mem(&plain, dst, &b)))
+    goto done;
+  if (r)
+    st = run_reorder(r, a, b);
+  else
+    memcpy(dst, src, dnnl_memory_desc_get_size(&plain));
+done:
+  if (r)
+    dnnl_primitive_destroy(r);
+  if (a)
+    dnnl_memory_destroy(a);
+  if (b)
+    dnnl_memory_destroy(b);
+  return st;
+}
+
 bool qcal_fmt_equal(const void *a, const void *b) {
   return a && b && dnnl_memory_desc_equal(a, b);
 }
@@ -268,10 +299,13 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
   /* weights: reordered once when constant */
   if (!e->r_wei) {
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_wei, w->data));
-  } else if (!e->wei_ready || w->kind != QCAL_VAL_CONST) {
+  } else if (!e->wei_ready || w->kind != QCAL_VAL_CONST || e->wei_from != w->data ||
+             e->wei_gen != g->fq_gen) { /* fake-quantized weights come and go */
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_uwei, w->data));
     QCAL_TRY(run_reorder(e->r_wei, e->m_uwei, e->m_wei));
     e->wei_ready = true;
+    e->wei_from = w->data;
+    e->wei_gen = g->fq_gen;
   }
   /* src: already in the primitive's layout when the producer kept it so */
   if (e->r_src && !qcal_fmt_equal(x->fmt, &e->p_src)) {

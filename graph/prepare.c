@@ -162,7 +162,7 @@ void qcal_strides(int ndim, const int64_t *shape, int64_t *st) {
   }
 }
 
-qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t *shape) {
+static qcal_status bind(qcal_graph *g, int i, int ndim, const int64_t *shape, bool any) {
   if (i < 0 || i >= g->ninputs)
     return qcal_error(QCAL_EINVAL, "%s: no input %d", g->path, i);
   qcal_value *v = &g->values[g->inputs[i]];
@@ -177,7 +177,7 @@ qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t 
   snprintf(p, (size_t)(want + sizeof want - p), "]");
   bool ok = ndim == v->ndim;
   for (int d = 0; ok && d < ndim; d++)
-    ok = shape[d] >= 0 && (v->shape[d] < 0 || v->shape[d] == shape[d]);
+    ok = shape[d] >= 0 && (any || v->shape[d] < 0 || v->shape[d] == shape[d]);
   if (!ok) {
     char got[160] = "[", *q = got + 1, name[96];
     for (int d = 0; d < ndim && d < QCAL_MAX_DIMS; d++)
@@ -194,6 +194,16 @@ qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t 
   }
   v->numel = numel;
   return QCAL_OK;
+}
+
+qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t *shape) {
+  return bind(g, i, ndim, shape, false);
+}
+
+qcal_status qcal_graph_resize_input(qcal_graph *g, int i, int ndim, const int64_t *shape) {
+  if (g->prepared)
+    return qcal_error(QCAL_EINVAL, "%s: input %d resized after prepare", g->path, i);
+  return bind(g, i, ndim, shape, true);
 }
 
 qcal_status qcal_graph_freeze_input(qcal_graph *g, int i, const void *data) {
@@ -412,6 +422,7 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
     o = &def;
   if (g->prepared)
     return qcal_error(QCAL_EINVAL, "%s: graph already prepared", g->path);
+  qcal_fq_free(g);
   g->threads = o->threads;
   g->plain_values = o->plain_values || getenv("QCAL_PLAIN_VALUES");
   for (int i = 0; i < g->nnodes; i++) {

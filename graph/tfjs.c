@@ -326,9 +326,13 @@ static qcal_status load_weights(tctx *c, json_object *root) {
     /* the group's shards, concatenated */
     size_t total = 0;
     unsigned char *buf = NULL;
+    char files[256] = ""; /* the shards' names, for messages */
     for (size_t p = 0; p < jlen(paths); p++) {
       const char *rel = jstr(jat(paths, p));
       char nb[160];
+      if (rel && strlen(files) < 200)
+        snprintf(files + strlen(files), sizeof files - strlen(files), "%s%s", p ? ", " : "",
+                 qcal_escape_text(rel, nb, sizeof nb));
       if (!rel || !*rel || rel[0] == '/' || strstr(rel, "..") || strlen(rel) > 1024) {
         free(buf);
         return terr(c, QCAL_EFORMAT, "weight file '%s' must be a plain path beside the model",
@@ -389,8 +393,10 @@ static qcal_status load_weights(tctx *c, json_object *root) {
       if (numel * es > total - at || at > total) {
         free(buf);
         return terr(c, QCAL_EFORMAT,
-                    "weight '%s' needs %zu bytes at offset %zu; the weight files hold %zu",
-                    qcal_escape_text(name, nb, sizeof nb), numel * es, at, total);
+                    "weight '%s' needs %zu bytes at offset %zu; the weight file%s (%s) hold%s "
+                    "%zu",
+                    qcal_escape_text(name, nb, sizeof nb), numel * es, at,
+                    jlen(paths) > 1 ? "s" : "", files, jlen(paths) > 1 ? "" : "s", total);
       }
       double scale = 1, mn = 0;
       if (qkind >= 2) {

@@ -50,9 +50,11 @@ void qcal_schema_print_md(FILE *out) {
                  k->lo <= -1e300 ? -INFINITY : k->lo, k->hi >= 1e300 ? INFINITY : k->hi);
       else
         snprintf(range, sizeof range, "<= %d bytes", QCAL_SCHEMA_STR_MAX);
+      char since[32] = "";
+      if (k->since > 1)
+        snprintf(since, sizeof since, " (since version %d)", k->since);
       fprintf(out, "| `/%s` | `%s` | %s | %s | %s | %s%s |\n", tb->name, k->name,
-              type_name(k->type), k->units, range, k->doc,
-              k->since > 1 ? " (since version 2)" : "");
+              type_name(k->type), k->units, range, k->doc, since);
     }
   }
 }

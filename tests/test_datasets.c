@@ -1,13 +1,13 @@
 /* Datasets: the file readers (and their malformed inputs), the synthetic
- * generators, the TF.js reader, and the forward pass against a direct
- * convolution written here independently. */
+ * generators, the photo loader, and a TF.js model on the graph IR (with fake
+ * quantization) against a direct convolution written here independently. */
 #include <criterion/criterion.h>
 #include <hdf5.h>
 #include <stdlib.h>
 #include <zip.h>
 
 #include "qcal/datasets.h"
-#include "qcal/model.h"
+#include "qcal/graph.h"
 #include "tests/common.h"
 #include "tests/tiny_model.h"
 
@@ -293,19 +293,7 @@ Test(synthetic, channel_variants_span_up_to_100x) {
   qcal_tensor_free(&t);
 }
 
-/* ---- TF.js model and forward pass */
-
-Test(tfjs, tf_same_padding) {
-  int o, p;
-  qcal_tf_pad(7, 3, 2, true, &o, &p);
-  cr_assert(o == 4 && p == 1);
-  qcal_tf_pad(257, 3, 2, true, &o, &p);
-  cr_assert(o == 129 && p == 1);
-  qcal_tf_pad(6, 3, 2, true, &o, &p); /* odd total: the extra row goes after */
-  cr_assert(o == 3 && p == 0);
-  qcal_tf_pad(5, 3, 1, false, &o, &p);
-  cr_assert(o == 3 && p == 0);
-}
+/* ---- TF.js model on the graph IR, and the photo loader */
 
 /* Direct NHWC convolution, TF SAME/VALID padding, written without im2col or
  * BLAS: the independent computation. */
@@ -344,24 +332,57 @@ static void direct_conv(const float *in, int h, int w, int cin, const float *wt,
   *ow_ = ow;
 }
 
-Test(tfjs, forward_matches_direct_convolution) {
+/* The three weighted nodes of the tiny model, in order. */
+static void tiny_layers(const qcal_graph *g, int node[3]) {
+  qcal_qpoint *qp;
+  int nq, n = 0;
+  cr_assert_eq(qcal_graph_qpoints(g, false, &qp, &nq), QCAL_OK);
+  for (int k = 0; k < nq; k++)
+    if (qp[k].kind == QCAL_QP_WEIGHT) {
+      cr_assert_lt(n, 3);
+      node[n++] = qp[k].node;
+    }
+  free(qp);
+  cr_assert_eq(n, 3);
+}
+
+/* NCHW value [1, C, H, W] against NHWC want [H, W, C] */
+static void expect_nchw(qcal_graph *g, int v, const float *want, int H, int W, int C,
+                        const char *what) {
+  const qcal_value *val = &g->values[v];
+  cr_assert(val->ndim == 4 && val->shape[1] == C && val->shape[2] == H && val->shape[3] == W,
+            "%s: shape", what);
+  float *got = malloc(val->numel * sizeof *got);
+  cr_assert_eq(qcal_graph_read(g, v, got), QCAL_OK);
+  for (int c = 0; c < C; c++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++) {
+        float a = got[((size_t)c * H + y) * W + x], b = want[((size_t)y * W + x) * C + c];
+        cr_assert_float_eq(a, b, 1e-5 * (1 + fabsf(b)), "%s (%d,%d,%d): %g vs %g", what, y, x, c,
+                           (double)a, (double)b);
+      }
+  free(got);
+}
+
+Test(tfjs, graph_matches_direct_convolution_and_fake_quant) {
   tiny_write(dir, TINY_OK);
-  qcal_model m;
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_OK, "%s", qcal_last_error());
-  cr_assert_eq(m.nlayers, 3);
-  cr_assert_eq(m.layers[1].op, QCAL_OP_DWCONV);
-  cr_assert_eq(m.layers[0].stride, 2);
-  cr_assert(m.layers[0].relu6 && !m.layers[2].relu6 && !m.layers[2].same_pad);
-  cr_assert_eq(m.heads[QCAL_HEAD_HEATMAP], 2);
+  qcal_graph *g;
+  cr_assert_eq(qcal_tfjs_graph_load(pathf("tiny.json"), &g), QCAL_OK, "%s", qcal_last_error());
+  int64_t shape[4] = {1, 9, 8, 3}; /* odd sizes: TF SAME pads the extra row after */
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, shape), QCAL_OK, "%s", qcal_last_error());
+  qcal_graph_opts go = {.plain_values = true};
+  cr_assert_eq(qcal_graph_prepare(g, &go), QCAL_OK, "%s", qcal_last_error());
+  int node[3];
+  tiny_layers(g, node);
+  cr_assert_eq(qcal_attr_int(&g->nodes[node[1]], "group", 1), 4, "depthwise");
   qcal_tensor img;
-  int64_t shape[4] = {1, 9, 8, 3};
   cr_assert_eq(qcal_tensor_alloc(&img, 4, shape), QCAL_OK);
   qcal_rng r;
   qcal_rng_seed(&r, 99);
   for (size_t i = 0; i < img.numel; i++)
     img.data[i] = (float)(2 * qcal_rng_uniform(&r) - 1);
-  qcal_tensor acts[3] = {0};
-  cr_assert_eq(qcal_model_forward(&m, &img, NULL, acts), QCAL_OK, "%s", qcal_last_error());
+  const void *in[1] = {img.data};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK, "%s", qcal_last_error());
   /* the same network by direct convolution from the raw weight file */
   const float *w0 = tiny_weights, *b0 = w0 + TINY_CONV0, *w1 = b0 + 4, *b1 = w1 + TINY_DW,
               *w2 = b1 + 4, *b2 = w2 + TINY_HEAD;
@@ -371,63 +392,93 @@ Test(tfjs, forward_matches_direct_convolution) {
   cr_assert(oh == 5 && ow == 4);
   direct_conv(a0, 5, 4, 4, w1, b1, 3, 1, 1, 4, 1, 1, a1, &oh, &ow);
   direct_conv(a1, 5, 4, 4, w2, b2, 1, 1, 0, 5, 0, 0, a2, &oh, &ow);
-  const float *want[3] = {a0, a1, a2};
-  const size_t n[3] = {80, 80, 100};
-  for (int l = 0; l < 3; l++) {
-    cr_assert_eq(acts[l].numel, n[l], "layer %d size", l);
-    for (size_t i = 0; i < n[l]; i++)
-      cr_assert_float_eq(acts[l].data[i], want[l][i], 1e-5 * (1 + fabsf(want[l][i])),
-                         "layer %d element %zu: %g vs %g", l, i, (double)acts[l].data[i],
-                         (double)want[l][i]);
-  }
+  expect_nchw(g, g->nodes[node[0]].out[0], a0, 5, 4, 4, "conv");
+  expect_nchw(g, g->nodes[node[1]].out[0], a1, 5, 4, 4, "depthwise");
+  /* the graph output is NHWC, as TF.js gives it */
+  const qcal_value *y = &g->values[g->outputs[0]];
+  cr_assert_eq(y->numel, 100);
+  for (size_t i = 0; i < 100; i++)
+    cr_assert_float_eq(((const float *)y->data)[i], a2[i], 1e-5 * (1 + fabsf(a2[i])), "head %zu",
+                       i);
   int clipped = 0;
   for (size_t i = 0; i < 80; i++)
     clipped += a0[i] == 0.0f || a0[i] == 6.0f;
   cr_assert_gt(clipped, 0); /* ReLU6 was exercised */
-  /* fake-quant at the inputs: the first layer's input quantized to 2 bits */
-  float act_amax[3] = {1.0f, -1, -1};
-  qcal_forward_opts o = {act_amax, {2, false, false}, 0};
-  qcal_tensor q[3] = {0};
-  cr_assert_eq(qcal_model_forward(&m, &img, &o, q), QCAL_OK);
+  /* fake quantization while running: the first conv's input at 2 bits
+   * (s = 1: the grid {-1, 0, 1}), then its weight per channel as well */
+  float one = 1.0f;
+  qcal_graph_fq fq = {node[0], 0, QCAL_PER_TENSOR, &one, {2, false, false}};
+  cr_assert_eq(qcal_graph_fake_quant(g, &fq, 1), QCAL_OK, "%s", qcal_last_error());
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
   qcal_tensor img_q;
   cr_assert_eq(qcal_tensor_alloc(&img_q, 4, shape), QCAL_OK);
   for (size_t i = 0; i < img.numel; i++)
-    img_q.data[i] = rintf(img.data[i]); /* s = 1/1: the grid {-1, 0, 1} */
+    img_q.data[i] = rintf(img.data[i]);
   direct_conv(img_q.data, 9, 8, 3, w0, b0, 3, 2, 1, 4, 0, 1, a0, &oh, &ow);
-  for (size_t i = 0; i < 80; i++)
-    cr_assert_float_eq(q[0].data[i], a0[i], 1e-5 * (1 + fabsf(a0[i])));
-  qcal_acts_free(&m, acts);
-  qcal_acts_free(&m, q);
+  expect_nchw(g, g->nodes[node[0]].out[0], a0, 5, 4, 4, "fake-quant input");
+  float wq[TINY_CONV0], amax[4];
+  for (int c = 0; c < 4; c++) { /* HWIO: channel c is every 4th */
+    amax[c] = 0;
+    for (int k = c; k < TINY_CONV0; k += 4)
+      amax[c] = fmaxf(amax[c], fabsf(w0[k]));
+  }
+  for (int k = 0; k < TINY_CONV0; k++) /* 8 bits narrow: s = 127 / amax */
+    wq[k] = rintf(w0[k] * (127.0f / amax[k % 4])) / (127.0f / amax[k % 4]);
+  qcal_graph_fq two[2] = {fq, {node[0], 1, 0, amax, {8, false, false}}};
+  cr_assert_eq(qcal_graph_fake_quant(g, two, 2), QCAL_OK, "%s", qcal_last_error());
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+  direct_conv(img_q.data, 9, 8, 3, wq, b0, 3, 2, 1, 4, 0, 1, a0, &oh, &ow);
+  expect_nchw(g, g->nodes[node[0]].out[0], a0, 5, 4, 4, "fake-quant weight");
+  /* cleared: float again, and the depthwise conv never saw any of it */
+  cr_assert_eq(qcal_graph_fake_quant(g, NULL, 0), QCAL_OK);
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+  direct_conv(img.data, 9, 8, 3, w0, b0, 3, 2, 1, 4, 0, 1, a0, &oh, &ow);
+  expect_nchw(g, g->nodes[node[0]].out[0], a0, 5, 4, 4, "cleared");
+  /* per-channel fake quantization of an activation is refused */
+  qcal_graph_fq bad = {node[1], 0, 1, amax, {8, false, false}};
+  cr_assert_eq(qcal_graph_fake_quant(g, &bad, 1), QCAL_EUNSUPPORTED);
+  qcal_graph_free(g);
   qcal_tensor_free(&img);
   qcal_tensor_free(&img_q);
-  qcal_model_free(&m);
+}
+
+/* load, bind [1, 9, 8, 3] and prepare; the status of the first failure */
+static qcal_status tiny_try(void) {
+  qcal_graph *g;
+  qcal_status st = qcal_tfjs_graph_load(pathf("tiny.json"), &g);
+  if (st)
+    return st;
+  int64_t shape[4] = {1, 9, 8, 3};
+  qcal_graph_opts go = {0};
+  if (!(st = qcal_graph_bind_input(g, 0, 4, shape)))
+    st = qcal_graph_prepare(g, &go);
+  qcal_graph_free(g);
+  return st;
 }
 
 Test(tfjs, malformed_models_are_rejected) {
-  qcal_model m;
   tiny_variant bad_size = TINY_OK;
   bad_size.bin_delta = -8;
   tiny_write(dir, bad_size);
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EFORMAT);
-  cr_assert_not_null(strstr(qcal_last_error(), "tiny.bin"), "%s", qcal_last_error());
+  cr_assert_eq(tiny_try(), QCAL_EFORMAT);
+  cr_assert_not_null(strstr(qcal_last_error(), "weight 'b2' needs 20 bytes"), "%s",
+                     qcal_last_error());
   bad_size.bin_delta = 4;
   tiny_write(dir, bad_size);
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EFORMAT);
+  cr_assert_eq(tiny_try(), QCAL_EFORMAT);
+  cr_assert_not_null(strstr(qcal_last_error(), "tiny.json"), "%s", qcal_last_error());
   tiny_variant op = TINY_OK;
-  op.dw_op = "MatMul";
+  op.dw_op = "Conv3D";
   tiny_write(dir, op);
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EUNSUPPORTED);
-  cr_assert_not_null(strstr(qcal_last_error(), "unsupported op 'MatMul'"));
-  tiny_variant dil = TINY_OK;
-  dil.dilation = 2;
-  tiny_write(dir, dil);
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EUNSUPPORTED);
+  cr_assert_eq(tiny_try(), QCAL_EUNSUPPORTED);
+  cr_assert_not_null(strstr(qcal_last_error(), "Conv3D"), "%s", qcal_last_error());
+  cr_assert_not_null(strstr(qcal_last_error(), "Conv2d_1_depthwise"), "%s", qcal_last_error());
   tiny_variant shape = TINY_OK;
   shape.head_cin = 3; /* the head's filter disagrees with its input */
   tiny_write(dir, shape);
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EFORMAT);
-  cr_assert_not_null(strstr(qcal_last_error(), "expects 3 input channels"), "%s",
-                     qcal_last_error());
+  qcal_status st = tiny_try();
+  cr_assert(st == QCAL_EFORMAT, "status %d: %s", st, qcal_last_error());
+  cr_assert_not_null(strstr(qcal_last_error(), "heatmap_2"), "%s", qcal_last_error());
   /* found by fuzzing: wrong JSON types where arrays and strings belong */
   const char *odd[] = {
       "{\"modelTopology\":{\"node\":5},\"weightsManifest\":[]}",
@@ -441,15 +492,21 @@ Test(tfjs, malformed_models_are_rejected) {
     FILE *o = fopen(pathf("tiny.json"), "w");
     fputs(odd[i], o);
     fclose(o);
-    qcal_status st = qcal_tfjs_load(pathf("tiny.json"), &m);
+    st = tiny_try();
     cr_assert(st == QCAL_EFORMAT || st == QCAL_EUNSUPPORTED, "case %zu: %d", i, st);
   }
   FILE *f = fopen(pathf("tiny.json"), "w");
   fputs("{\"modelTopology\": {\"node\": [", f);
   fclose(f);
-  cr_assert_eq(qcal_tfjs_load(pathf("tiny.json"), &m), QCAL_EFORMAT);
-  cr_assert_not_null(strstr(qcal_last_error(), "not valid JSON"));
-  cr_assert_eq(qcal_tfjs_load(pathf("none.json"), &m), QCAL_EIO);
+  cr_assert_eq(tiny_try(), QCAL_EFORMAT);
+  cr_assert_eq(qcal_tfjs_graph_load(pathf("none.json"), &(qcal_graph *){NULL}), QCAL_EIO);
+}
+
+/* PoseNet's convention: p / 127.5 - 1, NHWC */
+static qcal_status load_posenet_style(const char *path, int size, qcal_tensor *t) {
+  qcal_preproc p = {
+      .height = size, .width = size, .channels = 3, .scale = 1.0f / 127.5f, .offset = -1.0f};
+  return qcal_image_preprocess(path, &p, t);
 }
 
 Test(tfjs, image_loader_resizes_and_normalises) {
@@ -462,7 +519,7 @@ Test(tfjs, image_loader_resizes_and_normalises) {
         fputc(x < 2 ? 0 : 255, f);
   fclose(f);
   qcal_tensor t;
-  cr_assert_eq(qcal_image_load(pathf("p.ppm"), 16, &t), QCAL_OK, "%s", qcal_last_error());
+  cr_assert_eq(load_posenet_style(pathf("p.ppm"), 16, &t), QCAL_OK, "%s", qcal_last_error());
   cr_assert_eq(t.shape[1], 16);
   cr_assert_eq(t.data[0], -1.0f);                /* black -> -1 */
   cr_assert_eq(t.data[(0 * 16 + 15) * 3], 1.0f); /* white -> +1 */
@@ -470,7 +527,7 @@ Test(tfjs, image_loader_resizes_and_normalises) {
   f = fopen(pathf("broken.png"), "wb");
   fputs("\x89PNG\r\n\x1a\n garbage", f);
   fclose(f);
-  cr_assert_eq(qcal_image_load(pathf("broken.png"), 16, &t), QCAL_EFORMAT);
+  cr_assert_eq(load_posenet_style(pathf("broken.png"), 16, &t), QCAL_EFORMAT);
   cr_assert_not_null(strstr(qcal_last_error(), "broken.png"));
 }
 
@@ -486,7 +543,7 @@ Test(tfjs, image_loader_refuses_the_fuzz_regressions) {
     char p[4200];
     snprintf(p, sizeof p, "%s/tests/fuzz/regressions/%s", root, files[i]);
     qcal_tensor t;
-    cr_assert_eq(qcal_image_load(p, 33, &t), QCAL_EFORMAT, "%s accepted", files[i]);
+    cr_assert_eq(load_posenet_style(p, 33, &t), QCAL_EFORMAT, "%s accepted", files[i]);
     cr_assert_not_null(strstr(qcal_last_error(), files[i]), "%s", qcal_last_error());
     cr_assert(strstr(qcal_last_error(), why[i]) || strstr(qcal_last_error(), "cannot decode"), "%s",
               qcal_last_error());
@@ -497,6 +554,6 @@ Test(tfjs, image_loader_refuses_the_fuzz_regressions) {
   fputc(0, f);
   fclose(f);
   qcal_tensor t;
-  cr_assert_eq(qcal_image_load(pathf("huge.pgm"), 33, &t), QCAL_EFORMAT);
+  cr_assert_eq(load_posenet_style(pathf("huge.pgm"), 33, &t), QCAL_EFORMAT);
   cr_assert_not_null(strstr(qcal_last_error(), "megapixels"), "%s", qcal_last_error());
 }

@@ -129,6 +129,9 @@ Test(sweep, tiny_network_end_to_end) {
   cr_assert_eq(h5_rows(f, "/images/status"), 6);
   cr_assert_eq(h5_rows(f, "/e2e/heatmap_sqnr_db"), 7 * 3 - 1);
   cr_assert_eq(h5_rows(f, "/sensitivity/layer"), 3 * 2);
+  /* the per-output tables of any network: one output here */
+  cr_assert_eq(h5_rows(f, "/e2e_outputs/sqnr_db"), 7 * 3 - 1);
+  cr_assert_eq(h5_rows(f, "/sensitivity_outputs/sqnr_db"), 3 * 2);
   cr_assert_eq(h5_rows(f, "/timing/seconds"), 5);
   /* the filter selects tensors by name */
   snprintf(args, sizeof args,
@@ -152,17 +155,17 @@ Test(sweep, bad_input_leaves_earlier_results_untouched) {
   v.bin_delta = -12;
   tiny_write(dir, v);
   snprintf(args, sizeof args, "sweep --model %s %s", pathf("tiny.json"), base);
-  expect_bad(args, "tiny.bin", "manifest");
+  expect_bad(args, "tiny.bin", "weight 'b2' needs");
 
   v = TINY_OK;
   v.head_cin = 3;
   tiny_write(dir, v);
-  expect_bad(args, "tiny.json", "expects 3 input channels");
+  expect_bad(args, "tiny.json", "does not fit 4 input channels");
 
   fp = fopen(pathf("tiny.json"), "w");
   fputs("{ this is not json", fp);
   fclose(fp);
-  expect_bad(args, "tiny.json", "not valid JSON");
+  expect_bad(args, "tiny.json", "not JSON");
 
   tiny_write(dir, TINY_OK);
   save_npy("w.npy", 2, 10, 1.0f);
@@ -191,7 +194,7 @@ Test(sweep, bad_input_leaves_earlier_results_untouched) {
   expect_bad(args, "refusing to overwrite", NULL);
 
   snprintf(args, sizeof args, "sweep --model %s --images %s/none %s", pathf("tiny.json"), dir,
-           "--no-synthetic -o x.h5");
+           "--input-size 33 --no-synthetic -o x.h5");
   expect_bad(args, "none", "cannot open image folder");
   snprintf(args, sizeof args, "sweep --no-network --bits 1-8 -o %s", pathf("x.h5"));
   expect_bad(args, "--bits '1-8'", NULL);

@@ -57,6 +57,24 @@ typedef struct qcal_preproc {
 } qcal_preproc;
 qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out);
 
+/* Preprocessing as the user gave it (NULL, 0 or NaN: not given). */
+typedef struct qcal_preproc_opts {
+  const char *size;       /* "H" or "H,W" */
+  const char *layout;     /* "nchw" or "nhwc" */
+  const char *mean, *std; /* "R,G,B" (or one value for 1 channel) */
+  int channels;           /* 1 or 3 */
+  double scale, offset;
+  bool quick; /* the model's quick-run size where it has one (CI) */
+} qcal_preproc_opts;
+/* Options over the model's known defaults (datasets/models.inc, by file
+ * name) over what its declared input [N, C, H, W] or [N, H, W, C] says.
+ * *resize is set when the size differs from a fixed declared one (the
+ * graph input must then be resized). Errors name the option. */
+qcal_status qcal_preproc_resolve(const qcal_preproc_opts *o, const char *model_path, int ndim,
+                                 const int64_t *declared, qcal_preproc *p, bool *resize);
+/* "mean 0.485,0.456,0.406 std ..." or "scale 0.0039 offset 0", 1x3x224x224 */
+void qcal_preproc_describe(const qcal_preproc *p, char *out, size_t cap);
+
 /* Write a C-order float32 .npy (version 1.0) via a temporary file + rename. */
 qcal_status qcal_npy_save(const char *path, const qcal_tensor *t);
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qcal/quant.h"
 #include "qcal/status.h"
 #include "qcal/tensor.h"
 
@@ -134,8 +135,10 @@ typedef struct qcal_graph {
   bool prepared;
   int threads;
   bool plain_values;
-  void *names; /* name -> value index */
-  void *plan;  /* execution buffers (graph/exec.c) */
+  void *names;     /* name -> value index */
+  void *plan;      /* execution buffers (graph/exec.c) */
+  void *fq;        /* fake quantization while running (graph/fakequant.c) */
+  unsigned fq_gen; /* bumped when constants read through fake quantization change */
 } qcal_graph;
 
 /* ---- building (importers, tests) */
@@ -178,6 +181,10 @@ typedef struct qcal_graph_opts {
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
  * agree). Call for every input with a symbolic dim before prepare. */
 qcal_status qcal_graph_bind_input(qcal_graph *g, int i, int ndim, const int64_t *shape);
+/* The same, but fixed dims may change too: a fully convolutional network
+ * run at another input size than it declares. Shape inference at prepare
+ * then says whether the graph accepts it. */
+qcal_status qcal_graph_resize_input(qcal_graph *g, int i, int ndim, const int64_t *shape);
 /* Turn bound input i into a constant with these elements (copied), before
  * prepare: shape inputs that a graph takes at run time (Reshape's shape,
  * Resize's sizes) then fold like initializers. Later inputs move down. */
@@ -187,6 +194,23 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o);
 /* Run once; inputs[i] holds input i's data in its dtype and bound shape.
  * Output values then hold their results (valid until the next run). */
 qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs);
+
+/* Fake quantization while running (analysis: end-to-end fidelity, layer
+ * sensitivity): input `slot` of node `node` is read through
+ * quantize-dequantize with amax, one value (per tensor) or one per channel
+ * along `axis` (constants only). Other readers of the same value see it in
+ * float. Replaces any earlier list; n = 0 clears it. amax is copied. */
+typedef struct qcal_graph_fq {
+  int node, slot;
+  int axis; /* QCAL_PER_TENSOR, or the channel axis of a constant input */
+  const float *amax;
+  qcal_qformat fmt;
+} qcal_graph_fq;
+qcal_status qcal_graph_fake_quant(qcal_graph *g, const qcal_graph_fq *fq, int n);
+
+/* Value v's elements after a run, in plain C order (reordered from an
+ * execution layout where one is used); dst holds v->numel floats. */
+qcal_status qcal_graph_read(qcal_graph *g, int v, float *dst);
 
 /* Element k of a value as a double (any dtype). */
 double qcal_value_get(const qcal_value *v, size_t k);

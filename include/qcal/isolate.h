@@ -13,7 +13,7 @@
  * QCAL_EFORMAT naming `what` when the child crashed, hung or ran out of
  * memory. With QCAL_NO_ISOLATION=1 (fuzzing: libFuzzer must see every fault
  * itself) fn runs in this process. Call it before starting threads. */
-qcal_status qcal_isolated(const char *what, qcal_status (*fn)(void *), void *ctx,
-                          unsigned seconds, double heap_bytes);
+qcal_status qcal_isolated(const char *what, qcal_status (*fn)(void *), void *ctx, unsigned seconds,
+                          double heap_bytes);
 
 #endif

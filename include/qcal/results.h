@@ -10,8 +10,10 @@
 #include "qcal/status.h"
 
 /* Version 2 stores the histograms flat (/histogram_counts, /histogram_edges)
- * instead of one group per tensor; version 1 files are still read. */
-#define QCAL_SCHEMA_VERSION 2
+ * instead of one group per tensor; version 3 adds the per-output tables of
+ * any network (e2e_outputs, sensitivity_outputs). Versions 1 and 2 are still
+ * read. */
+#define QCAL_SCHEMA_VERSION 3
 #define QCAL_SCHEMA_MIN_VERSION 1
 
 /* An in-memory table of typed columns ('f' double, 'i' int64, 's' string). */
@@ -111,5 +113,9 @@ int qcal_results_has_histogram(qcal_results *r, const qcal_sweep_tables *s, size
 qcal_status qcal_results_histogram(qcal_results *r, const qcal_sweep_tables *s, size_t t,
                                    uint64_t **counts, float **edges, size_t *nbins);
 void qcal_sweep_tables_free(qcal_sweep_tables *s);
+
+/* Provenance attributes of a results file being written: tool version, git
+ * commit, date, CPU, GPU, compiler, and the run's configuration (JSON). */
+qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
 
 #endif

@@ -12,7 +12,6 @@
 #include "qcal/datasets.h"
 #include "qcal/export.h"
 #include "qcal/graph.h"
-#include "qcal/model.h"
 #include "qcal/results.h"
 
 __attribute__((unused)) static qcal_status drop(void *ctx, qcal_tensor *t) {
@@ -83,10 +82,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fwrite(w, sizeof w, 1, f);
       fclose(f);
     }
-    qcal_model m;
-    if (qcal_tfjs_load(path, &m) == QCAL_OK)
-      qcal_model_free(&m);
-    /* and the graph-IR importer */
     qcal_graph *g;
     if (qcal_tfjs_graph_load(path, &g) == QCAL_OK)
       drive_graph(g);
@@ -135,8 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qcal_thresholds_load(path, &th);
 #elif defined(FUZZ_IMAGE)
   qcal_tensor t;
+  qcal_preproc p = {.height = 33, .width = 33, .channels = 3, .scale = 1.0f / 255};
   if (put(dir, "image.jpg", data, size, path, sizeof path) == 0 &&
-      qcal_image_load(path, 33, &t) == QCAL_OK)
+      qcal_image_preprocess(path, &p, &t) == QCAL_OK)
     qcal_tensor_free(&t);
 #else
 #error "define one FUZZ_<TARGET>"

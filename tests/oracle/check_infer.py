@@ -211,7 +211,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(got is not None and got.shape == ref.shape and float(np.abs(got - ref).max()) < 1e-5,
               f"TF.js Mean over NHWC axes {axes} of a conv output: shape and values")
     bad([tfjs("short", wv.tobytes()[:20]), "--input", os.path.join(tmp, "xt.npy")],
-        "the weight files hold 20", label="TF.js manifest disagrees with the .bin")
+        "the weight file (w.bin) holds 20", label="TF.js manifest disagrees with the .bin")
     bad([tfjs("dtype", wv.tobytes(), dtype="complex64"), "--input", os.path.join(tmp, "xt.npy")],
         "weight 'w' is complex64, which is not supported", label="TF.js unknown dtype")
     bad([tfjs("op", wv.tobytes(), op="FrobConv"), "--input", os.path.join(tmp, "xt.npy")],

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/cli.h"
 #include "qcal/cuda.h"
 #include "qcal/kernels.h"
 #include "qcal/results.h"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/cli.h"
-#include "bench/sweep.h"
+#include "qcal/progress.h"
+#include "qcal/sweep.h"
 
 typedef struct {
   sweep_row *rows;

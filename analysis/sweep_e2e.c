@@ -1,0 +1,230 @@
+/* End-to-end PTQ fidelity on the graph IR: the network with fake
+ * quantization at every layer's input activations (per tensor, each
+ * activation method) and weights (max calibration, per tensor or per
+ * channel), run on the held-out photos and compared output by output with
+ * FP32 (SQNR, cosine, top-1 agreement for class scores); and each layer's
+ * sensitivity when it alone is quantized. A task module (PoseNet) adds its
+ * own metrics to the e2e and sensitivity tables. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/task.h"
+#include "qcal/progress.h"
+#include "qcal/sweep.h"
+
+typedef struct {
+  double sig, err, dot, na, nb;
+  long top1, n;
+} out_acc;
+
+/* Per image, an output is a class-score vector when its elements lie along
+ * one dim (e.g. [1, 7], [1, 1, 1, 7]) of at least 2. */
+static bool class_scores(const qcal_value *v) {
+  if (v->ndim < 2 || v->shape[0] != 1)
+    return false;
+  int64_t big = 0;
+  for (int d = 1; d < v->ndim; d++)
+    big = v->shape[d] > big ? v->shape[d] : big;
+  return big >= 2 && (size_t)big == v->numel;
+}
+
+static size_t argmax(const float *x, size_t n) {
+  size_t b = 0;
+  for (size_t i = 1; i < n; i++)
+    if (x[i] > x[b])
+      b = i;
+  return b;
+}
+
+typedef struct {
+  out_acc *acc; /* [noutputs] */
+  void *task_acc;
+  float **q; /* [noutputs] quantized outputs of one image */
+} run_ctx;
+
+/* The held-out photos through the graph as its fake quantization stands. */
+static qcal_status run_held(sweep_state *s, run_ctx *r) {
+  qcal_graph *g = s->graph;
+  memset(r->acc, 0, (size_t)g->noutputs * sizeof *r->acc);
+  if (s->task)
+    memset(r->task_acc, 0, s->task->acc_size);
+  for (int h = 0; h < s->nheld; h++) {
+    const void *in[1] = {s->images[s->held_idx[h]].data};
+    QCAL_TRY(qcal_graph_run(g, in));
+    for (int o = 0; o < g->noutputs; o++) {
+      const qcal_value *v = &g->values[g->outputs[o]];
+      const float *a = s->fp32_out[h][o];
+      if (!a)
+        continue;
+      QCAL_TRY(qcal_graph_read(g, g->outputs[o], r->q[o]));
+      const float *b = r->q[o];
+      out_acc *c = &r->acc[o];
+      for (size_t i = 0; i < v->numel; i++) {
+        double d = (double)a[i] - b[i];
+        c->sig += (double)a[i] * a[i];
+        c->err += d * d;
+        c->dot += (double)a[i] * b[i];
+        c->nb += (double)b[i] * b[i];
+      }
+      c->na = c->sig;
+      if (class_scores(v)) {
+        c->top1 += argmax(a, v->numel) == argmax(b, v->numel);
+        c->n++;
+      }
+    }
+    if (s->task)
+      s->task->accumulate(s->task_ctx, g, s->fp32_out[h], r->q, r->task_acc);
+  }
+  return QCAL_OK;
+}
+
+static double sqnr(double sig, double err) {
+  return err > 0 ? 10 * log10(sig / err) : INFINITY;
+}
+
+static double cosine(const out_acc *c) {
+  return c->na > 0 && c->nb > 0 ? c->dot / sqrt(c->na * c->nb) : NAN;
+}
+
+/* Append the fake quantization of layer l: input activations with the
+ * `label` rows (per tensor; NULL label: float), the weight by max (wmode 0:
+ * float, 1 per tensor, 2 per channel). */
+static void layer_fq(const sweep_state *s, int l, const char *label, int wmode, int bits,
+                     qcal_graph_fq *fq, int *n) {
+  const sweep_layer *L = &s->layers[l];
+  const qcal_qformat fmt = {bits, false, false};
+  for (int a = 0; a < L->nacts && label; a++) {
+    const sweep_row *r =
+        L->act_item[a] >= 0 ? qcal_sweep_find(s, L->act_item[a], label, false, bits) : NULL;
+    if (r)
+      fq[(*n)++] = (qcal_graph_fq){L->node, L->act_slot[a], QCAL_PER_TENSOR, r->amax, fmt};
+  }
+  if (wmode && L->weight_item >= 0) {
+    const sweep_row *r = qcal_sweep_find(s, L->weight_item, "max", wmode == 2, bits);
+    if (r)
+      fq[(*n)++] = (qcal_graph_fq){L->node, L->weight_slot,
+                                   wmode == 2 ? L->weight_axis : QCAL_PER_TENSOR, r->amax, fmt};
+  }
+}
+
+int qcal_sweep_e2e_bits(const sweep_state *s) {
+  int bits = s->cfg.bits[0];
+  for (int b = 0; b < s->cfg.nbits; b++)
+    if (s->cfg.bits[b] == 8 || (bits != 8 && s->cfg.bits[b] > bits))
+      bits = s->cfg.bits[b];
+  return bits;
+}
+
+qcal_status qcal_sweep_e2e(sweep_state *s) {
+  if (!s->have_model || s->nheld == 0)
+    return QCAL_OK;
+  double t0 = qcal_now();
+  qcal_graph *g = s->graph;
+  const int L = s->nlayers, no = g->noutputs, bits = qcal_sweep_e2e_bits(s);
+  run_ctx r = {calloc((size_t)no + 1, sizeof(out_acc)), NULL,
+               calloc((size_t)no + 1, sizeof(float *))};
+  qcal_graph_fq *fq = malloc((size_t)(3 * L + 1) * sizeof *fq);
+  qcal_status st = r.acc && r.q && fq ? QCAL_OK : qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int o = 0; o < no && !st; o++)
+    if (s->fp32_out[0][o] && !(r.q[o] = malloc(g->values[g->outputs[o]].numel * sizeof(float) + 1)))
+      st = qcal_error(QCAL_ENOMEM, "out of memory");
+  if (!st && s->task && !(r.task_acc = calloc(1, s->task->acc_size)))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+
+  s->e2e_outputs = qcal_table_new_schema(QCAL_TABLE_E2E_OUTPUTS);
+  s->sens_outputs = qcal_table_new_schema(QCAL_TABLE_SENSITIVITY_OUTPUTS);
+  if (s->task) {
+    s->e2e = qcal_table_new_schema(QCAL_TABLE_E2E);
+    s->sens = qcal_table_new_schema(QCAL_TABLE_SENSITIVITY);
+  }
+  static const char *const wnames[] = {"float", "per-tensor", "per-channel"};
+  /* activation method (or float) x weights (float, per-tensor, per-channel),
+   * without the all-float case */
+  const int nconf = (QCAL_METHOD_CONFIG_COUNT + 1) * 3 - 1;
+  qcal_progress prog;
+  qcal_progress_start(&prog, "end-to-end", (size_t)(nconf + 2 * L));
+  for (int c = 0; c < nconf && !st; c++) {
+    const int method = (c + 1) / 3 - 1, wmode = (c + 1) % 3; /* skips (float, float) */
+    const char *label = method < 0 ? "float" : qcal_method_configs[method].label;
+    int n = 0;
+    for (int l = 0; l < L; l++)
+      layer_fq(s, l, method < 0 ? NULL : label, wmode, bits, fq, &n);
+    st = qcal_graph_fake_quant(g, fq, n);
+    if (!st)
+      st = run_held(s, &r);
+    for (int o = 0; o < no && !st; o++) {
+      if (!s->fp32_out[0][o])
+        continue;
+      qcal_table *t = s->e2e_outputs;
+      qcal_table_row(t);
+      qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, act_method), label);
+      qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, weight_granularity), wnames[wmode]);
+      qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, bits), bits);
+      qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), g->values[g->outputs[o]].name);
+      qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), sqnr(r.acc[o].sig, r.acc[o].err));
+      qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, cosine), cosine(&r.acc[o]));
+      qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, top1_agreement),
+                       r.acc[o].n ? (double)r.acc[o].top1 / (double)r.acc[o].n : NAN);
+      qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
+    }
+    if (!st && s->task) {
+      qcal_table *t = s->e2e;
+      qcal_table_row(t);
+      qcal_table_set_s(t, QCAL_COL(E2E, act_method), label);
+      qcal_table_set_s(t, QCAL_COL(E2E, weight_granularity), wnames[wmode]);
+      qcal_table_set_i(t, QCAL_COL(E2E, bits), bits);
+      qcal_table_set_i(t, QCAL_COL(E2E, images), s->nheld);
+      s->task->e2e_row(s->task_ctx, r.task_acc, t);
+    }
+    qcal_progress_step(&prog, 1);
+  }
+  /* sensitivity: one layer at a time */
+  for (int l = 0; l < L && !st; l++) {
+    for (int pc = 0; pc < 2 && !st; pc++) {
+      int n = 0;
+      layer_fq(s, l, "entropy", pc ? 2 : 1, bits, fq, &n);
+      qcal_progress_step(&prog, 1);
+      if (n == 0)
+        continue;
+      st = qcal_graph_fake_quant(g, fq, n);
+      if (!st)
+        st = run_held(s, &r);
+      const sweep_layer *ly = &s->layers[l];
+      const char *gran = pc ? "per-channel" : "per-tensor";
+      for (int o = 0; o < no && !st; o++) {
+        if (!s->fp32_out[0][o])
+          continue;
+        qcal_table *t = s->sens_outputs;
+        qcal_table_row(t);
+        qcal_table_set_i(t, QCAL_COL(SENSITIVITY_OUTPUTS, layer), l);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, layer_name), ly->name);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, op), ly->op);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity), gran);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, output), g->values[g->outputs[o]].name);
+        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db),
+                         sqnr(r.acc[o].sig, r.acc[o].err));
+        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, cosine), cosine(&r.acc[o]));
+        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, top1_agreement),
+                         r.acc[o].n ? (double)r.acc[o].top1 / (double)r.acc[o].n : NAN);
+      }
+      if (!st && s->task) {
+        qcal_table *t = s->sens;
+        qcal_table_row(t);
+        qcal_table_set_i(t, QCAL_COL(SENSITIVITY, layer), l);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY, layer_name), ly->name);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY, op), ly->op);
+        qcal_table_set_s(t, QCAL_COL(SENSITIVITY, weight_granularity), gran);
+        s->task->sens_row(s->task_ctx, r.task_acc, t);
+      }
+    }
+  }
+  qcal_progress_end(&prog);
+  qcal_status cl = qcal_graph_fake_quant(g, NULL, 0);
+  st = st ? st : cl;
+  for (int o = 0; r.q && o < no; o++)
+    free(r.q[o]);
+  free(r.q), free(r.acc), free(r.task_acc), free(fq);
+  s->t_e2e += qcal_now() - t0;
+  return st;
+}
