@@ -43,6 +43,36 @@ typedef struct {
   float **q; /* [noutputs] quantized outputs of one image */
 } run_ctx;
 
+/* Compare the graph's outputs (as the last run left them) with held-out
+ * image h's FP32 outputs, into acc[noutputs] and the task's accumulator. */
+static qcal_status accumulate(sweep_state *s, int h, float **q, out_acc *acc, void *task_acc) {
+  qcal_graph *g = s->graph;
+  for (int o = 0; o < g->noutputs; o++) {
+    const qcal_value *v = &g->values[g->outputs[o]];
+    const float *a = s->fp32_out[h][o];
+    if (!a)
+      continue;
+    QCAL_TRY(qcal_graph_read(g, g->outputs[o], q[o]));
+    const float *b = q[o];
+    out_acc *c = &acc[o];
+    for (size_t i = 0; i < v->numel; i++) {
+      double d = (double)a[i] - b[i];
+      c->sig += (double)a[i] * a[i];
+      c->err += d * d;
+      c->dot += (double)a[i] * b[i];
+      c->nb += (double)b[i] * b[i];
+    }
+    c->na = c->sig;
+    if (class_scores(v)) {
+      c->top1 += argmax(a, v->numel) == argmax(b, v->numel);
+      c->n++;
+    }
+  }
+  if (s->task)
+    s->task->accumulate(s->task_ctx, g, s->fp32_out[h], q, task_acc);
+  return QCAL_OK;
+}
+
 /* The held-out photos through the graph as its fake quantization stands. */
 static qcal_status run_held(sweep_state *s, run_ctx *r) {
   qcal_graph *g = s->graph;
@@ -52,29 +82,7 @@ static qcal_status run_held(sweep_state *s, run_ctx *r) {
   for (int h = 0; h < s->nheld; h++) {
     const void *in[1] = {s->images[s->held_idx[h]].data};
     QCAL_TRY(qcal_graph_run(g, in));
-    for (int o = 0; o < g->noutputs; o++) {
-      const qcal_value *v = &g->values[g->outputs[o]];
-      const float *a = s->fp32_out[h][o];
-      if (!a)
-        continue;
-      QCAL_TRY(qcal_graph_read(g, g->outputs[o], r->q[o]));
-      const float *b = r->q[o];
-      out_acc *c = &r->acc[o];
-      for (size_t i = 0; i < v->numel; i++) {
-        double d = (double)a[i] - b[i];
-        c->sig += (double)a[i] * a[i];
-        c->err += d * d;
-        c->dot += (double)a[i] * b[i];
-        c->nb += (double)b[i] * b[i];
-      }
-      c->na = c->sig;
-      if (class_scores(v)) {
-        c->top1 += argmax(a, v->numel) == argmax(b, v->numel);
-        c->n++;
-      }
-    }
-    if (s->task)
-      s->task->accumulate(s->task_ctx, g, s->fp32_out[h], r->q, r->task_acc);
+    QCAL_TRY(accumulate(s, h, r->q, r->acc, r->task_acc));
   }
   return QCAL_OK;
 }
@@ -179,20 +187,47 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
     }
     qcal_progress_step(&prog, 1);
   }
-  /* sensitivity: one layer at a time */
-  for (int l = 0; l < L && !st; l++) {
-    for (int pc = 0; pc < 2 && !st; pc++) {
-      int n = 0;
-      layer_fq(s, l, "entropy", pc ? 2 : 1, bits, fq, &n);
-      qcal_progress_step(&prog, 1);
-      if (n == 0)
+  /* sensitivity: one layer at a time. Per held-out photo, FP32 once, then
+   * the layers from last to first, each run only from its own node: what
+   * lies before it still holds FP32 (the seed's cached forward pass) */
+  const int no1 = no ? no : 1;
+  out_acc *sacc = calloc((size_t)(2 * L * no1), sizeof *sacc);
+  char *tacc = s->task ? calloc((size_t)(2 * L), s->task->acc_size) : NULL;
+  bool *used = calloc((size_t)(2 * L + 1), sizeof *used);
+  if (!st && (!sacc || !used || (s->task && !tacc)))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int h = 0; h < s->nheld && !st; h++) {
+    const void *in[1] = {s->images[s->held_idx[h]].data};
+    st = qcal_graph_fake_quant(g, NULL, 0);
+    if (!st)
+      st = qcal_graph_run(g, in);
+    for (int l = L - 1; l >= 0 && !st; l--)
+      for (int pc = 0; pc < 2 && !st; pc++) {
+        int n = 0, k = 2 * l + pc;
+        layer_fq(s, l, "entropy", pc ? 2 : 1, bits, fq, &n);
+        if (n == 0)
+          continue;
+        used[k] = true;
+        st = qcal_graph_fake_quant(g, fq, n);
+        if (!st)
+          st = qcal_graph_run_from(g, in, s->layers[l].node);
+        if (!st)
+          st = accumulate(s, h, r.q, sacc + (size_t)k * no1,
+                          tacc ? tacc + (size_t)k * s->task->acc_size : NULL);
+      }
+    /* the sensitivity share of the bar, spread over the photos */
+    qcal_progress_step(&prog, (size_t)(2 * L) * (size_t)(h + 1) / (size_t)s->nheld -
+                                  (size_t)(2 * L) * (size_t)h / (size_t)s->nheld);
+  }
+  for (int l = 0; l < L && !st; l++)
+    for (int pc = 0; pc < 2; pc++) {
+      const int k = 2 * l + pc;
+      if (!used[k])
         continue;
-      st = qcal_graph_fake_quant(g, fq, n);
-      if (!st)
-        st = run_held(s, &r);
+      const out_acc *acc = sacc + (size_t)k * no1;
       const sweep_layer *ly = &s->layers[l];
       const char *gran = pc ? "per-channel" : "per-tensor";
-      for (int o = 0; o < no && !st; o++) {
+      for (int o = 0; o < no; o++) {
         if (!s->fp32_out[0][o])
           continue;
         qcal_table *t = s->sens_outputs;
@@ -202,23 +237,22 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, op), ly->op);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity), gran);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, output), g->values[g->outputs[o]].name);
-        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db),
-                         sqnr(r.acc[o].sig, r.acc[o].err));
-        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, cosine), cosine(&r.acc[o]));
+        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db), sqnr(acc[o].sig, acc[o].err));
+        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, cosine), cosine(&acc[o]));
         qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, top1_agreement),
-                         r.acc[o].n ? (double)r.acc[o].top1 / (double)r.acc[o].n : NAN);
+                         acc[o].n ? (double)acc[o].top1 / (double)acc[o].n : NAN);
       }
-      if (!st && s->task) {
+      if (s->task) {
         qcal_table *t = s->sens;
         qcal_table_row(t);
         qcal_table_set_i(t, QCAL_COL(SENSITIVITY, layer), l);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY, layer_name), ly->name);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY, op), ly->op);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY, weight_granularity), gran);
-        s->task->sens_row(s->task_ctx, r.task_acc, t);
+        s->task->sens_row(s->task_ctx, tacc + (size_t)k * s->task->acc_size, t);
       }
     }
-  }
+  free(sacc), free(tacc), free(used);
   qcal_progress_end(&prog);
   qcal_status cl = qcal_graph_fake_quant(g, NULL, 0);
   st = st ? st : cl;

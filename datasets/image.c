@@ -62,6 +62,9 @@ qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_
   int w, h;
   QCAL_TRY(decode_rgb(path, &px, &w, &h));
   int H = p->height, W = p->width, C = p->channels;
+  /* p * scale as the frameworks write it, p / 127.5 - 1 or p / 255: dividing
+   * by the reciprocal gives those bit for bit (1/127.5 is not a float) */
+  const float inv = p->scale != 0 ? (float)(1.0 / p->scale) : 0.0f, off = (float)p->offset;
   int64_t shape[4] = {1, p->nchw ? C : H, p->nchw ? H : W, p->nchw ? W : C};
   qcal_status st = qcal_tensor_alloc(out, 4, shape);
   if (st != QCAL_OK) {
@@ -76,7 +79,8 @@ qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_
         rgb[0] = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2];
       for (int c = 0; c < C; c++) {
         float v = p->use_mean_std ? (rgb[c] / 255.0f - p->mean[c]) / p->std[c]
-                                  : rgb[c] * p->scale + p->offset;
+                  : p->scale != 0 ? rgb[c] / inv + off
+                                  : off;
         size_t at = p->nchw ? ((size_t)c * H + y) * W + x : ((size_t)y * W + x) * C + c;
         out->data[at] = v;
       }

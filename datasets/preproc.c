@@ -78,8 +78,8 @@ qcal_status qcal_preproc_resolve(const qcal_preproc_opts *o, const char *model_p
                       model_path, (long long)dc, p->channels);
   *resize = (dh > 0 && dh != p->height) || (dw > 0 && dw != p->width);
   bool scale_given = !isnan(o->scale), offset_given = !isnan(o->offset);
-  p->scale = scale_given ? (float)o->scale : k ? (float)k->scale : 1.0f / 255;
-  p->offset = offset_given ? (float)o->offset : k && !scale_given ? (float)k->offset : 0.0f;
+  p->scale = scale_given ? o->scale : k ? k->scale : 1.0 / 255;
+  p->offset = offset_given ? o->offset : k && !scale_given ? k->offset : 0.0;
   if (o->mean || o->std) {
     if (!o->mean || !o->std)
       return qcal_error(QCAL_EINVAL, "--mean and --std go together");

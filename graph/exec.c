@@ -58,7 +58,8 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
   qcal_status st = QCAL_OK;
   for (int i = 0; i < g->nnodes && !st; i++) {
     qcal_node *n = &g->nodes[i];
-    if (n->dead || (n->op != QCAL_GOP_Conv && n->op != QCAL_GOP_ConvTranspose))
+    if (n->dead || (n->op != QCAL_GOP_Conv && n->op != QCAL_GOP_ConvTranspose) ||
+        (g->reference_conv && qcal_conv_ref_supported(g, n)))
       continue;
     size_t db;
     st = qcal_conv_plan(g, n, &src[i], &dst[i], &db);
@@ -162,11 +163,18 @@ qcal_status qcal_plan_make(qcal_graph *g) {
 }
 
 qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
+  return qcal_graph_run_from(g, inputs, 0);
+}
+
+qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int first) {
   if (!g->prepared)
     return qcal_error(QCAL_EINVAL, "%s: graph not prepared", g->path);
+  if (first < 0 || first > g->nnodes || (first == 0 && !inputs))
+    return qcal_error(QCAL_EINVAL, "%s: run from node %d: no such node (or no inputs)", g->path,
+                      first);
   if (g->threads > 0)
     omp_set_num_threads(g->threads);
-  for (int k = 0; k < g->ninputs; k++) {
+  for (int k = 0; k < g->ninputs && first == 0; k++) {
     qcal_value *v = &g->values[g->inputs[k]];
     memcpy(v->data, inputs[k], v->numel * qcal_dtype_size(v->dtype));
   }
@@ -176,7 +184,7 @@ qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs) {
     prof = getenv("QCAL_PROFILE") != NULL;
   double op_s[QCAL_GOP_COUNT] = {0};
   int op_n[QCAL_GOP_COUNT] = {0};
-  for (int i = 0; i < g->nnodes; i++) {
+  for (int i = first; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
     if (n->dead)
       continue;

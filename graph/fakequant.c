@@ -13,7 +13,9 @@ typedef struct fq_entry {
   qcal_layout lay;
   float *amax; /* lay.channels values */
   qcal_qformat fmt;
-  float *buf;     /* quantized constant, or activation scratch */
+  float *buf;   /* quantized constant, or activation scratch */
+  unsigned gen; /* the constant's stand-in generation (value.data_gen) */
+  unsigned saved_gen;
   size_t buf_len; /* floats */
   void *saved;    /* the value's own data while swapped */
 } fq_entry;
@@ -36,7 +38,6 @@ void qcal_fq_free(qcal_graph *g) {
   free(s->first);
   free(s);
   g->fq = NULL;
-  g->fq_gen++;
 }
 
 static int cmp_node(const void *a, const void *b) {
@@ -107,6 +108,7 @@ qcal_status qcal_graph_fake_quant(qcal_graph *g, const qcal_graph_fq *fq, int n)
     s->n++;
     memcpy(e->amax, f->amax, e->lay.channels * sizeof *e->amax);
     if (is_const) {
+      e->gen = ++g->fq_gen ? g->fq_gen : ++g->fq_gen; /* never 0 */
       e->buf_len = v->numel;
       e->buf = qcal_alloc((v->numel ? v->numel : 1) * sizeof(float));
       st = e->buf ? qcal_fake_quant(&e->lay, v->data, e->amax, e->fmt, e->buf)
@@ -122,7 +124,6 @@ qcal_status qcal_graph_fake_quant(qcal_graph *g, const qcal_graph_fq *fq, int n)
     s->first[i] = -1;
   for (int k = s->n - 1; k >= 0; k--)
     s->first[s->e[k].node] = k;
-  g->fq_gen++;
   return QCAL_OK;
 }
 
@@ -134,7 +135,10 @@ qcal_status qcal_fq_enter(qcal_graph *g, int i) {
     fq_entry *e = &s->e[k];
     qcal_value *v = &g->values[e->value];
     e->saved = v->data;
-    if (v->kind != QCAL_VAL_CONST) {
+    e->saved_gen = v->data_gen;
+    if (v->kind == QCAL_VAL_CONST)
+      v->data_gen = e->gen;
+    else {
       size_t need = value_floats(v);
       if (need > e->buf_len) {
         qcal_free(e->buf);
@@ -159,8 +163,10 @@ void qcal_fq_leave(qcal_graph *g, int i) {
   while (last + 1 < s->n && s->e[last + 1].node == i)
     last++;
   for (int k = last; k >= s->first[i]; k--) /* reverse: a value read twice unwinds */
-    if (s->e[k].saved)
+    if (s->e[k].saved) {
       g->values[s->e[k].value].data = s->e[k].saved, s->e[k].saved = NULL;
+      g->values[s->e[k].value].data_gen = s->e[k].saved_gen;
+    }
 }
 
 qcal_status qcal_graph_read(qcal_graph *g, int vi, float *dst) {

@@ -3,6 +3,7 @@
 #ifndef QCAL_GRAPH_INTERNAL_H
 #define QCAL_GRAPH_INTERNAL_H
 
+#include <math.h>
 #include <stdbool.h>
 
 #include "qcal/graph.h"
@@ -57,6 +58,9 @@ bool qcal_fmt_equal(const void *a, const void *b);
  * order. */
 size_t qcal_fmt_bytes(const void *fmt);
 qcal_status qcal_fmt_to_plain(const void *fmt, const void *src, float *dst);
+/* Reference convolution (graph/conv_ref.c): group 1 or depthwise, 1-D/2-D. */
+bool qcal_conv_ref_supported(qcal_graph *g, qcal_node *n);
+qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n);
 /* Swap fake-quantized inputs in around node i's execution (graph/fakequant.c). */
 qcal_status qcal_fq_enter(qcal_graph *g, int i);
 void qcal_fq_leave(qcal_graph *g, int i);
@@ -78,6 +82,28 @@ qcal_status qcal_graph_fuse(qcal_graph *g);
 /* The fused activation node n computes (Relu, LeakyRelu, Sigmoid,
  * HardSwish, Clip with constant bounds); false for any other node. */
 bool qcal_node_act(qcal_graph *g, qcal_node *n, qcal_act *act, float *alpha, float *beta);
+static inline float qcal_hswish(float x) {
+  float r = x + 3.0f;
+  r = r < 0 ? 0 : r > 6 ? 6 : r;
+  return x * r / 6.0f;
+}
+/* One element through a fused activation (serial callers). */
+static inline float qcal_act_one(qcal_act act, float alpha, float beta, float x) {
+  switch (act) {
+  case QCAL_ACT_RELU:
+    return x < 0 ? x * alpha : x;
+  case QCAL_ACT_CLIP:
+    return x < alpha ? alpha : x > beta ? beta : x;
+  case QCAL_ACT_SIGMOID:
+    return 1.0f / (1.0f + expf(-x));
+  case QCAL_ACT_HARDSWISH:
+    return qcal_hswish(x);
+  case QCAL_ACT_SWISH:
+    return x / (1.0f + expf(-x));
+  default:
+    return x;
+  }
+}
 /* Apply a fused activation in place. */
 void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n);
 

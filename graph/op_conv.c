@@ -17,7 +17,7 @@ typedef struct conv_exec {
   void *b_src, *b_wei, *b_dst; /* primitive-layout buffers where they differ */
   bool wei_ready;              /* constant weights reordered ... */
   const void *wei_from;        /* ... from this buffer */
-  unsigned wei_gen;            /* ... at this qcal_graph.fq_gen */
+  unsigned wei_gen;            /* ... of this qcal_value.data_gen */
 } conv_exec;
 
 static void conv_free(void *p) {
@@ -291,6 +291,8 @@ bool qcal_fmt_equal(const void *a, const void *b) {
 }
 
 qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
+  if (g->reference_conv && qcal_conv_ref_supported(g, n))
+    return qcal_conv_ref_fwd(g, n);
   qcal_status st = QCAL_OK;
   QCAL_TRY(conv_ready(g, n));
   conv_exec *e = n->exec;
@@ -300,12 +302,12 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
   if (!e->r_wei) {
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_wei, w->data));
   } else if (!e->wei_ready || w->kind != QCAL_VAL_CONST || e->wei_from != w->data ||
-             e->wei_gen != g->fq_gen) { /* fake-quantized weights come and go */
+             e->wei_gen != w->data_gen) { /* fake-quantized weights come and go */
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_uwei, w->data));
     QCAL_TRY(run_reorder(e->r_wei, e->m_uwei, e->m_wei));
     e->wei_ready = true;
     e->wei_from = w->data;
-    e->wei_gen = g->fq_gen;
+    e->wei_gen = w->data_gen;
   }
   /* src: already in the primitive's layout when the producer kept it so */
   if (e->r_src && !qcal_fmt_equal(x->fmt, &e->p_src)) {

@@ -7,11 +7,6 @@
 #include "graph/internal.h"
 
 /* ---- one input */
-static float hswish(float x) {
-  float r = x + 3.0f;
-  r = r < 0 ? 0 : r > 6 ? 6 : r;
-  return x * r / 6.0f;
-}
 
 void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
   switch (act) {
@@ -35,7 +30,7 @@ void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
   case QCAL_ACT_HARDSWISH:
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++)
-      x[i] = hswish(x[i]);
+      x[i] = qcal_hswish(x[i]);
     break;
   case QCAL_ACT_SWISH:
 #pragma omp parallel for schedule(static) if (n > 16384)

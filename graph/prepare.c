@@ -424,7 +424,9 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
     return qcal_error(QCAL_EINVAL, "%s: graph already prepared", g->path);
   qcal_fq_free(g);
   g->threads = o->threads;
-  g->plain_values = o->plain_values || getenv("QCAL_PLAIN_VALUES");
+  g->reference_conv =
+      o->reference_conv || (getenv("QCAL_CONV_REF") && *getenv("QCAL_CONV_REF") == '1');
+  g->plain_values = o->plain_values || g->reference_conv || getenv("QCAL_PLAIN_VALUES");
   for (int i = 0; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
     const qcal_op_info *info = &qcal_op_infos[n->op];

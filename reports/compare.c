@@ -183,6 +183,17 @@ static const spec quality_specs[] = {
       {QCAL_COL(SENSITIVITY, offset_sqnr_db), 0},
       {-1, 0},
       {-1, 0}}},
+    {QCAL_TABLE_E2E_OUTPUTS,
+     {QCAL_COL(E2E_OUTPUTS, act_method), QCAL_COL(E2E_OUTPUTS, weight_granularity),
+      QCAL_COL(E2E_OUTPUTS, bits), QCAL_COL(E2E_OUTPUTS, output), -1},
+     {{QCAL_COL(E2E_OUTPUTS, sqnr_db), 0},
+      {QCAL_COL(E2E_OUTPUTS, top1_agreement), 2},
+      {-1, 0},
+      {-1, 0}}},
+    {QCAL_TABLE_SENSITIVITY_OUTPUTS,
+     {QCAL_COL(SENSITIVITY_OUTPUTS, layer_name), QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity),
+      QCAL_COL(SENSITIVITY_OUTPUTS, output), -1},
+     {{QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db), 0}, {-1, 0}, {-1, 0}, {-1, 0}}},
 };
 
 /* Keys of a table's rows, sorted, for matching in n log n. */
@@ -474,7 +485,7 @@ qcal_status qcal_compare(qcal_results *base, qcal_results *cur, const qcal_thres
   if (st == QCAL_OK && out->compared_keys == 0)
     st = qcal_error(QCAL_EFORMAT,
                     "%s and %s have no rows to compare (no common keys in results, "
-                    "e2e, sensitivity or samples)",
+                    "e2e, sensitivity, e2e_outputs, sensitivity_outputs or samples)",
                     base->path, cur->path);
   if (st != QCAL_OK) {
     qcal_cmp_free(out);

@@ -161,13 +161,167 @@ static int main_bits(const qcal_table *res) {
   return b;
 }
 
-/* "Conv2d_3_depthwise/weights" -> "Conv2d_3_depthwise" */
+/* "Conv2d_3_depthwise/weight" -> "Conv2d_3_depthwise",
+ * "layer1/layer1.0/conv1/input" -> "layer1/layer1.0/conv1" */
 static const char *layer_of(const char *name, char *buf, size_t cap) {
   snprintf(buf, cap, "%s", name);
-  char *sl = strchr(buf, '/');
+  char *sl = strrchr(buf, '/');
   if (sl)
     *sl = '\0';
   return buf;
+}
+
+/* Any network: each output's SQNR per configuration (top-1 agreement for
+ * class scores), and per-layer sensitivity by the worst output. */
+static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
+  qcal_table *e = NULL, *sn = NULL;
+  qcal_status st = QCAL_OK;
+  if (qcal_results_has(f, QCAL_TABLE_E2E_OUTPUTS))
+    st = qcal_results_read(f, QCAL_TABLE_E2E_OUTPUTS, &e);
+  if (!st && qcal_results_has(f, QCAL_TABLE_SENSITIVITY_OUTPUTS))
+    st = qcal_results_read(f, QCAL_TABLE_SENSITIVITY_OUTPUTS, &sn);
+  const int c_l = QCAL_COL(SENSITIVITY_OUTPUTS, layer);
+  for (size_t i = 0; !st && sn && i < qcal_table_rows(sn); i++)
+    if (qcal_table_get_i(sn, (long)i, c_l) >= (int64_t)nt)
+      st = qcal_error(QCAL_EFORMAT,
+                      "%s: /sensitivity_outputs/layer: row %zu names layer %lld of %zu", f->path, i,
+                      (long long)qcal_table_get_i(sn, (long)i, c_l), nt);
+  if (!st && e && qcal_table_rows(e)) {
+    const int c_a = QCAL_COL(E2E_OUTPUTS, act_method),
+              c_w = QCAL_COL(E2E_OUTPUTS, weight_granularity), c_o = QCAL_COL(E2E_OUTPUTS, output),
+              c_q = QCAL_COL(E2E_OUTPUTS, sqnr_db), c_t = QCAL_COL(E2E_OUTPUTS, top1_agreement);
+    /* outputs in order of first appearance (at most 4 drawn) */
+    const char *outs[4];
+    int no = 0;
+    for (size_t i = 0; i < qcal_table_rows(e) && no < 4; i++) {
+      const char *o = qcal_table_get_s(e, (long)i, c_o);
+      bool seen = false;
+      for (int k = 0; k < no; k++)
+        seen = seen || !strcmp(outs[k], o);
+      if (!seen)
+        outs[no++] = o;
+    }
+    FILE *d = openf(r, "e2e_outputs.dat");
+    if (!d)
+      st = qcal_error(QCAL_EIO, "%s: cannot write e2e_outputs.dat", r->dir);
+    fprintf(r->html, "<h3>End to end on the held-out photos, per output</h3>\n<table><tr>"
+                     "<th>activations</th><th>weights</th><th>output</th><th>SQNR dB</th>"
+                     "<th>cosine</th><th>top-1 agreement</th></tr>\n");
+    fprintf(r->md, "## End to end per output (held-out photos)\n\n| activations | weights | "
+                   "output | SQNR dB | cosine | top-1 |\n|---|---|---|---|---|---|\n");
+    size_t cfg = 0;
+    for (size_t i = 0; d && i < qcal_table_rows(e);) {
+      const char *am = qcal_table_get_s(e, (long)i, c_a), *wg = qcal_table_get_s(e, (long)i, c_w);
+      double q[4] = {NAN, NAN, NAN, NAN}, top = NAN;
+      for (; i < qcal_table_rows(e) && !strcmp(am, qcal_table_get_s(e, (long)i, c_a)) &&
+             !strcmp(wg, qcal_table_get_s(e, (long)i, c_w));
+           i++) {
+        const char *o = qcal_table_get_s(e, (long)i, c_o);
+        double v = qcal_table_get_f(e, (long)i, c_q), t = qcal_table_get_f(e, (long)i, c_t),
+               cs = qcal_table_get_f(e, (long)i, QCAL_COL(E2E_OUTPUTS, cosine));
+        for (int k = 0; k < no; k++)
+          if (!strcmp(outs[k], o))
+            q[k] = v;
+        if (isnan(top) && !isnan(t))
+          top = 100 * t;
+        fprintf(r->html, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.2f</td><td>%.5f</td><td>",
+                H(am), H(wg), H(o), v, cs);
+        fprintf(r->md, "| %s | %s | %s | %.2f | %.5f | ", M(am), M(wg), M(o), v, cs);
+        if (isnan(t)) {
+          fprintf(r->html, "-</td></tr>\n");
+          fprintf(r->md, "- |\n");
+        } else {
+          fprintf(r->html, "%.1f%%</td></tr>\n", 100 * t);
+          fprintf(r->md, "%.1f%% |\n", 100 * t);
+        }
+      }
+      fprintf(d, "%zu \"%s / %s\" %.4f %.4f %.4f %.4f %.4f\n", cfg++, D(am), D(wg), q[0], q[1],
+              q[2], q[3], top);
+    }
+    fprintf(r->html, "</table>\n");
+    fprintf(r->md, "\n");
+    if (d)
+      fclose(d);
+    FILE *gp = d ? openf(r, "e2e_outputs.gp") : NULL;
+    if (d && !gp)
+      st = qcal_error(QCAL_EIO, "%s: cannot write e2e_outputs.gp", r->dir);
+    if (gp) {
+      static const char *const colors[4] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"};
+      char plot[4096];
+      size_t u = (size_t)snprintf(
+          plot, sizeof plot,
+          "set title 'End to end vs FP32: SQNR per output (bars), top-1 agreement (points, right "
+          "axis)'\nset ylabel 'SQNR dB'\nset yrange [*<0:*]\nset y2label 'top-1 %%'\nset y2range [0:105]\nset y2tics\n"
+          "set xtics rotate by -60 font 'sans,8'\nset style fill solid 0.8\nset boxwidth %.3f\n"
+          "set key outside bottom center horizontal noenhanced\nplot ",
+          0.8 / no);
+      for (int k = 0; k < no && u < sizeof plot; k++)
+        u += (size_t)snprintf(plot + u, sizeof plot - u,
+                              "%s'e2e_outputs.dat' using ($1%+.3f):%d%s with boxes lc rgb '%s' "
+                              "title '%s'",
+                              k ? ", " : "", -0.4 + 0.8 * (k + 0.5) / no, 3 + k,
+                              k ? "" : ":xtic(2)", colors[k], D(outs[k]));
+      if (u < sizeof plot)
+        snprintf(plot + u, sizeof plot - u,
+                 ", '' using 1:7 axes x1y2 with points pt 7 ps 1.2 lc rgb 'black' title "
+                 "'top-1 agreement'");
+      terms(gp, "e2e_outputs", 1100, 550, plot);
+      fclose(gp);
+      st = run_gnuplot(r, "e2e_outputs.gp", 1);
+      figure_html(r, "e2e_outputs", "End-to-end PTQ fidelity per output",
+                  "The network with fake-quant at every layer input and weight, against FP32 on "
+                  "the held-out photos, output by output.");
+    }
+  }
+  if (!st && sn && qcal_table_rows(sn)) {
+    const int c_n = QCAL_COL(SENSITIVITY_OUTPUTS, layer_name),
+              c_w = QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity),
+              c_q = QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db),
+              c_op = QCAL_COL(SENSITIVITY_OUTPUTS, op);
+    double *worst = malloc(2 * nt * sizeof *worst);
+    long *name_row = malloc(nt * sizeof *name_row);
+    FILE *d = worst && name_row ? openf(r, "sensitivity_outputs.dat") : NULL;
+    if (!d)
+      st = qcal_error(QCAL_EIO, "%s: cannot write sensitivity_outputs.dat", r->dir);
+    for (size_t k = 0; d && k < nt; k++)
+      worst[2 * k] = worst[2 * k + 1] = NAN, name_row[k] = -1;
+    for (size_t i = 0; d && i < qcal_table_rows(sn); i++) {
+      int64_t l = qcal_table_get_i(sn, (long)i, c_l);
+      int g = !strcmp(qcal_table_get_s(sn, (long)i, c_w), "per-channel");
+      double v = qcal_table_get_f(sn, (long)i, c_q);
+      if (isnan(worst[2 * l + g]) || v < worst[2 * l + g])
+        worst[2 * l + g] = v;
+      name_row[l] = (long)i;
+    }
+    for (size_t l = 0; d && l < nt; l++)
+      if (name_row[l] >= 0)
+        fprintf(d, "%zu \"%s%s\" %.4f %.4f\n", l, D(qcal_table_get_s(sn, name_row[l], c_n)),
+                !strcmp(qcal_table_get_s(sn, name_row[l], c_op), "depthwise") ? " (dw)" : "",
+                worst[2 * l], worst[2 * l + 1]);
+    free(worst), free(name_row);
+    if (d)
+      fclose(d);
+    FILE *gp = d ? openf(r, "sensitivity_outputs.gp") : NULL;
+    if (d && !gp)
+      st = qcal_error(QCAL_EIO, "%s: cannot write sensitivity_outputs.gp", r->dir);
+    if (gp) {
+      const char *plot =
+          "set title 'Per-layer sensitivity: worst output SQNR when only that layer is quantized "
+          "(entropy activations, max weights)'\n"
+          "set ylabel 'worst output SQNR dB'\nset yrange [*<0:*]\nset xtics rotate by -60 font 'sans,7' noenhanced\n"
+          "set style fill solid 0.8\nset boxwidth 0.4\nset key top left\n"
+          "plot 'sensitivity_outputs.dat' using ($1-0.2):3:xtic(2) with boxes lc rgb '#d62728' "
+          "title 'per-tensor weights', '' using ($1+0.2):4 with boxes lc rgb '#1f77b4' title "
+          "'per-channel weights'";
+      terms(gp, "sensitivity_outputs", 1100, 500, plot);
+      fclose(gp);
+      st = run_gnuplot(r, "sensitivity_outputs.gp", 1);
+      figure_html(r, "sensitivity_outputs", "Per-layer sensitivity (any network)",
+                  "Lower bars are the layers whose quantization hurts the worst output most.");
+    }
+  }
+  qcal_table_free(e), qcal_table_free(sn);
+  return st;
 }
 
 static qcal_status sweep_figures(rep *r, qcal_results *f) {
@@ -627,6 +781,9 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
                   "Lower bars are the layers whose quantization hurts the output most.");
     }
   }
+  /* the per-output figures where no task module drew its own */
+  if (st == QCAL_OK && !e2e)
+    st = output_figures(r, f, nt);
   free(act_of_layer);
   qcal_table_free(e2e), qcal_table_free(sens);
   qcal_sweep_tables_free(&sw);

@@ -505,7 +505,7 @@ Test(tfjs, malformed_models_are_rejected) {
 /* PoseNet's convention: p / 127.5 - 1, NHWC */
 static qcal_status load_posenet_style(const char *path, int size, qcal_tensor *t) {
   qcal_preproc p = {
-      .height = size, .width = size, .channels = 3, .scale = 1.0f / 127.5f, .offset = -1.0f};
+      .height = size, .width = size, .channels = 3, .scale = 1.0 / 127.5, .offset = -1.0};
   return qcal_image_preprocess(path, &p, t);
 }
 

@@ -636,3 +636,87 @@ Test(graph, se_block_blocked_layout_matches_plain) {
       cr_assert_float_eq(y1[i], y0[i], 1e-4f, "c=%d element %zu: %g vs %g", c, i, y1[i], y0[i]);
   }
 }
+
+/* The reference convolution (graph/conv_ref.c: im2col + BLAS, depthwise
+ * loops) against oneDNN's: strided and dilated with asymmetric pads,
+ * depthwise, a 1x1, and the residual model's fused BN + ReLU + Add. */
+static unsigned char *conv_chain_model(size_t *len, int c) {
+  static float w1[16 * 16 * 9], b1[16], w2[16 * 9], b2[16], w3[5 * 16];
+  rnd(w1, sizeof w1 / 4, 21, -0.4f, 0.4f);
+  rnd(b1, 16, 22, -0.2f, 0.2f);
+  rnd(w2, sizeof w2 / 4, 23, -0.4f, 0.4f);
+  rnd(b2, 16, 24, -0.2f, 0.2f);
+  rnd(w3, sizeof w3 / 4, 25, -0.4f, 0.4f);
+  static mb b;
+  mb_init(&b, 13);
+  int64_t xs[4] = {2, c, 11, 9}, s1[4] = {c, c, 3, 3}, s2[4] = {c, 1, 3, 3}, s3[4] = {5, c, 1, 1},
+          cs[1] = {c};
+  mb_input(&b, "x", 4, xs);
+  mb_init_f32(&b, "w1", 4, s1, w1);
+  mb_init_f32(&b, "b1", 1, cs, b1);
+  mb_init_f32(&b, "w2", 4, s2, w2);
+  mb_init_f32(&b, "b2", 1, cs, b2);
+  mb_init_f32(&b, "w3", 4, s3, w3);
+  const char *i1[] = {"x", "w1", "b1"}, *i2[] = {"c1", "w2", "b2"}, *i3[] = {"c2", "w3"};
+  Onnx__NodeProto *n1 = mb_node(&b, "Conv", "c1", 3, i1, "c1");
+  int64_t st[2] = {2, 2}, dil[2] = {2, 1}, pads1[4] = {2, 0, 1, 1}, pads2[4] = {1, 1, 1, 1};
+  node_ints(n1, "strides", 2, st);
+  node_ints(n1, "dilations", 2, dil);
+  node_ints(n1, "pads", 4, pads1);
+  Onnx__NodeProto *n2 = mb_node(&b, "Conv", "c2", 3, i2, "c2");
+  int64_t grp[1] = {c};
+  node_ints(n2, "pads", 4, pads2);
+  Onnx__AttributeProto *a = calloc(1, sizeof *a);
+  onnx__attribute_proto__init(a);
+  a->name = strdup("group");
+  a->has_type = 1;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  a->has_i = 1;
+  a->i = grp[0];
+  n2->attribute = realloc(n2->attribute, (n2->n_attribute + 1) * sizeof *n2->attribute);
+  n2->attribute[n2->n_attribute++] = a;
+  mb_node(&b, "Conv", "c3", 2, i3, "y");
+  mb_output(&b, "y");
+  return mb_pack(&b, len);
+}
+
+static size_t run_chain(int c, bool ref, const float *x, float *y) {
+  size_t len;
+  unsigned char *buf = conv_chain_model(&len, c);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("chain.onnx", buf, len, &g), QCAL_OK, "%s", qcal_last_error());
+  qcal_graph_opts o = {.reference_conv = ref};
+  cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
+  const void *in[1] = {x};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK, "%s", qcal_last_error());
+  const qcal_value *v = &g->values[g->outputs[0]];
+  size_t n = v->numel;
+  memcpy(y, v->data, n * 4);
+  /* running again from the last conv leaves the same numbers */
+  cr_assert_eq(qcal_graph_run_from(g, NULL, g->nnodes - 1), QCAL_OK, "%s", qcal_last_error());
+  cr_assert_eq(memcmp(y, v->data, n * 4), 0);
+  qcal_graph_free(g);
+  free(buf);
+  return n;
+}
+
+Test(graph, reference_conv_matches_onednn) {
+  for (int c = 3; c <= 16; c += 13) {
+    float x[2 * 16 * 99], y0[2 * 5 * 99], y1[2 * 5 * 99];
+    rnd(x, sizeof x / 4, 26, -1, 1);
+    size_t n0 = run_chain(c, false, x, y0), n1 = run_chain(c, true, x, y1);
+    cr_assert_eq(n0, n1);
+    cr_assert_eq(n0, (size_t)(2 * 5 * 5 * 4), "c=%d: %zu outputs", c, n0); /* 11x9 -> 5x4 */
+    for (size_t i = 0; i < n0; i++)
+      cr_assert_float_eq(y1[i], y0[i], 1e-4f * (1 + fabsf(y0[i])), "c=%d element %zu: %g vs %g", c,
+                         i, y1[i], y0[i]);
+    float r0[2 * 16 * 30], r1[2 * 16 * 30], xr[2 * 16 * 30];
+    rnd(xr, (size_t)(2 * c * 30), 27, -1, 1);
+    qcal_graph_opts plain = {0}, ref = {.reference_conv = true};
+    run_residual(&plain, c, xr, r0);
+    run_residual(&ref, c, xr, r1);
+    for (size_t i = 0; i < (size_t)(2 * c * 30); i++)
+      cr_assert_float_eq(r1[i], r0[i], 1e-4f * (1 + fabsf(r0[i])), "residual c=%d element %zu", c,
+                         i);
+  }
+}

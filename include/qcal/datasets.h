@@ -53,7 +53,7 @@ typedef struct qcal_preproc {
   bool nchw;
   bool use_mean_std;
   float mean[3], std[3];
-  float scale, offset;
+  double scale, offset; /* double: p / 127.5 - 1 is computed as written (image.c) */
 } qcal_preproc;
 qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out);
 

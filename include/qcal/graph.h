@@ -67,13 +67,15 @@ typedef struct qcal_value {
   int ndim;
   int64_t shape[QCAL_MAX_DIMS]; /* inputs before prepare: -1 for a symbolic dim */
   size_t numel;
-  void *data;      /* constants own theirs; activations point into the plan */
-  int producer;    /* node index, -1 for inputs and constants */
-  int consumers;   /* live nodes that read it */
-  bool is_output;  /* a graph output */
-  const void *fmt; /* execution layout of data: NULL is plain C order; otherwise a oneDNN
-                      blocked layout that only convolutions read (never for outputs, nor
-                      with qcal_graph_opts.plain_values) */
+  void *data;        /* constants own theirs; activations point into the plan */
+  int producer;      /* node index, -1 for inputs and constants */
+  int consumers;     /* live nodes that read it */
+  bool is_output;    /* a graph output */
+  unsigned data_gen; /* 0: data is the value's own; else the fake-quantized stand-in of
+                        that generation (caches of converted weights key on it) */
+  const void *fmt;   /* execution layout of data: NULL is plain C order; otherwise a oneDNN
+                        blocked layout that only convolutions read (never for outputs, nor
+                        with qcal_graph_opts.plain_values) */
 } qcal_value;
 
 typedef enum qcal_attr_type {
@@ -135,6 +137,7 @@ typedef struct qcal_graph {
   bool prepared;
   int threads;
   bool plain_values;
+  bool reference_conv;
   void *names;     /* name -> value index */
   void *plan;      /* execution buffers (graph/exec.c) */
   void *fq;        /* fake quantization while running (graph/fakequant.c) */
@@ -172,10 +175,13 @@ int qcal_attr_ints(qcal_node *n, const char *name, int64_t *out, int max);
 
 /* ---- preparation and execution */
 typedef struct qcal_graph_opts {
-  int threads;       /* 0: keep the OpenMP default */
-  bool no_fold_bn;   /* keep BatchNormalization as a node */
-  bool no_fuse;      /* no activation / Add fusion */
-  bool plain_values; /* every value readable in C order after a run (analysis) */
+  int threads;         /* 0: keep the OpenMP default */
+  bool no_fold_bn;     /* keep BatchNormalization as a node */
+  bool no_fuse;        /* no activation / Add fusion */
+  bool plain_values;   /* every value readable in C order after a run (analysis) */
+  bool reference_conv; /* Conv through graph/conv_ref.c (im2col + BLAS): the same bits on
+                          every x86 ISA, for analysis that must reproduce (implies
+                          plain_values); QCAL_CONV_REF=1 sets it too */
 } qcal_graph_opts;
 
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
@@ -194,6 +200,11 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o);
 /* Run once; inputs[i] holds input i's data in its dtype and bound shape.
  * Output values then hold their results (valid until the next run). */
 qcal_status qcal_graph_run(qcal_graph *g, const void *const *inputs);
+/* Run nodes from index `first` on (inputs are copied only when first is 0).
+ * Values of nodes before `first` must still hold what an earlier run left:
+ * analysis that changes only nodes from `first` on (one layer's fake
+ * quantization) skips the rest. */
+qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int first);
 
 /* Fake quantization while running (analysis: end-to-end fidelity, layer
  * sensitivity): input `slot` of node `node` is read through

@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qcal_thresholds_load(path, &th);
 #elif defined(FUZZ_IMAGE)
   qcal_tensor t;
-  qcal_preproc p = {.height = 33, .width = 33, .channels = 3, .scale = 1.0f / 255};
+  qcal_preproc p = {.height = 33, .width = 33, .channels = 3, .scale = 1.0 / 255};
   if (put(dir, "image.jpg", data, size, path, sizeof path) == 0 &&
       qcal_image_preprocess(path, &p, &t) == QCAL_OK)
     qcal_tensor_free(&t);
