@@ -308,8 +308,11 @@ qcal_status qcal_sweep_network_items(sweep_state *s) {
   QCAL_TRY(resize ? qcal_graph_resize_input(g, 0, first->ndim, first->shape)
                   : qcal_graph_bind_input(g, 0, first->ndim, first->shape));
   /* the reference convolution: 8-bit end-to-end numbers depend on the last
-   * bit of every FP32 result, so they must not change with the machine's ISA */
-  qcal_graph_opts go = {.threads = s->cfg.jobs, .reference_conv = true};
+   * bit of every FP32 result, so they must not change with the machine's ISA.
+   * Its sgemm runs on OpenBLAS's threads; the graph's other ops run serially,
+   * as an OpenMP team spinning beside those threads halves both (blazeface:
+   * 8.0 s -> 4.7 s for the sweep) */
+  qcal_graph_opts go = {.threads = 1, .reference_conv = true};
   QCAL_TRY(qcal_graph_prepare(g, &go));
   QCAL_TRY(build_layers(s));
   s->task = qcal_task_find(g, &s->task_ctx);

@@ -43,16 +43,18 @@ static qcal_status grow(float **buf, size_t *len, size_t need) {
   return QCAL_OK;
 }
 
-/* [rows][cols] -> [cols][rows] in 32 x 32 tiles (a plain double loop is
- * bound by its strided stores). Serial: this path runs beside OpenBLAS's
- * own threads, and an OpenMP team spinning next to them halves both. */
+/* [rows][cols] -> [cols][rows] in 8 x 8 tiles: a tile touches 8 lines on
+ * each side, within L1 associativity even when a stride is a multiple of
+ * 4 KiB (128 x 128 feature maps), where wider tiles thrash one cache set.
+ * Serial: this path runs beside OpenBLAS's own threads, and an OpenMP team
+ * spinning next to them halves both. */
 static void transpose(const float *src, float *dst, size_t rows, size_t cols) {
-  enum { T = 32 };
+  enum { T = 8 };
   for (size_t r0 = 0; r0 < rows; r0 += T)
     for (size_t c0 = 0; c0 < cols; c0 += T) {
       size_t r1 = r0 + T < rows ? r0 + T : rows, c1 = c0 + T < cols ? c0 + T : cols;
-      for (size_t r = r0; r < r1; r++)
-        for (size_t c = c0; c < c1; c++)
+      for (size_t c = c0; c < c1; c++)
+        for (size_t r = r0; r < r1; r++)
           dst[c * rows + r] = src[r * cols + c];
     }
 }
