@@ -51,15 +51,20 @@ static const qcal_opt opts[] = {
 
 static const qcal_cmd_info info = {
     "sweep",
-    "qcal sweep [FILES...] [-o FILE.h5] [--bits LIST] [--jobs N] [--filter REGEX] [--model PATH]\n"
-    "                  [--images DIR] [--calib N] [--held N] [--input-size S] [--no-network]\n"
-    "                  [--no-synthetic] [--quick]",
+    "qcal sweep [FILES...] [-o FILE.h5] [--bits LIST] [--jobs N] [--filter REGEX] [--model MODEL]\n"
+    "                  [--images DIR] [--calib N] [--held N] [--no-network] [--no-synthetic]\n"
+    "                  [--quick] [--input-size H[,W]] [--layout nchw|nhwc] [--channels 1|3]\n"
+    "                  [--mean R,G,B --std R,G,B | --scale S --offset O]",
     "Sweep calibration methods (max, entropy, mse, percentile 99.9/99.99/99.999),\n"
-    "granularity (per tensor, per channel) and bit widths over every layer's weights\n"
-    "and input activations of PoseNet MobileNetV1 (calibrated on one split of the\n"
-    "photos, measured on the other), the synthetic suite, and FILES (.npy, .npz,\n"
-    ".h5[:dataset], .safetensors[:name]). Then run the network with fake-quant\n"
-    "end to end. Results go to one HDF5 file (docs/results.md).",
+    "granularity (per tensor, per channel) and bit widths over every quantization\n"
+    "point of a network (each Conv, ConvTranspose, Gemm and MatMul's weight and\n"
+    "input activations; PoseNet MobileNetV1 by default, or any ONNX / TF.js MODEL;\n"
+    "activations calibrated on one split of the photos, measured on the other), the\n"
+    "synthetic suite, and FILES (.npy, .npz, .h5[:dataset], .safetensors[:name]).\n"
+    "Then run the network with fake-quant end to end (per output SQNR, cosine and\n"
+    "top-1 agreement against FP32) and one layer at a time (sensitivity). Photos are\n"
+    "preprocessed as the options say, else by the model's known defaults, else by\n"
+    "its declared input and p / 255. Results go to one HDF5 file (docs/results.md).",
     opts,
 };
 

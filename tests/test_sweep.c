@@ -196,6 +196,19 @@ Test(sweep, bad_input_leaves_earlier_results_untouched) {
   snprintf(args, sizeof args, "sweep --model %s --images %s/none %s", pathf("tiny.json"), dir,
            "--input-size 33 --no-synthetic -o x.h5");
   expect_bad(args, "none", "cannot open image folder");
+  /* preprocessing options are checked against the model */
+  snprintf(args, sizeof args, "sweep --model %s --images %s/img --no-synthetic -o %s %s",
+           pathf("tiny.json"), dir, pathf("x.h5"), "--input-size 33 --mean 0.5 --std 0.5");
+  expect_bad(args, "--mean and --std need 3 comma-separated values", NULL);
+  snprintf(args, sizeof args, "sweep --model %s --images %s/img --no-synthetic -o %s %s",
+           pathf("tiny.json"), dir, pathf("x.h5"), "--input-size 0");
+  expect_bad(args, "--input-size expects H or H,W", NULL);
+  snprintf(args, sizeof args, "sweep --model %s --images %s/img --no-synthetic -o %s %s",
+           pathf("tiny.json"), dir, pathf("x.h5"), "--input-size 33 --channels 1");
+  expect_bad(args, "has 3 channels, not 1", NULL);
+  snprintf(args, sizeof args, "sweep --model %s --images %s/img --no-synthetic -o %s",
+           pathf("tiny.json"), dir, pathf("x.h5"));
+  expect_bad(args, "input size is symbolic", NULL);
   snprintf(args, sizeof args, "sweep --no-network --bits 1-8 -o %s", pathf("x.h5"));
   expect_bad(args, "--bits '1-8'", NULL);
   snprintf(args, sizeof args, "sweep --no-network --filter '(' -o %s", pathf("x.h5"));

@@ -117,7 +117,34 @@ def tfjs(model, inputs, out):
                     for i in range(len(names))] for k in range(len(inputs))]
 
 
+def bad_models(tmp):
+    """ONNX models the sweep must refuse with one line and exit 2."""
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3, 8, 8])
+    xi = helper.make_tensor_value_info("x", TensorProto.INT64, [1, 3, 8, 8])
+    cases = {
+        "relu": (helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]),
+                 "no quantizable layer"),
+        "two": (helper.make_graph([helper.make_node("Add", ["x", "z"], ["y"])], "g", [x, z], [y]),
+                "has 2 inputs"),
+        "int": (helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [xi], [y]),
+                "is int64"),
+    }
+    for name, (g, needle) in cases.items():
+        p = os.path.join(tmp, name + ".onnx")
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), p)
+        out = os.path.join(tmp, name + ".h5")
+        r = subprocess.run([qcal, "sweep", "--model", p, "--images", images, "--no-synthetic",
+                            "-o", out], capture_output=True, text=True)
+        check(r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1
+              and not os.path.exists(out), f"{name}.onnx: exit 2, one line: {r.stderr.strip()}")
+
+
 with tempfile.TemporaryDirectory() as tmp:
+    bad_models(tmp)
     for net in NETWORKS:
         path = os.path.join(models, net + ".json")
         out = os.path.join(tmp, net + ".h5")
