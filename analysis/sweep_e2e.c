@@ -87,6 +87,14 @@ static qcal_status run_held(sweep_state *s, run_ctx *r) {
   return QCAL_OK;
 }
 
+_Static_assert(QCAL_COL(E2E_OUTPUTS, cosine) == QCAL_COL(E2E_OUTPUTS, sqnr_db) + 1 &&
+                   QCAL_COL(E2E_OUTPUTS, top1_agreement) == QCAL_COL(E2E_OUTPUTS, sqnr_db) + 2 &&
+                   QCAL_COL(SENSITIVITY_OUTPUTS, cosine) ==
+                       QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db) + 1 &&
+                   QCAL_COL(SENSITIVITY_OUTPUTS, top1_agreement) ==
+                       QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db) + 2,
+               "the per-output metrics are adjacent columns (schema.inc)");
+
 static double sqnr(double sig, double err) {
   return err > 0 ? 10 * log10(sig / err) : INFINITY;
 }
@@ -114,6 +122,14 @@ static void layer_fq(const sweep_state *s, int l, const char *label, int wmode, 
       fq[(*n)++] = (qcal_graph_fq){L->node, L->weight_slot,
                                    wmode == 2 ? L->weight_axis : QCAL_PER_TENSOR, r->amax, fmt};
   }
+}
+
+/* One output's metrics into the current row (columns sqnr_db, cosine,
+ * top1_agreement at c, c + 1, c + 2 in both per-output tables). */
+static void set_metrics(qcal_table *t, int c, const out_acc *a) {
+  qcal_table_set_f(t, c, sqnr(a->sig, a->err));
+  qcal_table_set_f(t, c + 1, cosine(a));
+  qcal_table_set_f(t, c + 2, a->n ? (double)a->top1 / (double)a->n : NAN);
 }
 
 int qcal_sweep_e2e_bits(const sweep_state *s) {
@@ -170,10 +186,7 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
       qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, weight_granularity), wnames[wmode]);
       qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, bits), bits);
       qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), g->values[g->outputs[o]].name);
-      qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), sqnr(r.acc[o].sig, r.acc[o].err));
-      qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, cosine), cosine(&r.acc[o]));
-      qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, top1_agreement),
-                       r.acc[o].n ? (double)r.acc[o].top1 / (double)r.acc[o].n : NAN);
+      set_metrics(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), &r.acc[o]);
       qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
     }
     if (!st && s->task) {
@@ -237,10 +250,7 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, op), ly->op);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity), gran);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, output), g->values[g->outputs[o]].name);
-        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db), sqnr(acc[o].sig, acc[o].err));
-        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, cosine), cosine(&acc[o]));
-        qcal_table_set_f(t, QCAL_COL(SENSITIVITY_OUTPUTS, top1_agreement),
-                         acc[o].n ? (double)acc[o].top1 / (double)acc[o].n : NAN);
+        set_metrics(t, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db), &acc[o]);
       }
       if (s->task) {
         qcal_table *t = s->sens;
