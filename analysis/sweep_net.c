@@ -203,7 +203,7 @@ static qcal_status add_items(sweep_state *s) {
       const qcal_value *w = &g->values[nd->in[L->weight_slot]];
       sweep_item it = {0};
       snprintf(it.name, sizeof it.name, "%s/weight", L->name);
-      snprintf(it.graph_tensor, sizeof it.graph_tensor, "%s", w->name);
+      qcal_value_model_name(g, w, it.graph_tensor, sizeof it.graph_tensor);
       it.kind = ITEM_WEIGHT;
       it.layer = l;
       it.axis = L->weight_axis;
@@ -218,7 +218,7 @@ static qcal_status add_items(sweep_state *s) {
       const qcal_value *x = &g->values[nd->in[L->act_slot[a]]];
       sweep_item it = {0};
       snprintf(it.name, sizeof it.name, "%s/input%s", L->name, a ? "_b" : "");
-      snprintf(it.graph_tensor, sizeof it.graph_tensor, "%s", x->name);
+      qcal_value_model_name(g, x, it.graph_tensor, sizeof it.graph_tensor);
       it.kind = ITEM_ACTIVATION;
       it.layer = l;
       it.axis = act_axis(x);

@@ -104,6 +104,12 @@ static void attr_free(qcal_attr *a) {
   free(a->s);
 }
 
+const char *qcal_value_model_name(const qcal_graph *g, const qcal_value *v, char *buf, size_t cap) {
+  const char *m = g->name_mark ? strchr(v->name, g->name_mark) : NULL;
+  snprintf(buf, cap, "%.*s", m ? (int)(m - v->name) : (int)strlen(v->name), v->name);
+  return buf;
+}
+
 void qcal_graph_free(qcal_graph *g) {
   if (!g)
     return;

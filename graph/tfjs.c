@@ -1347,6 +1347,8 @@ qcal_status qcal_tfjs_graph_load(const char *path, qcal_graph **out) {
   if (!st)
     st = qcal_graph_new(path, &c.g);
   if (!st)
+    c.g->name_mark = '#'; /* TF node names cannot hold it: T#nchw, W#oihw, T#c0 */
+  if (!st)
     st = build(&c, root);
   json_object_put(root);
   if (st) {

@@ -126,7 +126,10 @@ typedef struct qcal_node {
 } qcal_node;
 
 typedef struct qcal_graph {
-  char *path; /* the model file, for messages */
+  char *path;     /* the model file, for messages */
+  char name_mark; /* an importer's mark before the suffixes of values it derives
+                     ("x#nchw", "w#oihw" in TF.js graphs, whose names cannot hold
+                     it), 0 when none: qcal_value_model_name strips from it */
   int opset;
   int nvalues, cap_values;
   qcal_value *values;
@@ -222,6 +225,10 @@ qcal_status qcal_graph_fake_quant(qcal_graph *g, const qcal_graph_fq *fq, int n)
 /* Value v's elements after a run, in plain C order (reordered from an
  * execution layout where one is used); dst holds v->numel floats. */
 qcal_status qcal_graph_read(qcal_graph *g, int v, float *dst);
+
+/* The name a value has in the model file: its IR name without an
+ * importer's derived suffix ("image#nchw" -> "image"). */
+const char *qcal_value_model_name(const qcal_graph *g, const qcal_value *v, char *buf, size_t cap);
 
 /* Element k of a value as a double (any dtype). */
 double qcal_value_get(const qcal_value *v, size_t k);
