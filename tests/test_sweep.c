@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "qcal/datasets.h"
+#include "qcal/sweep.h"
 #include "tests/run_qcal.h"
 #include "tests/tiny_model.h"
 
@@ -244,4 +245,53 @@ Test(sweep, interrupt_leaves_no_partial_file) {
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
   cr_assert(!exists(pathf("int.h5")));
   cr_assert_eq(tmp_files(), 0);
+}
+
+/* Layer display names from scope paths (analysis/names.c). */
+Test(sweep, layer_names_drop_the_shared_root_and_cut_where_unique) {
+  static const char *const names[] = {
+      "MobilenetV1/MobilenetV1/Conv2d_0/Relu6",
+      "MobilenetV1/MobilenetV1/Conv2d_1_depthwise/BatchNorm/batchnorm/add_1/conv",
+      "MobilenetV1/heatmap_2/BiasAdd",
+      "MobilenetV1/offset_2/BiasAdd",
+  };
+  static const char *const want[] = {"Conv2d_0", "Conv2d_1_depthwise", "heatmap_2", "offset_2"};
+  static const char *const torch[] = {"/conv1/Conv",
+                                      "/layer1/layer1.0/conv1/Conv",
+                                      "/layer1/layer1.0/conv2/Conv",
+                                      "/layer1/layer1.1/conv1/Conv",
+                                      "/fc/Gemm",
+                                      "",
+                                      "dup",
+                                      "dup"};
+  static const char *const twant[] = {"conv1",
+                                      "layer1/layer1.0/conv1",
+                                      "layer1/layer1.0/conv2",
+                                      "layer1/layer1.1",
+                                      "fc",
+                                      "Conv_5",
+                                      "dup",
+                                      "dup#2"};
+  for (int set = 0; set < 2; set++) {
+    const char *const *in = set ? torch : names, *const *exp = set ? twant : want;
+    int n = set ? 8 : 4;
+    qcal_graph *g;
+    cr_assert_eq(qcal_graph_new("names", &g), QCAL_OK);
+    int nodes[8];
+    for (int i = 0; i < n; i++) {
+      char vn[16];
+      snprintf(vn, sizeof vn, "v%d", i);
+      int v;
+      int64_t one = 1;
+      cr_assert_eq(qcal_graph_add_value(g, vn, QCAL_VAL_ACT, QCAL_DT_F32, 1, &one, &v), QCAL_OK);
+      cr_assert_eq(qcal_graph_add_node(g, QCAL_GOP_Conv, in[i], 0, NULL, 1, &v, &nodes[i]),
+                   QCAL_OK);
+    }
+    char(*out)[160] = calloc(8, sizeof *out);
+    qcal_layer_names(g, nodes, n, out);
+    for (int i = 0; i < n; i++)
+      cr_assert_str_eq(out[i], exp[i], "'%s' -> '%s', want '%s'", in[i], out[i], exp[i]);
+    free(out);
+    qcal_graph_free(g);
+  }
 }
