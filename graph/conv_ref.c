@@ -59,6 +59,16 @@ static void transpose(const float *src, float *dst, size_t rows, size_t cols) {
     }
 }
 
+/* o += s * k over contiguous channels: the depthwise inner loop. AVX2 where
+ * the CPU has it (GCC function multi-versioning picks at load time); the
+ * products and sums round as in the scalar loop (no FMA: -ffp-contract=off
+ * and no fma target), so the bits do not depend on the version. */
+__attribute__((target_clones("avx2", "default"))) static void
+madd(float *restrict o, const float *restrict s, const float *restrict k, size_t n) {
+  for (size_t c = 0; c < n; c++)
+    o[c] += s[c] * k[c];
+}
+
 /* The fused activation, serially (see transpose), one loop per kind. */
 static void act_serial(qcal_act act, float a, float b, float *x, size_t n) {
 #define LOOP(k)                                                                                    \
@@ -142,10 +152,8 @@ qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n) {
               int64_t ix = ox * ge.s[1] + j * ge.d[1] - ge.pb[1];
               if (ix < 0 || ix >= W)
                 continue;
-              const float *s = in + (size_t)(iy * W + ix) * (size_t)C;
-              const float *k = e->hwio + (size_t)(i * KW + j) * (size_t)C;
-              for (int64_t c = 0; c < C; c++)
-                o[c] += s[c] * k[c];
+              madd(o, in + (size_t)(iy * W + ix) * (size_t)C,
+                   e->hwio + (size_t)(i * KW + j) * (size_t)C, (size_t)C);
             }
           }
         }
