@@ -251,7 +251,8 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
       size_t u = (size_t)snprintf(
           plot, sizeof plot,
           "set title 'End to end vs FP32: SQNR per output (bars), top-1 agreement (points, right "
-          "axis)'\nset ylabel 'SQNR dB'\nset yrange [*<0:*]\nset y2label 'top-1 %%'\nset y2range [0:105]\nset y2tics\n"
+          "axis)'\nset ylabel 'SQNR dB'\nset yrange [*<0:*]\nset y2label 'top-1 %%'\nset y2range "
+          "[0:105]\nset y2tics\n"
           "set xtics rotate by -60 font 'sans,8'\nset style fill solid 0.8\nset boxwidth %.3f\n"
           "set key outside bottom center horizontal noenhanced\nplot ",
           0.8 / no);
@@ -308,7 +309,8 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
       const char *plot =
           "set title 'Per-layer sensitivity: worst output SQNR when only that layer is quantized "
           "(entropy activations, max weights)'\n"
-          "set ylabel 'worst output SQNR dB'\nset yrange [*<0:*]\nset xtics rotate by -60 font 'sans,7' noenhanced\n"
+          "set ylabel 'worst output SQNR dB'\nset yrange [*<0:*]\nset xtics rotate by -60 font "
+          "'sans,7' noenhanced\n"
           "set style fill solid 0.8\nset boxwidth 0.4\nset key top left\n"
           "plot 'sensitivity_outputs.dat' using ($1-0.2):3:xtic(2) with boxes lc rgb '#d62728' "
           "title 'per-tensor weights', '' using ($1+0.2):4 with boxes lc rgb '#1f77b4' title "
@@ -851,30 +853,42 @@ static qcal_status gemm_figures(rep *r, qcal_results *f) {
     const char *e = qcal_table_get_s(g, row, c_e), *ty = qcal_table_get_s(g, row, c_t),
                *sh = qcal_table_get_s(g, row, c_l), *ck = qcal_table_get_s(g, row, c_s);
     double gops = qcal_table_get_f(g, row, c_g), pct = qcal_table_get_f(g, row, c_p);
+    char pcts[32] = "-"; /* NaN: not measured, or flagged above 100% (the check says) */
+    if (!isnan(pct))
+      snprintf(pcts, sizeof pcts, "%.1f", pct);
     fprintf(r->html,
-            "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%.1f</td><td>%s</td></tr>\n",
-            H(e), H(ty), H(sh), gops, pct, H(ck));
-    fprintf(r->md, "| %s | %s | %s | %.1f | %.1f | %s |\n", M(e), M(ty), M(sh), gops, pct, M(ck));
+            "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.1f</td><td>%s</td><td>%s</td></tr>\n", H(e),
+            H(ty), H(sh), gops, pcts, H(ck));
+    fprintf(r->md, "| %s | %s | %s | %.1f | %s | %s |\n", M(e), M(ty), M(sh), gops, pcts, M(ck));
   }
   fprintf(r->html, "</table>\n");
   fprintf(r->md, "\n");
   /* speedup int8 / f32 per square size: the f32 row of the same shape label
    * (square sizes are few; MAX_BENCH_ROWS bounds the scan) */
   fprintf(d, "# speedup\n");
+  int nsp = 0, nsq = 0; /* speed-up points; square-size rows (gnuplot refuses empty plots) */
   for (size_t i = 0; i < ng; i++) {
     long row = (long)i;
-    if (strcmp(qcal_table_get_s(g, row, c_t), "u8s8s32") ||
-        !strstr(qcal_table_get_s(g, row, c_l), "^3"))
+    if (!strstr(qcal_table_get_s(g, row, c_l), "^3") ||
+        strcmp(qcal_table_get_s(g, row, c_e), "cpu-onednn"))
+      continue;
+    nsq++;
+    if (strcmp(qcal_table_get_s(g, row, c_t), "u8s8s32"))
       continue;
     for (size_t j = 0; j < ng; j++)
       if (!strcmp(qcal_table_get_s(g, (long)j, c_t), "f32") &&
           !strcmp(qcal_table_get_s(g, (long)j, c_l), qcal_table_get_s(g, row, c_l))) {
         fprintf(d, "%lld %.4f\n", (long long)qcal_table_get_i(g, row, c_m),
                 qcal_table_get_f(g, row, c_g) / qcal_table_get_f(g, (long)j, c_g));
+        nsp++;
         break;
       }
   }
   fclose(d);
+  if (!nsq) { /* layer shapes only: the table says it all */
+    qcal_table_free(g), qcal_table_free(pk);
+    return QCAL_OK;
+  }
   char peaks[1024] = "";
   size_t pu = 0;
   for (size_t i = 0; pk && i < qcal_table_rows(pk) && pu < sizeof peaks - 200; i++)
@@ -896,16 +910,18 @@ static qcal_status gemm_figures(rep *r, qcal_results *f) {
            "word('f32 bf16 u8s8s32 s8s8s32', i+1)%s",
            peaks);
   terms(gp, "gemm_gops", 1000, 500, plot);
-  terms(gp, "gemm_speedup", 800, 400,
-        "set title 'int8 (u8s8s32) / fp32 GEMM speed-up'\nset logscale x 2\nset xlabel 'M = N = "
-        "K'\nset ylabel 'speed-up'\nset yrange [0:5]\n"
-        "plot 'gemm.dat' index 4 using 1:2 with linespoints lw 2 pt 7 title 'measured', 4 with "
-        "lines dt 2 title 'VNNI/FMA peak ratio'");
+  if (nsp)
+    terms(gp, "gemm_speedup", 800, 400,
+          "set title 'int8 (u8s8s32) / fp32 GEMM speed-up'\nset logscale x 2\nset xlabel 'M = N "
+          "= K'\nset ylabel 'speed-up'\nset yrange [0:5]\n"
+          "plot 'gemm.dat' index 4 using 1:2 with linespoints lw 2 pt 7 title 'measured', 4 with "
+          "lines dt 2 title 'VNNI/FMA peak ratio'");
   fclose(gp);
-  st = run_gnuplot(r, "gemm.gp", 2);
+  st = run_gnuplot(r, "gemm.gp", nsp ? 2 : 1);
   figure_html(r, "gemm_gops", "GEMM GOPS against size",
               "Each type with the register-resident peak of its instruction as a dashed line.");
-  figure_html(r, "gemm_speedup", "INT8 over FP32", "The int8/fp32 GEMM speed-up by size.");
+  if (nsp)
+    figure_html(r, "gemm_speedup", "INT8 over FP32", "The int8/fp32 GEMM speed-up by size.");
   qcal_table_free(g), qcal_table_free(pk);
   return st;
 }

@@ -95,16 +95,22 @@ long qcal_table_row(qcal_table *t) {
   return (long)r;
 }
 
+void qcal_table_set_at_f(qcal_table *t, long row, int col, double v) {
+  ((double *)t->cols[col].v)[row] = v;
+}
+void qcal_table_set_at_s(qcal_table *t, long row, int col, const char *v) {
+  char **p = &((char **)t->cols[col].v)[row];
+  free(*p);
+  *p = strdup(v ? v : "");
+}
 void qcal_table_set_f(qcal_table *t, int col, double v) {
-  ((double *)t->cols[col].v)[t->rows - 1] = v;
+  qcal_table_set_at_f(t, (long)t->rows - 1, col, v);
 }
 void qcal_table_set_i(qcal_table *t, int col, int64_t v) {
   ((int64_t *)t->cols[col].v)[t->rows - 1] = v;
 }
 void qcal_table_set_s(qcal_table *t, int col, const char *v) {
-  char **p = &((char **)t->cols[col].v)[t->rows - 1];
-  free(*p);
-  *p = strdup(v ? v : "");
+  qcal_table_set_at_s(t, (long)t->rows - 1, col, v);
 }
 size_t qcal_table_rows(const qcal_table *t) {
   return t->rows;

@@ -11,7 +11,13 @@ out=${QCAL_OUT:-results}
 mkdir -p "$out"
 stamp=$(date +%Y%m%d-%H%M%S)
 QCAL_CACHE="$cache" build/qcal sweep -o "$out/sweep-$stamp.h5" "$@"
-QCAL_CACHE="$cache" build/qcal gemm --quick -o "$out/gemm-$stamp.h5" --json "$out/gemm-$stamp.json"
+# exit 1 with the results written: a figure above the peak measured beside it
+# (busy machine), flagged in the table and the report; anything else stops here
+rc=0
+QCAL_CACHE="$cache" build/qcal gemm --quick -o "$out/gemm-$stamp.h5" --json "$out/gemm-$stamp.json" || rc=$?
+if [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ ! -f "$out/gemm-$stamp.h5" ]; }; then
+  exit "$rc"
+fi
 build/qcal stream --quick -o "$out/stream-$stamp.h5" --json "$out/stream-$stamp.json"
 build/qcal report "$out/sweep-$stamp.h5" "$out/gemm-$stamp.h5" "$out/stream-$stamp.h5" \
   -o "$out/report-$stamp"

@@ -29,6 +29,9 @@ int qcal_table_find(const qcal_table *t, const char *name);
 /* Append a row of defaults (NaN, 0, ""); returns its index or -1. */
 long qcal_table_row(qcal_table *t);
 void qcal_table_set_f(qcal_table *t, int col, double v);
+/* The same for an earlier row (filled in once later measurements are in). */
+void qcal_table_set_at_f(qcal_table *t, long row, int col, double v);
+void qcal_table_set_at_s(qcal_table *t, long row, int col, const char *v);
 void qcal_table_set_i(qcal_table *t, int col, int64_t v);
 void qcal_table_set_s(qcal_table *t, int col, const char *v);
 size_t qcal_table_rows(const qcal_table *t);
