@@ -18,6 +18,10 @@ QCAL_CACHE="$cache" build/qcal gemm --quick -o "$out/gemm-$stamp.h5" --json "$ou
 if [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ ! -f "$out/gemm-$stamp.h5" ]; }; then
   exit "$rc"
 fi
-build/qcal stream --quick -o "$out/stream-$stamp.h5" --json "$out/stream-$stamp.json"
+rc=0 # 1: a flagged figure, results written (as gemm)
+build/qcal stream --quick -o "$out/stream-$stamp.h5" --json "$out/stream-$stamp.json" || rc=$?
+if [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ ! -f "$out/stream-$stamp.h5" ]; }; then
+  exit "$rc"
+fi
 build/qcal report "$out/sweep-$stamp.h5" "$out/gemm-$stamp.h5" "$out/stream-$stamp.h5" \
   -o "$out/report-$stamp"

@@ -230,6 +230,26 @@ Test(cli, gemm_flags_figures_above_the_measured_peak) {
   cr_assert_geq(samples, 5, "3 up front + before and after the one shape"); /* first unit */
 }
 
+/* The same for stream: out of cache, a kernel above the fastest copy by more
+ * than its byte count allows is flagged (32M elements: 256 MiB of fp32
+ * copy traffic, beyond 4x any LLC up to 64 MiB). */
+Test(cli, stream_flags_figures_above_the_measured_copy) {
+  char args[512];
+  snprintf(args, sizeof args, "stream --sizes 32M --reps 10 -o %s/sbusy.h5", dir);
+  setenv("QCAL_PEAK_SCALE", "0.01", 1);
+  int rc = qcal(args);
+  unsetenv("QCAL_PEAK_SCALE");
+  const char *llc = strstr(out_s, "LLC ");
+  if (llc && atof(llc + 4) > 64)
+    cr_skip_test("LLC of %.0f MiB: 32M elements are not out of cache here", atof(llc + 4));
+  cr_assert_eq(rc, 1, "%s", err_s);
+  cr_assert_not_null(strstr(err_s, "stream figure(s) above the fastest copy"), "%s", err_s);
+  cr_assert_not_null(strstr(out_s, "copy f32                   "), "%s", out_s);
+  cr_assert_not_null(strstr(out_s, "copy under-measured: machine busy? (allowed 100%)"), "%s",
+                     out_s);
+  cr_assert_not_null(strstr(out_s, "copy limit"), "%s", out_s);
+}
+
 Test(cli, gemm_and_stream_write_json_and_hdf5) {
   char args[512];
   snprintf(args, sizeof args,

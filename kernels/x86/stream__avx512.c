@@ -8,14 +8,12 @@
 #define M64(r) ((__mmask64)((r) >= 64 ? ~0ull : ((1ull << (r)) - 1ull)))
 
 void qcal_f32_copy__avx512(size_t n, const float *a, float *b) {
+  /* load-store pairs, two vectors an iteration, as the other stream kernels:
+   * four loads before four stores ran 5-10% below relu on the same arrays */
   size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    __m512 x0 = _mm512_loadu_ps(a + i), x1 = _mm512_loadu_ps(a + i + 16);
-    __m512 x2 = _mm512_loadu_ps(a + i + 32), x3 = _mm512_loadu_ps(a + i + 48);
-    _mm512_storeu_ps(b + i, x0);
-    _mm512_storeu_ps(b + i + 16, x1);
-    _mm512_storeu_ps(b + i + 32, x2);
-    _mm512_storeu_ps(b + i + 48, x3);
+  for (; i + 32 <= n; i += 32) {
+    _mm512_storeu_ps(b + i, _mm512_loadu_ps(a + i));
+    _mm512_storeu_ps(b + i + 16, _mm512_loadu_ps(a + i + 16));
   }
   for (; i < n; i += 16) {
     __mmask16 k = n - i >= 16 ? 0xffff : M16(n - i);
