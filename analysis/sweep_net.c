@@ -312,7 +312,8 @@ qcal_status qcal_sweep_network_items(sweep_state *s) {
    * Its sgemm runs on OpenBLAS's threads; the graph's other ops run serially,
    * as an OpenMP team spinning beside those threads halves both (blazeface:
    * 8.0 s -> 4.7 s for the sweep) */
-  qcal_graph_opts go = {.threads = 1, .reference_conv = true};
+  const bool ref = !s->cfg.conv || strcmp(s->cfg.conv, "onednn");
+  qcal_graph_opts go = {.threads = ref ? 1 : s->cfg.jobs, .reference_conv = ref};
   QCAL_TRY(qcal_graph_prepare(g, &go));
   QCAL_TRY(build_layers(s));
   s->task = qcal_task_find(g, &s->task_ctx);

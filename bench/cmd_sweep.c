@@ -19,6 +19,8 @@
 #include "qcal/paths.h"
 #include "qcal/sweep.h"
 
+static const char *const conv_engines[] = {"reference", "onednn", NULL};
+
 #define O(f) offsetof(sweep_cfg, f)
 static const qcal_opt opts[] = {
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
@@ -41,6 +43,10 @@ static const qcal_opt opts[] = {
      NULL},
     {"no-network", NULL, "skip the real network", O(no_network), OPT_FLAG, 0, 0, NULL},
     {"no-synthetic", NULL, "skip the synthetic suite", O(no_synthetic), OPT_FLAG, 0, 0, NULL},
+    {"conv", "ENGINE",
+     "convolutions: reference (im2col + BLAS, the same bits on every CPU) or onednn (faster; "
+     "8-bit end-to-end numbers then move with the ISA)",
+     O(conv), OPT_CHOICE, 0, 0, conv_engines},
     {"quick", NULL,
      "4 images, input 129 (PoseNet; others keep theirs), smaller synthetic tensors (CI)", O(quick),
      OPT_FLAG, 0, 0, NULL},
@@ -138,6 +144,7 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
   json_object_object_add(o, "jobs", json_object_new_int(c->jobs));
   json_object_object_add(o, "filter", c->filter ? json_object_new_string(c->filter) : NULL);
   json_object_object_add(o, "synthetic", json_object_new_boolean(!c->no_synthetic));
+  json_object_object_add(o, "conv", json_object_new_string(c->conv));
   json_object_object_add(o, "synthetic_size", json_object_new_int(c->synthetic_size));
   json_object_object_add(o, "seed", json_object_new_int(c->seed));
   json_object_object_add(o, "file_axis", json_object_new_int(c->file_axis));
@@ -355,6 +362,7 @@ int qcal_cmd_sweep(int argc, char **argv) {
                    .bits_spec = "8",
                    .seed = 1,
                    .synthetic_size = 1 << 20,
+                   .conv = "reference",
                    .pre = {.scale = NAN, .offset = NAN}};
   const char *files[256];
   int nfiles;

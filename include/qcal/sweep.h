@@ -58,6 +58,7 @@ typedef struct sweep_cfg {
   int bits[16], nbits;
   int calib_images, held_images, jobs, seed, synthetic_size, file_axis;
   int quick, no_network, no_synthetic;
+  const char *conv; /* "reference" (default: the same bits on every ISA) or "onednn" (fast) */
   qcal_preproc_opts pre;
 } sweep_cfg;
 
