@@ -16,7 +16,8 @@
 
 static const char *tiny_json_fmt =
     "{\"format\":\"graph-model\",\"modelTopology\":{\"node\":["
-    "{\"name\":\"image\",\"op\":\"Placeholder\",\"attr\":{\"dtype\":{\"type\":\"DT_FLOAT\"},\"shape\":{\"shape\":{\"dim\":[{\"size\":"
+    "{\"name\":\"image\",\"op\":\"Placeholder\",\"attr\":{\"dtype\":{\"type\":\"DT_FLOAT\"},"
+    "\"shape\":{\"shape\":{\"dim\":[{\"size\":"
     "\"1\"},{\"size\":\"-1\"},{\"size\":\"-1\"},{\"size\":\"3\"}]}}}},"
     "{\"name\":\"w0\",\"op\":\"Const\"},{\"name\":\"b0\",\"op\":\"Const\"},"
     "{\"name\":\"MobilenetV1/Conv2d_0/"
