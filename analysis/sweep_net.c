@@ -131,14 +131,8 @@ static qcal_status model_file(const char *given, char *out, size_t cap) {
 
 static const char *layer_op(const qcal_graph *g, const qcal_node *n) {
   switch (n->op) {
-  case QCAL_GOP_Conv: {
-    const qcal_value *x = &g->values[n->in[0]], *w = &g->values[n->in[1]];
-    int64_t group = 1;
-    for (int a = 0; a < n->nattr; a++)
-      if (!strcmp(n->attr[a].name, "group"))
-        group = n->attr[a].i;
-    return group > 1 && group == x->shape[1] && w->shape[0] == group ? "depthwise" : "conv";
-  }
+  case QCAL_GOP_Conv:
+    return qcal_conv_depthwise(g, n) ? "depthwise" : "conv";
   case QCAL_GOP_ConvTranspose:
     return "conv-transpose";
   case QCAL_GOP_Gemm:

@@ -142,15 +142,13 @@ static int layer_shapes(const char *model, int size, gemm_shape *out, int cap) {
     const qcal_node *nd = &g->nodes[i];
     if (nd->dead || nd->op != QCAL_GOP_Conv)
       continue;
-    const qcal_value *w = &g->values[nd->in[1]], *y = &g->values[nd->out[0]],
-                     *x = &g->values[nd->in[0]];
+    const qcal_value *w = &g->values[nd->in[1]], *y = &g->values[nd->out[0]];
     if (w->ndim != 4)
       continue;
     gemm_shape *s = &out[n];
     nodes[n++] = i;
     s->m = y->shape[2] * y->shape[3];
-    const bool dw = w->shape[1] == 1 && x->shape[1] > 1 && w->shape[0] == x->shape[1];
-    if (dw)
+    if (qcal_conv_depthwise(g, nd))
       s->n = 1, s->k = w->shape[2] * w->shape[3], s->batch = w->shape[0];
     else
       s->n = w->shape[0], s->k = w->shape[1] * w->shape[2] * w->shape[3], s->batch = 1;

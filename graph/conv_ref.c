@@ -7,7 +7,6 @@
  * computation the oneDNN path is tested against. Selected by
  * qcal_graph_opts.reference_conv (or QCAL_CONV_REF=1). */
 #include <cblas.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,10 +90,9 @@ static void act_serial(qcal_act act, float a, float b, float *x, size_t n) {
 bool qcal_conv_ref_supported(qcal_graph *g, qcal_node *n) {
   if (n->op != QCAL_GOP_Conv)
     return false;
-  const qcal_value *x = qcal_in(g, n, 0), *w = qcal_in(g, n, 1);
-  int64_t group = qcal_attr_int(n, "group", 1);
-  bool depthwise = group == x->shape[1] && w->shape[0] == group && w->shape[1] == 1;
-  return (x->ndim == 4 || x->ndim == 3) && (group == 1 || depthwise);
+  const qcal_value *x = qcal_in(g, n, 0);
+  return (x->ndim == 4 || x->ndim == 3) &&
+         (qcal_attr_int(n, "group", 1) == 1 || qcal_conv_depthwise(g, n));
 }
 
 qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n) {
@@ -111,7 +109,7 @@ qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n) {
   const int64_t N = x->shape[0], C = x->shape[1], O = y->shape[1];
   const int64_t H = ge.in[0], W = ge.in[1], OH = ge.out[0], OW = ge.out[1];
   const int64_t KH = ge.k[0], KW = ge.k[1];
-  const bool depthwise = qcal_attr_int(n, "group", 1) > 1;
+  const bool depthwise = qcal_conv_depthwise(g, n);
   const int64_t cin = depthwise ? 1 : C, K = KH * KW * cin;
   /* OIHW -> HWIO once per weight buffer (fake-quantized weights come and go) */
   if (!e->hwio || e->from != w->data || e->gen != w->data_gen) {

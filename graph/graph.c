@@ -104,6 +104,17 @@ static void attr_free(qcal_attr *a) {
   free(a->s);
 }
 
+bool qcal_conv_depthwise(const qcal_graph *g, const qcal_node *n) {
+  if (n->op != QCAL_GOP_Conv || n->nin < 2 || n->in[0] < 0 || n->in[1] < 0)
+    return false;
+  int64_t group = 1; /* read without marking: qcal_attr_int is for the op's own use */
+  for (int a = 0; a < n->nattr; a++)
+    if (!strcmp(n->attr[a].name, "group") && n->attr[a].type == QCAL_ATTR_INT)
+      group = n->attr[a].i;
+  const qcal_value *x = &g->values[n->in[0]], *w = &g->values[n->in[1]];
+  return group > 1 && x->ndim >= 3 && w->ndim >= 1 && group == x->shape[1] && w->shape[0] == group;
+}
+
 const char *qcal_value_model_name(const qcal_graph *g, const qcal_value *v, char *buf, size_t cap) {
   const char *m = g->name_mark ? strchr(v->name, g->name_mark) : NULL;
   snprintf(buf, cap, "%.*s", m ? (int)(m - v->name) : (int)strlen(v->name), v->name);

@@ -144,7 +144,7 @@ typedef struct qcal_graph {
   void *names;     /* name -> value index */
   void *plan;      /* execution buffers (graph/exec.c) */
   void *fq;        /* fake quantization while running (graph/fakequant.c) */
-  unsigned fq_gen; /* bumped when constants read through fake quantization change */
+  unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */
 } qcal_graph;
 
 /* ---- building (importers, tests) */
@@ -232,6 +232,10 @@ const char *qcal_value_model_name(const qcal_graph *g, const qcal_value *v, char
 
 /* Element k of a value as a double (any dtype). */
 double qcal_value_get(const qcal_value *v, size_t k);
+
+/* A depthwise Conv: one group per input channel, one output channel each
+ * (group = C_in = C_out > 1). */
+bool qcal_conv_depthwise(const qcal_graph *g, const qcal_node *n);
 
 /* Human text for messages: "Conv node 'conv1'". */
 const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, size_t len);
