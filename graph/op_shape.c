@@ -143,6 +143,16 @@ qcal_status qcal_infer_transpose(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, x->dtype, x->ndim, s);
 }
 
+/* Source offset of the row with flat index r over output dims 0..top. */
+static int64_t row_offset(int64_t r, int top, const int64_t *shape, const int64_t *st) {
+  int64_t off = 0;
+  for (int d = top; d >= 0; d--) {
+    off += (r % shape[d]) * st[d];
+    r /= shape[d];
+  }
+  return off;
+}
+
 qcal_status qcal_fwd_transpose(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0);
   qcal_value *y = qcal_out(g, n, 0);
@@ -165,14 +175,9 @@ qcal_status qcal_fwd_transpose(qcal_graph *g, qcal_node *n) {
   if (perm[nd - 1] == nd - 1) { /* rows stay rows: one copy each */
     int64_t rows = (int64_t)(y->numel / (size_t)last);
 #pragma omp parallel for if (y->numel > 65536)
-    for (int64_t r = 0; r < rows; r++) {
-      int64_t rem = r, off = 0;
-      for (int d = nd - 2; d >= 0; d--) {
-        off += (rem % y->shape[d]) * st[d];
-        rem /= y->shape[d];
-      }
-      memcpy(yd + (size_t)(r * last) * es, xd + (size_t)off * es, (size_t)last * es);
-    }
+    for (int64_t r = 0; r < rows; r++)
+      memcpy(yd + (size_t)(r * last) * es, xd + (size_t)row_offset(r, nd - 2, y->shape, st) * es,
+             (size_t)last * es);
     return QCAL_OK;
   }
   if (nd >= 2 && perm[nd - 2] == nd - 1 && es == 4) {
@@ -182,12 +187,7 @@ qcal_status qcal_fwd_transpose(qcal_graph *g, qcal_node *n) {
 #pragma omp parallel for collapse(2) if (y->numel > 65536)
     for (int64_t o = 0; o < outer; o++)
       for (int64_t a0 = 0; a0 < A; a0 += 32) {
-        int64_t rem = o, off = 0;
-        for (int d = nd - 3; d >= 0; d--) {
-          off += (rem % y->shape[d]) * st[d];
-          rem /= y->shape[d];
-        }
-        const float *xp = (const float *)xd + off;
+        const float *xp = (const float *)xd + row_offset(o, nd - 3, y->shape, st);
         float *yp = (float *)yd + o * A * B;
         int64_t a1 = a0 + 32 < A ? a0 + 32 : A;
         for (int64_t b0 = 0; b0 < B; b0 += 32) {
@@ -202,12 +202,7 @@ qcal_status qcal_fwd_transpose(qcal_graph *g, qcal_node *n) {
   int64_t rows = (int64_t)(y->numel / (size_t)last);
 #pragma omp parallel for if (y->numel > 65536)
   for (int64_t r = 0; r < rows; r++) {
-    int64_t rem = r, off = 0;
-    for (int d = nd - 2; d >= 0; d--) {
-      off += (rem % y->shape[d]) * st[d];
-      rem /= y->shape[d];
-    }
-    int64_t sl = st[nd - 1];
+    int64_t off = row_offset(r, nd - 2, y->shape, st), sl = st[nd - 1];
     char *yp = yd + (size_t)(r * last) * es;
     if (es == 4)
       for (int64_t i = 0; i < last; i++)
