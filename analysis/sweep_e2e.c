@@ -14,7 +14,7 @@
 #include "qcal/sweep.h"
 
 typedef struct {
-  double sig, err, dot, na, nb;
+  double sig, err, dot, nb; /* sum a^2, (a-b)^2, ab, b^2 over FP32 a, quantized b */
   long top1, n;
 } out_acc;
 
@@ -62,7 +62,6 @@ static qcal_status accumulate(sweep_state *s, int h, float **q, out_acc *acc, vo
       c->dot += (double)a[i] * b[i];
       c->nb += (double)b[i] * b[i];
     }
-    c->na = c->sig;
     if (class_scores(v)) {
       c->top1 += argmax(a, v->numel) == argmax(b, v->numel);
       c->n++;
@@ -100,7 +99,7 @@ static double sqnr(double sig, double err) {
 }
 
 static double cosine(const out_acc *c) {
-  return c->na > 0 && c->nb > 0 ? c->dot / sqrt(c->na * c->nb) : NAN;
+  return c->sig > 0 && c->nb > 0 ? c->dot / sqrt(c->sig * c->nb) : NAN;
 }
 
 /* Append the fake quantization of layer l: input activations with the
@@ -122,6 +121,33 @@ static void layer_fq(const sweep_state *s, int l, const char *label, int wmode, 
       fq[(*n)++] = (qcal_graph_fq){L->node, L->weight_slot,
                                    wmode == 2 ? L->weight_axis : QCAL_PER_TENSOR, r->amax, fmt};
   }
+}
+
+/* The key columns each configuration's rows share in the e2e and
+ * sensitivity tables, task and per-output alike (same schema positions). */
+_Static_assert(QCAL_COL(E2E, act_method) == QCAL_COL(E2E_OUTPUTS, act_method) &&
+                   QCAL_COL(E2E, weight_granularity) == QCAL_COL(E2E_OUTPUTS, weight_granularity) &&
+                   QCAL_COL(E2E, bits) == QCAL_COL(E2E_OUTPUTS, bits) &&
+                   QCAL_COL(SENSITIVITY, layer) == QCAL_COL(SENSITIVITY_OUTPUTS, layer) &&
+                   QCAL_COL(SENSITIVITY, layer_name) == QCAL_COL(SENSITIVITY_OUTPUTS, layer_name) &&
+                   QCAL_COL(SENSITIVITY, op) == QCAL_COL(SENSITIVITY_OUTPUTS, op) &&
+                   QCAL_COL(SENSITIVITY, weight_granularity) ==
+                       QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity),
+               "e2e and sensitivity tables start with the same key columns (schema.inc)");
+
+static void new_e2e_row(qcal_table *t, const char *act, const char *weights, int bits) {
+  qcal_table_row(t);
+  qcal_table_set_s(t, QCAL_COL(E2E, act_method), act);
+  qcal_table_set_s(t, QCAL_COL(E2E, weight_granularity), weights);
+  qcal_table_set_i(t, QCAL_COL(E2E, bits), bits);
+}
+
+static void new_sens_row(qcal_table *t, int l, const sweep_layer *ly, const char *gran) {
+  qcal_table_row(t);
+  qcal_table_set_i(t, QCAL_COL(SENSITIVITY, layer), l);
+  qcal_table_set_s(t, QCAL_COL(SENSITIVITY, layer_name), ly->name);
+  qcal_table_set_s(t, QCAL_COL(SENSITIVITY, op), ly->op);
+  qcal_table_set_s(t, QCAL_COL(SENSITIVITY, weight_granularity), gran);
 }
 
 /* One output's metrics into the current row (columns sqnr_db, cosine,
@@ -181,20 +207,14 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
       if (!s->fp32_out[0][o])
         continue;
       qcal_table *t = s->e2e_outputs;
-      qcal_table_row(t);
-      qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, act_method), label);
-      qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, weight_granularity), wnames[wmode]);
-      qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, bits), bits);
+      new_e2e_row(t, label, wnames[wmode], bits);
       qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), g->values[g->outputs[o]].name);
       set_metrics(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), &r.acc[o]);
       qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
     }
     if (!st && s->task) {
       qcal_table *t = s->e2e;
-      qcal_table_row(t);
-      qcal_table_set_s(t, QCAL_COL(E2E, act_method), label);
-      qcal_table_set_s(t, QCAL_COL(E2E, weight_granularity), wnames[wmode]);
-      qcal_table_set_i(t, QCAL_COL(E2E, bits), bits);
+      new_e2e_row(t, label, wnames[wmode], bits);
       qcal_table_set_i(t, QCAL_COL(E2E, images), s->nheld);
       s->task->e2e_row(s->task_ctx, r.task_acc, t);
     }
@@ -244,22 +264,13 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
         if (!s->fp32_out[0][o])
           continue;
         qcal_table *t = s->sens_outputs;
-        qcal_table_row(t);
-        qcal_table_set_i(t, QCAL_COL(SENSITIVITY_OUTPUTS, layer), l);
-        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, layer_name), ly->name);
-        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, op), ly->op);
-        qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, weight_granularity), gran);
+        new_sens_row(t, l, ly, gran);
         qcal_table_set_s(t, QCAL_COL(SENSITIVITY_OUTPUTS, output), g->values[g->outputs[o]].name);
         set_metrics(t, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db), &acc[o]);
       }
       if (s->task) {
-        qcal_table *t = s->sens;
-        qcal_table_row(t);
-        qcal_table_set_i(t, QCAL_COL(SENSITIVITY, layer), l);
-        qcal_table_set_s(t, QCAL_COL(SENSITIVITY, layer_name), ly->name);
-        qcal_table_set_s(t, QCAL_COL(SENSITIVITY, op), ly->op);
-        qcal_table_set_s(t, QCAL_COL(SENSITIVITY, weight_granularity), gran);
-        s->task->sens_row(s->task_ctx, tacc + (size_t)k * s->task->acc_size, t);
+        new_sens_row(s->sens, l, ly, gran);
+        s->task->sens_row(s->task_ctx, tacc + (size_t)k * s->task->acc_size, s->sens);
       }
     }
   free(sacc), free(tacc), free(used);
