@@ -81,13 +81,7 @@ static void peak_sample(peak *p, int nt) {
 #pragma omp parallel num_threads(nt) reduction(+ : ops)
   ops += p->loop(20000000);
   double g = qcal_gops((double)ops, qcal_now() - t0);
-  /* QCAL_PEAK_SCALE=0.1 stands in for a busy machine (tests of the flag) */
-  static double scale = -1;
-  if (scale < 0) {
-    const char *e = getenv("QCAL_PEAK_SCALE");
-    scale = e && atof(e) > 0 ? atof(e) : 1.0;
-  }
-  g *= scale;
+  g *= qcal_limit_scale();
   p->gops = g > p->gops ? g : p->gops;
   p->lo = p->n == 0 || g < p->lo ? g : p->lo;
   p->n++;

@@ -282,11 +282,8 @@ int qcal_cmd_stream(int argc, char **argv) {
       qcal_table_set_i(tab, c_th, nt);
       qcal_progress_step(&prog, 1);
     }
-    double copy_gbs = qcal_gbps((double)kinfo[K_COPY].bytes * (double)n, copy_best);
-    /* QCAL_PEAK_SCALE=0.01 stands in for a busy machine (tests of the flag) */
-    const char *ps = getenv("QCAL_PEAK_SCALE");
-    if (ps && atof(ps) > 0)
-      copy_gbs *= atof(ps);
+    const double copy_gbs =
+        qcal_gbps((double)kinfo[K_COPY].bytes * (double)n, copy_best) * qcal_limit_scale();
     qcal_progress_end(&prog);
     printf("\n%zu elements (fp32 source %.1f MiB, %s; copy limit %.2f GB/s, the fastest of %d "
            "samples):\n%-22s %9s %9s %8s %9s\n",

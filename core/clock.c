@@ -11,6 +11,12 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double qcal_limit_scale(void) {
+  const char *e = getenv("QCAL_PEAK_SCALE");
+  double s = e ? atof(e) : 0;
+  return s > 0 ? s : 1.0;
+}
+
 double qcal_measure_ghz(void) {
 #if defined(__x86_64__)
   double best = 0;

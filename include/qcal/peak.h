@@ -16,6 +16,11 @@ uint64_t qcal_peak_vnni__avx512(uint64_t iters); /* VPDPBUSD zmm: 128 int8 ops e
 uint64_t qcal_peak_fma__avx512(uint64_t iters);  /* VFMADD231PS zmm: 32 flops each */
 uint64_t qcal_peak_bf16__avx512(uint64_t iters); /* VDPBF16PS zmm: 64 flops each */
 
+/* Test hook: QCAL_PEAK_SCALE (> 0) scales every measured limit (peak loops,
+ * copy), standing in for a busy machine in the tests of the under-measured
+ * flag; 1 when unset. */
+double qcal_limit_scale(void);
+
 /* Core clock in GHz from a chain of dependent integer adds (1 cycle each). */
 double qcal_measure_ghz(void);
 
