@@ -68,20 +68,21 @@ void qcal_layer_names(const qcal_graph *g, const int *nodes, int n, char (*out)[
     else
       join(&p[i], root, root + len < p[i].n ? root + len : p[i].n, out[i], 160);
   }
-  /* names still equal (duplicated node names) get #2, #3, ... in order */
-  int *dup = calloc((size_t)(n ? n : 1), sizeof *dup);
-  for (int i = 0; dup && i < n; i++)
+  /* names still equal (duplicated node names) get #2, #3, ... in order:
+   * counted against the names as cut, before any suffix */
+  char(*cut)[160] = malloc((size_t)(n > 0 ? n : 1) * sizeof *cut);
+  for (int i = 0; cut && i < n; i++)
+    memcpy(cut[i], out[i], sizeof cut[i]);
+  for (int i = 0; cut && i < n; i++) {
+    int k = 1;
     for (int j = 0; j < i; j++)
-      if (!strcmp(out[i], out[j]) && !dup[j]) {
-        int k = 2;
-        for (int m = j + 1; m < i; m++)
-          k += dup[m] && !strncmp(out[m], out[i], strlen(out[i])) && out[m][strlen(out[i])] == '#';
-        dup[i] = k;
-        size_t l = strlen(out[i]);
-        l = l < 146 ? l : 146;
-        snprintf(out[i] + l, 160 - l, "#%d", k % 1000000);
-        break;
-      }
-  free(dup);
+      k += !strcmp(cut[i], cut[j]);
+    if (k > 1) {
+      size_t l = strlen(out[i]);
+      l = l < 146 ? l : 146;
+      snprintf(out[i] + l, 160 - l, "#%d", k % 1000000);
+    }
+  }
+  free(cut);
   free(p);
 }

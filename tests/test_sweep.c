@@ -263,6 +263,7 @@ Test(sweep, layer_names_drop_the_shared_root_and_cut_where_unique) {
                                       "/fc/Gemm",
                                       "",
                                       "dup",
+                                      "dup",
                                       "dup"};
   static const char *const twant[] = {"conv1",
                                       "layer1/layer1.0/conv1",
@@ -271,13 +272,14 @@ Test(sweep, layer_names_drop_the_shared_root_and_cut_where_unique) {
                                       "fc",
                                       "Conv_5",
                                       "dup",
-                                      "dup#2"};
+                                      "dup#2",
+                                      "dup#3"};
   for (int set = 0; set < 2; set++) {
     const char *const *in = set ? torch : names, *const *exp = set ? twant : want;
-    int n = set ? 8 : 4;
+    int n = set ? 9 : 4;
     qcal_graph *g;
     cr_assert_eq(qcal_graph_new("names", &g), QCAL_OK);
-    int nodes[8];
+    int nodes[9];
     for (int i = 0; i < n; i++) {
       char vn[16];
       snprintf(vn, sizeof vn, "v%d", i);
@@ -287,7 +289,7 @@ Test(sweep, layer_names_drop_the_shared_root_and_cut_where_unique) {
       cr_assert_eq(qcal_graph_add_node(g, QCAL_GOP_Conv, in[i], 0, NULL, 1, &v, &nodes[i]),
                    QCAL_OK);
     }
-    char(*out)[160] = calloc(8, sizeof *out);
+    char(*out)[160] = calloc(9, sizeof *out);
     qcal_layer_names(g, nodes, n, out);
     for (int i = 0; i < n; i++)
       cr_assert_str_eq(out[i], exp[i], "'%s' -> '%s', want '%s'", in[i], out[i], exp[i]);
