@@ -44,6 +44,10 @@ static char *esc_slot(void) {
 #define M(x) qcal_escape_md((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
 #define G(x) qcal_escape_gnuplot((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
 #define D(x) qcal_escape_data((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
+/* A gnuplot string of at most n bytes: cut by the escaper, which never splits
+ * a '' pair (a printf precision on the escaped text can, and the literal then
+ * runs on into the script) */
+#define GN(x, n) qcal_escape_gnuplot((x), esc_slot(), (size_t)(n) + 1)
 
 /* PNG then SVG of the same plot commands. */
 static void terms(FILE *gp, const char *stem, int w, int h, const char *plot) {
@@ -261,7 +265,7 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
                               "%s'e2e_outputs.dat' using ($1%+.3f):%d%s with boxes lc rgb '%s' "
                               "title '%s'",
                               k ? ", " : "", -0.4 + 0.8 * (k + 0.5) / no, 3 + k,
-                              k ? "" : ":xtic(2)", colors[k], D(outs[k]));
+                              k ? "" : ":xtic(2)", colors[k], GN(outs[k], 60));
       if (u < sizeof plot)
         snprintf(plot + u, sizeof plot - u,
                  ", '' using 1:7 axes x1y2 with points pt 7 ps 1.2 lc rgb 'black' title "
@@ -442,8 +446,8 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
         fprintf(d, "%d %d %.4f\n", m, y, sqnr_of(&sw, t, qcal_method_configs[m].label, gran, bits));
       fprintf(d, "\n");
       if (yu < sizeof ytics - 600)
-        yu += (size_t)snprintf(ytics + yu, sizeof ytics - yu, "%s'%.200s' %d", rows ? ", " : "",
-                               G(qcal_table_get_s(ten, (long)t, k_name)), y);
+        yu += (size_t)snprintf(ytics + yu, sizeof ytics - yu, "%s'%s' %d", rows ? ", " : "",
+                               GN(qcal_table_get_s(ten, (long)t, k_name), 200), y);
       rows++;
     }
     fclose(d);
@@ -893,9 +897,9 @@ static qcal_status gemm_figures(rep *r, qcal_results *f) {
   size_t pu = 0;
   for (size_t i = 0; pk && i < qcal_table_rows(pk) && pu < sizeof peaks - 200; i++)
     pu += (size_t)snprintf(peaks + pu, sizeof peaks - pu,
-                           ", %.4f with lines dt 2 lw 2 title 'peak %.40s'",
+                           ", %.4f with lines dt 2 lw 2 title 'peak %s'",
                            qcal_table_get_f(pk, (long)i, QCAL_COL(PEAKS, gops)),
-                           G(qcal_table_get_s(pk, (long)i, QCAL_COL(PEAKS, unit))));
+                           GN(qcal_table_get_s(pk, (long)i, QCAL_COL(PEAKS, unit)), 40));
   FILE *gp = openf(r, "gemm.gp");
   if (!gp) {
     qcal_table_free(g), qcal_table_free(pk);

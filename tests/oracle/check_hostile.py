@@ -87,6 +87,38 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, _, err = run("report", "evil.h5", "-o", "it's a dir", cwd=tmp)
     check(rc == 0 and os.path.exists(p("it's a dir/index.html")), "report -o with a quote: " + err)
 
+    # a network whose output and node names are hostile: the per-output
+    # figures (e2e_outputs.gp, sensitivity_outputs.gp) carry them
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    out_name = "y'; x=system('touch PWNED'); print '"
+    wgt = numpy_helper.from_array(np.random.default_rng(2).standard_normal((2, 3, 3, 3))
+                                  .astype(np.float32), "w")
+    long_name = "o" * 57 + "'; x=system('touch PWNED'); print '"  # cut in the figure's key
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], [out_name], name="<script>/c'onv", pads=[1, 1, 1, 1]),
+         helper.make_node("Conv", ["x", "w"], [long_name], name="second", pads=[1, 1, 1, 1])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [1, 2, 8, 8]),
+         helper.make_tensor_value_info(long_name, TensorProto.FLOAT, [1, 2, 8, 8])], [wgt])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), p("evil.onnx"))
+    os.makedirs(p("photos"))
+    for k in range(4):
+        with open(p("photos/p%d.ppm" % k), "wb") as f:
+            f.write(b"P6\n8 8\n255\n" + np.random.default_rng(k).integers(0, 256, 192,
+                                                                               np.uint8).tobytes())
+    rc, _, err = run("sweep", "--model", "evil.onnx", "--images", "photos", "--no-synthetic",
+                     "-o", "evilnet.h5", cwd=tmp)
+    check(rc == 0, "sweep of a network with hostile names: " + err.strip())
+    rc, _, err = run("report", "evilnet.h5", "-o", "rn", cwd=tmp)
+    check(rc == 0 and not glob.glob(os.path.join(tmp, "**", "PWNED"), recursive=True),
+          "report of the network: no file PWNED: " + err.strip())
+    gp = open(p("rn/e2e_outputs.gp")).read()
+    check("y''; x=system(''touch PWNED''); print ''" in gp,
+          "e2e_outputs.gp holds the output name as an escaped string literal")
+    html = open(p("rn/index.html")).read()
+    check("<script>" not in html and "&lt;script&gt;" in html, "the page shows the layer name as text")
+
     # a valid base for the damaged copies
     rc, _, err = run("sweep", "--no-network", "--synthetic-size", "4096", "-o", p("base.h5"))
     check(rc == 0, "sweep for the damaged copies: " + err.strip())
