@@ -15,6 +15,7 @@
 #include "bench/cli.h"
 #include "bench/gemm.h"
 #include "qcal/cuda.h"
+#include "qcal/escape.h"
 #include "qcal/graph.h"
 #include "qcal/kernels.h"
 #include "qcal/peak.h"
@@ -38,8 +39,8 @@ static const qcal_opt opts[] = {
      NULL},
     {"shapes", "M,N,K;...", "explicit shapes instead of the defaults", O(shapes), OPT_STRING, 0, 0,
      NULL},
-    {"model", "PATH", "TF.js model whose layers give implicit-GEMM shapes", O(model), OPT_STRING, 0,
-     0, NULL},
+    {"model", "PATH", "ONNX or TF.js model whose convolutions give implicit-GEMM shapes", O(model),
+     OPT_STRING, 0, 0, NULL},
     {"input-size", "S", "network input size for the layer shapes", O(input_size), OPT_INT, 33, 1025,
      NULL},
     {"no-network", NULL, "skip the network's layer shapes", O(no_network), OPT_FLAG, 0, 0, NULL},
@@ -444,7 +445,9 @@ int qcal_cmd_gemm(int argc, char **argv) {
       char pcts[16] = "-";
       if (!isnan(pct))
         snprintf(pcts, sizeof pcts, "%.1f%%", pct);
-      printf("%-22.22s %-8s %26s %10.3f %9.1f %7s  %s", cr->label, qcal_gemm_type_names[cr->type],
+      char shown[400]; /* layer names come from the model file */
+      printf("%-22.22s %-8s %26s %10.3f %9.1f %7s  %s",
+             qcal_escape_text(cr->label, shown, sizeof shown), qcal_gemm_type_names[cr->type],
              cr->dims, cr->ms, cr->gops, pcts, cr->status);
       if ((cr->type == GEMM_U8S8S32 || cr->type == GEMM_S8S8S32) && cr->f32_gops > 0 && cr->rec)
         printf("  (%.2fx f32)", cr->gops / cr->f32_gops);

@@ -119,6 +119,17 @@ with tempfile.TemporaryDirectory() as tmp:
     html = open(p("rn/index.html")).read()
     check("<script>" not in html and "&lt;script&gt;" in html, "the page shows the layer name as text")
 
+    # gemm --model prints the model's layer names: control characters as '?'
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="esc\x1b]0;pwned\x07/conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])], [wgt])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), p("esc.onnx"))
+    rc, out, err = run("gemm", "--engine", "cpu", "--sizes", "32", "--types", "f32", "--model",
+                       "esc.onnx", "--input-size", "33", cwd=tmp)
+    check(rc in (0, 1) and "\x1b" not in out and "\x07" not in out and "esc?]0;pwned?" in out,
+          "gemm prints layer names without their control characters")
+
     # a valid base for the damaged copies
     rc, _, err = run("sweep", "--no-network", "--synthetic-size", "4096", "-o", p("base.h5"))
     check(rc == 0, "sweep for the damaged copies: " + err.strip())
