@@ -3,7 +3,6 @@
  * and held-out sets, run FP32 once per photo, and turn every quantization
  * point into sweep items: each layer's weight, and its input activations
  * stacked over the calibration photos (measured on the held-out ones). */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,55 +13,17 @@
 #include "qcal/progress.h"
 #include "qcal/sweep.h"
 
-static int image_ext(const char *n) {
-  const char *d = strrchr(n, '.');
-  if (!d)
-    return 0;
-  const char *ok[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif",
-                      ".tga", ".ppm",  ".pgm", ".JPG", ".PNG"};
-  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-    if (!strcmp(d, ok[i]))
-      return 1;
-  return 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static qcal_status load_images(sweep_state *s) {
-  DIR *d = opendir(s->cfg.images);
-  if (!d)
-    return qcal_error(
-        QCAL_EIO, "%s: cannot open image folder (run scripts/fetch-data.sh, or pass --images DIR)",
-        s->cfg.images);
-  char **names = NULL;
-  int n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.' && image_ext(e->d_name)) {
-      if (n == cap) {
-        int ncap = cap ? 2 * cap : 32;
-        char **nn = realloc(names, (size_t)ncap * sizeof *names);
-        if (!nn)
-          break; /* out of memory: sweep the photos listed so far */
-        names = nn;
-        cap = ncap;
-      }
-      names[n++] = strdup(e->d_name);
-    }
-  closedir(d);
-  if (n)
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+  char **names;
+  int n;
+  QCAL_TRY(qcal_image_dir(s->cfg.images, &names, &n));
   s->nimages = n;
   s->images = calloc((size_t)(n ? n : 1), sizeof *s->images);
   s->image_names = calloc((size_t)(n ? n : 1), sizeof *s->image_names);
   s->image_status = calloc((size_t)(n ? n : 1), sizeof *s->image_status);
   s->image_ok = calloc((size_t)(n ? n : 1), sizeof *s->image_ok);
   if (!s->images || !s->image_names || !s->image_status || !s->image_ok) {
-    for (int i = 0; i < n; i++)
-      free(names[i]);
-    free(names);
+    qcal_image_dir_free(names, n);
     s->nimages = 0;
     return qcal_error(QCAL_ENOMEM, "out of memory");
   }
@@ -82,9 +43,8 @@ static qcal_status load_images(sweep_state *s) {
               qcal_escape_text(qcal_last_error(), shown, sizeof shown));
       snprintf(s->image_status[i], sizeof s->image_status[i], "skipped: %s", qcal_last_error());
     }
-    free(names[i]);
   }
-  free(names);
+  qcal_image_dir_free(names, n);
   if (usable < 2)
     return qcal_error(QCAL_EDATA, "%s: %d usable images; need at least 2 (calibration + held-out)",
                       s->cfg.images, usable);
@@ -95,22 +55,13 @@ static qcal_status load_images(sweep_state *s) {
   s->held_idx = malloc((size_t)usable * sizeof(int));
   if (!s->calib_idx || !s->held_idx)
     return qcal_error(QCAL_ENOMEM, "out of memory");
-  /* interleave the sorted photos so both splits mix their sources */
-  int k = 0;
-  for (int i = 0; i < n; i++)
-    if (s->image_ok[i]) {
-      int calib = s->ncalib < ncal && (k % 2 == 0 || usable - k <= ncal - s->ncalib);
-      if (calib)
-        s->calib_idx[s->ncalib++] = i;
-      else if (s->cfg.held_images == 0 || s->nheld < s->cfg.held_images)
-        s->held_idx[s->nheld++] = i;
-      k++;
-    }
+  qcal_image_split(s->image_ok, n, ncal, s->cfg.held_images, s->calib_idx, &s->ncalib, s->held_idx,
+                   &s->nheld);
   return QCAL_OK;
 }
 
 /* model.json / model.onnx, or a folder holding model.json or posenet.json */
-static qcal_status model_file(const char *given, char *out, size_t cap) {
+qcal_status qcal_model_file(const char *given, char *out, size_t cap) {
   struct stat sb;
   snprintf(out, cap, "%s", given);
   if (stat(given, &sb) == 0 && S_ISDIR(sb.st_mode)) {
@@ -284,7 +235,7 @@ static qcal_status forward_one(sweep_state *s, int k) {
 
 qcal_status qcal_sweep_network_items(sweep_state *s) {
   double t0 = qcal_now();
-  QCAL_TRY(model_file(s->cfg.model, s->model_path, sizeof s->model_path));
+  QCAL_TRY(qcal_model_file(s->cfg.model, s->model_path, sizeof s->model_path));
   QCAL_TRY(qcal_graph_load(s->model_path, &s->graph));
   s->have_model = true;
   qcal_graph *g = s->graph;

@@ -15,6 +15,8 @@ static const subcmd cmds[] = {
     {"amax", "calibrate one .npy tensor and print amax and error metrics", qcal_cmd_amax},
     {"sweep", "calibrate every layer of the real network + synthetic + files into HDF5",
      qcal_cmd_sweep},
+    {"quantize", "calibrate a model and write it as Q/DQ ONNX (TensorRT explicit quantization)",
+     qcal_cmd_quantize},
     {"infer", "run an ONNX model on a tensor or photo: outputs, shapes, latency", qcal_cmd_infer},
     {"gemm", "INT8 vs FP32/BF16 GEMM throughput (oneDNN, cuBLASLt) vs measured peak",
      qcal_cmd_gemm},

@@ -62,7 +62,14 @@ qcal_status qcal_graph_qpoints(const qcal_graph *gc, bool with_optional, qcal_qp
     }
     if (!with_optional)
       continue;
-    bool all = nd->op == QCAL_GOP_Add || nd->op == QCAL_GOP_Concat || nd->op == QCAL_GOP_Mul;
+    /* residual Add (two activations), Concat, and the SE block's channel
+     * scale Mul; an Add or Mul with a constant is a bias or scale, and a
+     * gating Mul (swish) TensorRT fuses as a pointwise op */
+    int live_in = 0;
+    for (int k = 0; k < nd->nin; k++)
+      live_in += nd->in[k] >= 0 && g->values[nd->in[k]].kind != QCAL_VAL_CONST;
+    bool all = (nd->op == QCAL_GOP_Add && live_in == 2) || nd->op == QCAL_GOP_Concat ||
+               (nd->op == QCAL_GOP_Mul && live_in == 2 && qcal_mul_channel_scale(g, nd) >= 0);
     bool first = nd->op == QCAL_GOP_MaxPool || nd->op == QCAL_GOP_AveragePool ||
                  nd->op == QCAL_GOP_GlobalAveragePool || nd->op == QCAL_GOP_GlobalMaxPool;
     for (int k = 0; k < nd->nin; k++) {

@@ -19,6 +19,26 @@ void qcal_trt_cache_line(const char *tensor, float amax, char *out, size_t cap) 
   snprintf(out, cap, "%s: %08x", tensor, f32_bits(scale));
 }
 
+json_object *qcal_export_json_entry(const char *kind, const char *graph_tensor, const float *a,
+                                    size_t ch, float qmax) {
+  json_object *e = json_object_new_object();
+  json_object_object_add(e, "kind", json_object_new_string(kind));
+  json_object_object_add(e, "graph_tensor", json_object_new_string(graph_tensor));
+  if (ch == 1) {
+    json_object_object_add(e, "amax", json_object_new_double(a[0]));
+    json_object_object_add(e, "scale", json_object_new_double(a[0] / qmax));
+    return e;
+  }
+  json_object *amax = json_object_new_array(), *scale = json_object_new_array();
+  for (size_t c = 0; c < ch; c++) {
+    json_object_array_add(amax, json_object_new_double(a[c]));
+    json_object_array_add(scale, json_object_new_double(a[c] / qmax));
+  }
+  json_object_object_add(e, "amax", amax);
+  json_object_object_add(e, "scale", scale);
+  return e;
+}
+
 qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
   qcal_sweep_tables sw;
   qcal_status st = qcal_results_read_sweep(r, &sw);
@@ -72,21 +92,14 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
         fprintf(out, "%s\n", line);
         continue;
       }
-      json_object *amax = json_object_new_array(), *scale = json_object_new_array();
-      for (size_t c = 0; c < ch; c++) {
-        json_object_array_add(amax, json_object_new_double(a[c]));
-        json_object_array_add(scale, json_object_new_double(a[c] / qmax));
-      }
-      json_object *e = json_object_new_object();
       if (o->format == QCAL_EXPORT_JSON) {
-        json_object_object_add(e, "kind", json_object_new_string(kind));
-        json_object_object_add(e, "graph_tensor", json_object_new_string(gname));
-        json_object_object_add(e, "amax", ch == 1 ? json_object_new_double(a[0]) : amax);
-        json_object_object_add(e, "scale", ch == 1 ? json_object_new_double(a[0] / qmax) : scale);
-        if (ch == 1)
-          json_object_put(amax), json_object_put(scale);
-        json_object_object_add(list, qcal_table_get_s(ten, t, k_name), e);
+        json_object_object_add(list, qcal_table_get_s(ten, t, k_name),
+                               qcal_export_json_entry(kind, gname, a, ch, qmax));
       } else {
+        json_object *scale = json_object_new_array();
+        for (size_t c = 0; c < ch; c++)
+          json_object_array_add(scale, json_object_new_double(a[c] / qmax));
+        json_object *e = json_object_new_object();
         json_object *zp = json_object_new_array();
         for (size_t c = 0; c < ch; c++)
           json_object_array_add(zp, json_object_new_int(0));
@@ -98,7 +111,6 @@ qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out) {
             e, "axis", ch == 1 ? NULL : json_object_new_int((int)qcal_table_get_i(ten, t, k_axis)));
         if (ch == 1)
           json_object_put(zp), json_object_put(scale);
-        json_object_put(amax);
         json_object_array_add(list, e);
       }
     }

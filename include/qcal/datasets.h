@@ -57,6 +57,16 @@ typedef struct qcal_preproc {
 } qcal_preproc;
 qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out);
 
+/* The image files of a folder (.jpg .png .bmp .gif .tga .ppm .pgm), sorted
+ * by name; free with qcal_image_dir_free. */
+qcal_status qcal_image_dir(const char *dir, char ***names, int *n);
+void qcal_image_dir_free(char **names, int n);
+/* Split the usable (ok[i] != 0) photos of a sorted list: ncal for
+ * calibration, interleaved so both splits mix their sources, and the rest
+ * held out (at most held_max when > 0; held may be NULL). */
+void qcal_image_split(const int *ok, int n, int ncal, int held_max, int *calib, int *ncalib,
+                      int *held, int *nheld);
+
 /* Preprocessing as the user gave it (NULL, 0 or NaN: not given). */
 typedef struct qcal_preproc_opts {
   const char *size;       /* "H" or "H,W" */

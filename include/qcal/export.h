@@ -19,6 +19,11 @@ typedef struct qcal_export_opts {
 
 /* One TensorRT cache line: "<tensor>: <hex of the float32 scale amax/127>". */
 void qcal_trt_cache_line(const char *tensor, float amax, char *out, size_t cap);
+/* One tensor of the JSON export: {kind, graph_tensor, amax, scale} (scalars
+ * for one channel, lists otherwise). */
+struct json_object;
+struct json_object *qcal_export_json_entry(const char *kind, const char *graph_tensor,
+                                           const float *amax, size_t channels, float qmax);
 qcal_status qcal_export(qcal_results *r, const qcal_export_opts *o, FILE *out);
 
 #endif

@@ -275,4 +275,27 @@ qcal_status qcal_tfjs_graph_load(const char *path, qcal_graph **out);
 /* By extension: .onnx (ONNX) or .json (TF.js graph model). */
 qcal_status qcal_graph_load(const char *path, qcal_graph **out);
 
+/* ---- export */
+/* A QuantizeLinear/DequantizeLinear pair on `value`, read through by the
+ * listed (node, input slot) readers; other readers keep the float value.
+ * Symmetric int8, zero point 0: scale = amax / 127 per tensor, or one per
+ * channel along `axis`. */
+typedef struct qcal_qdq {
+  int value;
+  int axis; /* QCAL_PER_TENSOR, or the channel axis */
+  int nscale;
+  const float *scale;
+  int nreaders;
+  const int *reader_node, *reader_slot;
+} qcal_qdq;
+/* Write g as an ONNX model (opset max(13, the model's); live nodes only, so
+ * a prepared graph is written with its folding; fused activations are
+ * refused: prepare with no_fuse) with the Q/DQ pairs inserted. The file
+ * appears whole or not at all. */
+qcal_status qcal_onnx_save(const qcal_graph *g, const qcal_qdq *q, int nq, const char *path);
+/* The name value v has in a file qcal_onnx_save writes: its model name
+ * (qcal_value_model_name) unless another value already has it, then its
+ * IR name. */
+const char *qcal_onnx_value_name(const qcal_graph *g, int v, char *buf, size_t cap);
+
 #endif

@@ -96,6 +96,10 @@ typedef struct sweep_state {
   qcal_table *e2e_outputs, *sens_outputs; /* per output, any network */
 } sweep_state;
 
+/* A model path as given: the file itself, or a folder holding model.json,
+ * model.onnx or posenet.json. Errors when nothing is there. */
+qcal_status qcal_model_file(const char *given, char *out, size_t cap);
+
 bool qcal_sweep_selected(const sweep_state *s, const char *name);
 qcal_status qcal_sweep_add_item(sweep_state *s, const sweep_item *it);
 /* Load the model, its preprocessing and the photos, run FP32 on them and add

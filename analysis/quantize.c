@@ -1,0 +1,334 @@
+/* qcal quantize's engine: load a model, run FP32 on calibration photos,
+ * calibrate every quantization point (activations by the chosen method over
+ * the stacked calibration photos, weights by max per output channel, as
+ * pytorch-quantization does), and describe the Q/DQ pairs for the ONNX
+ * writer. The graph is prepared without fusion so that what is written is
+ * the model's own op sequence (BatchNormalization folded into the
+ * convolution before it, as TensorRT folds it). */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcal/calib.h"
+#include "qcal/escape.h"
+#include "qcal/export.h"
+#include "qcal/progress.h"
+#include "qcal/quantize.h"
+#include "qcal/sweep.h"
+
+const char *const qcal_placement_names[QCAL_PLACE_COUNT + 1] = {
+#define X(id, name, opt, help) name,
+    QCAL_PLACEMENTS(X)
+#undef X
+        NULL};
+static const bool placement_optional[QCAL_PLACE_COUNT] = {
+#define X(id, name, opt, help) opt,
+    QCAL_PLACEMENTS(X)
+#undef X
+};
+
+static qcal_status oom(void) {
+  return qcal_error(QCAL_ENOMEM, "out of memory");
+}
+
+/* The point of value v (one per value: a value read by a convolution and a
+ * residual Add gets one pair both read through). */
+static qcal_status point_for(qcal_quantized *q, const qcal_qpoint *p, int *cap) {
+  qcal_quant_point *pt = NULL;
+  for (int k = 0; k < q->npts && !pt; k++)
+    if (q->pts[k].value == p->value)
+      pt = &q->pts[k];
+  if (!pt) {
+    if (q->npts == *cap) {
+      int nc = *cap ? 2 * *cap : 32;
+      qcal_quant_point *np = realloc(q->pts, (size_t)nc * sizeof *np);
+      if (!np)
+        return oom();
+      q->pts = np, *cap = nc;
+    }
+    pt = &q->pts[q->npts++];
+    *pt = (qcal_quant_point){.value = p->value,
+                             .weight = p->kind == QCAL_QP_WEIGHT,
+                             .axis = p->kind == QCAL_QP_WEIGHT ? p->axis : QCAL_PER_TENSOR};
+  }
+  int *rn = realloc(pt->reader_node, (size_t)(pt->nreaders + 1) * sizeof *rn);
+  if (!rn)
+    return oom();
+  pt->reader_node = rn;
+  int *rs = realloc(pt->reader_slot, (size_t)(pt->nreaders + 1) * sizeof *rs);
+  if (!rs)
+    return oom();
+  pt->reader_slot = rs;
+  pt->reader_node[pt->nreaders] = p->node;
+  pt->reader_slot[pt->nreaders++] = p->slot;
+  return QCAL_OK;
+}
+
+static qcal_status load_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q,
+                               qcal_tensor **imgs) {
+  char **names;
+  int n;
+  QCAL_TRY(qcal_image_dir(cfg->images, &names, &n));
+  int *ok = calloc((size_t)n + 1, sizeof *ok), *idx = malloc(((size_t)n + 1) * sizeof *idx);
+  qcal_tensor *all = calloc((size_t)n + 1, sizeof *all);
+  qcal_status st = ok && idx && all ? QCAL_OK : oom();
+  int usable = 0;
+  for (int i = 0; i < n && !st; i++) {
+    char path[4400], shown[1200];
+    snprintf(path, sizeof path, "%s/%s", cfg->images, names[i]);
+    if (qcal_image_preprocess(path, &q->pre, &all[i]) == QCAL_OK)
+      ok[i] = 1, usable++;
+    else
+      fprintf(stderr, "qcal: warning: skipping %s\n",
+              qcal_escape_text(qcal_last_error(), shown, sizeof shown));
+  }
+  if (!st && usable == 0)
+    st = qcal_error(QCAL_EDATA, "%s: no usable image to calibrate on", cfg->images);
+  if (!st) {
+    int ncal = cfg->calib > 0 && cfg->calib < usable ? cfg->calib : usable;
+    qcal_image_split(ok, n, ncal, 0, idx, &q->ncalib, NULL, NULL);
+    *imgs = calloc((size_t)q->ncalib, sizeof **imgs);
+    if (!*imgs)
+      st = oom();
+    for (int k = 0; k < q->ncalib && !st; k++) { /* move the chosen ones */
+      (*imgs)[k] = all[idx[k]];
+      all[idx[k]].data = NULL;
+    }
+  }
+  for (int i = 0; all && i < n; i++)
+    qcal_tensor_free(&all[i]);
+  free(all), free(ok), free(idx);
+  qcal_image_dir_free(names, n);
+  return st;
+}
+
+static qcal_status calibrate_points(const qcal_quantize_cfg *cfg, qcal_quantized *q,
+                                    qcal_tensor *imgs) {
+  qcal_graph *g = q->g;
+  const qcal_method_info *mi = qcal_method_find(cfg->method);
+  const qcal_method_info *wmax = qcal_method_find("max");
+  if (!mi || !wmax)
+    return qcal_error(QCAL_EINVAL, "unknown method '%s'", cfg->method);
+  qcal_tensor *stack = calloc((size_t)q->npts + 1, sizeof *stack);
+  if (!stack)
+    return oom();
+  qcal_status st = QCAL_OK;
+  for (int k = 0; k < q->npts && !st; k++) {
+    const qcal_value *v = &g->values[q->pts[k].value];
+    int64_t shape[QCAL_MAX_DIMS];
+    memcpy(shape, v->shape, (size_t)v->ndim * sizeof *shape);
+    if (v->dtype != QCAL_DT_F32 || v->ndim < 1 || v->numel == 0) {
+      st = qcal_error(QCAL_EDTYPE, "%s: tensor '%s' is not a non-empty float32 tensor",
+                      q->model_path, v->name);
+      break;
+    }
+    if (!q->pts[k].weight)
+      shape[0] *= q->ncalib;
+    st = qcal_tensor_alloc(&stack[k], v->ndim, shape);
+    snprintf(stack[k].name, sizeof stack[k].name, "%s", v->name);
+  }
+  double t0 = qcal_now();
+  qcal_progress prog;
+  qcal_progress_start(&prog, "calibration photos", (size_t)q->ncalib);
+  for (int i = 0; i < q->ncalib && !st; i++) {
+    const void *in[1] = {imgs[i].data};
+    st = qcal_graph_run(g, in);
+    for (int k = 0; k < q->npts && !st; k++) {
+      const qcal_value *v = &g->values[q->pts[k].value];
+      if (q->pts[k].weight && i > 0)
+        continue;
+      st = qcal_graph_read(g, q->pts[k].value,
+                           stack[k].data + (q->pts[k].weight ? 0 : (size_t)i * v->numel));
+    }
+    qcal_progress_step(&prog, 1);
+  }
+  qcal_progress_end(&prog);
+  q->t_forward = qcal_now() - t0;
+  t0 = qcal_now();
+  qcal_progress_start(&prog, "calibrate", (size_t)q->npts);
+  for (int k = 0; k < q->npts && !st; k++) {
+    qcal_quant_point *p = &q->pts[k];
+    if ((st = qcal_tensor_check(&stack[k]))) {
+      char m[600];
+      snprintf(m, sizeof m, "%s", qcal_last_error());
+      st = qcal_error(st, "%s: tensor '%s' on the calibration photos: %s", q->model_path,
+                      g->values[p->value].name, m);
+      break;
+    }
+    qcal_calib_request rq = {p->weight ? wmax : mi, p->weight ? p->axis : QCAL_PER_TENSOR,
+                             QCAL_HIST_OPTS_DEFAULT, QCAL_CALIB_OPTS_DEFAULT};
+    rq.calib.fmt = (qcal_qformat){cfg->bits, false, false};
+    if (cfg->percentile > 0)
+      rq.calib.percentile = cfg->percentile;
+    rq.hist.threads = cfg->threads;
+    qcal_calib_result r = {0};
+    st = qcal_calibrate(&stack[k], &rq, &r);
+    if (!st) {
+      p->nscale = (int)r.channels;
+      p->amax = r.amax;
+      r.amax = NULL;
+      if (!(p->scale = malloc(r.channels * sizeof *p->scale)))
+        st = oom();
+      float qmax = qcal_qformat_qmax(rq.calib.fmt);
+      for (size_t c = 0; !st && c < r.channels; c++) /* pytorch-quantization: scale 1 at amax 0 */
+        p->scale[c] = p->amax[c] > QCAL_AMAX_EPSILON ? p->amax[c] / qmax : 1.0f;
+    }
+    qcal_calib_result_free(&r);
+    qcal_progress_step(&prog, 1);
+  }
+  qcal_progress_end(&prog);
+  q->t_calib = qcal_now() - t0;
+  for (int k = 0; k < q->npts; k++)
+    qcal_tensor_free(&stack[k]);
+  free(stack);
+  return st;
+}
+
+qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized *q) {
+  memset(q, 0, sizeof *q);
+  double t0 = qcal_now();
+  if (cfg->bits != 8)
+    return qcal_error(QCAL_EUNSUPPORTED,
+                      "--bits %d: ONNX QuantizeLinear holds int8 (4-bit needs opset 21's int4, "
+                      "which TensorRT 8 and ONNX Runtime's CPU kernels do not run); 8 only",
+                      cfg->bits);
+  QCAL_TRY(qcal_model_file(cfg->model, q->model_path, sizeof q->model_path));
+  QCAL_TRY(qcal_graph_load(q->model_path, &q->g));
+  qcal_graph *g = q->g;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].op == QCAL_GOP_QuantizeLinear || g->nodes[i].op == QCAL_GOP_DequantizeLinear)
+      return qcal_error(QCAL_EINVAL,
+                        "%s: the model already holds Q/DQ nodes ('%s'); quantize "
+                        "its float original",
+                        q->model_path, g->nodes[i].name);
+  if (g->ninputs != 1)
+    return qcal_error(QCAL_EUNSUPPORTED, "%s: the model has %d inputs; quantize feeds one image",
+                      q->model_path, g->ninputs);
+  const qcal_value *in = &g->values[g->inputs[0]];
+  if (in->dtype != QCAL_DT_F32)
+    return qcal_error(QCAL_EUNSUPPORTED, "%s: input '%s' is %s; quantize feeds float32 images",
+                      q->model_path, in->name, qcal_dtype_name(in->dtype));
+  bool resize;
+  QCAL_TRY(qcal_preproc_resolve(&cfg->pre, q->model_path, in->ndim, in->shape, &q->pre, &resize));
+  bool calibrate = strcmp(cfg->method, "none") != 0;
+  qcal_tensor *imgs = NULL;
+  if (calibrate)
+    QCAL_TRY(load_photos(cfg, q, &imgs));
+  qcal_status st = QCAL_OK;
+  int64_t shape[QCAL_MAX_DIMS];
+  int ndim = in->ndim;
+  memcpy(shape, in->shape, sizeof shape);
+  if (imgs)
+    memcpy(shape, imgs[0].shape, sizeof shape), ndim = imgs[0].ndim;
+  if (!imgs && ndim == 4) { /* the float model: the resolved input size */
+    int hw = q->pre.nchw ? 2 : 1;
+    shape[0] = 1;
+    shape[q->pre.nchw ? 1 : 3] = q->pre.channels;
+    shape[hw] = q->pre.height, shape[hw + 1] = q->pre.width;
+  }
+  st = resize ? qcal_graph_resize_input(g, 0, ndim, shape)
+              : qcal_graph_bind_input(g, 0, ndim, shape);
+  qcal_graph_opts go = {.threads = cfg->threads, .no_fuse = true, .plain_values = true};
+  if (!st)
+    st = qcal_graph_prepare(g, &go);
+  qcal_qpoint *qp = NULL;
+  int nq = 0, cap = 0;
+  if (!st && calibrate)
+    st = qcal_graph_qpoints(g, placement_optional[cfg->placement], &qp, &nq);
+  for (int k = 0; !st && k < nq; k++) {
+    const qcal_value *v = &g->values[qp[k].value];
+    if (qp[k].kind == QCAL_QP_WEIGHT && v->kind != QCAL_VAL_CONST)
+      continue; /* a weight computed at run time: its reader's input Q/DQ covers it */
+    if (qp[k].slot < 0)
+      continue;
+    qcal_qpoint p = qp[k];
+    if (p.kind == QCAL_QP_WEIGHT && cfg->weights_per_tensor)
+      p.axis = QCAL_PER_TENSOR;
+    st = point_for(q, &p, &cap);
+  }
+  free(qp);
+  if (!st && calibrate && q->npts == 0)
+    st = qcal_error(QCAL_EDATA,
+                    "%s: the model has no quantizable node (Conv, ConvTranspose, Gemm or MatMul)",
+                    q->model_path);
+  q->t_load = qcal_now() - t0;
+  if (!st && calibrate)
+    st = calibrate_points(cfg, q, imgs);
+  for (int i = 0; imgs && i < q->ncalib; i++)
+    qcal_tensor_free(&imgs[i]);
+  free(imgs);
+  return st;
+}
+
+qcal_status qcal_quantize_write_onnx(const qcal_quantized *q, const char *path) {
+  qcal_qdq *d = calloc((size_t)q->npts + 1, sizeof *d);
+  if (!d)
+    return oom();
+  for (int k = 0; k < q->npts; k++) {
+    const qcal_quant_point *p = &q->pts[k];
+    d[k] = (qcal_qdq){p->value,      p->nscale > 1 ? p->axis : QCAL_PER_TENSOR,
+                      p->nscale,     p->scale,
+                      p->nreaders,   p->reader_node,
+                      p->reader_slot};
+  }
+  qcal_status st = qcal_onnx_save(q->g, d, q->npts, path);
+  free(d);
+  return st;
+}
+
+qcal_status qcal_quantize_write_trt_cache(const qcal_quantized *q, const qcal_quantize_cfg *cfg,
+                                          FILE *out) {
+  fprintf(out, "TRT-8601-%s\n",
+          !strcmp(cfg->method, "max") ? "MinMaxCalibration" : "EntropyCalibration2");
+  for (int k = 0; k < q->npts; k++) {
+    const qcal_quant_point *p = &q->pts[k];
+    if (p->weight)
+      continue; /* the cache holds activation ranges only */
+    char name[1100], line[1200];
+    const char *nm = qcal_onnx_value_name(q->g, p->value, name, sizeof name);
+    qcal_trt_cache_line(nm, p->amax[0], line, sizeof line);
+    fprintf(out, "%s\n", line);
+  }
+  return ferror(out) ? qcal_error(QCAL_EIO, "cannot write the calibration cache") : QCAL_OK;
+}
+
+qcal_status qcal_quantize_write_json(const qcal_quantized *q, const qcal_quantize_cfg *cfg,
+                                     FILE *out) {
+  json_object *root = json_object_new_object(), *list = json_object_new_object();
+  json_object_object_add(root, "method", json_object_new_string(cfg->method));
+  if (!strcmp(cfg->method, "percentile"))
+    json_object_object_add(root, "percentile", json_object_new_double(cfg->percentile));
+  json_object_object_add(root, "bits", json_object_new_int(cfg->bits));
+  json_object_object_add(
+      root, "granularity",
+      json_object_new_string(cfg->weights_per_tensor ? "per-tensor" : "per-channel"));
+  json_object_object_add(root, "placement",
+                         json_object_new_string(qcal_placement_names[cfg->placement]));
+  float qmax = (float)((1 << (cfg->bits - 1)) - 1);
+  for (int k = 0; k < q->npts; k++) {
+    const qcal_quant_point *p = &q->pts[k];
+    char name[1100];
+    const char *nm = qcal_onnx_value_name(q->g, p->value, name, sizeof name);
+    json_object_object_add(list, nm,
+                           qcal_export_json_entry(p->weight ? "weight" : "activation", nm, p->amax,
+                                                  (size_t)p->nscale, qmax));
+  }
+  json_object_object_add(root, "tensors", list);
+  fprintf(out, "%s\n",
+          json_object_to_json_string_ext(root,
+                                         JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(root);
+  return ferror(out) ? qcal_error(QCAL_EIO, "cannot write the JSON scales") : QCAL_OK;
+}
+
+void qcal_quantized_free(qcal_quantized *q) {
+  for (int k = 0; k < q->npts; k++) {
+    free(q->pts[k].amax), free(q->pts[k].scale);
+    free(q->pts[k].reader_node), free(q->pts[k].reader_slot);
+  }
+  free(q->pts);
+  qcal_graph_free(q->g);
+  memset(q, 0, sizeof *q);
+}

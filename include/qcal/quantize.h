@@ -1,0 +1,74 @@
+/* Post-training quantization of a whole model for deployment (analysis/
+ * quantize.c): calibrate every quantization point of a network on photos,
+ * then write the model as ONNX with QuantizeLinear/DequantizeLinear pairs
+ * placed as TensorRT's explicit quantization expects (docs/quantize.md),
+ * and the same scales as a TensorRT calibration cache or JSON. */
+#ifndef QCAL_QUANTIZE_H
+#define QCAL_QUANTIZE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "qcal/datasets.h"
+#include "qcal/graph.h"
+
+/* Where Q/DQ pairs go, one line per placement: QCAL_PLACEMENT(id, name, optional points, help) */
+#define QCAL_PLACEMENTS(X)                                                                         \
+  X(TRT, "trt", true,                                                                              \
+    "weighted layers, plus residual Add, Concat, pooling and SE-block Mul inputs")                 \
+  X(WEIGHTED, "weighted", false, "the input and weight of Conv, ConvTranspose, Gemm, MatMul only")
+typedef enum qcal_placement {
+#define X(id, name, opt, help) QCAL_PLACE_##id,
+  QCAL_PLACEMENTS(X)
+#undef X
+      QCAL_PLACE_COUNT
+} qcal_placement;
+extern const char *const qcal_placement_names[QCAL_PLACE_COUNT + 1];
+
+typedef struct qcal_quantize_cfg {
+  const char *model;  /* ONNX, TF.js model.json, or a folder holding one */
+  const char *images; /* calibration photos */
+  const char *method; /* none (float model), max, entropy, mse, percentile */
+  double percentile;  /* with percentile */
+  bool weights_per_tensor;
+  int bits;  /* 8: ONNX int8 */
+  int calib; /* photos to calibrate on (0: all); the interleaved split sweep uses */
+  qcal_placement placement;
+  int threads;
+  qcal_preproc_opts pre;
+} qcal_quantize_cfg;
+
+/* One Q/DQ pair: a value, the nodes reading it through the pair, and its
+ * amax (per tensor, or per channel along axis). */
+typedef struct qcal_quant_point {
+  int value;
+  bool weight;
+  int axis;
+  int nscale;
+  float *amax, *scale;
+  int nreaders;
+  int *reader_node, *reader_slot;
+} qcal_quant_point;
+
+typedef struct qcal_quantized {
+  qcal_graph *g; /* prepared without fusion: folded BN, static shapes */
+  char model_path[4200];
+  qcal_preproc pre;
+  int ncalib;
+  qcal_quant_point *pts;
+  int npts;
+  double t_load, t_forward, t_calib;
+} qcal_quantized;
+
+qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized *q);
+/* The Q/DQ ONNX model (the float model when no point was calibrated). */
+qcal_status qcal_quantize_write_onnx(const qcal_quantized *q, const char *path);
+/* TensorRT calibration cache (activations) / JSON (every point), as
+ * `qcal export` writes them from a sweep. */
+qcal_status qcal_quantize_write_trt_cache(const qcal_quantized *q, const qcal_quantize_cfg *cfg,
+                                          FILE *out);
+qcal_status qcal_quantize_write_json(const qcal_quantized *q, const qcal_quantize_cfg *cfg,
+                                     FILE *out);
+void qcal_quantized_free(qcal_quantized *q);
+
+#endif
