@@ -720,3 +720,114 @@ Test(graph, reference_conv_matches_onednn) {
                          i);
   }
 }
+
+/* Q/DQ placement and the ONNX writer on a hand-built residual block: the
+ * input x feeds the Conv and the residual Add (one pair, two readers), the
+ * folded Conv weight gets per-output-channel scales on axis 0, and the Relu
+ * output the Add reads gets its own pair; the file reads back with those
+ * nodes, axes and scale values, and runs as the Q/DQ arithmetic says. */
+Test(graph, qdq_placement_and_onnx_writer) {
+  const int c = 3;
+  size_t len;
+  const float *w;
+  unsigned char *buf = residual_model(&len, c, &w);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("residual.onnx", buf, len, &g), QCAL_OK);
+  int64_t s[4] = {1, c, 6, 5};
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+  qcal_graph_opts o = {.no_fuse = true, .plain_values = true};
+  cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
+  qcal_qpoint *pts;
+  int np;
+  cr_assert_eq(qcal_graph_qpoints(g, true, &pts, &np), QCAL_OK);
+  /* one pair per value, every reader listed */
+  qcal_qdq q[8];
+  int nq = 0, rn[8][4], rs[8][4];
+  float scales[8][16];
+  for (int k = 0; k < np; k++) {
+    int j = 0;
+    while (j < nq && q[j].value != pts[k].value)
+      j++;
+    if (j == nq) {
+      const qcal_value *v = &g->values[pts[k].value];
+      bool wt = pts[k].kind == QCAL_QP_WEIGHT;
+      q[nq] = (qcal_qdq){pts[k].value, wt ? 0 : QCAL_PER_TENSOR, wt ? (int)v->shape[0] : 1,
+                         scales[nq], 0, rn[nq], rs[nq]};
+      for (int ch = 0; ch < q[nq].nscale; ch++)
+        scales[nq][ch] = 0.01f * (float)(nq + 1) + 0.001f * (float)ch;
+      nq++;
+    }
+    rn[j][q[j].nreaders] = pts[k].node;
+    rs[j][q[j].nreaders++] = pts[k].slot;
+  }
+  free(pts);
+  cr_assert_eq(nq, 3, "x, the folded weight, the Relu output: %d pairs", nq);
+  int x = qcal_graph_find(g, "x");
+  for (int j = 0; j < nq; j++)
+    if (q[j].value == x)
+      cr_assert_eq(q[j].nreaders, 2, "x is read through one pair by the Conv and the Add");
+  char path[] = "/tmp/qcal_qdq_XXXXXX.onnx";
+  int fd = mkstemps(path, 5);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  cr_assert_eq(qcal_onnx_save(g, q, nq, path), QCAL_OK, "%s", qcal_last_error());
+  qcal_graph *r;
+  cr_assert_eq(qcal_onnx_load(path, &r), QCAL_OK, "%s", qcal_last_error());
+  if (!getenv("QCAL_KEEP"))
+    unlink(path);
+  cr_assert_geq(r->opset, 13);
+  int nQ = 0, nDQ = 0, conv = -1, add = -1, bn = 0;
+  for (int i = 0; i < r->nnodes; i++) {
+    qcal_node *n = &r->nodes[i];
+    nQ += n->op == QCAL_GOP_QuantizeLinear;
+    nDQ += n->op == QCAL_GOP_DequantizeLinear;
+    bn += n->op == QCAL_GOP_BatchNormalization;
+    if (n->op == QCAL_GOP_Conv)
+      conv = i;
+    if (n->op == QCAL_GOP_Add)
+      add = i;
+  }
+  cr_assert_eq(nQ, 3);
+  cr_assert_eq(nDQ, 3);
+  cr_assert_eq(bn, 0, "BatchNormalization is folded into the Conv");
+  cr_assert(conv >= 0 && add >= 0);
+  /* the Conv reads input and weight through DequantizeLinear; the Add both inputs */
+  const int reads[4][2] = {{conv, 0}, {conv, 1}, {add, 0}, {add, 1}};
+  for (int k = 0; k < 4; k++) {
+    int v = r->nodes[reads[k][0]].in[reads[k][1]], p = -1;
+    for (int i = 0; i < r->nnodes; i++) /* producers are linked at prepare */
+      if (r->nodes[i].out[0] == v)
+        p = i;
+    cr_assert(p >= 0 && r->nodes[p].op == QCAL_GOP_DequantizeLinear, "read %d not through DQ", k);
+    qcal_node *dq = &r->nodes[p];
+    const qcal_value *sc = &r->values[dq->in[1]], *zp = &r->values[dq->in[2]];
+    cr_assert_eq(zp->dtype, QCAL_DT_I8);
+    for (size_t e = 0; e < zp->numel; e++)
+      cr_assert_eq(((const int8_t *)zp->data)[e], 0);
+    if (k == 1) { /* the weight: per output channel, axis 0, the given scales */
+      cr_assert_eq(sc->numel, (size_t)c);
+      cr_assert_eq(qcal_attr_int(dq, "axis", 1), 0);
+      int j = 0;
+      while (q[j].nscale != c)
+        j++;
+      for (int ch = 0; ch < c; ch++)
+        cr_assert_eq(((const float *)sc->data)[ch], scales[j][ch]);
+    } else {
+      cr_assert_eq(sc->numel, 1);
+    }
+  }
+  /* it runs: output = the Add of the dequantized operands */
+  cr_assert_eq(qcal_graph_bind_input(r, 0, 4, s), QCAL_OK);
+  cr_assert_eq(qcal_graph_prepare(r, NULL), QCAL_OK, "%s", qcal_last_error());
+  float xin[3 * 30];
+  rnd(xin, 90, 9, -1, 1);
+  const void *in[1] = {xin};
+  cr_assert_eq(qcal_graph_run(r, in), QCAL_OK, "%s", qcal_last_error());
+  const qcal_value *y = &r->values[r->outputs[0]];
+  cr_assert_eq(y->numel, 90u);
+  for (size_t e = 0; e < 90; e++)
+    cr_assert(isfinite(((const float *)y->data)[e]));
+  qcal_graph_free(r);
+  qcal_graph_free(g);
+  free(buf);
+}
