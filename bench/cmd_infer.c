@@ -14,7 +14,7 @@
 #include "qcal/paths.h"
 
 typedef struct {
-  const char *input, *image, *out, *save_input;
+  const char *input, *image, *out, *save_input, *engine;
   qcal_preproc_opts pre;
   int repeat, threads, list_ops;
 } infer_cfg;
@@ -30,6 +30,10 @@ static const qcal_opt opts[] = {
     {"repeat", "R", "timed runs after one warm-up; latency is their median", O(repeat), OPT_INT, 1,
      100000, NULL},
     {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
+    {"engine", "E",
+     "Q/DQ models: qdq (as written, in float; default), fp32 (Q/DQ pairs removed) or int8 "
+     "(oneDNN int8 convolutions; prints the outputs' SQNR against qdq)",
+     O(engine), OPT_CHOICE, 0, 0, qcal_engine_names},
     QCAL_PREPROC_OPTIONS(infer_cfg, pre),
     {"save-input", "X.npy", "--image: also write the preprocessed input the model ran on",
      O(save_input), OPT_STRING, 0, 0, NULL},
@@ -42,7 +46,8 @@ static const qcal_opt opts[] = {
 static const qcal_cmd_info info = {
     "infer",
     "qcal infer MODEL.onnx|model.json (--input X.npy | --image FILE) [-o OUT.npz] [--repeat R]\n"
-    "                  [--threads N] [--input-size H[,W]] [--layout nchw|nhwc] [--channels 1|3]\n"
+    "                  [--threads N] [--engine qdq|fp32|int8] [--input-size H[,W]] [--layout "
+    "nchw|nhwc] [--channels 1|3]\n"
     "                  [--mean R,G,B --std R,G,B | --scale S --offset O]",
     "Run an ONNX model or a TF.js graph model (model.json, NHWC input as the model\n"
     "declares it) on one input in float32 (the graph IR: shapes fixed by the input,\n"
@@ -83,6 +88,19 @@ static qcal_status image_input(const infer_cfg *c, const char *model, const qcal
   qcal_preproc p;
   QCAL_TRY(qcal_preproc_resolve(&c->pre, model, in->ndim, in->shape, &p, resize));
   return qcal_image_preprocess(c->image, &p, t);
+}
+
+/* The same model on the qdq engine, run once on x: what int8 is measured against. */
+static qcal_status qdq_reference(const char *model, const qcal_tensor *x, bool resize,
+                                 const qcal_graph_opts *o, qcal_graph **out) {
+  qcal_graph_opts ro = *o;
+  ro.engine = QCAL_ENGINE_QDQ;
+  QCAL_TRY(qcal_graph_load(model, out));
+  QCAL_TRY(resize ? qcal_graph_resize_input(*out, 0, x->ndim, x->shape)
+                  : qcal_graph_bind_input(*out, 0, x->ndim, x->shape));
+  QCAL_TRY(qcal_graph_prepare(*out, &ro));
+  const void *in[1] = {x->data};
+  return qcal_graph_run(*out, in);
 }
 
 int qcal_cmd_infer(int argc, char **argv) {
@@ -127,6 +145,7 @@ int qcal_cmd_infer(int argc, char **argv) {
   size_t *npy_len = NULL;
   const char **names = NULL;
   double *times = NULL;
+  qcal_graph *ref = NULL;
   int rc = QCAL_EXIT_OK;
   bool resize = false;
   qcal_status st = qcal_graph_load(model, &g);
@@ -181,8 +200,19 @@ int qcal_cmd_infer(int argc, char **argv) {
     rc = qcal_die_status(st);
     goto done;
   }
-  qcal_graph_opts go = {.threads = cfg.threads};
+  qcal_engine engine = qcal_engine_find(cfg.engine);
+  qcal_graph_opts go = {.threads = cfg.threads, .engine = engine};
   if ((st = qcal_graph_prepare(g, &go))) {
+    rc = qcal_die_status(st);
+    goto done;
+  }
+  if (engine == QCAL_ENGINE_INT8 && g->int8_nodes == 0) {
+    rc = qcal_die("infer: %s: no convolution reads int8 Q/DQ inputs (%d read Q/DQ); write a Q/DQ "
+                  "model with qcal quantize",
+                  model, g->int8_candidates);
+    goto done;
+  }
+  if (engine == QCAL_ENGINE_INT8 && (st = qdq_reference(model, &x, resize, &go, &ref))) {
     rc = qcal_die_status(st);
     goto done;
   }
@@ -260,6 +290,23 @@ int qcal_cmd_infer(int argc, char **argv) {
   json_object_object_add(j, "repeat", json_object_new_int(cfg.repeat));
   json_object_object_add(j, "threads",
                          json_object_new_int(cfg.threads ? cfg.threads : omp_get_max_threads()));
+  json_object_object_add(j, "engine", json_object_new_string(qcal_engine_names[engine]));
+  if (engine == QCAL_ENGINE_INT8) {
+    json_object_object_add(j, "int8_convolutions", json_object_new_int(g->int8_nodes));
+    json_object_object_add(j, "qdq_convolutions", json_object_new_int(g->int8_candidates));
+    json_object *db = json_object_new_array();
+    for (int k = 0; k < g->noutputs; k++) {
+      const qcal_value *v = &g->values[g->outputs[k]], *r = &ref->values[ref->outputs[k]];
+      double sig = 0, err = 0;
+      for (size_t i = 0; v->dtype == QCAL_DT_F32 && i < v->numel; i++) {
+        double a = ((const float *)r->data)[i], b = ((const float *)v->data)[i];
+        sig += a * a, err += (a - b) * (a - b);
+      }
+      /* JSON has no infinity: identical outputs print as null */
+      json_object_array_add(db, err > 0 ? json_object_new_double(10 * log10(sig / err)) : NULL);
+    }
+    json_object_object_add(j, "sqnr_vs_qdq_db", db);
+  }
   if (cfg.out)
     json_object_object_add(j, "output", json_object_new_string(cfg.out));
   printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -274,5 +321,6 @@ done:
   free(times);
   qcal_tensor_free(&x);
   qcal_graph_free(g);
+  qcal_graph_free(ref);
   return rc;
 }

@@ -91,7 +91,7 @@ bool qcal_conv_ref_supported(qcal_graph *g, qcal_node *n) {
   if (n->op != QCAL_GOP_Conv)
     return false;
   const qcal_value *x = qcal_in(g, n, 0);
-  return (x->ndim == 4 || x->ndim == 3) &&
+  return x->dtype == QCAL_DT_F32 && (x->ndim == 4 || x->ndim == 3) &&
          (qcal_attr_int(n, "group", 1) == 1 || qcal_conv_depthwise(g, n));
 }
 

@@ -41,6 +41,10 @@ static qcal_status alloc_value(qcal_graph *g, plan *p, qcal_value *v, size_t blo
   return QCAL_OK;
 }
 
+static bool int8_add(const qcal_node *n) {
+  return n->op == QCAL_GOP_Add && n->qscale;
+}
+
 /* Blocked layouts between convolutions: a Conv output stays in the layout
  * its primitive writes when every reader can take it (a Conv reading that
  * layout as input or fused residual, a per-channel Mul, GlobalAveragePool),
@@ -96,6 +100,25 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
         changed = true;
       }
     }
+    /* an int8 Add (engine int8) works on bytes in any layout its two
+     * inputs share, when that layout has no padding */
+    for (int i = 0; i < g->nnodes; i++) {
+      qcal_node *n = &g->nodes[i];
+      if (n->dead || !int8_add(n) || g->plain_values)
+        continue;
+      const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1);
+      qcal_value *y = qcal_out(g, n, 0);
+      const void *want = a->fmt && qcal_fmt_equal(a->fmt, b->fmt) && !y->is_output &&
+                                 !forced[n->out[0]] && qcal_fmt_bytes(a->fmt) == a->numel
+                             ? a->fmt
+                             : NULL;
+      if (y->fmt != want) {
+        y->fmt = want;
+        if (want)
+          bytes[n->out[0]] = bytes[n->in[0]];
+        changed = true;
+      }
+    }
     for (int i = 0; i < g->nnodes; i++) {
       qcal_node *n = &g->nodes[i];
       if (n->dead)
@@ -108,7 +131,8 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
           continue;
         bool ok = (conv && k == 0 && qcal_fmt_equal(v->fmt, src[i])) ||
                   (n->op == QCAL_GOP_GlobalAveragePool && qcal_fmt_cblock(v->fmt)) ||
-                  (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt);
+                  (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt) ||
+                  (int8_add(n) && qcal_fmt_equal(qcal_out(g, n, 0)->fmt, v->fmt));
         if (!ok) {
           v->fmt = NULL;
           forced[n->in[k]] = true;
@@ -181,7 +205,7 @@ qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int fi
   /* QCAL_PROFILE=1: time per op type to stderr (a diagnostic, not a benchmark) */
   static int prof = -1;
   if (prof < 0)
-    prof = getenv("QCAL_PROFILE") != NULL;
+    prof = getenv("QCAL_PROFILE") ? atoi(getenv("QCAL_PROFILE")) > 1 ? 2 : 1 : 0;
   double op_s[QCAL_GOP_COUNT] = {0};
   int op_n[QCAL_GOP_COUNT] = {0};
   for (int i = first; i < g->nnodes; i++) {
@@ -201,7 +225,11 @@ qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int fi
       return st;
     if (prof) {
       clock_gettime(CLOCK_MONOTONIC, &t1);
-      op_s[n->op] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+      double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+      op_s[n->op] += dt;
+      if (prof > 1 && dt > 1e-4) /* QCAL_PROFILE=2: each node over 0.1 ms */
+        fprintf(stderr, "profile: %-20s %8.3f ms  %s\n", qcal_op_infos[n->op].name, dt * 1e3,
+                n->name);
       op_n[n->op]++;
     }
   }

@@ -131,6 +131,7 @@ void qcal_graph_free(qcal_graph *g) {
     for (int a = 0; a < n->nattr; a++)
       attr_free(&n->attr[a]);
     free(n->attr);
+    free(n->qscale);
     free(n->in);
     free(n->out);
     free(n->name);

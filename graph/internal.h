@@ -71,6 +71,12 @@ int qcal_fmt_cblock(const void *fmt);
  * which input is x (0 or 1), or -1. */
 int qcal_mul_channel_scale(qcal_graph *g, const qcal_node *n);
 
+/* Engine passes over a prepared graph (graph/engine.c). */
+qcal_status qcal_engine_fp32(qcal_graph *g);
+qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates);
+/* An Add the int8 engine lowered (n->qscale set): graph/op_int8.c. */
+qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n);
+
 void qcal_plan_free(qcal_graph *g);
 qcal_status qcal_plan_make(qcal_graph *g);
 

@@ -18,6 +18,7 @@ typedef struct conv_exec {
   bool wei_ready;              /* constant weights reordered ... */
   const void *wei_from;        /* ... from this buffer */
   unsigned wei_gen;            /* ... of this qcal_value.data_gen */
+  float *bias_q;               /* int8: the bias in accumulator units (bias / qscale) */
 } conv_exec;
 
 static void conv_free(void *p) {
@@ -35,6 +36,7 @@ static void conv_free(void *p) {
   qcal_free(e->b_src);
   qcal_free(e->b_wei);
   qcal_free(e->b_dst);
+  free(e->bias_q);
   free(e);
 }
 
@@ -103,6 +105,10 @@ static dnnl_alg_kind_t act_alg(qcal_act a) {
       goto done;                                                                                   \
   } while (0)
 
+static dnnl_data_type_t dnnl_dt(qcal_dtype t) {
+  return t == QCAL_DT_I8 ? dnnl_s8 : t == QCAL_DT_U8 ? dnnl_u8 : dnnl_f32;
+}
+
 static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
   qcal_status st = QCAL_OK;
   bool tr = n->op == QCAL_GOP_ConvTranspose;
@@ -136,15 +142,17 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     wtag = tr ? dnnl_acbde : dnnl_abcde;
   }
   bool plain = getenv("QCAL_CONV_PLAIN") != NULL;
+  /* int8 (engine int8): s8/u8 input, s8 weights, f32 or s8/u8 output */
+  const dnnl_data_type_t xt = dnnl_dt(x->dtype), yt = dnnl_dt(y->dtype), wt = dnnl_dt(w->dtype);
   dnnl_memory_desc_t s_any, w_any, d_any, bias_md;
-  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_src, 4, sd, dnnl_f32, dnnl_nchw));
-  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_dst, 4, dd, dnnl_f32, dnnl_nchw));
-  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_wei, wnd, wd, dnnl_f32, wtag));
-  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&s_any, 4, sd, dnnl_f32,
-                                         plain ? dnnl_nchw : dnnl_format_tag_any));
-  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&d_any, 4, dd, dnnl_f32,
-                                         plain ? dnnl_nchw : dnnl_format_tag_any));
-  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, dnnl_f32, dnnl_format_tag_any));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_src, 4, sd, xt, dnnl_nchw));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_dst, 4, dd, yt, dnnl_nchw));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&e->u_wei, wnd, wd, wt, wtag));
+  QCAL_DNNL(
+      dnnl_memory_desc_init_by_tag(&s_any, 4, sd, xt, plain ? dnnl_nchw : dnnl_format_tag_any));
+  QCAL_DNNL(
+      dnnl_memory_desc_init_by_tag(&d_any, 4, dd, yt, plain ? dnnl_nchw : dnnl_format_tag_any));
+  QCAL_DNNL(dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, wt, dnnl_format_tag_any));
   dnnl_dims_t bd = {cout};
   QCAL_DNNL(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a));
   e->md_bias = bias_md;
@@ -164,13 +172,20 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
    * operand is put into dst (in dst's layout) before each execution */
   QCAL_DNNL(dnnl_primitive_attr_create(&attr));
   QCAL_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_library));
-  if (n->act != QCAL_ACT_NONE || n->sum_in >= 0) {
+  /* int8: the accumulator times src scale x weight scale of its channel is
+   * the float result; requantization is a last linear post-op */
+  if (n->qscale)
+    QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, n->qscale));
+  if (n->act != QCAL_ACT_NONE || n->sum_in >= 0 || n->qyscale > 0) {
     QCAL_DNNL(dnnl_post_ops_create(&po));
     if (n->sum_in >= 0)
       QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
     if (n->act != QCAL_ACT_NONE)
       QCAL_DNNL(dnnl_post_ops_append_eltwise(
           po, 1.0f, act_alg(n->act), n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha, n->act_beta));
+    if (n->qyscale > 0)
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1.0f / n->qyscale,
+                                             n->qyzero));
     QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
   }
   QCAL_DNNL(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));
@@ -333,7 +348,16 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
                              {DNNL_ARG_WEIGHTS, e->m_wei},
                              {DNNL_ARG_DST, e->m_dst},
                              {DNNL_ARG_BIAS, e->m_bias}};
-  if (b)
+  if (b && n->qscale) { /* oneDNN 2.x int8: dst = oscale * (acc + bias) */
+    if (!e->bias_q) {
+      int64_t co = y->shape[1];
+      if (!(e->bias_q = malloc((size_t)co * sizeof *e->bias_q)))
+        return qcal_error(QCAL_ENOMEM, "out of memory");
+      for (int64_t c = 0; c < co; c++)
+        e->bias_q[c] = ((const float *)b->data)[c] / n->qscale[c];
+    }
+    QCAL_DNNL(dnnl_memory_set_data_handle(e->m_bias, e->bias_q));
+  } else if (b)
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_bias, b->data));
   QCAL_TRY(qcal_dnnl_exec(e->prim, b ? 4 : 3, args));
   if (!direct) {

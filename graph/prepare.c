@@ -469,9 +469,32 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
   if (!o->no_fold_bn)
     QCAL_TRY(qcal_graph_fold_bn(g));
   link_values(g);
+  if (o->engine == QCAL_ENGINE_FP32) {
+    QCAL_TRY(qcal_engine_fp32(g));
+    link_values(g);
+  }
   if (!o->no_fuse)
     QCAL_TRY(qcal_graph_fuse(g));
   link_values(g);
+  if (o->engine == QCAL_ENGINE_INT8) {
+    QCAL_TRY(qcal_engine_int8(g, &g->int8_nodes, &g->int8_candidates));
+    link_values(g);
+  }
+  /* Q/DQ of constant weights the engines left in place run once, here: the
+   * fake-quantized weight becomes a constant (the same values every run) */
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < g->nnodes; i++) {
+      qcal_node *n = &g->nodes[i];
+      if (n->dead || n->op != (pass ? QCAL_GOP_DequantizeLinear : QCAL_GOP_QuantizeLinear))
+        continue;
+      bool all = true;
+      for (int k = 0; k < n->nin; k++)
+        all &= !qcal_in(g, n, k) || qcal_in(g, n, k)->kind == QCAL_VAL_CONST;
+      if (all && !qcal_out(g, n, 0)->is_output)
+        QCAL_TRY(fold(g, n));
+    }
+    link_values(g);
+  }
   QCAL_TRY(qcal_plan_make(g));
   g->prepared = true;
   return QCAL_OK;

@@ -751,8 +751,9 @@ Test(graph, qdq_placement_and_onnx_writer) {
     if (j == nq) {
       const qcal_value *v = &g->values[pts[k].value];
       bool wt = pts[k].kind == QCAL_QP_WEIGHT;
-      q[nq] = (qcal_qdq){pts[k].value, wt ? 0 : QCAL_PER_TENSOR, wt ? (int)v->shape[0] : 1,
-                         scales[nq], 0, rn[nq], rs[nq]};
+      q[nq] = (qcal_qdq){
+          pts[k].value, wt ? 0 : QCAL_PER_TENSOR, wt ? (int)v->shape[0] : 1, scales[nq], 0, rn[nq],
+          rs[nq]};
       for (int ch = 0; ch < q[nq].nscale; ch++)
         scales[nq][ch] = 0.01f * (float)(nq + 1) + 0.001f * (float)ch;
       nq++;

@@ -121,6 +121,11 @@ typedef struct qcal_node {
   qcal_act act; /* fused activation */
   float act_alpha, act_beta;
   int sum_in; /* value added to the output before act (fused Add), or -1 */
+  /* real int8 execution (engine int8): input and weight are int8 values,
+   * out = act(qscale[c] * acc + bias [+ sum]), then, when qyscale > 0,
+   * requantized to the int8 output: round(out / qyscale) + qyzero */
+  float *qscale;
+  float qyscale, qyzero;
   void *exec; /* per-op execution state (oneDNN primitive, ...) */
   void (*exec_free)(void *);
 } qcal_node;
@@ -141,9 +146,10 @@ typedef struct qcal_graph {
   int threads;
   bool plain_values;
   bool reference_conv;
-  void *names;     /* name -> value index */
-  void *plan;      /* execution buffers (graph/exec.c) */
-  void *fq;        /* fake quantization while running (graph/fakequant.c) */
+  void *names;                     /* name -> value index */
+  int int8_nodes, int8_candidates; /* engine int8: convolutions lowered / reading Q/DQ */
+  void *plan;                      /* execution buffers (graph/exec.c) */
+  void *fq;                        /* fake quantization while running (graph/fakequant.c) */
   unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */
 } qcal_graph;
 
@@ -177,8 +183,20 @@ const char *qcal_attr_str(qcal_node *n, const char *name, const char *def);
 int qcal_attr_ints(qcal_node *n, const char *name, int64_t *out, int max);
 
 /* ---- preparation and execution */
+/* How a Q/DQ model executes (graph/engine.c). */
+typedef enum qcal_engine {
+  QCAL_ENGINE_QDQ,  /* QuantizeLinear / DequantizeLinear as written, in float (default) */
+  QCAL_ENGINE_FP32, /* Q/DQ pairs removed: the float model */
+  QCAL_ENGINE_INT8  /* convolutions on int8 tensors with oneDNN int8 primitives */
+} qcal_engine;
+
+extern const char *const qcal_engine_names[]; /* by qcal_engine, NULL-terminated */
+/* By name; QCAL_ENGINE_QDQ for NULL or an unknown name. */
+qcal_engine qcal_engine_find(const char *name);
+
 typedef struct qcal_graph_opts {
-  int threads;         /* 0: keep the OpenMP default */
+  int threads; /* 0: keep the OpenMP default */
+  qcal_engine engine;
   bool no_fold_bn;     /* keep BatchNormalization as a node */
   bool no_fuse;        /* no activation / Add fusion */
   bool plain_values;   /* every value readable in C order after a run (analysis) */
