@@ -17,6 +17,8 @@ static const subcmd cmds[] = {
      qcal_cmd_sweep},
     {"quantize", "calibrate a model and write it as Q/DQ ONNX (TensorRT explicit quantization)",
      qcal_cmd_quantize},
+    {"bench-model", "whole-network latency per engine (fp32, qdq, int8) and per layer type",
+     qcal_cmd_bench_model},
     {"infer", "run an ONNX model on a tensor or photo: outputs, shapes, latency", qcal_cmd_infer},
     {"gemm", "INT8 vs FP32/BF16 GEMM throughput (oneDNN, cuBLASLt) vs measured peak",
      qcal_cmd_gemm},

@@ -246,3 +246,34 @@ qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
       lower_add(g, i);
   return QCAL_OK;
 }
+
+const char *qcal_node_kind(const qcal_graph *g, const qcal_node *n, char *buf, size_t cap) {
+  switch (n->op) {
+  case QCAL_GOP_Conv:
+    return qcal_conv_depthwise(g, n) ? "depthwise" : "conv";
+  case QCAL_GOP_ConvTranspose:
+    return "conv-transpose";
+  case QCAL_GOP_Gemm:
+    return "gemm";
+  case QCAL_GOP_MatMul:
+    return "matmul";
+  case QCAL_GOP_Add:
+    return "add";
+  case QCAL_GOP_MaxPool:
+  case QCAL_GOP_AveragePool:
+  case QCAL_GOP_GlobalAveragePool:
+  case QCAL_GOP_GlobalMaxPool:
+    return "pool";
+  case QCAL_GOP_QuantizeLinear:
+    return "quantize";
+  case QCAL_GOP_DequantizeLinear:
+    return "dequantize";
+  default: {
+    size_t k = 0;
+    for (const char *p = qcal_op_infos[n->op].name; *p && k + 1 < cap; p++)
+      buf[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    buf[k] = 0;
+    return buf;
+  }
+  }
+}

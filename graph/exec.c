@@ -215,7 +215,7 @@ qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int fi
     if (aliases(n->op) && qcal_out(g, n, 0)->data == qcal_in(g, n, 0)->data && !qcal_out(g, n, 1))
       continue;
     struct timespec t0, t1;
-    if (prof)
+    if (prof || g->node_seconds)
       clock_gettime(CLOCK_MONOTONIC, &t0);
     qcal_status st = qcal_fq_enter(g, i);
     if (!st)
@@ -223,6 +223,11 @@ qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int fi
     qcal_fq_leave(g, i);
     if (st)
       return st;
+    if (g->node_seconds) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      g->node_seconds[i] +=
+          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    }
     if (prof) {
       clock_gettime(CLOCK_MONOTONIC, &t1);
       double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

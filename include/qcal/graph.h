@@ -148,6 +148,7 @@ typedef struct qcal_graph {
   bool reference_conv;
   void *names;                     /* name -> value index */
   int int8_nodes, int8_candidates; /* engine int8: convolutions lowered / reading Q/DQ */
+  double *node_seconds; /* when set (nnodes entries), each run adds each node's time */
   void *plan;                      /* execution buffers (graph/exec.c) */
   void *fq;                        /* fake quantization while running (graph/fakequant.c) */
   unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */
@@ -247,6 +248,11 @@ qcal_status qcal_graph_read(qcal_graph *g, int v, float *dst);
 /* The name a value has in the model file: its IR name without an
  * importer's derived suffix ("image#nchw" -> "image"). */
 const char *qcal_value_model_name(const qcal_graph *g, const qcal_value *v, char *buf, size_t cap);
+
+/* The layer type of a node for timing tables: conv, depthwise,
+ * conv-transpose, gemm, matmul, add, pool, quantize, dequantize, or the op
+ * name in lower case. */
+const char *qcal_node_kind(const qcal_graph *g, const qcal_node *n, char *buf, size_t cap);
 
 /* Element k of a value as a double (any dtype). */
 double qcal_value_get(const qcal_value *v, size_t k);
