@@ -832,3 +832,97 @@ Test(graph, qdq_placement_and_onnx_writer) {
   qcal_graph_free(g);
   free(buf);
 }
+
+static double sqnr_db(const float *ref, const float *x, size_t n) {
+  double s = 0, e = 0;
+  for (size_t i = 0; i < n; i++)
+    s += (double)ref[i] * ref[i], e += ((double)ref[i] - x[i]) * ((double)ref[i] - x[i]);
+  return e > 0 ? 10 * log10(s / e) : INFINITY;
+}
+
+/* The int8 engine against the Q/DQ model run as written: the residual block
+ * written with calibrated Q/DQ pairs (max amax over the run), then run by
+ * the qdq, int8 and fp32 engines. int8 lowers the convolution (int8 input
+ * and weight, requantization into the Relu output's Q fused) and differs
+ * from qdq only by integer accumulation and rounding; fp32 drops the pairs
+ * and gives the float model's output. */
+Test(graph, int8_engine_matches_qdq) {
+  const int c = 16;
+  size_t len;
+  const float *w;
+  unsigned char *buf = residual_model(&len, c, &w);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("residual.onnx", buf, len, &g), QCAL_OK);
+  int64_t s[4] = {1, c, 6, 5};
+  size_t n = (size_t)c * 30;
+  float *x = malloc(n * 4), *yf = malloc(n * 4), *yq = malloc(n * 4), *y8 = malloc(n * 4);
+  rnd(x, n, 11, -1, 1);
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+  qcal_graph_opts o = {.no_fuse = true, .plain_values = true};
+  cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
+  const void *in[1] = {x};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+  memcpy(yf, g->values[g->outputs[0]].data, n * 4);
+  qcal_qpoint *pts;
+  int np;
+  cr_assert_eq(qcal_graph_qpoints(g, true, &pts, &np), QCAL_OK);
+  qcal_qdq q[8];
+  int nq = 0, rn[8][4], rs[8][4];
+  float sc[8][16];
+  for (int k = 0; k < np; k++) {
+    int j = 0;
+    while (j < nq && q[j].value != pts[k].value)
+      j++;
+    if (j == nq) {
+      const qcal_value *v = &g->values[pts[k].value];
+      bool wt = pts[k].kind == QCAL_QP_WEIGHT;
+      int ch = wt ? (int)v->shape[0] : 1;
+      size_t per = v->numel / (size_t)ch;
+      for (int a = 0; a < ch; a++) { /* max calibration: amax / 127 */
+        float m = 0;
+        for (size_t e = 0; e < per; e++)
+          m = fmaxf(m, fabsf(((const float *)v->data)[(size_t)a * per + e]));
+        sc[nq][a] = m / 127.0f;
+      }
+      q[nq] = (qcal_qdq){pts[k].value, wt ? 0 : QCAL_PER_TENSOR, ch, sc[nq], 0, rn[nq], rs[nq]};
+      nq++;
+    }
+    rn[j][q[j].nreaders] = pts[k].node;
+    rs[j][q[j].nreaders++] = pts[k].slot;
+  }
+  free(pts);
+  char path[] = "/tmp/qcal_int8_XXXXXX.onnx";
+  int fd = mkstemps(path, 5);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  cr_assert_eq(qcal_onnx_save(g, q, nq, path), QCAL_OK, "%s", qcal_last_error());
+  qcal_graph_free(g);
+  float *outs[3] = {yq, y8, NULL};
+  float *y32 = malloc(n * 4);
+  outs[2] = y32;
+  const qcal_engine eng[3] = {QCAL_ENGINE_QDQ, QCAL_ENGINE_INT8, QCAL_ENGINE_FP32};
+  for (int e = 0; e < 3; e++) {
+    qcal_graph *r;
+    cr_assert_eq(qcal_onnx_load(path, &r), QCAL_OK, "%s", qcal_last_error());
+    cr_assert_eq(qcal_graph_bind_input(r, 0, 4, s), QCAL_OK);
+    qcal_graph_opts ro = {.engine = eng[e]};
+    cr_assert_eq(qcal_graph_prepare(r, &ro), QCAL_OK, "%s", qcal_last_error());
+    if (eng[e] == QCAL_ENGINE_INT8) {
+      cr_assert_eq(r->int8_nodes, 1, "the convolution runs in int8");
+      int live_q = 0;
+      for (int i = 0; i < r->nnodes; i++)
+        live_q += !r->nodes[i].dead && r->nodes[i].op == QCAL_GOP_QuantizeLinear;
+      cr_assert_eq(live_q, 1, "only the input's Q runs; the Relu output's is fused (%d)", live_q);
+    }
+    cr_assert_eq(qcal_graph_run(r, in), QCAL_OK, "%s", qcal_last_error());
+    memcpy(outs[e], r->values[r->outputs[0]].data, n * 4);
+    qcal_graph_free(r);
+  }
+  unlink(path);
+  double d8 = sqnr_db(yq, y8, n), dq = sqnr_db(yf, yq, n), d32 = sqnr_db(yf, y32, n);
+  cr_assert_geq(d8, 60, "int8 vs qdq %.1f dB", d8);
+  cr_assert_lt(dq, 60, "Q/DQ does change the output (%.1f dB vs float)", dq);
+  cr_assert_geq(d32, 100, "fp32 engine = the float model (%.1f dB)", d32);
+  free(x), free(yf), free(yq), free(y8), free(y32);
+  free(buf);
+}
