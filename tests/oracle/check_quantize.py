@@ -15,6 +15,8 @@
   is 30 dB;
 - a Q/DQ model written by python3-onnx's helpers (uint8 activations with a
   zero point, per-channel int8 weights) runs in qcal as in ONNX Runtime;
+- `qcal infer --engine int8` lowers every convolution to int8 and stays
+  >= 30 dB from the qdq engine (the same rounding-flip spread as above);
 - `--method none` writes the float model, which ONNX Runtime runs as qcal
   runs model.json;
 - the end-to-end SQNR of the Q/DQ model (ONNX Runtime, held-out photos) is
@@ -181,6 +183,22 @@ with tempfile.TemporaryDirectory() as tmp:
             floor = worst_sqnr(q, qr)
             check(db >= 30, f"{net}: ONNX Runtime vs qcal infer {db:.1f} dB (< 60: rounding flips "
                   f"spread; qcal's own two FP32 engines {floor:.1f} dB), >= 30")
+
+        # the int8 engine on the same file, against the qdq engine
+        r = run(qcal, "infer", out, "--input", x, "--engine", "int8", "-o",
+                os.path.join(tmp, "i8.npz"))
+        if r.returncode:
+            check(False, f"{net}: infer --engine int8: {r.stderr.strip()}")
+        else:
+            info = json.loads(r.stdout)
+            dbs = [d if d is not None else float("inf") for d in info["sqnr_vs_qdq_db"]]
+            i8 = np.load(os.path.join(tmp, "i8.npz"))
+            ort8 = ort(out, x, os.path.join(tmp, "o8"), "all")
+            d_ort = min(onnx_zoo.sqnr_db(ort8[k], i8[k]) for k in ort8)
+            check(info["int8_convolutions"] == info["qdq_convolutions"] > 0 and min(dbs) >= 30,
+                  f"{net}: int8 engine: {info['int8_convolutions']} of {info['qdq_convolutions']} "
+                  f"convolutions in int8, {min(dbs):.1f} dB vs qdq (>= 30); ONNX Runtime's own "
+                  f"int8 execution vs qcal's {d_ort:.1f} dB")
 
     # the float model (a TF.js -> ONNX converter) runs in ONNX Runtime as qcal runs model.json
     src = os.path.join(models, "emotion.json")
