@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/benchout.h"
 #include "bench/cli.h"
@@ -87,8 +88,7 @@ static qcal_status make_input(const bm_cfg *c, const qcal_value *in, qcal_tensor
     h = strtol(c->size, &end, 10);
     w = *end == ',' ? strtol(end + 1, &end, 10) : h;
     if (*end || h < 1 || w < 1 || h > 16384 || w > 16384)
-      return qcal_error(QCAL_EINVAL, "--input-size '%s': expected H or H,W (1 to 16384)",
-                        c->size);
+      return qcal_error(QCAL_EINVAL, "--input-size '%s': expected H or H,W (1 to 16384)", c->size);
   }
   int nhwc = in->ndim == 4 && in->shape[3] >= 1 && in->shape[3] <= 4 && in->shape[1] > 4;
   for (int d = 0; d < in->ndim; d++) {
@@ -98,8 +98,9 @@ static qcal_status make_input(const bm_cfg *c, const qcal_value *in, qcal_tensor
     else if (shape[d] < 0 && d == 0)
       shape[d] = 1;
     else if (shape[d] < 0)
-      return qcal_error(QCAL_EINVAL, "input '%s' has a symbolic dim %d; give --input-size or "
-                                     "--input",
+      return qcal_error(QCAL_EINVAL,
+                        "input '%s' has a symbolic dim %d; give --input-size or "
+                        "--input",
                         in->name, d);
   }
   QCAL_TRY(qcal_tensor_alloc(x, in->ndim, shape));
@@ -326,8 +327,8 @@ int qcal_cmd_bench_model(int argc, char **argv) {
     double x8 = fp32_med / s->median;
     char fid[96] = "";
     if (runs[k].e == QCAL_ENGINE_INT8)
-      snprintf(fid, sizeof fid, "%d of %d convolutions int8, %.1f dB vs qdq",
-               runs[k].g->int8_nodes, runs[k].g->int8_candidates, runs[k].sqnr);
+      snprintf(fid, sizeof fid, "%d of %d convolutions int8, %.1f dB vs qdq", runs[k].g->int8_nodes,
+               runs[k].g->int8_candidates, runs[k].sqnr);
     printf("%-6s %10.3f %10.3f %10.1f %8.2fx %s\n", qcal_engine_names[runs[k].e], s->median * 1e3,
            s->min * 1e3, 100.0 * (s->max - s->min) / s->median, x8, fid);
     qcal_table_row(tb);
@@ -398,7 +399,8 @@ int qcal_cmd_bench_model(int argc, char **argv) {
     json_object *ctx = json_object_new_object();
     json_object_object_add(ctx, "executable", json_object_new_string("qcal bench-model"));
     json_object_object_add(ctx, "model", json_object_new_string(model));
-    json_object_object_add(ctx, "num_cpus", json_object_new_int(omp_get_num_procs()));
+    json_object_object_add(ctx, "num_cpus",
+                           json_object_new_int((int)sysconf(_SC_NPROCESSORS_ONLN)));
     json_object_object_add(ctx, "threads", json_object_new_int(nt));
     json_object_object_add(ctx, "load_average", json_object_new_double(load0));
     char *ctxs = strdup(json_object_to_json_string(ctx));

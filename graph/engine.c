@@ -192,6 +192,34 @@ static void lower_add(qcal_graph *g, int i) {
     g->nodes[relu].dead = true;
 }
 
+/* An int8 convolution output after ReLU or a Clip at >= 0 holds 0..127:
+ * the same bytes as u8. When only int8 convolutions and DequantizeLinear
+ * read it, it is stored as u8 (the readers' u8 x s8 kernels skip the
+ * compensation s8 inputs need); the writer clamps to 127 as the s8 Q did. */
+static void as_u8(qcal_graph *g, int i) {
+  qcal_node *n = &g->nodes[i];
+  if (n->dead || n->op != QCAL_GOP_Conv || !n->qscale || !(n->qyscale > 0) || n->qyzero != 0)
+    return;
+  bool nonneg = (n->act == QCAL_ACT_RELU && n->act_alpha == 0) ||
+                (n->act == QCAL_ACT_CLIP && n->act_alpha >= 0);
+  int y = n->out[0];
+  if (!nonneg || g->values[y].dtype != QCAL_DT_I8 || g->values[y].is_output)
+    return;
+  for (int k = 0; k < g->nnodes; k++) {
+    const qcal_node *r = &g->nodes[k];
+    if (r->dead)
+      continue;
+    for (int s = 0; s < r->nin; s++)
+      if (r->in[s] == y && !(r->op == QCAL_GOP_DequantizeLinear && s == 0) &&
+          !(r->op == QCAL_GOP_Conv && r->qscale && s == 0))
+        return;
+    if (r->sum_in == y)
+      return;
+  }
+  g->values[y].dtype = QCAL_DT_U8;
+  n->qy_u8 = true;
+}
+
 qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
   *lowered = *candidates = 0;
   for (int i = 0; i < g->nnodes; i++) {
@@ -244,6 +272,8 @@ qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Add && !g->nodes[i].qscale)
       lower_add(g, i);
+  for (int i = 0; i < g->nnodes; i++)
+    as_u8(g, i);
   return QCAL_OK;
 }
 

@@ -186,6 +186,8 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     if (n->qyscale > 0)
       QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1.0f / n->qyscale,
                                              n->qyzero));
+    if (n->qy_u8)
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 127.0f));
     QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
   }
   QCAL_DNNL(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL));

@@ -126,6 +126,8 @@ typedef struct qcal_node {
    * requantized to the int8 output: round(out / qyscale) + qyzero */
   float *qscale;
   float qyscale, qyzero;
+  bool qy_u8; /* a non-negative int8 output stored as u8 (clamped to 127 as the s8 Q
+                 did): VNNI multiplies u8 x s8 without the s8 compensation pass */
   void *exec; /* per-op execution state (oneDNN primitive, ...) */
   void (*exec_free)(void *);
 } qcal_node;
