@@ -105,10 +105,10 @@ static double cosine(const out_acc *c) {
 /* Append the fake quantization of layer l: input activations with the
  * `label` rows (per tensor; NULL label: float), the weight by max (wmode 0:
  * float, 1 per tensor, 2 per channel). */
-static void layer_fq(const sweep_state *s, int l, const char *label, int wmode, int bits,
+static void layer_fq(const sweep_state *s, int l, const char *label, int wmode, int bits, int wbits,
                      qcal_graph_fq *fq, int *n) {
   const sweep_layer *L = &s->layers[l];
-  const qcal_qformat fmt = {bits, false, false};
+  const qcal_qformat fmt = {bits, false, false}, wfmt = {wbits, false, false};
   for (int a = 0; a < L->nacts && label; a++) {
     const sweep_row *r =
         L->act_item[a] >= 0 ? qcal_sweep_find(s, L->act_item[a], label, false, bits) : NULL;
@@ -116,10 +116,10 @@ static void layer_fq(const sweep_state *s, int l, const char *label, int wmode, 
       fq[(*n)++] = (qcal_graph_fq){L->node, L->act_slot[a], QCAL_PER_TENSOR, r->amax, fmt};
   }
   if (wmode && L->weight_item >= 0) {
-    const sweep_row *r = qcal_sweep_find(s, L->weight_item, "max", wmode == 2, bits);
+    const sweep_row *r = qcal_sweep_find(s, L->weight_item, "max", wmode == 2, wbits);
     if (r)
       fq[(*n)++] = (qcal_graph_fq){L->node, L->weight_slot,
-                                   wmode == 2 ? L->weight_axis : QCAL_PER_TENSOR, r->amax, fmt};
+                                   wmode == 2 ? L->weight_axis : QCAL_PER_TENSOR, r->amax, wfmt};
   }
 }
 
@@ -190,29 +190,42 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
   }
   static const char *const wnames[] = {"float", "per-tensor", "per-channel"};
   /* activation method (or float) x weights (float, per-tensor, per-channel),
-   * without the all-float case */
+   * without the all-float case; zoo mode then the same with 4-bit weights
+   * (weights quantized), on fewer methods */
   const int nconf = (QCAL_METHOD_CONFIG_COUNT + 1) * 3 - 1;
+  bool w4 = false;
+  for (int b = 0; b < s->cfg.nbits; b++)
+    w4 |= s->cfg.zoo && s->cfg.bits[b] == 4 && bits == 8;
+  if (w4)
+    s->e2e_w4a8 = qcal_table_new_schema(QCAL_TABLE_E2E_OUTPUTS);
   qcal_progress prog;
-  qcal_progress_start(&prog, "end-to-end", (size_t)(nconf + 2 * L));
-  for (int c = 0; c < nconf && !st; c++) {
-    const int method = (c + 1) / 3 - 1, wmode = (c + 1) % 3; /* skips (float, float) */
+  qcal_progress_start(&prog, "end-to-end", (size_t)((w4 ? 2 : 1) * nconf + 2 * L));
+  for (int c = 0; c < (w4 ? 2 : 1) * nconf && !st; c++) {
+    const int cc = c % nconf, wbits = c < nconf ? bits : 4;
+    const int method = (cc + 1) / 3 - 1, wmode = (cc + 1) % 3; /* skips (float, float) */
     const char *label = method < 0 ? "float" : qcal_method_configs[method].label;
+    if ((wbits != bits && wmode == 0) ||
+        (s->cfg.zoo && method >= 0 && qcal_method_configs[method].percentile > 0 &&
+         qcal_method_configs[method].percentile != 99.99)) {
+      qcal_progress_step(&prog, 1);
+      continue; /* zoo: one percentile; 4-bit runs quantize the weights */
+    }
     int n = 0;
     for (int l = 0; l < L; l++)
-      layer_fq(s, l, method < 0 ? NULL : label, wmode, bits, fq, &n);
+      layer_fq(s, l, method < 0 ? NULL : label, wmode, bits, wbits, fq, &n);
     st = qcal_graph_fake_quant(g, fq, n);
     if (!st)
       st = run_held(s, &r);
     for (int o = 0; o < no && !st; o++) {
       if (!s->fp32_out[0][o])
         continue;
-      qcal_table *t = s->e2e_outputs;
-      new_e2e_row(t, label, wnames[wmode], bits);
+      qcal_table *t = wbits == bits ? s->e2e_outputs : s->e2e_w4a8;
+      new_e2e_row(t, label, wnames[wmode], wbits);
       qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), g->values[g->outputs[o]].name);
       set_metrics(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), &r.acc[o]);
       qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
     }
-    if (!st && s->task) {
+    if (!st && s->task && wbits == bits) {
       qcal_table *t = s->e2e;
       new_e2e_row(t, label, wnames[wmode], bits);
       qcal_table_set_i(t, QCAL_COL(E2E, images), s->nheld);
@@ -235,9 +248,9 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
     if (!st)
       st = qcal_graph_run(g, in);
     for (int l = L - 1; l >= 0 && !st; l--)
-      for (int pc = 0; pc < 2 && !st; pc++) {
+      for (int pc = s->cfg.zoo ? 1 : 0; pc < 2 && !st; pc++) {
         int n = 0, k = 2 * l + pc;
-        layer_fq(s, l, "entropy", pc ? 2 : 1, bits, fq, &n);
+        layer_fq(s, l, "entropy", pc ? 2 : 1, bits, bits, fq, &n);
         if (n == 0)
           continue;
         used[k] = true;

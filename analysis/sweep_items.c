@@ -148,5 +148,6 @@ void qcal_sweep_free(sweep_state *s) {
   qcal_table_free(s->e2e);
   qcal_table_free(s->sens);
   qcal_table_free(s->e2e_outputs);
+  qcal_table_free(s->e2e_w4a8);
   qcal_table_free(s->sens_outputs);
 }

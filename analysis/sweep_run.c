@@ -48,16 +48,21 @@ static qcal_status run_item(sweep_state *s, int idx, item_out *out) {
       st = qcal_max_collector_collect(&mc, &it->calib);
     double t_max = qcal_now() - t0;
     t0 = qcal_now();
-    if (st == QCAL_OK)
+    if (st == QCAL_OK && !(s->cfg.zoo && it->kind == ITEM_WEIGHT))
       st = qcal_hist_collector_collect(&hc, &it->calib);
     double t_hist = qcal_now() - t0;
     out->collect_s += t_max + t_hist;
-    if (st == QCAL_OK && gran == 0)
+    if (st == QCAL_OK && gran == 0 && hc.hist)
       st = qcal_histogram_copy(&it->hist, &hc.hist[0]);
+    const bool weight = it->kind == ITEM_WEIGHT;
     for (int b = 0; b < s->cfg.nbits && st == QCAL_OK; b++) {
+      if (s->cfg.zoo && !weight && (gran == 1 || s->cfg.bits[b] != 8))
+        continue; /* zoo: activations per tensor at 8 bits only */
       for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT && st == QCAL_OK; m++) {
         const qcal_method_config *sm = &qcal_method_configs[m];
         const qcal_method_info *mi = qcal_method_find(sm->method);
+        if (s->cfg.zoo && weight && mi->from_hist)
+          continue; /* zoo: weights by max */
         qcal_calib_opts co = QCAL_CALIB_OPTS_DEFAULT;
         co.fmt.bits = s->cfg.bits[b];
         if (sm->percentile > 0)
@@ -81,7 +86,7 @@ static qcal_status run_item(sweep_state *s, int idx, item_out *out) {
         out->compute_s += r.compute_s;
         qcal_error_stats es;
         qcal_error_stats_init(&es);
-        if (st == QCAL_OK)
+        if (st == QCAL_OK && !s->cfg.zoo)
           st = qcal_error_stats_tensor(&es, eval, axis, r.amax, co.fmt);
         qcal_error_stats_finish(&es, &r.m);
         if (st == QCAL_OK)

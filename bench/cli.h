@@ -118,5 +118,6 @@ int qcal_cmd_schema(int argc, char **argv);
 int qcal_cmd_infer(int argc, char **argv);
 int qcal_cmd_quantize(int argc, char **argv);
 int qcal_cmd_bench_model(int argc, char **argv);
+int qcal_cmd_zoo(int argc, char **argv);
 
 #endif

@@ -56,9 +56,9 @@ qcal_status qcal_preproc_resolve(const qcal_preproc_opts *o, const char *model_p
   bool decl_nhwc = (d[3] == 1 || d[3] == 3) && !(d[1] == 1 || d[1] == 3);
   p->nchw = o->layout ? !strcmp(o->layout, "nchw") : !decl_nhwc;
   int64_t dc = p->nchw ? d[1] : d[3], dh = p->nchw ? d[2] : d[1], dw = p->nchw ? d[3] : d[2];
-  p->channels = o->channels ? o->channels : k ? k->channels : dc > 0 ? (int)dc : 3;
-  p->height = k ? k->height : dh > 0 ? (int)dh : 0;
-  p->width = k ? k->width : dw > 0 ? (int)dw : 0;
+  p->channels = o->channels ? o->channels : k && k->channels ? k->channels : dc > 0 ? (int)dc : 3;
+  p->height = k && k->height ? k->height : dh > 0 ? (int)dh : 0; /* 0: as declared */
+  p->width = k && k->width ? k->width : dw > 0 ? (int)dw : 0;
   if (o->quick && k && k->quick)
     p->height = p->width = k->quick;
   if (o->size) {

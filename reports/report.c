@@ -19,38 +19,23 @@
 #include "qcal/paths.h"
 #include "qcal/report.h"
 #include "qcal/results.h"
+#include "reports/report_internal.h"
 
-typedef struct {
-  const char *dir;
-  FILE *html, *md;
-  int figs;
-} rep;
-
-static FILE *openf(const rep *r, const char *name) {
+FILE *qcal_rep_open(const rep *r, const char *name) {
   char p[4400];
   snprintf(p, sizeof p, "%s/%s", r->dir, name);
   return fopen(p, "w");
 }
 
-/* Short-lived escaped copies for one printf: H(x), M(x), G(x), D(x). */
-#define ESC_SLOTS 8
-static char *esc_slot(void) {
+char *qcal_rep_esc_slot(void) {
   static char slots[ESC_SLOTS][4 * QCAL_SCHEMA_STR_MAX + 64];
   static int next;
   next = (next + 1) % ESC_SLOTS;
   return slots[next];
 }
-#define H(x) qcal_escape_html((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-#define M(x) qcal_escape_md((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-#define G(x) qcal_escape_gnuplot((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-#define D(x) qcal_escape_data((x), esc_slot(), 4 * QCAL_SCHEMA_STR_MAX + 64)
-/* A gnuplot string of at most n bytes: cut by the escaper, which never splits
- * a '' pair (a printf precision on the escaped text can, and the literal then
- * runs on into the script) */
-#define GN(x, n) qcal_escape_gnuplot((x), esc_slot(), (size_t)(n) + 1)
 
 /* PNG then SVG of the same plot commands. */
-static void terms(FILE *gp, const char *stem, int w, int h, const char *plot) {
+void qcal_rep_terms(FILE *gp, const char *stem, int w, int h, const char *plot) {
   fprintf(gp,
           "set terminal pngcairo noenhanced size %d,%d font 'sans,10'\nset output '%s.png'\n%s\n",
           w, h, stem, plot);
@@ -100,13 +85,13 @@ static qcal_status spawn_gnuplot(const char *dir, const char *script, int *not_f
   return QCAL_OK;
 }
 
-static qcal_status run_gnuplot(rep *r, const char *script, int nfigs) {
+qcal_status qcal_rep_gnuplot(rep *r, const char *script, int nfigs) {
   QCAL_TRY(spawn_gnuplot(r->dir, script, NULL));
   r->figs += nfigs;
   return QCAL_OK;
 }
 
-static void figure_html(rep *r, const char *stem, const char *title, const char *what) {
+void qcal_rep_figure(rep *r, const char *stem, const char *title, const char *what) {
   fprintf(r->html,
           "<figure><a href=\"%s.svg\"><img src=\"%s.svg\" alt=\"%s\"></a>"
           "<figcaption><b>%s.</b> %s</figcaption></figure>\n",
@@ -205,7 +190,7 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
       if (!seen)
         outs[no++] = o;
     }
-    FILE *d = openf(r, "e2e_outputs.dat");
+    FILE *d = qcal_rep_open(r, "e2e_outputs.dat");
     if (!d)
       st = qcal_error(QCAL_EIO, "%s: cannot write e2e_outputs.dat", r->dir);
     fprintf(r->html, "<h3>End to end on the held-out photos, per output</h3>\n<table><tr>"
@@ -246,7 +231,7 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
     fprintf(r->md, "\n");
     if (d)
       fclose(d);
-    FILE *gp = d ? openf(r, "e2e_outputs.gp") : NULL;
+    FILE *gp = d ? qcal_rep_open(r, "e2e_outputs.gp") : NULL;
     if (d && !gp)
       st = qcal_error(QCAL_EIO, "%s: cannot write e2e_outputs.gp", r->dir);
     if (gp) {
@@ -270,12 +255,13 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
         snprintf(plot + u, sizeof plot - u,
                  ", '' using 1:7 axes x1y2 with points pt 7 ps 1.2 lc rgb 'black' title "
                  "'top-1 agreement'");
-      terms(gp, "e2e_outputs", 1100, 550, plot);
+      qcal_rep_terms(gp, "e2e_outputs", 1100, 550, plot);
       fclose(gp);
-      st = run_gnuplot(r, "e2e_outputs.gp", 1);
-      figure_html(r, "e2e_outputs", "End-to-end PTQ fidelity per output",
-                  "The network with fake-quant at every layer input and weight, against FP32 on "
-                  "the held-out photos, output by output.");
+      st = qcal_rep_gnuplot(r, "e2e_outputs.gp", 1);
+      qcal_rep_figure(
+          r, "e2e_outputs", "End-to-end PTQ fidelity per output",
+          "The network with fake-quant at every layer input and weight, against FP32 on "
+          "the held-out photos, output by output.");
     }
   }
   if (!st && sn && qcal_table_rows(sn)) {
@@ -285,7 +271,7 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
               c_op = QCAL_COL(SENSITIVITY_OUTPUTS, op);
     double *worst = malloc(2 * nt * sizeof *worst);
     long *name_row = malloc(nt * sizeof *name_row);
-    FILE *d = worst && name_row ? openf(r, "sensitivity_outputs.dat") : NULL;
+    FILE *d = worst && name_row ? qcal_rep_open(r, "sensitivity_outputs.dat") : NULL;
     if (!d)
       st = qcal_error(QCAL_EIO, "%s: cannot write sensitivity_outputs.dat", r->dir);
     for (size_t k = 0; d && k < nt; k++)
@@ -306,7 +292,7 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
     free(worst), free(name_row);
     if (d)
       fclose(d);
-    FILE *gp = d ? openf(r, "sensitivity_outputs.gp") : NULL;
+    FILE *gp = d ? qcal_rep_open(r, "sensitivity_outputs.gp") : NULL;
     if (d && !gp)
       st = qcal_error(QCAL_EIO, "%s: cannot write sensitivity_outputs.gp", r->dir);
     if (gp) {
@@ -319,11 +305,11 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
           "plot 'sensitivity_outputs.dat' using ($1-0.2):3:xtic(2) with boxes lc rgb '#d62728' "
           "title 'per-tensor weights', '' using ($1+0.2):4 with boxes lc rgb '#1f77b4' title "
           "'per-channel weights'";
-      terms(gp, "sensitivity_outputs", 1100, 500, plot);
+      qcal_rep_terms(gp, "sensitivity_outputs", 1100, 500, plot);
       fclose(gp);
-      st = run_gnuplot(r, "sensitivity_outputs.gp", 1);
-      figure_html(r, "sensitivity_outputs", "Per-layer sensitivity (any network)",
-                  "Lower bars are the layers whose quantization hurts the worst output most.");
+      st = qcal_rep_gnuplot(r, "sensitivity_outputs.gp", 1);
+      qcal_rep_figure(r, "sensitivity_outputs", "Per-layer sensitivity (any network)",
+                      "Lower bars are the layers whose quantization hurts the worst output most.");
     }
   }
   qcal_table_free(e), qcal_table_free(sn);
@@ -427,7 +413,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     char dat[80], stem[64];
     snprintf(stem, sizeof stem, "heatmap_%ss", k);
     snprintf(dat, sizeof dat, "%s.dat", stem);
-    FILE *d = openf(r, dat), *gp = NULL;
+    FILE *d = qcal_rep_open(r, dat), *gp = NULL;
     if (!d) {
       st = qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, dat);
       break;
@@ -456,7 +442,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     char gpn[80];
     static char plot[(1 << 16) + 4096];
     snprintf(gpn, sizeof gpn, "%s.gp", stem);
-    gp = openf(r, gpn);
+    gp = qcal_rep_open(r, gpn);
     if (!gp) {
       st = qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, gpn);
       break;
@@ -469,21 +455,21 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
              "set cblabel 'SQNR dB'\nplot '%s' using 1:2:3 with image notitle, '' using "
              "1:2:(sprintf('%%.1f',$3)) with labels font 'sans,7' notitle",
              k, bits, gran, ytics, rows - 1, dat);
-    terms(gp, stem, 900, 120 + 18 * (rows < 2000 ? rows : 2000), plot);
+    qcal_rep_terms(gp, stem, 900, 120 + 18 * (rows < 2000 ? rows : 2000), plot);
     fclose(gp);
-    if ((st = run_gnuplot(r, gpn, 1)) != QCAL_OK)
+    if ((st = qcal_rep_gnuplot(r, gpn, 1)) != QCAL_OK)
       break;
     char what[256];
     snprintf(what, sizeof what,
              "Every layer (rows) by every method (columns): the %s %s SQNR on %s data.", gran, k,
              kind ? "held-out" : "the same");
-    figure_html(r, stem, kind ? "Activations: layers x methods" : "Weights: layers x methods",
-                what);
+    qcal_rep_figure(r, stem, kind ? "Activations: layers x methods" : "Weights: layers x methods",
+                    what);
   }
 
   /* 2. per-tensor vs per-channel weights */
   if (st == QCAL_OK) {
-    FILE *d = openf(r, "granularity.dat");
+    FILE *d = qcal_rep_open(r, "granularity.dat");
     int n = 0;
     if (!d)
       st = qcal_error(QCAL_EIO, "%s: cannot write granularity.dat", r->dir);
@@ -499,7 +485,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     }
     if (d)
       fclose(d);
-    FILE *gp = n ? openf(r, "granularity.gp") : NULL;
+    FILE *gp = n ? qcal_rep_open(r, "granularity.gp") : NULL;
     if (n && !gp)
       st = qcal_error(QCAL_EIO, "%s: cannot write granularity.gp", r->dir);
     if (gp) {
@@ -514,18 +500,19 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
           "plot 'granularity.dat' using 1:3:5:xtic(2) with boxes lc variable title 'per-tensor', "
           "'' using 1:4 with linespoints pt 7 lc rgb '#1f77b4' title 'per-channel'",
           bits);
-      terms(gp, "granularity", 1100, 500, plot);
+      qcal_rep_terms(gp, "granularity", 1100, 500, plot);
       fclose(gp);
-      st = run_gnuplot(r, "granularity.gp", 1);
-      figure_html(r, "granularity", "Per-tensor vs per-channel weights",
-                  "Per-tensor weight quantization collapses on the BN-folded depthwise layers "
-                  "(red), whose channel ranges differ by up to 80x; per-channel recovers them.");
+      st = qcal_rep_gnuplot(r, "granularity.gp", 1);
+      qcal_rep_figure(
+          r, "granularity", "Per-tensor vs per-channel weights",
+          "Per-tensor weight quantization collapses on the BN-folded depthwise layers "
+          "(red), whose channel ranges differ by up to 80x; per-channel recovers them.");
     }
   }
 
   /* 3 + 4. histograms and the range-vs-rounding trade-off per tensor */
-  FILE *gh = st == QCAL_OK ? openf(r, "histograms.gp") : NULL,
-       *gt = gh ? openf(r, "tradeoff.gp") : NULL;
+  FILE *gh = st == QCAL_OK ? qcal_rep_open(r, "histograms.gp") : NULL,
+       *gt = gh ? qcal_rep_open(r, "tradeoff.gp") : NULL;
   if (st == QCAL_OK && (!gh || !gt))
     st = qcal_error(QCAL_EIO, "%s: cannot write the histogram scripts", r->dir);
   int nh = 0;
@@ -551,7 +538,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     char dh[64], dt[64];
     snprintf(dh, sizeof dh, "hist_%zu.dat", t);
     snprintf(dt, sizeof dt, "tradeoff_%zu.dat", t);
-    FILE *a = openf(r, dh), *b = openf(r, dt);
+    FILE *a = qcal_rep_open(r, dh), *b = qcal_rep_open(r, dt);
     if (!a || !b)
       st = qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, dh);
     double total = 0;
@@ -599,7 +586,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
              "'|x|'\nset ylabel 'count'\n"
              "plot '%s' using 1:2 with impulses lc rgb '#555555' notitle\nunset logscale y\n",
              marks, G(name), dh);
-    terms(gh, stem, 700, 400, plot);
+    qcal_rep_terms(gh, stem, 700, 400, plot);
     snprintf(stem, sizeof stem, "tradeoff_%zu", t);
     snprintf(plot, sizeof plot,
              "%sset title '%s: range vs rounding (%d-bit)'\nset format y '%%g'\nset logscale "
@@ -608,7 +595,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
              "lines lw 2 lc rgb '#1f77b4' title 'rounding', "
              "'' using 1:4 with lines lw 3 lc rgb 'black' title 'total'\nunset logscale y\n",
              marks, G(name), bits, dt);
-    terms(gt, stem, 700, 400, plot);
+    qcal_rep_terms(gt, stem, 700, 400, plot);
     fprintf(r->html,
             "<div><a href=\"hist_%zu.svg\"><img src=\"hist_%zu.png\" alt=\"histogram %s\"></a>"
             "<a href=\"tradeoff_%zu.svg\"><img src=\"tradeoff_%zu.png\" alt=\"trade-off "
@@ -626,14 +613,14 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
   if (gt)
     fclose(gt);
   if (st == QCAL_OK && nh) {
-    st = run_gnuplot(r, "histograms.gp", nh);
+    st = qcal_rep_gnuplot(r, "histograms.gp", nh);
     if (st == QCAL_OK)
-      st = run_gnuplot(r, "tradeoff.gp", nh);
+      st = qcal_rep_gnuplot(r, "tradeoff.gp", nh);
   }
 
   /* 5. SQNR against bits */
   if (st == QCAL_OK) {
-    FILE *d = openf(r, "bits.dat");
+    FILE *d = qcal_rep_open(r, "bits.dat");
     if (!d)
       st = qcal_error(QCAL_EIO, "%s: cannot write bits.dat", r->dir);
     int bl[16], nbits = 0;
@@ -661,7 +648,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     }
     if (d)
       fclose(d);
-    FILE *gp = d ? openf(r, "bits.gp") : NULL;
+    FILE *gp = d ? qcal_rep_open(r, "bits.gp") : NULL;
     if (d && !gp)
       st = qcal_error(QCAL_EIO, "%s: cannot write bits.gp", r->dir);
     if (gp) {
@@ -675,14 +662,15 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
                "plot for [m=2:%d] 'bits.dat' using 1:m with linespoints lw 2 pt 7 title "
                "word('%s', m-1)",
                QCAL_METHOD_CONFIG_COUNT + 1, labels);
-      terms(gp, "bits", 800, 450, plot);
+      qcal_rep_terms(gp, "bits", 800, 450, plot);
       fclose(gp);
-      st = run_gnuplot(r, "bits.gp", 1);
-      figure_html(r, "bits", "SQNR against bits",
-                  nbits > 1 ? "About 6 dB per bit while rounding dominates; the methods separate "
-                              "where clipping matters."
-                            : "Only one bit width was swept (qcal sweep --bits 2-8 draws the "
-                              "curve).");
+      st = qcal_rep_gnuplot(r, "bits.gp", 1);
+      qcal_rep_figure(r, "bits", "SQNR against bits",
+                      nbits > 1
+                          ? "About 6 dB per bit while rounding dominates; the methods separate "
+                            "where clipping matters."
+                          : "Only one bit width was swept (qcal sweep --bits 2-8 draws the "
+                            "curve).");
     }
   }
 
@@ -692,7 +680,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
               c_h = QCAL_COL(E2E, heatmap_sqnr_db), c_o = QCAL_COL(E2E, offset_sqnr_db),
               c_k = QCAL_COL(E2E, keypoint_agreement),
               c_kc = QCAL_COL(E2E, keypoint_agreement_confident);
-    FILE *d = openf(r, "e2e.dat");
+    FILE *d = qcal_rep_open(r, "e2e.dat");
     if (!d)
       st = qcal_error(QCAL_EIO, "%s: cannot write e2e.dat", r->dir);
     fprintf(
@@ -718,7 +706,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     fprintf(r->md, "\n");
     if (d)
       fclose(d);
-    FILE *gp = d ? openf(r, "e2e.gp") : NULL;
+    FILE *gp = d ? qcal_rep_open(r, "e2e.gp") : NULL;
     if (d && !gp)
       st = qcal_error(QCAL_EIO, "%s: cannot write e2e.gp", r->dir);
     if (gp) {
@@ -734,12 +722,12 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
           "'' using 1:5 axes x1y2 with points pt 7 ps 1.2 lc rgb 'black' title 'keypoints (all)', "
           "'' using 1:6 axes x1y2 with points pt 9 ps 1.4 lc rgb '#2ca02c' title 'keypoints "
           "(confident)'";
-      terms(gp, "e2e", 1100, 550, plot);
+      qcal_rep_terms(gp, "e2e", 1100, 550, plot);
       fclose(gp);
-      st = run_gnuplot(r, "e2e.gp", 1);
-      figure_html(r, "e2e", "End-to-end PTQ fidelity",
-                  "The network with fake-quant at every convolution input and weight, against "
-                  "FP32 on the held-out photos.");
+      st = qcal_rep_gnuplot(r, "e2e.gp", 1);
+      qcal_rep_figure(r, "e2e", "End-to-end PTQ fidelity",
+                      "The network with fake-quant at every convolution input and weight, against "
+                      "FP32 on the held-out photos.");
     }
   }
   if (st == QCAL_OK && sens && qcal_table_rows(sens)) {
@@ -748,7 +736,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
               c_h = QCAL_COL(SENSITIVITY, heatmap_sqnr_db), c_op = QCAL_COL(SENSITIVITY, op);
     /* per-channel SQNR of each layer, found once (layers < tensors, checked) */
     double *pc_of = malloc(nt * sizeof *pc_of);
-    FILE *d = pc_of ? openf(r, "sensitivity.dat") : NULL;
+    FILE *d = pc_of ? qcal_rep_open(r, "sensitivity.dat") : NULL;
     if (!d)
       st = qcal_error(QCAL_EIO, "%s: cannot write sensitivity.dat", r->dir);
     for (size_t l = 0; pc_of && l < nt; l++)
@@ -768,7 +756,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
     free(pc_of);
     if (d)
       fclose(d);
-    FILE *gp = d ? openf(r, "sensitivity.gp") : NULL;
+    FILE *gp = d ? qcal_rep_open(r, "sensitivity.gp") : NULL;
     if (d && !gp)
       st = qcal_error(QCAL_EIO, "%s: cannot write sensitivity.gp", r->dir);
     if (gp) {
@@ -780,11 +768,11 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
           "plot 'sensitivity.dat' using ($1-0.2):3:xtic(2) with boxes lc rgb '#d62728' title "
           "'per-tensor weights', "
           "'' using ($1+0.2):4 with boxes lc rgb '#1f77b4' title 'per-channel weights'";
-      terms(gp, "sensitivity", 1100, 500, plot);
+      qcal_rep_terms(gp, "sensitivity", 1100, 500, plot);
       fclose(gp);
-      st = run_gnuplot(r, "sensitivity.gp", 1);
-      figure_html(r, "sensitivity", "Per-layer sensitivity",
-                  "Lower bars are the layers whose quantization hurts the output most.");
+      st = qcal_rep_gnuplot(r, "sensitivity.gp", 1);
+      qcal_rep_figure(r, "sensitivity", "Per-layer sensitivity",
+                      "Lower bars are the layers whose quantization hurts the output most.");
     }
   }
   /* the per-output figures where no task module drew its own */
@@ -818,7 +806,7 @@ static qcal_status gemm_figures(rep *r, qcal_results *f) {
   if (!g)
     return QCAL_OK;
   qcal_status st = bench_table(f, QCAL_TABLE_PEAKS, &pk);
-  FILE *d = st == QCAL_OK ? openf(r, "gemm.dat") : NULL;
+  FILE *d = st == QCAL_OK ? qcal_rep_open(r, "gemm.dat") : NULL;
   if (st == QCAL_OK && !d)
     st = qcal_error(QCAL_EIO, "%s: cannot write gemm.dat", r->dir);
   if (st != QCAL_OK) {
@@ -900,7 +888,7 @@ static qcal_status gemm_figures(rep *r, qcal_results *f) {
                            ", %.4f with lines dt 2 lw 2 title 'peak %s'",
                            qcal_table_get_f(pk, (long)i, QCAL_COL(PEAKS, gops)),
                            GN(qcal_table_get_s(pk, (long)i, QCAL_COL(PEAKS, unit)), 40));
-  FILE *gp = openf(r, "gemm.gp");
+  FILE *gp = qcal_rep_open(r, "gemm.gp");
   if (!gp) {
     qcal_table_free(g), qcal_table_free(pk);
     return qcal_error(QCAL_EIO, "%s: cannot write gemm.gp", r->dir);
@@ -913,19 +901,20 @@ static qcal_status gemm_figures(rep *r, qcal_results *f) {
            "plot for [i=0:3] 'gemm.dat' index i using 1:2 with linespoints lw 2 pt 7 title "
            "word('f32 bf16 u8s8s32 s8s8s32', i+1)%s",
            peaks);
-  terms(gp, "gemm_gops", 1000, 500, plot);
+  qcal_rep_terms(gp, "gemm_gops", 1000, 500, plot);
   if (nsp)
-    terms(gp, "gemm_speedup", 800, 400,
-          "set title 'int8 (u8s8s32) / fp32 GEMM speed-up'\nset logscale x 2\nset xlabel 'M = N "
-          "= K'\nset ylabel 'speed-up'\nset yrange [0:5]\n"
-          "plot 'gemm.dat' index 4 using 1:2 with linespoints lw 2 pt 7 title 'measured', 4 with "
-          "lines dt 2 title 'VNNI/FMA peak ratio'");
+    qcal_rep_terms(
+        gp, "gemm_speedup", 800, 400,
+        "set title 'int8 (u8s8s32) / fp32 GEMM speed-up'\nset logscale x 2\nset xlabel 'M = N "
+        "= K'\nset ylabel 'speed-up'\nset yrange [0:5]\n"
+        "plot 'gemm.dat' index 4 using 1:2 with linespoints lw 2 pt 7 title 'measured', 4 with "
+        "lines dt 2 title 'VNNI/FMA peak ratio'");
   fclose(gp);
-  st = run_gnuplot(r, "gemm.gp", nsp ? 2 : 1);
-  figure_html(r, "gemm_gops", "GEMM GOPS against size",
-              "Each type with the register-resident peak of its instruction as a dashed line.");
+  st = qcal_rep_gnuplot(r, "gemm.gp", nsp ? 2 : 1);
+  qcal_rep_figure(r, "gemm_gops", "GEMM GOPS against size",
+                  "Each type with the register-resident peak of its instruction as a dashed line.");
   if (nsp)
-    figure_html(r, "gemm_speedup", "INT8 over FP32", "The int8/fp32 GEMM speed-up by size.");
+    qcal_rep_figure(r, "gemm_speedup", "INT8 over FP32", "The int8/fp32 GEMM speed-up by size.");
   qcal_table_free(g), qcal_table_free(pk);
   return st;
 }
@@ -950,7 +939,7 @@ static qcal_status stream_figures(rep *r, qcal_results *f) {
                       f->path);
   }
   double copy = 0;
-  FILE *d = openf(r, "roofline.dat");
+  FILE *d = qcal_rep_open(r, "roofline.dat");
   if (!d) {
     qcal_table_free(s);
     return qcal_error(QCAL_EIO, "%s: cannot write roofline.dat", r->dir);
@@ -992,7 +981,7 @@ static qcal_status stream_figures(rep *r, qcal_results *f) {
   fprintf(r->html, "</table>\n");
   fprintf(r->md, "\n");
   fclose(d);
-  FILE *gp = openf(r, "roofline.gp");
+  FILE *gp = qcal_rep_open(r, "roofline.gp");
   if (!gp) {
     qcal_table_free(s);
     return qcal_error(QCAL_EIO, "%s: cannot write roofline.gp", r->dir);
@@ -1007,12 +996,13 @@ static qcal_status stream_figures(rep *r, qcal_results *f) {
            "'roofline.dat' using 1:2 with points pt 7 ps 1.5 lc rgb '#1f77b4' title 'kernels', "
            "'' using 1:2:3 with labels offset 1,0.6 left font 'sans,8' notitle",
            copy, copy);
-  terms(gp, "roofline", 900, 550, plot);
+  qcal_rep_terms(gp, "roofline", 900, 550, plot);
   fclose(gp);
-  qcal_status st = run_gnuplot(r, "roofline.gp", 1);
-  figure_html(r, "roofline", "Stream roofline",
-              "int8-to-int8 kernels move a quarter of the bytes and sit 4x further up the roof; "
-              "conversions are capped by the bytes they still move.");
+  qcal_status st = qcal_rep_gnuplot(r, "roofline.gp", 1);
+  qcal_rep_figure(
+      r, "roofline", "Stream roofline",
+      "int8-to-int8 kernels move a quarter of the bytes and sit 4x further up the roof; "
+      "conversions are capped by the bytes they still move.");
   qcal_table_free(s);
   return st;
 }
@@ -1078,7 +1068,8 @@ static qcal_status check_report_dir(const char *dir, int *exists) {
   return QCAL_OK;
 }
 
-static const qcal_table_id drawn[] = {QCAL_TABLE_RESULTS, QCAL_TABLE_GEMM, QCAL_TABLE_STREAM};
+static const qcal_table_id drawn[] = {QCAL_TABLE_RESULTS, QCAL_TABLE_GEMM, QCAL_TABLE_STREAM,
+                                      QCAL_TABLE_ZOO, QCAL_TABLE_MODEL_BENCH};
 
 qcal_status qcal_report_build(const char *const *files, int nfiles, const char *dir_in,
                               qcal_report_out *out) {
@@ -1102,8 +1093,10 @@ qcal_status qcal_report_build(const char *const *files, int nfiles, const char *
       any |= qcal_results_has(&f[i], drawn[k]);
     if (st == QCAL_OK && !any) {
       qcal_results_close(&f[i]);
-      st = qcal_error(QCAL_EFORMAT, "%s: holds no sweep, gemm or stream table: nothing to report",
-                      files[i]);
+      st = qcal_error(
+          QCAL_EFORMAT,
+          "%s: holds no sweep, gemm, stream, zoo or bench-model table: nothing to report",
+          files[i]);
     }
     if (st != QCAL_OK) {
       for (int k = 0; k < i; k++)
@@ -1119,8 +1112,8 @@ qcal_status qcal_report_build(const char *const *files, int nfiles, const char *
       qcal_results_close(&f[k]);
     return qcal_error(QCAL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
   }
-  rep r = {tmp, openf(&(rep){tmp, 0, 0, 0}, "index.html"),
-           openf(&(rep){tmp, 0, 0, 0}, "summary.md"), 0};
+  rep r = {tmp, qcal_rep_open(&(rep){tmp, 0, 0, 0}, "index.html"),
+           qcal_rep_open(&(rep){tmp, 0, 0, 0}, "summary.md"), 0};
   qcal_status st =
       r.html && r.md ? QCAL_OK : qcal_error(QCAL_EIO, "%s: cannot write the pages", tmp);
   if (st == QCAL_OK) {
@@ -1163,6 +1156,10 @@ qcal_status qcal_report_build(const char *const *files, int nfiles, const char *
       st = gemm_figures(&r, &f[i]);
     if (st == QCAL_OK)
       st = stream_figures(&r, &f[i]);
+    if (st == QCAL_OK)
+      st = qcal_rep_zoo(&r, &f[i]);
+    if (st == QCAL_OK)
+      st = qcal_rep_model_bench(&r, &f[i]);
   }
   if (st == QCAL_OK && r.figs == 0)
     st = qcal_error(QCAL_EFORMAT, "%s: no figure could be drawn from the given files", files[0]);
@@ -1179,7 +1176,7 @@ qcal_status qcal_report_build(const char *const *files, int nfiles, const char *
   for (int k = 0; k < nfiles; k++)
     qcal_results_close(&f[k]);
   if (st == QCAL_OK) {
-    FILE *m = openf(&r, MARKER);
+    FILE *m = qcal_rep_open(&r, MARKER);
     if (!m || fputs("written by qcal report; qcal replaces this folder as a whole\n", m) < 0)
       st = qcal_error(QCAL_EIO, "%s: cannot write %s", tmp, MARKER);
     if (m)

@@ -150,7 +150,7 @@ typedef struct qcal_graph {
   bool reference_conv;
   void *names;                     /* name -> value index */
   int int8_nodes, int8_candidates; /* engine int8: convolutions lowered / reading Q/DQ */
-  double *node_seconds; /* when set (nnodes entries), each run adds each node's time */
+  double *node_seconds;            /* when set (nnodes entries), each run adds each node's time */
   void *plan;                      /* execution buffers (graph/exec.c) */
   void *fq;                        /* fake quantization while running (graph/fakequant.c) */
   unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */

@@ -59,6 +59,10 @@ typedef struct sweep_cfg {
   int calib_images, held_images, jobs, seed, synthetic_size, file_axis;
   int quick, no_network, no_synthetic;
   const char *conv; /* "reference" (default: the same bits on every ISA) or "onednn" (fast) */
+  /* zoo mode (qcal zoo): only the rows end-to-end runs read (weights by max,
+   * activations per tensor at 8 bits), no per-row error metrics, W4A8 runs
+   * (weights at 4 bits) into e2e_w4a8, sensitivity per channel only */
+  int zoo;
   qcal_preproc_opts pre;
 } sweep_cfg;
 
@@ -94,6 +98,7 @@ typedef struct sweep_state {
   double t_load, t_forward, t_collect, t_compute, t_e2e;
   qcal_table *e2e, *sens;                 /* task metrics (PoseNet keypoints) */
   qcal_table *e2e_outputs, *sens_outputs; /* per output, any network */
+  qcal_table *e2e_w4a8;                   /* zoo: E2E_OUTPUTS rows, bits = weight bits (4) */
 } sweep_state;
 
 /* A model path as given: the file itself, or a folder holding model.json,

@@ -1,0 +1,229 @@
+/* qcal zoo's engine: the sweep engine in zoo mode (only what end-to-end
+ * runs need, oneDNN convolutions, W4A8 runs) over every network of
+ * analysis/zoo.inc, its per-output rows gathered into one table with a
+ * network column, and per network the findings: best configuration at
+ * W8A8, what per-tensor weights and 4-bit weights cost, the most sensitive
+ * layer, and a recommendation (rule in docs/zoo.md). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcal/progress.h"
+#include "qcal/sweep.h"
+#include "qcal/zoo.h"
+
+const char *const qcal_zoo_names[] = {
+#define QCAL_ZOO(name, about) name,
+#include "analysis/zoo.inc"
+#undef QCAL_ZOO
+    NULL};
+const char *const qcal_zoo_about[] = {
+#define QCAL_ZOO(name, about) about,
+#include "analysis/zoo.inc"
+#undef QCAL_ZOO
+    NULL};
+const int qcal_zoo_count = sizeof qcal_zoo_names / sizeof qcal_zoo_names[0] - 1;
+
+/* Below this worst-output SQNR a configuration has collapsed (1% noise
+ * power); within this many dB of the best one it is as good. */
+#define COLLAPSE_DB 20.0
+#define SAME_DB 3.0
+
+static bool selected(const char *only, const char *name) {
+  if (!only)
+    return true;
+  size_t n = strlen(name);
+  for (const char *p = only; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n))
+      return true;
+    p += len + (e ? 1 : 0);
+  }
+  return false;
+}
+
+/* Worst output of one configuration in an E2E_OUTPUTS table. */
+static double worst(const qcal_table *t, const char *act, const char *wg) {
+  double w = NAN;
+  for (size_t i = 0; t && i < qcal_table_rows(t); i++) {
+    long r = (long)i;
+    if (strcmp(qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, act_method)), act) ||
+        strcmp(qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, weight_granularity)), wg))
+      continue;
+    double v = qcal_table_get_f(t, r, QCAL_COL(E2E_OUTPUTS, sqnr_db));
+    if (isnan(w) || v < w)
+      w = v;
+  }
+  return w;
+}
+
+/* Best activation method for a weight granularity: its label and worst output. */
+static double best_of(const qcal_table *t, const char *wg, const char **label) {
+  double best = NAN;
+  *label = "";
+  for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++) {
+    double v = worst(t, qcal_method_configs[m].label, wg);
+    if (!isnan(v) && (isnan(best) || v > best))
+      best = v, *label = qcal_method_configs[m].label;
+  }
+  return best;
+}
+
+static void copy_rows(qcal_table *zoo, const char *net, const qcal_table *t, int abits) {
+  for (size_t i = 0; t && i < qcal_table_rows(t); i++) {
+    long r = (long)i;
+    qcal_table_row(zoo);
+    qcal_table_set_s(zoo, QCAL_COL(ZOO, network), net);
+    qcal_table_set_s(zoo, QCAL_COL(ZOO, act_method),
+                     qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, act_method)));
+    qcal_table_set_s(zoo, QCAL_COL(ZOO, weight_granularity),
+                     qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, weight_granularity)));
+    qcal_table_set_i(zoo, QCAL_COL(ZOO, weight_bits),
+                     qcal_table_get_i(t, r, QCAL_COL(E2E_OUTPUTS, bits)));
+    qcal_table_set_i(zoo, QCAL_COL(ZOO, act_bits), abits);
+    qcal_table_set_s(zoo, QCAL_COL(ZOO, output),
+                     qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, output)));
+    qcal_table_set_f(zoo, QCAL_COL(ZOO, sqnr_db),
+                     qcal_table_get_f(t, r, QCAL_COL(E2E_OUTPUTS, sqnr_db)));
+    qcal_table_set_f(zoo, QCAL_COL(ZOO, cosine),
+                     qcal_table_get_f(t, r, QCAL_COL(E2E_OUTPUTS, cosine)));
+    qcal_table_set_f(zoo, QCAL_COL(ZOO, top1_agreement),
+                     qcal_table_get_f(t, r, QCAL_COL(E2E_OUTPUTS, top1_agreement)));
+    qcal_table_set_i(zoo, QCAL_COL(ZOO, images),
+                     qcal_table_get_i(t, r, QCAL_COL(E2E_OUTPUTS, images)));
+  }
+}
+
+/* The layer whose quantization alone lowers the worst output the most. */
+static void sensitive(const sweep_state *s, char *name, size_t cap, double *db) {
+  const qcal_table *t = s->sens_outputs;
+  *db = NAN;
+  snprintf(name, cap, "-");
+  for (int l = 0; t && l < s->nlayers; l++) {
+    double w = NAN;
+    for (size_t i = 0; i < qcal_table_rows(t); i++) {
+      long r = (long)i;
+      if (qcal_table_get_i(t, r, QCAL_COL(SENSITIVITY_OUTPUTS, layer)) != l)
+        continue;
+      double v = qcal_table_get_f(t, r, QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db));
+      if (isnan(w) || v < w)
+        w = v;
+    }
+    if (!isnan(w) && (isnan(*db) || w < *db)) {
+      *db = w;
+      snprintf(name, cap, "%s (%s)", s->layers[l].name, s->layers[l].op);
+    }
+  }
+}
+
+static void recommend(char *out, size_t cap, double pc, const char *pcm, double pt, const char *ptm,
+                      double w4, const char *w4m, double wo) {
+  int u;
+  if (!isnan(w4) && w4 >= COLLAPSE_DB && w4 >= pc - SAME_DB)
+    u = snprintf(out, cap, "W4A8 per-channel, %s activations (4-bit weights cost %.1f dB)", w4m,
+                 pc - w4);
+  else if (!isnan(pt) && pt >= pc - SAME_DB)
+    u = snprintf(out, cap, "W8A8 per-tensor, %s activations (per-channel: %+.1f dB)", ptm, pc - pt);
+  else
+    u = snprintf(out, cap, "W8A8 per-channel, %s activations", pcm);
+  if (u < 0 || (size_t)u >= cap)
+    return;
+  if (isnan(pc) || pc < COLLAPSE_DB)
+    snprintf(out + u, cap - (size_t)u,
+             "; below %.0f dB even at its best (weights alone %.1f dB): the best calibrator is "
+             "not enough, quantization-aware training",
+             COLLAPSE_DB, wo);
+}
+
+static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_table *nets) {
+  double t0 = qcal_now();
+  sweep_state s;
+  memset(&s, 0, sizeof s);
+  char model[4200];
+  snprintf(model, sizeof model, "%s/%s.json", cfg->models, qcal_zoo_names[k]);
+  s.cfg.model = model;
+  s.cfg.images = cfg->images;
+  s.cfg.bits[0] = 4, s.cfg.bits[1] = 8, s.cfg.nbits = 2;
+  s.cfg.calib_images = cfg->calib;
+  s.cfg.held_images = cfg->held;
+  s.cfg.jobs = cfg->jobs;
+  s.cfg.no_synthetic = 1;
+  s.cfg.conv = "onednn";
+  s.cfg.zoo = 1;
+  s.cfg.pre.scale = s.cfg.pre.offset = NAN;
+  qcal_status st = qcal_sweep_network_items(&s);
+  if (!st)
+    st = qcal_sweep_calibrate(&s);
+  if (!st)
+    st = qcal_sweep_e2e(&s);
+  const char *name = qcal_zoo_names[k];
+  qcal_table_row(nets);
+  qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, network), name);
+  if (st) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "error: %s", qcal_last_error());
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, status), msg);
+  } else {
+    copy_rows(zoo, name, s.e2e_outputs, 8);
+    copy_rows(zoo, name, s.e2e_w4a8, 8);
+    char pre[256], rec[512], lay[256];
+    qcal_preproc_describe(&s.pre, pre, sizeof pre);
+    const char *pcm, *ptm, *w4m;
+    double pc = best_of(s.e2e_outputs, "per-channel", &pcm);
+    double pt = best_of(s.e2e_outputs, "per-tensor", &ptm);
+    double w4 = best_of(s.e2e_w4a8, "per-channel", &w4m);
+    double wo = worst(s.e2e_outputs, "float", "per-channel");
+    double sdb;
+    sensitive(&s, lay, sizeof lay, &sdb);
+    recommend(rec, sizeof rec, pc, pcm, pt, ptm, w4, w4m, wo);
+    char best[96];
+    snprintf(best, sizeof best, "W8A8 per-channel, %s", pcm);
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, status), "ok");
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, preprocessing), pre);
+    qcal_table_set_i(nets, QCAL_COL(ZOO_NETWORKS, layers), s.nlayers);
+    qcal_table_set_i(nets, QCAL_COL(ZOO_NETWORKS, calib_images), s.ncalib);
+    qcal_table_set_i(nets, QCAL_COL(ZOO_NETWORKS, held_images), s.nheld);
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, best_config), best);
+    qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, best_sqnr_db), pc);
+    qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db), pt);
+    qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db), w4);
+    qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db), wo);
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, recommended), rec);
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, sensitive_layer), lay);
+    qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, sensitive_layer_sqnr_db), sdb);
+  }
+  qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, seconds), qcal_now() - t0);
+  qcal_sweep_free(&s);
+  return QCAL_OK;
+}
+
+qcal_status qcal_zoo_run(const qcal_zoo_cfg *cfg, qcal_table **zoo, qcal_table **networks) {
+  if (cfg->only)
+    for (const char *p = cfg->only; *p;) {
+      const char *e = strchr(p, ',');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      bool known = false;
+      for (int k = 0; k < qcal_zoo_count; k++)
+        known |= strlen(qcal_zoo_names[k]) == len && !strncmp(p, qcal_zoo_names[k], len);
+      if (!known)
+        return qcal_error(QCAL_EINVAL, "--networks: '%.*s' is not a zoo network (qcal zoo --list)",
+                          (int)(len > 80 ? 80 : len), p);
+      p += len + (e ? 1 : 0);
+    }
+  *zoo = qcal_table_new_schema(QCAL_TABLE_ZOO);
+  *networks = qcal_table_new_schema(QCAL_TABLE_ZOO_NETWORKS);
+  if (!*zoo || !*networks)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  int total = 0, done = 0;
+  for (int k = 0; k < qcal_zoo_count; k++)
+    total += selected(cfg->only, qcal_zoo_names[k]);
+  for (int k = 0; k < qcal_zoo_count; k++) {
+    if (!selected(cfg->only, qcal_zoo_names[k]))
+      continue;
+    fprintf(stderr, "zoo [%d/%d] %s\n", ++done, total, qcal_zoo_names[k]);
+    QCAL_TRY(one(cfg, k, *zoo, *networks));
+  }
+  return QCAL_OK;
+}

