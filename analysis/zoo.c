@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "qcal/datasets.h"
 #include "qcal/progress.h"
 #include "qcal/sweep.h"
 #include "qcal/zoo.h"
@@ -212,6 +214,22 @@ qcal_status qcal_zoo_run(const qcal_zoo_cfg *cfg, qcal_table **zoo, qcal_table *
                           (int)(len > 80 ? 80 : len), p);
       p += len + (e ? 1 : 0);
     }
+  /* inputs every network needs: refused before any runs */
+  char **names;
+  int nimg;
+  QCAL_TRY(qcal_image_dir(cfg->images, &names, &nimg));
+  qcal_image_dir_free(names, nimg);
+  if (nimg < 2)
+    return qcal_error(QCAL_EDATA,
+                      "%s: %d images; the zoo needs at least 2 (calibration + "
+                      "held-out)",
+                      cfg->images, nimg);
+  struct stat sb;
+  if (stat(cfg->models, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return qcal_error(QCAL_EIO,
+                      "%s: no such model folder (run scripts/fetch-models.sh, or pass "
+                      "--models DIR)",
+                      cfg->models);
   *zoo = qcal_table_new_schema(QCAL_TABLE_ZOO);
   *networks = qcal_table_new_schema(QCAL_TABLE_ZOO_NETWORKS);
   if (!*zoo || !*networks)

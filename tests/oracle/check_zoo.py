@@ -1,0 +1,121 @@
+"""`qcal zoo` on a few networks of the zoo, checked against an independent
+computation and for its tables:
+
+- zoo has network x configuration x output rows (W8A8: 14 configurations,
+  W4A8: 10), zoo_networks one row per network, status ok, the recommendation
+  and sensitive layer filled in;
+- the W4A8 and W8A8 "float activations / per-channel weights" rows are
+  recomputed without qcal's graph: NumPy fake-quantizes every conv,
+  depthwise and MatMul weight of model.json per output channel at 4 and 8
+  bits (narrow range, round half to even), TensorFlow.js runs the original
+  and the quantized models on the held-out photos as qcal preprocessed them,
+  and the SQNR over those photos must match;
+- the best configuration's worst output is the maximum over the W8A8 rows;
+- bad input: an unknown network, an unreadable image folder (exit 2, one line).
+usage: check_zoo.py QCAL SOURCE_ROOT"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_zoo  # noqa: E402
+import tfjs_quant  # noqa: E402
+
+qcal, root = sys.argv[1], sys.argv[2]
+NETS = os.environ.get("QCAL_ZOO_MODELS", "emotion,liveness").split(",")
+models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
+                        capture_output=True, text=True).stdout.strip()
+images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
+                                     capture_output=True, text=True).stdout.strip(), "images")
+peers = onnx_zoo.peers(root)
+fails = 0
+
+
+def check(ok, what):
+    global fails
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    fails += not ok
+
+
+def col(t, name):
+    v = t[name]
+    return v.asstr()[()] if v.dtype.kind == "O" else v[()]
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "zoo.h5")
+    r = subprocess.run([qcal, "zoo", "--models", models, "--images", images, "--networks",
+                        ",".join(NETS), "--calib", "4", "--held", "4", "-o", out],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"qcal zoo --networks {','.join(NETS)}: {r.stderr.strip()[-300:]}")
+    f = h5py.File(out, "r")
+    z, n = f["zoo"], f["zoo_networks"]
+    znet, zact, zwg = col(z, "network"), col(z, "act_method"), col(z, "weight_granularity")
+    zwb, zab, zout, zdb = col(z, "weight_bits"), col(z, "act_bits"), col(z, "output"), col(z, "sqnr_db")
+    check(list(col(n, "network")) == NETS and all(s == "ok" for s in col(n, "status")),
+          f"zoo_networks: {list(col(n, 'network'))}, status {list(col(n, 'status'))}")
+    for k, net in enumerate(NETS):
+        rows = [i for i in range(len(znet)) if znet[i] == net]
+        outs = list(dict.fromkeys(zout[i] for i in rows))
+        w8 = [i for i in rows if zwb[i] == 8]
+        w4 = [i for i in rows if zwb[i] == 4]
+        check(len(w8) == 14 * len(outs) and len(w4) == 10 * len(outs)
+              and all(zab[i] == 8 for i in rows),
+              f"{net}: {len(w8)} W8A8 + {len(w4)} W4A8 rows for {len(outs)} output(s)")
+        worst = {}
+        for i in w8:
+            key = (zact[i], zwg[i])
+            worst[key] = min(worst.get(key, np.inf), zdb[i])
+        best = max(v for (a, g), v in worst.items() if g == "per-channel" and a != "float")
+        check(abs(best - col(n, "best_sqnr_db")[k]) < 1e-9 and col(n, "recommended")[k]
+              and col(n, "sensitive_layer")[k] not in ("", "-"),
+              f"{net}: best W8A8 {best:.2f} dB; recommended: {col(n, 'recommended')[k]}; most "
+              f"sensitive layer {col(n, 'sensitive_layer')[k]}")
+        # the held-out photos: the zoo takes the sweep's split (--calib 4 --held 4)
+        h5 = os.path.join(tmp, net + ".h5")
+        path = os.path.join(models, net + ".json")
+        subprocess.run([qcal, "sweep", "--model", path, "--images", images, "--no-synthetic",
+                        "--calib", "4", "--held", "4", "--conv", "onednn", "--bits", "8",
+                        "-o", h5], check=True, capture_output=True)
+        g = h5py.File(h5, "r")
+        held = [m for m, s in zip(col(g["images"], "name"), col(g["images"], "split"))
+                if s == "held-out"]
+        xs = []
+        for j, name in enumerate(held):
+            x = os.path.join(tmp, f"{net}_x{j}.npy")
+            subprocess.run([qcal, "infer", path, "--image", os.path.join(images, name),
+                            "--save-input", x], check=True, capture_output=True)
+            xs.append(x)
+        names, ref = tfjs_quant.tfjs(root, peers, path, xs, os.path.join(tmp, net + "_ref"))
+        for bits in (8, 4):
+            qdir = os.path.join(tmp, f"{net}_q{bits}")
+            os.makedirs(qdir)
+            qm, _ = tfjs_quant.quantized_model(path, qdir, bits)
+            _, qo = tfjs_quant.tfjs(root, peers, qm, xs, os.path.join(tmp, f"{net}_o{bits}"))
+            for i, name in enumerate(names):
+                a = np.concatenate([ref[j][i].ravel() for j in range(len(xs))]).astype(np.float64)
+                b = np.concatenate([qo[j][i].ravel() for j in range(len(xs))]).astype(np.float64)
+                want = 10 * np.log10((a * a).sum() / ((a - b) ** 2).sum())
+                got = [zdb[i2] for i2 in rows if zwb[i2] == bits and zact[i2] == "float"
+                       and zwg[i2] == "per-channel" and zout[i2] == name]
+                check(len(got) == 1 and abs(got[0] - want) < 0.05,
+                      f"{net}: W{bits} weights only, output {name}: qcal zoo "
+                      f"{got[0] if got else float('nan'):.3f} dB, NumPy + TF.js {want:.3f} dB")
+    for what, args, needle in [
+            ("unknown network", ["--networks", "nope"], "not a zoo network"),
+            ("unreadable image folder", ["--networks", "emotion", "--images",
+                                         os.path.join(tmp, "none")], "cannot open image folder")]:
+        o = os.path.join(tmp, "bad.h5")
+        r = subprocess.run([qcal, "zoo", "--models", models, "-o", o] + args, capture_output=True,
+                           text=True)
+        lines = r.stderr.strip().splitlines()
+        errs = [l for l in lines if l.startswith("qcal: error")]
+        check(r.returncode in (1, 2) and needle in r.stderr and len(errs) <= 1
+              and not os.path.exists(o), f"bad input, {what}: exit {r.returncode}: {r.stderr.strip()[-200:]}")
+
+print("zoo:", "all passed" if not fails else f"{fails} failed")
+sys.exit(1 if fails else 0)
