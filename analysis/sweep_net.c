@@ -81,16 +81,8 @@ qcal_status qcal_model_file(const char *given, char *out, size_t cap) {
 }
 
 static const char *layer_op(const qcal_graph *g, const qcal_node *n) {
-  switch (n->op) {
-  case QCAL_GOP_Conv:
-    return qcal_conv_depthwise(g, n) ? "depthwise" : "conv";
-  case QCAL_GOP_ConvTranspose:
-    return "conv-transpose";
-  case QCAL_GOP_Gemm:
-    return "gemm";
-  default:
-    return "matmul";
-  }
+  char buf[32]; /* weighted ops have fixed kind names: buf is never returned */
+  return qcal_node_kind(g, n, buf, sizeof buf);
 }
 
 /* Channel axis of a stacked activation [n, ...]: C of NCHW, else the last. */

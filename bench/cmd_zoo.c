@@ -8,6 +8,7 @@
 
 #include "bench/cli.h"
 #include "qcal/escape.h"
+#include "qcal/metrics.h"
 #include "qcal/progress.h"
 #include "qcal/zoo.h"
 
@@ -45,16 +46,6 @@ static const qcal_cmd_info info = {
     "configuration per network (docs/zoo.md). Convolutions run on oneDNN.",
     opts,
 };
-
-static const char *fmt_db(double v, char *buf, size_t cap) {
-  if (isnan(v))
-    snprintf(buf, cap, "-");
-  else if (isinf(v))
-    snprintf(buf, cap, "exact");
-  else
-    snprintf(buf, cap, "%.1f", v);
-  return buf;
-}
 
 int qcal_cmd_zoo(int argc, char **argv) {
   char cache[4096], models[4200], images[4200];
@@ -95,10 +86,12 @@ int qcal_cmd_zoo(int argc, char **argv) {
       }
       char a[32], b[32], w[32], o[32];
       printf("%-26s %9s %9s %9s %9s  %s\n", name,
-             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, best_sqnr_db)), a, 32),
-             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db)), b, 32),
-             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db)), w, 32),
-             fmt_db(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db)), o, 32),
+             qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, best_sqnr_db)), a, 32),
+             qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db)), b,
+                          32),
+             qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db)), w, 32),
+             qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db)),
+                          o, 32),
              qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, recommended)));
     }
     printf("\n%zu networks in %.0f s\n", qcal_table_rows(nets), secs);

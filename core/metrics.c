@@ -1,6 +1,7 @@
 /* Error metrics: fused statistics over (x, fake-quant(x)). */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +118,14 @@ qcal_status qcal_error_stats_tensor(qcal_error_stats *s, const qcal_tensor *t, i
   free(part);
   qcal_free(xh);
   return QCAL_OK;
+}
+
+const char *qcal_db_text(double db, char *buf, size_t cap) {
+  if (isnan(db))
+    snprintf(buf, cap, "-");
+  else if (isinf(db) && db > 0)
+    snprintf(buf, cap, "exact");
+  else
+    snprintf(buf, cap, "%.1f", db);
+  return buf;
 }

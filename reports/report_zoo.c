@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "qcal/metrics.h"
 #include "reports/report_internal.h"
 
 #define MAX_ZOO_ROWS 1000000
@@ -41,16 +42,6 @@ static double cell(const qcal_table *z, const char *net, int c) {
   return w;
 }
 
-static const char *db(double v, char *buf, size_t cap) {
-  if (isnan(v))
-    snprintf(buf, cap, "-");
-  else if (isinf(v))
-    snprintf(buf, cap, "exact");
-  else
-    snprintf(buf, cap, "%.1f", v);
-  return buf;
-}
-
 qcal_status qcal_rep_zoo(rep *r, qcal_results *f) {
   if (!qcal_results_has(f, QCAL_TABLE_ZOO) || !qcal_results_has(f, QCAL_TABLE_ZOO_NETWORKS))
     return QCAL_OK;
@@ -78,7 +69,10 @@ qcal_status qcal_rep_zoo(rep *r, qcal_results *f) {
     for (int c = 0; c < NCOLS; c++) {
       double v = cell(z, net, c);
       /* NaN (not run) as gnuplot's missing value; the colour scale clips */
-      fprintf(d, "%d %d %s\n", c, drawn, isnan(v) ? "NaN" : isinf(v) ? "60" : db(v, b1, 32));
+      fprintf(d, "%d %d %s\n", c, drawn,
+              isnan(v)   ? "NaN"
+              : isinf(v) ? "60"
+                         : qcal_db_text(v, b1, 32));
     }
     fprintf(d, "\n");
     if (yu < sizeof ytics - 200)
@@ -132,10 +126,10 @@ qcal_status qcal_rep_zoo(rep *r, qcal_results *f) {
       fprintf(r->md, "| %s | %s | | | | | |\n", M(net), M(status));
       continue;
     }
-    db(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, best_sqnr_db)), b1, 32);
-    db(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db)), b2, 32);
-    db(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db)), b3, 32);
-    db(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db)), b4, 32);
+    qcal_db_text(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, best_sqnr_db)), b1, 32);
+    qcal_db_text(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db)), b2, 32);
+    qcal_db_text(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db)), b3, 32);
+    qcal_db_text(qcal_table_get_f(n, k, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db)), b4, 32);
     const char *lay = qcal_table_get_s(n, k, QCAL_COL(ZOO_NETWORKS, sensitive_layer));
     const char *rec = qcal_table_get_s(n, k, QCAL_COL(ZOO_NETWORKS, recommended));
     fprintf(r->html,
@@ -179,7 +173,7 @@ qcal_status qcal_rep_model_bench(rep *r, qcal_results *f) {
     char x[32], q[32];
     double sp = qcal_table_get_f(b, k, QCAL_COL(MODEL_BENCH, speedup_vs_fp32));
     snprintf(x, sizeof x, isnan(sp) ? "-" : "%.2fx", sp);
-    db(qcal_table_get_f(b, k, QCAL_COL(MODEL_BENCH, sqnr_vs_qdq_db)), q, sizeof q);
+    qcal_db_text(qcal_table_get_f(b, k, QCAL_COL(MODEL_BENCH, sqnr_vs_qdq_db)), q, sizeof q);
     const char *m = qcal_table_get_s(b, k, QCAL_COL(MODEL_BENCH, model)),
                *e = qcal_table_get_s(b, k, QCAL_COL(MODEL_BENCH, engine)),
                *in = qcal_table_get_s(b, k, QCAL_COL(MODEL_BENCH, input_shape));

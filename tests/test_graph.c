@@ -721,6 +721,61 @@ Test(graph, reference_conv_matches_onednn) {
   }
 }
 
+/* The Q/DQ pairs of a prepared graph's quantization points: one pair per
+ * value with every reader listed; weights per output channel (axis 0).
+ * scale(v, channel) gives each scale. At most 8 values, 4 readers, 16
+ * channels (the hand-built graphs here). */
+typedef struct qdq_set {
+  qcal_qdq q[8];
+  int n, rn[8][4], rs[8][4];
+  float sc[8][16];
+} qdq_set;
+
+static void qdq_points(qcal_graph *g, float (*scale)(const qcal_value *v, int ch, int idx),
+                       qdq_set *d) {
+  qcal_qpoint *pts;
+  int np;
+  cr_assert_eq(qcal_graph_qpoints(g, true, &pts, &np), QCAL_OK);
+  d->n = 0;
+  for (int k = 0; k < np; k++) {
+    int j = 0;
+    while (j < d->n && d->q[j].value != pts[k].value)
+      j++;
+    if (j == d->n) {
+      const qcal_value *v = &g->values[pts[k].value];
+      bool wt = pts[k].kind == QCAL_QP_WEIGHT;
+      cr_assert_lt(d->n, 8);
+      d->q[j] = (qcal_qdq){
+          pts[k].value, wt ? 0 : QCAL_PER_TENSOR, wt ? (int)v->shape[0] : 1, d->sc[j], 0, d->rn[j],
+          d->rs[j]};
+      cr_assert_leq(d->q[j].nscale, 16);
+      for (int ch = 0; ch < d->q[j].nscale; ch++)
+        d->sc[j][ch] = scale(v, ch, j);
+      d->n++;
+    }
+    cr_assert_lt(d->q[j].nreaders, 4);
+    d->rn[j][d->q[j].nreaders] = pts[k].node;
+    d->rs[j][d->q[j].nreaders++] = pts[k].slot;
+  }
+  free(pts);
+}
+
+static float made_up_scale(const qcal_value *v, int ch, int idx) {
+  (void)v;
+  return 0.01f * (float)(idx + 1) + 0.001f * (float)ch;
+}
+
+/* max calibration over the value as the last run left it: amax / 127 */
+static float max_scale(const qcal_value *v, int ch, int idx) {
+  (void)idx;
+  int nch = v->kind == QCAL_VAL_CONST ? (int)v->shape[0] : 1;
+  size_t per = v->numel / (size_t)nch;
+  float m = 0;
+  for (size_t e = 0; e < per; e++)
+    m = fmaxf(m, fabsf(((const float *)v->data)[(size_t)(nch > 1 ? ch : 0) * per + e]));
+  return m / 127.0f;
+}
+
 /* Q/DQ placement and the ONNX writer on a hand-built residual block: the
  * input x feeds the Conv and the residual Add (one pair, two readers), the
  * folded Conv weight gets per-output-channel scales on axis 0, and the Relu
@@ -737,31 +792,10 @@ Test(graph, qdq_placement_and_onnx_writer) {
   cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
   qcal_graph_opts o = {.no_fuse = true, .plain_values = true};
   cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
-  qcal_qpoint *pts;
-  int np;
-  cr_assert_eq(qcal_graph_qpoints(g, true, &pts, &np), QCAL_OK);
-  /* one pair per value, every reader listed */
-  qcal_qdq q[8];
-  int nq = 0, rn[8][4], rs[8][4];
-  float scales[8][16];
-  for (int k = 0; k < np; k++) {
-    int j = 0;
-    while (j < nq && q[j].value != pts[k].value)
-      j++;
-    if (j == nq) {
-      const qcal_value *v = &g->values[pts[k].value];
-      bool wt = pts[k].kind == QCAL_QP_WEIGHT;
-      q[nq] = (qcal_qdq){
-          pts[k].value, wt ? 0 : QCAL_PER_TENSOR, wt ? (int)v->shape[0] : 1, scales[nq], 0, rn[nq],
-          rs[nq]};
-      for (int ch = 0; ch < q[nq].nscale; ch++)
-        scales[nq][ch] = 0.01f * (float)(nq + 1) + 0.001f * (float)ch;
-      nq++;
-    }
-    rn[j][q[j].nreaders] = pts[k].node;
-    rs[j][q[j].nreaders++] = pts[k].slot;
-  }
-  free(pts);
+  qdq_set d;
+  qdq_points(g, made_up_scale, &d);
+  qcal_qdq *q = d.q;
+  int nq = d.n;
   cr_assert_eq(nq, 3, "x, the folded weight, the Relu output: %d pairs", nq);
   int x = qcal_graph_find(g, "x");
   for (int j = 0; j < nq; j++)
@@ -812,7 +846,7 @@ Test(graph, qdq_placement_and_onnx_writer) {
       while (q[j].nscale != c)
         j++;
       for (int ch = 0; ch < c; ch++)
-        cr_assert_eq(((const float *)sc->data)[ch], scales[j][ch]);
+        cr_assert_eq(((const float *)sc->data)[ch], d.sc[j][ch]);
     } else {
       cr_assert_eq(sc->numel, 1);
     }
@@ -863,34 +897,10 @@ Test(graph, int8_engine_matches_qdq) {
   const void *in[1] = {x};
   cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
   memcpy(yf, g->values[g->outputs[0]].data, n * 4);
-  qcal_qpoint *pts;
-  int np;
-  cr_assert_eq(qcal_graph_qpoints(g, true, &pts, &np), QCAL_OK);
-  qcal_qdq q[8];
-  int nq = 0, rn[8][4], rs[8][4];
-  float sc[8][16];
-  for (int k = 0; k < np; k++) {
-    int j = 0;
-    while (j < nq && q[j].value != pts[k].value)
-      j++;
-    if (j == nq) {
-      const qcal_value *v = &g->values[pts[k].value];
-      bool wt = pts[k].kind == QCAL_QP_WEIGHT;
-      int ch = wt ? (int)v->shape[0] : 1;
-      size_t per = v->numel / (size_t)ch;
-      for (int a = 0; a < ch; a++) { /* max calibration: amax / 127 */
-        float m = 0;
-        for (size_t e = 0; e < per; e++)
-          m = fmaxf(m, fabsf(((const float *)v->data)[(size_t)a * per + e]));
-        sc[nq][a] = m / 127.0f;
-      }
-      q[nq] = (qcal_qdq){pts[k].value, wt ? 0 : QCAL_PER_TENSOR, ch, sc[nq], 0, rn[nq], rs[nq]};
-      nq++;
-    }
-    rn[j][q[j].nreaders] = pts[k].node;
-    rs[j][q[j].nreaders++] = pts[k].slot;
-  }
-  free(pts);
+  qdq_set d;
+  qdq_points(g, max_scale, &d);
+  qcal_qdq *q = d.q;
+  int nq = d.n;
   char path[] = "/tmp/qcal_int8_XXXXXX.onnx";
   int fd = mkstemps(path, 5);
   cr_assert_geq(fd, 0);

@@ -42,4 +42,7 @@ void qcal_error_stats_finish(const qcal_error_stats *s, qcal_metrics *m);
 qcal_status qcal_error_stats_tensor(qcal_error_stats *s, const qcal_tensor *t, int axis,
                                     const float *amax, qcal_qformat f);
 
+/* A dB figure for tables: "-" for NaN, "exact" for +inf, else %.1f. */
+const char *qcal_db_text(double db, char *buf, size_t cap);
+
 #endif
