@@ -327,7 +327,7 @@ int qcal_cmd_bench_model(int argc, char **argv) {
     double x8 = fp32_med / s->median;
     char fid[96] = "";
     if (runs[k].e == QCAL_ENGINE_INT8)
-      snprintf(fid, sizeof fid, "%d of %d convolutions int8, %.1f dB vs qdq", runs[k].g->int8_nodes,
+      snprintf(fid, sizeof fid, "%d of %d layers int8, %.1f dB vs qdq", runs[k].g->int8_nodes,
                runs[k].g->int8_candidates, runs[k].sqnr);
     printf("%-6s %10.3f %10.3f %10.1f %8.2fx %s\n", qcal_engine_names[runs[k].e], s->median * 1e3,
            s->min * 1e3, 100.0 * (s->max - s->min) / s->median, x8, fid);
@@ -341,7 +341,7 @@ int qcal_cmd_bench_model(int argc, char **argv) {
     qcal_table_set_f(tb, QCAL_COL(MODEL_BENCH, max_seconds), s->max);
     qcal_table_set_f(tb, QCAL_COL(MODEL_BENCH, mad_seconds), s->mad);
     qcal_table_set_f(tb, QCAL_COL(MODEL_BENCH, speedup_vs_fp32), x8);
-    qcal_table_set_i(tb, QCAL_COL(MODEL_BENCH, int8_convolutions), runs[k].g->int8_nodes);
+    qcal_table_set_i(tb, QCAL_COL(MODEL_BENCH, int8_layers), runs[k].g->int8_nodes);
     qcal_table_set_f(tb, QCAL_COL(MODEL_BENCH, sqnr_vs_qdq_db), runs[k].sqnr);
     qcal_bench_counter(&bs.recs[bs.n - ne + k], "speedup_vs_fp32", x8);
   }

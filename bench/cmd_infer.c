@@ -292,8 +292,8 @@ int qcal_cmd_infer(int argc, char **argv) {
                          json_object_new_int(cfg.threads ? cfg.threads : omp_get_max_threads()));
   json_object_object_add(j, "engine", json_object_new_string(qcal_engine_names[engine]));
   if (engine == QCAL_ENGINE_INT8) {
-    json_object_object_add(j, "int8_convolutions", json_object_new_int(g->int8_nodes));
-    json_object_object_add(j, "qdq_convolutions", json_object_new_int(g->int8_candidates));
+    json_object_object_add(j, "int8_layers", json_object_new_int(g->int8_nodes));
+    json_object_object_add(j, "qdq_layers", json_object_new_int(g->int8_candidates));
     json_object *db = json_object_new_array();
     for (int k = 0; k < g->noutputs; k++) {
       const qcal_value *v = &g->values[g->outputs[k]], *r = &ref->values[ref->outputs[k]];

@@ -102,12 +102,12 @@ static size_t count_readers(qcal_graph *g, int v, int *only) {
  * tensor through QuantizeLinear (quantized here as ONNX does: round half to
  * even, saturate). Returns a new constant's index, or -1. */
 static qcal_status int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, size_t nws,
-                               int *out) {
+                               int want_axis, int *out) {
   *out = -1;
   int src = dw->in[0];
   const qcal_value *w = &g->values[src];
   int axis = (int)qcal_attr_int(dw, "axis", 1);
-  if (nws > 1 && axis != 0)
+  if (nws > 1 && axis != want_axis)
     return QCAL_OK;
   if (w->kind == QCAL_VAL_CONST && w->dtype == QCAL_DT_I8) {
     *out = src;
@@ -118,21 +118,24 @@ static qcal_status int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, si
   size_t nqs;
   if (!q || !sym_params(g, q, &qs, &nqs) || nqs != nws || g->values[q->out[0]].dtype != QCAL_DT_I8)
     return QCAL_OK;
-  if (nqs > 1 && qcal_attr_int(q, "axis", 1) != 0)
+  if (nqs > 1 && qcal_attr_int(q, "axis", 1) != want_axis)
     return QCAL_OK;
   for (size_t k = 0; k < nqs; k++)
     if (qs[k] != ws[k])
       return QCAL_OK;
   const qcal_value *wf = &g->values[q->in[0]];
-  if (wf->kind != QCAL_VAL_CONST || wf->dtype != QCAL_DT_F32 || wf->ndim < 1)
+  if (wf->kind != QCAL_VAL_CONST || wf->dtype != QCAL_DT_F32 || wf->ndim < 1 ||
+      (want_axis != 0 && (wf->ndim != 2 || want_axis != 1)))
     return QCAL_OK;
-  size_t per = wf->numel / (size_t)wf->shape[0];
+  /* channel of element k: axis 0 of any rank, or the columns of a 2-D [K, N] */
+  size_t per = want_axis ? 1 : wf->numel / (size_t)wf->shape[0];
+  size_t cols = want_axis ? (size_t)wf->shape[1] : 0;
   int8_t *d = qcal_alloc(wf->numel ? wf->numel : 1);
   if (!d)
     return qcal_error(QCAL_ENOMEM, "out of memory");
   const float *x = wf->data;
   for (size_t k = 0; k < wf->numel; k++) {
-    float r = rintf(x[k] / ws[nws > 1 ? k / per : 0]);
+    float r = rintf(x[k] / ws[nws > 1 ? (cols ? k % cols : k / per) : 0]);
     d[k] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
   }
   char name[600];
@@ -146,6 +149,45 @@ static qcal_status int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, si
   if (st)
     qcal_free(d);
   return st;
+}
+
+/* Gemm(DQ(a), DQ(w)) with scales per output channel (axis 0 of w [N, K]
+ * with transB, as PyTorch's Linear; axis 1 of w [K, N] without, as TF.js's
+ * dense), alpha = beta = 1, no transA: an integer GEMM (graph/op_matmul.c)
+ * with float output. */
+static qcal_status lower_gemm(qcal_graph *g, int i, int *lowered, int *candidates) {
+  qcal_node *n = &g->nodes[i];
+  qcal_node *dx = live_op(g, producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
+  qcal_node *dw = live_op(g, producer_of(g, n->in[1]), QCAL_GOP_DequantizeLinear);
+  if (!dx || !dw)
+    return QCAL_OK;
+  (*candidates)++;
+  const float *xs, *ws;
+  size_t nxs, nws;
+  const qcal_value *xq = qcal_in(g, dx, 0);
+  const int64_t nout = g->values[n->out[0]].shape[1];
+  const bool tb = qcal_attr_int(n, "transB", 0);
+  if (qcal_attr_int(n, "transA", 0) ||
+      qcal_attr_float(n, "alpha", 1) != 1 || qcal_attr_float(n, "beta", 1) != 1 ||
+      !sym_params(g, dx, &xs, &nxs) || nxs != 1 ||
+      (xq->dtype != QCAL_DT_I8 && xq->dtype != QCAL_DT_U8) || !sym_params(g, dw, &ws, &nws) ||
+      (nws != 1 && (int64_t)nws != nout))
+    return QCAL_OK;
+  int wq;
+  QCAL_TRY(int8_weight(g, dw, ws, nws, tb ? 0 : 1, &wq));
+  n = &g->nodes[i];
+  if (wq < 0)
+    return QCAL_OK;
+  float *os = malloc((size_t)nout * sizeof *os);
+  if (!os)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int64_t c = 0; c < nout; c++)
+    os[c] = xs[0] * ws[nws > 1 ? c : 0];
+  n->in[0] = dx->in[0];
+  n->in[1] = wq;
+  n->qscale = os;
+  (*lowered)++;
+  return QCAL_OK;
 }
 
 /* Add(DQ(a), DQ(b)) [-> Relu] -> Q over int8 tensors of one shape: one
@@ -240,7 +282,7 @@ qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
         (nws != 1 && (int64_t)nws != cout))
       continue;
     int wq;
-    QCAL_TRY(int8_weight(g, dw, ws, nws, &wq));
+    QCAL_TRY(int8_weight(g, dw, ws, nws, 0, &wq));
     n = &g->nodes[i]; /* adding a constant may move the value array, not nodes */
     if (wq < 0)
       continue;
@@ -269,6 +311,9 @@ qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
     }
     (*lowered)++;
   }
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Gemm && !g->nodes[i].qscale)
+      QCAL_TRY(lower_gemm(g, i, lowered, candidates));
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Add && !g->nodes[i].qscale)
       lower_add(g, i);

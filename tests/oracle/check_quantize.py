@@ -195,9 +195,9 @@ with tempfile.TemporaryDirectory() as tmp:
             i8 = np.load(os.path.join(tmp, "i8.npz"))
             ort8 = ort(out, x, os.path.join(tmp, "o8"), "all")
             d_ort = min(onnx_zoo.sqnr_db(ort8[k], i8[k]) for k in ort8)
-            check(info["int8_convolutions"] == info["qdq_convolutions"] > 0 and min(dbs) >= 30,
-                  f"{net}: int8 engine: {info['int8_convolutions']} of {info['qdq_convolutions']} "
-                  f"convolutions in int8, {min(dbs):.1f} dB vs qdq (>= 30); ONNX Runtime's own "
+            check(info["int8_layers"] == info["qdq_layers"] > 0 and min(dbs) >= 30,
+                  f"{net}: int8 engine: {info['int8_layers']} of {info['qdq_layers']} "
+                  f"layers in int8, {min(dbs):.1f} dB vs qdq (>= 30); ONNX Runtime's own "
                   f"int8 execution vs qcal's {d_ort:.1f} dB")
 
     # the float model (a TF.js -> ONNX converter) runs in ONNX Runtime as qcal runs model.json
