@@ -167,9 +167,8 @@ static qcal_status lower_gemm(qcal_graph *g, int i, int *lowered, int *candidate
   const qcal_value *xq = qcal_in(g, dx, 0);
   const int64_t nout = g->values[n->out[0]].shape[1];
   const bool tb = qcal_attr_int(n, "transB", 0);
-  if (qcal_attr_int(n, "transA", 0) ||
-      qcal_attr_float(n, "alpha", 1) != 1 || qcal_attr_float(n, "beta", 1) != 1 ||
-      !sym_params(g, dx, &xs, &nxs) || nxs != 1 ||
+  if (qcal_attr_int(n, "transA", 0) || qcal_attr_float(n, "alpha", 1) != 1 ||
+      qcal_attr_float(n, "beta", 1) != 1 || !sym_params(g, dx, &xs, &nxs) || nxs != 1 ||
       (xq->dtype != QCAL_DT_I8 && xq->dtype != QCAL_DT_U8) || !sym_params(g, dw, &ws, &nws) ||
       (nws != 1 && (int64_t)nws != nout))
     return QCAL_OK;

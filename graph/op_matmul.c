@@ -96,18 +96,18 @@ static qcal_status gemm_int8(qcal_graph *g, qcal_node *n) {
   const bool tb = qcal_attr_int(n, "transB", 0);
   const char tr = tb ? 'T' : 'N';
   const int64_t ldb = tb ? k : nn;
-  dnnl_status_t rc =
-      a->dtype == QCAL_DT_U8
-          ? dnnl_gemm_u8s8s32('N', tr, 'F', m, nn, k, 1.0f, a->data, k, 0, b->data, ldb, 0, 0.0f,
-                              acc, nn, &co)
-          : dnnl_gemm_s8s8s32('N', tr, 'F', m, nn, k, 1.0f, a->data, k, 0, b->data, ldb, 0, 0.0f,
-                              acc, nn, &co);
+  dnnl_status_t rc = a->dtype == QCAL_DT_U8
+                         ? dnnl_gemm_u8s8s32('N', tr, 'F', m, nn, k, 1.0f, a->data, k, 0, b->data,
+                                             ldb, 0, 0.0f, acc, nn, &co)
+                         : dnnl_gemm_s8s8s32('N', tr, 'F', m, nn, k, 1.0f, a->data, k, 0, b->data,
+                                             ldb, 0, 0.0f, acc, nn, &co);
   if (rc != dnnl_success)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "oneDNN integer GEMM failed (status %d)",
                            (int)rc);
   float *yd = y->data;
   const float *cd = c ? c->data : NULL;
-  int64_t cm = c && c->ndim == 2 ? c->shape[0] : 1, cn = c && c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
+  int64_t cm = c && c->ndim == 2 ? c->shape[0] : 1,
+          cn = c && c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = 0; j < nn; j++) {
       float v = (float)acc[i * nn + j] * n->qscale[j];

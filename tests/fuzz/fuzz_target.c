@@ -35,7 +35,10 @@ __attribute__((unused)) static int put(char *dir, const char *name, const uint8_
 
 /* An imported graph: prepare with symbolic dims at 1, run small ones once,
  * free. */
-__attribute__((unused)) static void drive_graph(qcal_graph *g) {
+/* Prepare and run a graph on zeros; with `save`, prepare it as qcal
+ * quantize does (no fusion) and write it back as ONNX, then read that. */
+__attribute__((unused)) static void drive_graph(qcal_graph *g, const qcal_graph_opts *o,
+                                                const char *save) {
   bool ok = g->ninputs <= 8;
   void *in[8] = {0};
   for (int i = 0; i < g->ninputs && ok; i++) {
@@ -47,7 +50,11 @@ __attribute__((unused)) static void drive_graph(qcal_graph *g) {
     ok = n <= (1u << 16) && qcal_graph_bind_input(g, i, v->ndim, s) == QCAL_OK &&
          (in[i] = calloc(n ? n : 1, 8)) != NULL;
   }
-  if (ok && qcal_graph_prepare(g, NULL) == QCAL_OK) {
+  if (ok && qcal_graph_prepare(g, o) == QCAL_OK) {
+    qcal_graph *back;
+    if (save && qcal_onnx_save(g, NULL, 0, save) == QCAL_OK &&
+        qcal_onnx_load(save, &back) == QCAL_OK)
+      qcal_graph_free(back);
     size_t total = 0;
     for (int v = 0; v < g->nvalues; v++)
       total += g->values[v].numel;
@@ -84,12 +91,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     qcal_graph *g;
     if (qcal_tfjs_graph_load(path, &g) == QCAL_OK)
-      drive_graph(g);
+      drive_graph(g, NULL, NULL);
   }
 #elif defined(FUZZ_ONNX)
   qcal_graph *g;
-  if (put(dir, "m.onnx", data, size, path, sizeof path) == 0 && qcal_onnx_load(path, &g) == QCAL_OK)
-    drive_graph(g);
+  /* the engines (fp32, qdq, int8) by the first byte; every fourth input is
+   * written back through the ONNX writer instead */
+  const int pick = size ? data[0] % 4 : 0;
+  qcal_graph_opts o = {
+      .engine = (qcal_engine)(pick % 3), .no_fuse = pick == 3, .plain_values = pick == 3};
+  if (put(dir, "m.onnx", data, size, path, sizeof path) == 0) {
+    snprintf(extra, sizeof extra, "%s/back.onnx", dir);
+    if (qcal_onnx_load(path, &g) == QCAL_OK)
+      drive_graph(g, &o, pick == 3 ? extra : NULL);
+  }
 #elif defined(FUZZ_RESULTS)
   /* the validating reader, as report, compare and export use it, in this
    * process: libFuzzer must see every fault itself, not the guard's child */
