@@ -41,6 +41,19 @@ def check(ok, what):
     fails += not ok
 
 
+def split(folder, ncal, nheld):
+    """qcal_image_split over the sorted image files (all of them decode)."""
+    ext = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".JPG", ".PNG")
+    names = sorted(n for n in os.listdir(folder) if not n.startswith(".") and n.endswith(ext))
+    calib, held = 0, []
+    for k, n in enumerate(names):
+        if calib < ncal and (k % 2 == 0 or len(names) - k <= ncal - calib):
+            calib += 1
+        elif len(held) < nheld:
+            held.append(n)
+    return held
+
+
 def col(t, name):
     v = t[name]
     return v.asstr()[()] if v.dtype.kind == "O" else v[()]
@@ -75,15 +88,9 @@ with tempfile.TemporaryDirectory() as tmp:
               and col(n, "sensitive_layer")[k] not in ("", "-"),
               f"{net}: best W8A8 {best:.2f} dB; recommended: {col(n, 'recommended')[k]}; most "
               f"sensitive layer {col(n, 'sensitive_layer')[k]}")
-        # the held-out photos: the zoo takes the sweep's split (--calib 4 --held 4)
-        h5 = os.path.join(tmp, net + ".h5")
+        # the held-out photos: qcal's interleaved split (datasets/image_dir.c)
         path = os.path.join(models, net + ".json")
-        subprocess.run([qcal, "sweep", "--model", path, "--images", images, "--no-synthetic",
-                        "--calib", "4", "--held", "4", "--conv", "onednn", "--bits", "8",
-                        "-o", h5], check=True, capture_output=True)
-        g = h5py.File(h5, "r")
-        held = [m for m, s in zip(col(g["images"], "name"), col(g["images"], "split"))
-                if s == "held-out"]
+        held = split(images, 4, 4)
         xs = []
         for j, name in enumerate(held):
             x = os.path.join(tmp, f"{net}_x{j}.npy")
