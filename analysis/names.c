@@ -17,9 +17,13 @@ typedef struct {
 } path;
 
 /* Split on '/', dropping empty components and a component equal to the one
- * before it (TF's re-entered scopes: "MobilenetV1/MobilenetV1/..."). */
-static void split(const char *name, path *p) {
+ * before it (TF's re-entered scopes: "MobilenetV1/MobilenetV1/..."), after
+ * cutting an importer's derived suffix ("depthwise#nchw": mark '#'). */
+static void split(const char *name, char mark, path *p) {
   snprintf(p->buf, sizeof p->buf, "%s", name ? name : "");
+  char *cut = mark ? strchr(p->buf, mark) : NULL;
+  if (cut && cut != p->buf)
+    *cut = '\0';
   p->n = 0;
   for (char *s = p->buf, *tok; (tok = strsep(&s, "/"));)
     if (*tok && p->n < MAXC && !(p->n && !strcmp(p->c[p->n - 1], tok)))
@@ -41,7 +45,7 @@ void qcal_layer_names(const qcal_graph *g, const int *nodes, int n, char (*out)[
     return;
   }
   for (int i = 0; i < n; i++)
-    split(g->nodes[nodes[i]].name, &p[i]);
+    split(g->nodes[nodes[i]].name, g->name_mark, &p[i]);
   /* the root every layer shares (never a whole path) */
   int root = 0;
   for (bool same = n > 1; same; root++)

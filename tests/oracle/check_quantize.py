@@ -200,6 +200,20 @@ with tempfile.TemporaryDirectory() as tmp:
                   f"layers in int8, {min(dbs):.1f} dB vs qdq (>= 30); ONNX Runtime's own "
                   f"int8 execution vs qcal's {d_ort:.1f} dB")
 
+    # --weights per-tensor: one scale per weight, no axis
+    pt = os.path.join(tmp, "emotion.pt.onnx")
+    r = run(qcal, "quantize", os.path.join(models, "emotion.json"), "--images", images, "--calib",
+            4, "--weights", "per-tensor", "-o", pt)
+    m = onnx.load(pt) if r.returncode == 0 else None
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer} if m else {}
+    wdq = [n for n in (m.graph.node if m else []) if n.op_type == "DequantizeLinear"
+           and n.input[0].endswith("_quantized") and any(
+               q.output[0] == n.input[0] and q.input[0] in init
+               for q in m.graph.node if q.op_type == "QuantizeLinear")]
+    check(r.returncode == 0 and len(wdq) == 13 and all(
+        init[n.input[1]].ndim == 0 and not any(a.name == "axis" for a in n.attribute) for n in wdq),
+        f"--weights per-tensor: {len(wdq)} weight DQ nodes, each with one scale and no axis")
+
     # the float model (a TF.js -> ONNX converter) runs in ONNX Runtime as qcal runs model.json
     src = os.path.join(models, "emotion.json")
     f32 = os.path.join(tmp, "emotion.f32.onnx")
