@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "graph/internal.h"
+#include "qcal/kernels.h"
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t
 add8_avx512(const int8_t *a, const int8_t *b, size_t n, float sa, float sb, float sy, float zy,
@@ -31,10 +32,8 @@ add8_avx512(const int8_t *a, const int8_t *b, size_t n, float sa, float sb, floa
 
 static void add8_run(const int8_t *a, const int8_t *b, size_t n, float sa, float sb, float sy,
                      float zy, bool relu, int8_t *y) {
-  static int avx512 = -1;
-  if (avx512 < 0)
-    avx512 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  size_t i = avx512 ? add8_avx512(a, b, n, sa, sb, sy, zy, relu, y) : 0;
+  size_t i =
+      qcal_isa_enabled() & QCAL_ISA_AVX512 ? add8_avx512(a, b, n, sa, sb, sy, zy, relu, y) : 0;
   for (; i < n; i++) {
     float pa = (float)a[i] * sa, pb = (float)b[i] * sb;
     float v = pa + pb;

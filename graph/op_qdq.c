@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "graph/internal.h"
+#include "qcal/kernels.h"
 #include "qcal/quant.h"
 
 static qcal_status qdq_layout(qcal_graph *g, qcal_node *n, qcal_layout *l) {
@@ -56,11 +57,12 @@ qcal_status qcal_infer_qdq(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
 }
 
-/* Per-tensor 8-bit fast paths (the engine's hot Q/DQ nodes): the same
- * arithmetic as the affine kernels (x / scale, round half to even, NaN to
- * the zero point, saturate), vectorised and split over the threads. */
-/* 16 lanes at a time with AVX-512 (GCC does not vectorise the rounding and
- * saturation here), then the scalar loop for the tail and other CPUs. */
+/* Per-tensor QuantizeLinear fast path (the engines' hot Q nodes): the same
+ * arithmetic as the affine kernel (x / scale, round half to even, NaN to the
+ * zero point, saturate) 16 lanes at a time with AVX-512 where QCAL_ARCH
+ * allows it (GCC does not vectorise the rounding and saturation), then the
+ * scalar loop for the tail. The f32_q8_quantize kernels multiply by an
+ * inverse scale instead, which is not ONNX's division. */
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t
 q8_avx512(const float *x, size_t n, float s, float zp, bool s8, void *y) {
   const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(zp);
@@ -77,23 +79,8 @@ q8_avx512(const float *x, size_t n, float s, float zp, bool s8, void *y) {
   return i;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t
-dq8_avx512(const void *q, size_t n, float s, float zp, bool s8, float *y) {
-  const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(zp);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m128i b = _mm_loadu_si128((const __m128i *)((const char *)q + i));
-    __m512i w = s8 ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
-    _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(w), vz), vs));
-  }
-  return i;
-}
-
 static void q8_run(const float *x, size_t n, float s, float zp, bool s8, void *y) {
-  static int avx512 = -1;
-  if (avx512 < 0)
-    avx512 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  size_t i = avx512 ? q8_avx512(x, n, s, zp, s8, y) : 0;
+  size_t i = qcal_isa_enabled() & QCAL_ISA_AVX512 ? q8_avx512(x, n, s, zp, s8, y) : 0;
   const float lo = s8 ? -128.0f : 0.0f, hi = s8 ? 127.0f : 255.0f;
   for (; i < n; i++) {
     float r = x[i] / s;
@@ -106,16 +93,10 @@ static void q8_run(const float *x, size_t n, float s, float zp, bool s8, void *y
   }
 }
 
-static void dq8_run(const void *q, size_t n, float s, float zp, bool s8, float *y) {
-  static int avx512 = -1;
-  if (avx512 < 0)
-    avx512 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  size_t i = avx512 ? dq8_avx512(q, n, s, zp, s8, y) : 0;
-  for (; i < n; i++)
-    y[i] = ((s8 ? (float)((const int8_t *)q)[i] : (float)((const uint8_t *)q)[i]) - zp) * s;
-}
-
+/* Per-tensor, zero point 0: y = q * scale, which is the dispatched
+ * s8/u8_f32_dequantize kernels' arithmetic. */
 static void qdq_fast(bool quant, const void *x, size_t n, float s, float zp, bool s8, void *y) {
+  const qcal_kernel_table *kt = qcal_kernels();
   const size_t chunk = 16384;
   const long nchunks = (long)((n + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static) if (nchunks > 4)
@@ -123,8 +104,10 @@ static void qdq_fast(bool quant, const void *x, size_t n, float s, float zp, boo
     size_t a = (size_t)c * chunk, m = n - a < chunk ? n - a : chunk;
     if (quant)
       q8_run((const float *)x + a, m, s, zp, s8, (char *)y + a);
+    else if (s8)
+      kt->s8_f32_dequantize(m, (const int8_t *)x + a, (float *)y + a, &s, false);
     else
-      dq8_run((const char *)x + a, m, s, zp, s8, (float *)y + a);
+      kt->u8_f32_dequantize(m, (const uint8_t *)x + a, (float *)y + a, &s, false);
   }
 }
 
@@ -148,9 +131,9 @@ qcal_status qcal_fwd_qdq(qcal_graph *g, qcal_node *n) {
   /* 8-bit: the affine kernels take one zero point per channel */
   bool q = n->op == QCAL_GOP_QuantizeLinear;
   qcal_int8_type t = (q ? y->dtype : x->dtype) == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
-  if (l.channels == 1 && sd[0] > 0 && isfinite(sd[0])) {
-    float zp = z ? (float)qcal_value_get(z, 0) : 0.0f;
-    qdq_fast(q, x->data, x->numel, sd[0], zp, t == QCAL_S8, y->data);
+  float zp0 = z && l.channels == 1 ? (float)qcal_value_get(z, 0) : 0.0f;
+  if (l.channels == 1 && sd[0] > 0 && isfinite(sd[0]) && (q || zp0 == 0)) {
+    qdq_fast(q, x->data, x->numel, sd[0], zp0, t == QCAL_S8, y->data);
     return QCAL_OK;
   }
   const void *zp = z ? z->data : NULL;
