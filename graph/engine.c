@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "graph/internal.h"
+#include "qcal/quant.h"
 
 const char *const qcal_engine_names[] = {"qdq", "fp32", "int8", NULL};
 
@@ -99,8 +100,8 @@ static size_t count_readers(qcal_graph *g, int v, int *only) {
 }
 
 /* The int8 weight of DQ node dw: a constant int8 tensor, or a constant float
- * tensor through QuantizeLinear (quantized here as ONNX does: round half to
- * even, saturate). Returns a new constant's index, or -1. */
+ * tensor through QuantizeLinear (quantized once here, by the affine kernel
+ * QuantizeLinear runs on). Returns a new constant's index, or -1. */
 static qcal_status int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, size_t nws,
                                int want_axis, int *out) {
   *out = -1;
@@ -127,16 +128,18 @@ static qcal_status int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, si
   if (wf->kind != QCAL_VAL_CONST || wf->dtype != QCAL_DT_F32 || wf->ndim < 1 ||
       (want_axis != 0 && (wf->ndim != 2 || want_axis != 1)))
     return QCAL_OK;
-  /* channel of element k: axis 0 of any rank, or the columns of a 2-D [K, N] */
-  size_t per = want_axis ? 1 : wf->numel / (size_t)wf->shape[0];
-  size_t cols = want_axis ? (size_t)wf->shape[1] : 0;
-  int8_t *d = qcal_alloc(wf->numel ? wf->numel : 1);
-  if (!d)
-    return qcal_error(QCAL_ENOMEM, "out of memory");
-  const float *x = wf->data;
-  for (size_t k = 0; k < wf->numel; k++) {
-    float r = rintf(x[k] / ws[nws > 1 ? (cols ? k % cols : k / per) : 0]);
-    d[k] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
+  /* ONNX QuantizeLinear's own kernel, on the weight's channel axis */
+  qcal_layout l;
+  if (qcal_layout_make(wf->ndim, wf->shape, nws > 1 ? want_axis : QCAL_PER_TENSOR, &l) ||
+      l.channels != nws)
+    return QCAL_OK;
+  int8_t *d = qcal_alloc(wf->numel ? wf->numel : 1), *zp = calloc(nws, 1);
+  qcal_status st = d && zp ? qcal_affine_quantize(&l, wf->data, ws, zp, QCAL_S8, d)
+                           : qcal_error(QCAL_ENOMEM, "out of memory");
+  free(zp);
+  if (st) {
+    qcal_free(d);
+    return st;
   }
   char name[600];
   snprintf(name, sizeof name, "%.500s#s8", wf->name);
@@ -145,7 +148,7 @@ static qcal_status int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, si
   memcpy(shape, wf->shape, sizeof shape);
   for (int k = 0; qcal_graph_find(g, name) >= 0 && k < 1000; k++)
     snprintf(name, sizeof name, "%.500s#s8.%d", wf->name, k);
-  qcal_status st = qcal_graph_add_const(g, name, QCAL_DT_I8, ndim, shape, d, out);
+  st = qcal_graph_add_const(g, name, QCAL_DT_I8, ndim, shape, d, out);
   if (st)
     qcal_free(d);
   return st;
