@@ -236,6 +236,25 @@ static void lower_add(qcal_graph *g, int i) {
     g->nodes[relu].dead = true;
 }
 
+/* GlobalAveragePool(DQ(a)) over an int8 tensor, per-tensor scale: the
+ * average of the codes, summed exactly as integers, times the scale. */
+static qcal_status lower_gap(qcal_graph *g, int i) {
+  qcal_node *n = &g->nodes[i];
+  qcal_node *d = live_op(g, producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
+  const float *s;
+  size_t ns;
+  if (!d || !sym_params(g, d, &s, &ns) || ns != 1)
+    return QCAL_OK;
+  const qcal_value *a = qcal_in(g, d, 0);
+  if ((a->dtype != QCAL_DT_I8 && a->dtype != QCAL_DT_U8) || a->ndim != 4)
+    return QCAL_OK;
+  if (!(n->qscale = malloc(sizeof *n->qscale)))
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  n->qscale[0] = s[0];
+  n->in[0] = d->in[0];
+  return QCAL_OK;
+}
+
 /* An int8 convolution output after ReLU or a Clip at >= 0 holds 0..127:
  * the same bytes as u8. When only int8 convolutions and DequantizeLinear
  * read it, it is stored as u8 (the readers' u8 x s8 kernels skip the
@@ -255,7 +274,8 @@ static void as_u8(qcal_graph *g, int i) {
       continue;
     for (int s = 0; s < r->nin; s++)
       if (r->in[s] == y && !(r->op == QCAL_GOP_DequantizeLinear && s == 0) &&
-          !(r->op == QCAL_GOP_Conv && r->qscale && s == 0))
+          !(r->op == QCAL_GOP_Conv && r->qscale && s == 0) &&
+          !(r->op == QCAL_GOP_GlobalAveragePool && r->qscale))
         return;
     if (r->sum_in == y)
       return;
@@ -319,6 +339,9 @@ qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Add && !g->nodes[i].qscale)
       lower_add(g, i);
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_GlobalAveragePool && !g->nodes[i].qscale)
+      QCAL_TRY(lower_gap(g, i));
   for (int i = 0; i < g->nnodes; i++)
     as_u8(g, i);
   return QCAL_OK;

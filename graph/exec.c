@@ -130,7 +130,8 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
         if (!v || !v->fmt)
           continue;
         bool ok = (conv && k == 0 && qcal_fmt_equal(v->fmt, src[i])) ||
-                  (n->op == QCAL_GOP_GlobalAveragePool && qcal_fmt_cblock(v->fmt)) ||
+                  (n->op == QCAL_GOP_GlobalAveragePool && !n->qscale && qcal_fmt_cblock(v->fmt)) ||
+                  (n->op == QCAL_GOP_GlobalAveragePool && n->qscale && qcal_fmt_nhwc(v->fmt)) ||
                   (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt) ||
                   (int8_add(n) && qcal_fmt_equal(qcal_out(g, n, 0)->fmt, v->fmt));
         if (!ok) {
@@ -205,7 +206,7 @@ qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int fi
   /* QCAL_PROFILE=1: time per op type to stderr (a diagnostic, not a benchmark) */
   static int prof = -1;
   if (prof < 0)
-    prof = getenv("QCAL_PROFILE") ? atoi(getenv("QCAL_PROFILE")) > 1 ? 2 : 1 : 0;
+    prof = getenv("QCAL_PROFILE") ? atoi(getenv("QCAL_PROFILE")) : 0;
   double op_s[QCAL_GOP_COUNT] = {0};
   int op_n[QCAL_GOP_COUNT] = {0};
   for (int i = first; i < g->nnodes; i++) {
@@ -232,7 +233,7 @@ qcal_status qcal_graph_run_from(qcal_graph *g, const void *const *inputs, int fi
       clock_gettime(CLOCK_MONOTONIC, &t1);
       double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
       op_s[n->op] += dt;
-      if (prof > 1 && dt > 1e-4) /* QCAL_PROFILE=2: each node over 0.1 ms */
+      if (prof > 2 || (prof > 1 && dt > 1e-4)) /* 2: each node over 0.1 ms; 3: all */
         fprintf(stderr, "profile: %-20s %8.3f ms  %s\n", qcal_op_infos[n->op].name, dt * 1e3,
                 n->name);
       op_n[n->op]++;

@@ -67,6 +67,8 @@ void qcal_fq_leave(qcal_graph *g, int i);
 void qcal_fq_free(qcal_graph *g);
 /* Channel block B of a [N][C/B][H][W][B] layout (nChw8c, nChw16c), else 0. */
 int qcal_fmt_cblock(const void *fmt);
+/* A dense channels-last layout (acdb: [N][H][W][C]). */
+bool qcal_fmt_nhwc(const void *fmt);
 /* Mul(x, s) with x 4-D and s one value per channel ([N or 1, C, 1, 1]):
  * which input is x (0 or 1), or -1. */
 int qcal_mul_channel_scale(qcal_graph *g, const qcal_node *n);
@@ -76,6 +78,9 @@ qcal_status qcal_engine_fp32(qcal_graph *g);
 qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates);
 /* An Add the int8 engine lowered (n->qscale set): graph/op_int8.c. */
 qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n);
+/* GlobalAveragePool of DQ(int8) the int8 engine lowered (n->qscale: the
+ * DQ's scale): integer sums over u8/s8, NCHW or NHWC (graph/op_int8.c). */
+qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n);
 
 void qcal_plan_free(qcal_graph *g);
 qcal_status qcal_plan_make(qcal_graph *g);

@@ -3,6 +3,8 @@
  * for constant weights) and, where QCAL_CONV_PLAIN is unset, its own
  * activation layout with reorders around it. Fused activation and residual
  * Add run as oneDNN post-ops. */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@ typedef struct conv_exec {
   const void *wei_from;        /* ... from this buffer */
   unsigned wei_gen;            /* ... of this qcal_value.data_gen */
   float *bias_q;               /* int8: the bias in accumulator units (bias / qscale) */
+  float *oscale;               /* int8, requantization folded: qscale / yscale */
 } conv_exec;
 
 static void conv_free(void *p) {
@@ -37,6 +40,7 @@ static void conv_free(void *p) {
   qcal_free(e->b_wei);
   qcal_free(e->b_dst);
   free(e->bias_q);
+  free(e->oscale);
   free(e);
 }
 
@@ -142,6 +146,12 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     wtag = tr ? dnnl_acbde : dnnl_abcde;
   }
   bool plain = getenv("QCAL_CONV_PLAIN") != NULL;
+  /* Requantization with no activation, ReLU or Clip folds into the output
+   * scales (qscale / yscale) and one clip on the output grid: one post-op
+   * instead of three per element. */
+  bool fold = n->qscale && n->qyscale > 0 && n->qyzero == 0 && n->sum_in < 0 &&
+              (n->act == QCAL_ACT_NONE || (n->act == QCAL_ACT_RELU && n->act_alpha == 0) ||
+               n->act == QCAL_ACT_CLIP);
   /* int8 (engine int8): s8/u8 input, s8 weights, f32 or s8/u8 output */
   const dnnl_data_type_t xt = dnnl_dt(x->dtype), yt = dnnl_dt(y->dtype), wt = dnnl_dt(w->dtype);
   dnnl_memory_desc_t s_any, w_any, d_any, bias_md;
@@ -174,9 +184,26 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
   QCAL_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_library));
   /* int8: the accumulator times src scale x weight scale of its channel is
    * the float result; requantization is a last linear post-op */
-  if (n->qscale)
+  if (fold) {
+    if (!(e->oscale = malloc((size_t)cout * sizeof *e->oscale)))
+      CK(qcal_error(QCAL_ENOMEM, "out of memory"));
+    for (int64_t c = 0; c < cout; c++)
+      e->oscale[c] = n->qscale[c] / n->qyscale;
+    float lo = n->act == QCAL_ACT_NONE ? -INFINITY : n->act == QCAL_ACT_RELU ? 0 : n->act_alpha;
+    float hi = n->act == QCAL_ACT_CLIP ? n->act_beta : INFINITY;
+    lo = n->qy_u8 && lo < 0 ? 0 : lo / n->qyscale;
+    hi = n->qy_u8 && hi / n->qyscale > 127 ? 127 : hi / n->qyscale;
+    QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, e->oscale));
+    if (lo > -INFINITY || hi < INFINITY) {
+      QCAL_DNNL(dnnl_post_ops_create(&po));
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2,
+                                             lo > -FLT_MAX ? lo : -FLT_MAX,
+                                             hi < FLT_MAX ? hi : FLT_MAX));
+      QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
+    }
+  } else if (n->qscale)
     QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, n->qscale));
-  if (n->act != QCAL_ACT_NONE || n->sum_in >= 0 || n->qyscale > 0) {
+  if (!fold && (n->act != QCAL_ACT_NONE || n->sum_in >= 0 || n->qyscale > 0)) {
     QCAL_DNNL(dnnl_post_ops_create(&po));
     if (n->sum_in >= 0)
       QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
@@ -272,6 +299,16 @@ int qcal_fmt_cblock(const void *fmt) {
       b->strides[0] != md->padded_dims[1] * H * W || md->padded_dims[1] % B)
     return 0;
   return (int)B;
+}
+
+bool qcal_fmt_nhwc(const void *fmt) {
+  const dnnl_memory_desc_t *md = fmt;
+  if (!md || md->ndims != 4 || md->format_kind != dnnl_blocked)
+    return false;
+  const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+  const dnnl_dim_t *d = md->dims, *p = md->padded_dims;
+  return b->inner_nblks == 0 && p[1] == d[1] && b->strides[1] == 1 && b->strides[3] == d[1] &&
+         b->strides[2] == d[3] * d[1] && b->strides[0] == d[2] * d[3] * d[1];
 }
 
 size_t qcal_fmt_bytes(const void *fmt) {

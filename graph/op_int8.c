@@ -1,9 +1,12 @@
-/* Element-wise ops on int8 tensors (engine int8): a residual Add whose two
- * inputs were dequantized and whose result (after an optional Relu) is
- * quantized again runs as one pass over the int8 bytes:
+/* Ops on int8 tensors (engine int8).
+ * A residual Add whose two inputs were dequantized and whose result (after
+ * an optional Relu) is quantized again runs as one pass over the int8 bytes:
  *   y = saturate(round(act(a * sa + b * sb) / sy) + zy)
- * the same float arithmetic as DQ, Add, Relu and Q one after the other. */
+ * the same float arithmetic as DQ, Add, Relu and Q one after the other.
+ * GlobalAveragePool of a dequantized tensor sums the codes as integers
+ * (exact) and scales once: y = sum(q) * s / (H * W). */
 #include <immintrin.h>
+#include <string.h>
 
 #include "graph/internal.h"
 #include "qcal/kernels.h"
@@ -56,5 +59,48 @@ qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n) {
     add8_run((const int8_t *)a->data + o, (const int8_t *)b->data + o, m, n->qscale[0],
              n->qscale[1], n->qyscale, n->qyzero, relu, (int8_t *)y->data + o);
   }
+  return QCAL_OK;
+}
+
+/* Sum of n codes at stride `step` (u8 when u, else s8). */
+static int64_t sum_codes(const uint8_t *p, size_t n, size_t step, bool u) {
+  int64_t s = 0;
+  for (size_t i = 0; i < n; i++)
+    s += u ? (int64_t)p[i * step] : (int64_t)(int8_t)p[i * step];
+  return s;
+}
+
+qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  float *y = qcal_out(g, n, 0)->data;
+  const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+  const uint8_t *xd = x->data;
+  const bool u = x->dtype == QCAL_DT_U8;
+  const float s = n->qscale[0], hw = (float)HW;
+  if (x->fmt) { /* [N][H][W][C]: whole pixels, channels in int32 lanes */
+#pragma omp parallel for if (x->numel > 65536)
+    for (int64_t nn = 0; nn < N; nn++) {
+      int32_t acc[4096];
+      for (int64_t c0 = 0; c0 < C; c0 += 4096) {
+        int64_t cn = C - c0 < 4096 ? C - c0 : 4096;
+        memset(acc, 0, (size_t)cn * sizeof *acc);
+        for (int64_t p = 0; p < HW; p++) {
+          const uint8_t *row = xd + (nn * HW + p) * C + c0;
+          if (u)
+            for (int64_t c = 0; c < cn; c++)
+              acc[c] += row[c];
+          else
+            for (int64_t c = 0; c < cn; c++)
+              acc[c] += (int8_t)row[c];
+        }
+        for (int64_t c = 0; c < cn; c++)
+          y[nn * C + c0 + c] = (float)acc[c] * s / hw;
+      }
+    }
+    return QCAL_OK;
+  }
+#pragma omp parallel for if (x->numel > 65536)
+  for (int64_t p = 0; p < N * C; p++)
+    y[p] = (float)sum_codes(xd + p * HW, (size_t)HW, 1, u) * s / hw;
   return QCAL_OK;
 }
