@@ -136,6 +136,18 @@ static void node_ints(Onnx__NodeProto *n, const char *name, int cnt, const int64
   n->attribute[n->n_attribute++] = a;
 }
 
+static void node_int(Onnx__NodeProto *n, const char *name, int64_t v) {
+  Onnx__AttributeProto *a = calloc(1, sizeof *a);
+  onnx__attribute_proto__init(a);
+  a->name = strdup(name);
+  a->has_type = 1;
+  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  a->has_i = 1;
+  a->i = v;
+  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
+  n->attribute[n->n_attribute++] = a;
+}
+
 static void node_str(Onnx__NodeProto *n, const char *name, const char *v) {
   Onnx__AttributeProto *a = calloc(1, sizeof *a);
   onnx__attribute_proto__init(a);
@@ -934,5 +946,108 @@ Test(graph, int8_engine_matches_qdq) {
   cr_assert_lt(dq, 60, "Q/DQ does change the output (%.1f dB vs float)", dq);
   cr_assert_geq(d32, 100, "fp32 engine = the float model (%.1f dB)", d32);
   free(x), free(yf), free(yq), free(y8), free(y32);
+  free(buf);
+}
+
+/* A MobileNetV2-style block with a pooled head: 1x1 expand -> Clip(0, 6) ->
+ * 3x3 depthwise (stride 2) -> Clip(0, 6) -> 1x1 project ->
+ * GlobalAveragePool, written with calibrated Q/DQ pairs. The int8 engine
+ * runs all three convolutions in int8 (the Clip outputs as u8, the
+ * requantization folded into the output scales) and the average over the
+ * int8 codes; it stays within rounding of the qdq engine. */
+static unsigned char *mbv2_block_model(size_t *len, int c) {
+  static float w1[16 * 8], w2[16 * 9], w3[8 * 16], b1[16], b2[16], b3[8];
+  const float lo = 0, hi = 6;
+  rnd(w1, (size_t)2 * c * c, 21, -0.5f, 0.5f);
+  rnd(w2, (size_t)2 * c * 9, 22, -0.6f, 0.6f);
+  rnd(w3, (size_t)2 * c * c, 23, -0.4f, 0.4f);
+  rnd(b1, (size_t)2 * c, 24, -0.1f, 0.3f);
+  rnd(b2, (size_t)2 * c, 25, -0.1f, 0.3f);
+  rnd(b3, (size_t)c, 26, -0.2f, 0.2f);
+  static mb b;
+  mb_init(&b, 13);
+  int64_t xs[4] = {-1, c, 9, 9}, s1[4] = {2 * c, c, 1, 1}, s2[4] = {2 * c, 1, 3, 3},
+          s3[4] = {c, 2 * c, 1, 1}, e2[1] = {2 * c}, e1[1] = {c};
+  mb_input(&b, "x", 4, xs);
+  mb_init_f32(&b, "w1", 4, s1, w1);
+  mb_init_f32(&b, "w2", 4, s2, w2);
+  mb_init_f32(&b, "w3", 4, s3, w3);
+  mb_init_f32(&b, "b1", 1, e2, b1);
+  mb_init_f32(&b, "b2", 1, e2, b2);
+  mb_init_f32(&b, "b3", 1, e1, b3);
+  mb_init_f32(&b, "lo", 0, NULL, &lo);
+  mb_init_f32(&b, "hi", 0, NULL, &hi);
+  const char *i1[] = {"x", "w1", "b1"}, *c1[] = {"e", "lo", "hi"};
+  mb_node(&b, "Conv", "expand", 3, i1, "e");
+  mb_node(&b, "Clip", "clip1", 3, c1, "ec");
+  const char *i2[] = {"ec", "w2", "b2"}, *c2[] = {"d", "lo", "hi"};
+  Onnx__NodeProto *dw = mb_node(&b, "Conv", "depthwise", 3, i2, "d");
+  int64_t pads[4] = {1, 1, 1, 1}, st[2] = {2, 2};
+  node_ints(dw, "pads", 4, pads);
+  node_ints(dw, "strides", 2, st);
+  node_int(dw, "group", 2 * c);
+  mb_node(&b, "Clip", "clip2", 3, c2, "dc");
+  const char *i3[] = {"dc", "w3", "b3"}, *g[] = {"p"};
+  mb_node(&b, "Conv", "project", 3, i3, "p");
+  mb_node(&b, "GlobalAveragePool", "gap", 1, g, "y");
+  mb_output(&b, "y");
+  return mb_pack(&b, len);
+}
+
+Test(graph, int8_engine_depthwise_block_and_pooled_head) {
+  const int c = 8;
+  size_t len;
+  unsigned char *buf = mbv2_block_model(&len, c);
+  qcal_graph *g;
+  cr_assert_eq(qcal_onnx_parse("mbv2.onnx", buf, len, &g), QCAL_OK, "%s", qcal_last_error());
+  int64_t s[4] = {2, c, 9, 9};
+  size_t n = (size_t)2 * c * 81, ny = (size_t)2 * c;
+  float *x = malloc(n * 4), *yq = malloc(ny * 4), *y8 = malloc(ny * 4);
+  rnd(x, n, 27, -1, 2);
+  cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+  qcal_graph_opts o = {.no_fuse = true, .plain_values = true};
+  cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
+  const void *in[1] = {x};
+  cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+  qdq_set d;
+  qdq_points(g, max_scale, &d);
+  cr_assert_eq(d.n, 7, "x, three weights, two Clip outputs, the pooled input: %d", d.n);
+  char path[] = "/tmp/qcal_mbv2_XXXXXX.onnx";
+  int fd = mkstemps(path, 5);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  cr_assert_eq(qcal_onnx_save(g, d.q, d.n, path), QCAL_OK, "%s", qcal_last_error());
+  qcal_graph_free(g);
+  float *outs[2] = {yq, y8};
+  const qcal_engine eng[2] = {QCAL_ENGINE_QDQ, QCAL_ENGINE_INT8};
+  for (int e = 0; e < 2; e++) {
+    qcal_graph *r;
+    cr_assert_eq(qcal_onnx_load(path, &r), QCAL_OK, "%s", qcal_last_error());
+    cr_assert_eq(qcal_graph_bind_input(r, 0, 4, s), QCAL_OK);
+    qcal_graph_opts ro = {.engine = eng[e]};
+    cr_assert_eq(qcal_graph_prepare(r, &ro), QCAL_OK, "%s", qcal_last_error());
+    if (eng[e] == QCAL_ENGINE_INT8) {
+      cr_assert_eq(r->int8_nodes, 3, "all three convolutions in int8 (%d)", r->int8_nodes);
+      int u8 = 0, gap8 = 0, dq = 0;
+      for (int i = 0; i < r->nnodes; i++) {
+        const qcal_node *nd = &r->nodes[i];
+        if (nd->dead)
+          continue;
+        u8 += nd->op == QCAL_GOP_Conv && nd->qy_u8;
+        gap8 += nd->op == QCAL_GOP_GlobalAveragePool && nd->qscale != NULL;
+        dq += nd->op == QCAL_GOP_DequantizeLinear;
+      }
+      cr_assert_eq(u8, 2, "both Clip outputs stored as u8 (%d)", u8);
+      cr_assert_eq(gap8, 1, "the average runs over the int8 codes");
+      cr_assert_eq(dq, 0, "no activation is dequantized (%d DequantizeLinear left)", dq);
+    }
+    cr_assert_eq(qcal_graph_run(r, in), QCAL_OK, "%s", qcal_last_error());
+    memcpy(outs[e], r->values[r->outputs[0]].data, ny * 4);
+    qcal_graph_free(r);
+  }
+  unlink(path);
+  double d8 = sqnr_db(yq, y8, ny);
+  cr_assert_geq(d8, 60, "int8 vs qdq %.1f dB", d8);
+  free(x), free(yq), free(y8);
   free(buf);
 }
