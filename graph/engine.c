@@ -255,6 +255,35 @@ static qcal_status lower_gap(qcal_graph *g, int i) {
   return QCAL_OK;
 }
 
+/* MaxPool(DQ(a)) -> Q over an int8 tensor, per-tensor scales, zero points
+ * 0: the max of the codes is the code of the max (the scale is positive);
+ * it is then requantized to the Q's scale as DQ and Q would. */
+static qcal_status lower_maxpool(qcal_graph *g, int i) {
+  qcal_node *n = &g->nodes[i];
+  qcal_node *d = live_op(g, producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
+  const float *s, *ys;
+  size_t ns, nys;
+  if (!d || !sym_params(g, d, &s, &ns) || ns != 1 || n->nout != 1)
+    return QCAL_OK;
+  const qcal_value *a = qcal_in(g, d, 0);
+  int y = n->out[0], reader = -1;
+  if ((a->dtype != QCAL_DT_I8 && a->dtype != QCAL_DT_U8) || a->ndim != 4 ||
+      g->values[y].is_output || count_readers(g, y, &reader) != 1)
+    return QCAL_OK;
+  qcal_node *q = live_op(g, reader, QCAL_GOP_QuantizeLinear);
+  if (!q || q->in[0] != y || !sym_params(g, q, &ys, &nys) || nys != 1 ||
+      g->values[q->out[0]].dtype != QCAL_DT_I8 || g->values[q->out[0]].is_output)
+    return QCAL_OK;
+  if (!(n->qscale = malloc(sizeof *n->qscale)))
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  n->qscale[0] = s[0];
+  n->qyscale = ys[0];
+  n->in[0] = d->in[0];
+  n->out[0] = q->out[0];
+  q->dead = true;
+  return QCAL_OK;
+}
+
 /* An int8 convolution output after ReLU or a Clip at >= 0 holds 0..127:
  * the same bytes as u8. When only int8 convolutions and DequantizeLinear
  * read it, it is stored as u8 (the readers' u8 x s8 kernels skip the
@@ -275,7 +304,7 @@ static void as_u8(qcal_graph *g, int i) {
     for (int s = 0; s < r->nin; s++)
       if (r->in[s] == y && !(r->op == QCAL_GOP_DequantizeLinear && s == 0) &&
           !(r->op == QCAL_GOP_Conv && r->qscale && s == 0) &&
-          !(r->op == QCAL_GOP_GlobalAveragePool && r->qscale))
+          !((r->op == QCAL_GOP_GlobalAveragePool || r->op == QCAL_GOP_MaxPool) && r->qscale))
         return;
     if (r->sum_in == y)
       return;
@@ -342,6 +371,9 @@ qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates) {
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_GlobalAveragePool && !g->nodes[i].qscale)
       QCAL_TRY(lower_gap(g, i));
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_MaxPool && !g->nodes[i].qscale)
+      QCAL_TRY(lower_maxpool(g, i));
   for (int i = 0; i < g->nnodes; i++)
     as_u8(g, i);
   return QCAL_OK;

@@ -45,9 +45,37 @@ static bool int8_add(const qcal_node *n) {
   return n->op == QCAL_GOP_Add && n->qscale;
 }
 
+/* A MaxPool can take its input's layout when it is channels last, or (in
+ * float) a block layout over whole blocks. */
+static bool pool_takes(qcal_graph *g, const qcal_node *n, const void *fmt) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  if (n->op != QCAL_GOP_MaxPool || x->ndim != 4 || !fmt)
+    return false;
+  if (qcal_fmt_nhwc(fmt))
+    return true;
+  int B = qcal_fmt_cblock(fmt);
+  return !n->qscale && B > 0 && x->shape[1] % B == 0;
+}
+
+/* ... and write the layout a convolution reading its output wants, when
+ * that is the same kind. */
+static const void *pool_out_fmt(qcal_graph *g, const qcal_node *n, const void **src) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  for (int r = 0; r < g->nnodes; r++) {
+    const qcal_node *c = &g->nodes[r];
+    if (c->dead || c->op != QCAL_GOP_Conv || c->in[0] != n->out[0] || !src[r])
+      continue;
+    if (qcal_fmt_nhwc(x->fmt) ? qcal_fmt_nhwc(src[r])
+                              : qcal_fmt_cblock(src[r]) == qcal_fmt_cblock(x->fmt))
+      return src[r];
+  }
+  return NULL;
+}
+
 /* Blocked layouts between convolutions: a Conv output stays in the layout
  * its primitive writes when every reader can take it (a Conv reading that
- * layout as input or fused residual, a per-channel Mul, GlobalAveragePool),
+ * layout as input or fused residual, a per-channel Mul, GlobalAveragePool,
+ * MaxPool),
  * so no reorder runs between them. Everything else sees plain NCHW. */
 static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
   int nv = g->nvalues;
@@ -100,6 +128,22 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
         changed = true;
       }
     }
+    for (int i = 0; i < g->nnodes; i++) {
+      qcal_node *n = &g->nodes[i];
+      if (n->dead || n->op != QCAL_GOP_MaxPool || g->plain_values)
+        continue;
+      qcal_value *y = qcal_out(g, n, 0);
+      const void *want =
+          pool_takes(g, n, qcal_in(g, n, 0)->fmt) && !y->is_output && !forced[n->out[0]]
+              ? pool_out_fmt(g, n, src)
+              : NULL;
+      if (y->fmt != want) {
+        y->fmt = want;
+        if (want)
+          bytes[n->out[0]] = qcal_fmt_bytes(want);
+        changed = true;
+      }
+    }
     /* an int8 Add (engine int8) works on bytes in any layout its two
      * inputs share, when that layout has no padding */
     for (int i = 0; i < g->nnodes; i++) {
@@ -133,7 +177,8 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
                   (n->op == QCAL_GOP_GlobalAveragePool && !n->qscale && qcal_fmt_cblock(v->fmt)) ||
                   (n->op == QCAL_GOP_GlobalAveragePool && n->qscale && qcal_fmt_nhwc(v->fmt)) ||
                   (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt) ||
-                  (int8_add(n) && qcal_fmt_equal(qcal_out(g, n, 0)->fmt, v->fmt));
+                  (int8_add(n) && qcal_fmt_equal(qcal_out(g, n, 0)->fmt, v->fmt)) ||
+                  (k == 0 && pool_takes(g, n, v->fmt));
         if (!ok) {
           v->fmt = NULL;
           forced[n->in[k]] = true;

@@ -81,6 +81,10 @@ qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n);
 /* GlobalAveragePool of DQ(int8) the int8 engine lowered (n->qscale: the
  * DQ's scale): integer sums over u8/s8, NCHW or NHWC (graph/op_int8.c). */
 qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n);
+/* MaxPool(DQ(a)) -> Q the int8 engine lowered (qscale[0]: the DQ's scale,
+ * qyscale: the Q's): the max over u8/s8 codes, requantized to s8, NCHW or
+ * channels last on either side (graph/op_int8.c). */
+qcal_status qcal_fwd_maxpool_int8(qcal_graph *g, qcal_node *n);
 
 void qcal_plan_free(qcal_graph *g);
 qcal_status qcal_plan_make(qcal_graph *g);

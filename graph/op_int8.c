@@ -6,6 +6,7 @@
  * GlobalAveragePool of a dequantized tensor sums the codes as integers
  * (exact) and scales once: y = sum(q) * s / (H * W). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "graph/internal.h"
@@ -102,5 +103,93 @@ qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n) {
 #pragma omp parallel for if (x->numel > 65536)
   for (int64_t p = 0; p < N * C; p++)
     y[p] = (float)sum_codes(xd + p * HW, (size_t)HW, 1, u) * s / hw;
+  return QCAL_OK;
+}
+
+/* DQ then Q of one max code: (q * sa) / sy, round half to even, saturate. */
+static inline int8_t requant_code(int32_t q, float sa, float sy) {
+  float r = rintf(((float)q * sa) / sy);
+  return (int8_t)(r < -128.0f ? -128.0f : r > 127.0f ? 127.0f : r);
+}
+
+/* One output row, channels last on both sides: 64 channels at a time (the
+ * tail masked), the window's max by byte compares, then the requantization
+ * 16 lanes at a time. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
+maxpool8_row_avx512(const uint8_t *x, int8_t *y, int64_t C, int64_t H, int64_t W, int64_t OW,
+                    const qcal_geom *ge, int64_t oy, bool u, float sa, float sy) {
+  const __m512 va = _mm512_set1_ps(sa), vy = _mm512_set1_ps(sy);
+  const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+  for (int64_t ox = 0; ox < OW; ox++)
+    for (int64_t c = 0; c < C; c += 64) {
+      __mmask64 m = C - c >= 64 ? ~0ull : ((1ull << (C - c)) - 1ull);
+      __m512i mx = _mm512_set1_epi8(u ? 0 : (char)-128);
+      for (int64_t ky = 0; ky < ge->k[0]; ky++) {
+        int64_t yy = oy * ge->s[0] - ge->pb[0] + ky * ge->d[0];
+        if (yy < 0 || yy >= H)
+          continue;
+        for (int64_t kx = 0; kx < ge->k[1]; kx++) {
+          int64_t xx = ox * ge->s[1] - ge->pb[1] + kx * ge->d[1];
+          if (xx < 0 || xx >= W)
+            continue;
+          __m512i v = _mm512_maskz_loadu_epi8(m, x + (yy * W + xx) * C + c);
+          mx = u ? _mm512_max_epu8(mx, v) : _mm512_max_epi8(mx, v);
+        }
+      }
+      uint8_t codes[64];
+      _mm512_storeu_si512(codes, mx);
+      for (int k = 0; k < 4 && c + 16 * k < C; k++) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(codes + 16 * k));
+        __m512i q = u ? _mm512_cvtepu8_epi32(b) : _mm512_cvtepi8_epi32(b);
+        __m512 r = _mm512_div_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), va), vy);
+        r = _mm512_roundscale_ps(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+        int64_t left = C - c - 16 * k;
+        _mm_mask_storeu_epi8(y + ox * C + c + 16 * k,
+                             left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u),
+                             _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r)));
+      }
+    }
+}
+
+qcal_status qcal_fwd_maxpool_int8(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  qcal_value *y = qcal_out(g, n, 0);
+  qcal_geom ge;
+  QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &ge));
+  const int64_t N = x->shape[0], C = x->shape[1], H = ge.in[0], W = ge.in[1];
+  const int64_t OH = ge.out[0], OW = ge.out[1];
+  const bool u = x->dtype == QCAL_DT_U8, xl = x->fmt != NULL, yl = y->fmt != NULL;
+  const float sa = n->qscale[0], sy = n->qyscale;
+  const uint8_t *xd = x->data;
+  int8_t *yd = y->data;
+  const bool simd = xl && yl && (qcal_isa_enabled() & QCAL_ISA_AVX512);
+#pragma omp parallel for collapse(2) if (y->numel > 65536)
+  for (int64_t nn = 0; nn < N; nn++)
+    for (int64_t oy = 0; oy < OH; oy++) {
+      if (simd) {
+        maxpool8_row_avx512(xd + nn * H * W * C, yd + (nn * OH + oy) * OW * C, C, H, W, OW, &ge, oy,
+                            u, sa, sy);
+        continue;
+      }
+      for (int64_t ox = 0; ox < OW; ox++)
+        for (int64_t c = 0; c < C; c++) {
+          int32_t m = u ? 0 : -128;
+          for (int64_t ky = 0; ky < ge.k[0]; ky++) {
+            int64_t yy = oy * ge.s[0] - ge.pb[0] + ky * ge.d[0];
+            for (int64_t kx = 0; kx < ge.k[1] && yy >= 0 && yy < H; kx++) {
+              int64_t xx = ox * ge.s[1] - ge.pb[1] + kx * ge.d[1];
+              if (xx < 0 || xx >= W)
+                continue;
+              uint8_t b =
+                  xd[xl ? ((nn * H + yy) * W + xx) * C + c : ((nn * C + c) * H + yy) * W + xx];
+              int32_t v = u ? (int32_t)b : (int32_t)(int8_t)b;
+              m = v > m ? v : m;
+            }
+          }
+          yd[yl ? ((nn * OH + oy) * OW + ox) * C + c : ((nn * C + c) * OH + oy) * OW + ox] =
+              requant_code(m, sa, sy);
+        }
+    }
   return QCAL_OK;
 }

@@ -1,6 +1,7 @@
 /* MaxPool, AveragePool (pads, strides, dilations, ceil_mode,
  * count_include_pad) and the global pools, in plain C over NCHW planes. */
 #include <math.h>
+#include <string.h>
 
 #include "graph/internal.h"
 
@@ -19,8 +20,60 @@ qcal_status qcal_infer_pool(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, shape);
 }
 
+/* MaxPool from the layout the convolution before it writes, channels last
+ * ([N][H][W][C]) or blocked ([N][C/B][H][W][B]), into the same layout or
+ * plain NCHW. Channels last is blocked with B = C: either way a pixel's B
+ * lanes are contiguous, so the window loop runs on whole vectors. */
+static void maxpool_lanes(const qcal_value *x, qcal_value *y, const qcal_geom *ge) {
+  const int64_t C = x->shape[1];
+  const int64_t B = qcal_fmt_nhwc(x->fmt) ? C : qcal_fmt_cblock(x->fmt);
+  const bool yb = y->fmt != NULL;
+  const int64_t N = x->shape[0], CB = C / B, H = ge->in[0], W = ge->in[1];
+  const int64_t OH = ge->out[0], OW = ge->out[1];
+  const float *xd = x->data;
+  float *yd = y->data;
+#pragma omp parallel for collapse(3) if (y->numel > 16384)
+  for (int64_t nn = 0; nn < N; nn++)
+    for (int64_t cb = 0; cb < CB; cb++)
+      for (int64_t oy = 0; oy < OH; oy++) {
+        const float *xp = xd + (nn * CB + cb) * H * W * B;
+        for (int64_t ox = 0; ox < OW; ox++)
+          for (int64_t b0 = 0; b0 < B; b0 += 64) {
+            const int64_t nb = B - b0 < 64 ? B - b0 : 64;
+            float m[64];
+            for (int64_t b = 0; b < nb; b++)
+              m[b] = -INFINITY;
+            for (int64_t ky = 0; ky < ge->k[0]; ky++) {
+              int64_t yy = oy * ge->s[0] - ge->pb[0] + ky * ge->d[0];
+              for (int64_t kx = 0; kx < ge->k[1] && yy >= 0 && yy < H; kx++) {
+                int64_t xx = ox * ge->s[1] - ge->pb[1] + kx * ge->d[1];
+                if (xx < 0 || xx >= W)
+                  continue;
+                const float *v = xp + (yy * W + xx) * B + b0;
+                for (int64_t b = 0; b < nb; b++)
+                  m[b] = v[b] > m[b] ? v[b] : m[b];
+              }
+            }
+            if (yb)
+              memcpy(yd + (((nn * CB + cb) * OH + oy) * OW + ox) * B + b0, m,
+                     (size_t)nb * sizeof *m);
+            else
+              for (int64_t b = 0; b < nb; b++)
+                yd[((nn * C + cb * B + b0 + b) * OH + oy) * OW + ox] = m[b];
+          }
+      }
+}
+
 qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
+  if (n->qscale)
+    return qcal_fwd_maxpool_int8(g, n);
   const qcal_value *x = qcal_in(g, n, 0);
+  if (x->fmt) { /* the plan hands a channels-last or blocked input only to a 2-D MaxPool */
+    qcal_geom bg;
+    QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &bg));
+    maxpool_lanes(x, qcal_out(g, n, 0), &bg);
+    return QCAL_OK;
+  }
   qcal_value *y = qcal_out(g, n, 0);
   qcal_geom ge;
   QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &ge));

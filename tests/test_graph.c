@@ -14,6 +14,7 @@
 #include "onnx.pb-c.h"
 #include "qcal/datasets.h"
 #include "qcal/graph.h"
+#include "qcal/kernels.h"
 
 /* ---- a small ONNX model builder over the generated structs */
 typedef struct mb {
@@ -1018,13 +1019,15 @@ Test(graph, int8_engine_depthwise_block_and_pooled_head) {
   close(fd);
   cr_assert_eq(qcal_onnx_save(g, d.q, d.n, path), QCAL_OK, "%s", qcal_last_error());
   qcal_graph_free(g);
-  float *outs[2] = {yq, y8};
-  const qcal_engine eng[2] = {QCAL_ENGINE_QDQ, QCAL_ENGINE_INT8};
-  for (int e = 0; e < 2; e++) {
+  float *yp = malloc(ny * 4);
+  float *outs[3] = {yq, y8, yp};
+  /* the third run keeps every value plain NCHW: the average's other loop */
+  const qcal_engine eng[3] = {QCAL_ENGINE_QDQ, QCAL_ENGINE_INT8, QCAL_ENGINE_INT8};
+  for (int e = 0; e < 3; e++) {
     qcal_graph *r;
     cr_assert_eq(qcal_onnx_load(path, &r), QCAL_OK, "%s", qcal_last_error());
     cr_assert_eq(qcal_graph_bind_input(r, 0, 4, s), QCAL_OK);
-    qcal_graph_opts ro = {.engine = eng[e]};
+    qcal_graph_opts ro = {.engine = eng[e], .plain_values = e == 2};
     cr_assert_eq(qcal_graph_prepare(r, &ro), QCAL_OK, "%s", qcal_last_error());
     if (eng[e] == QCAL_ENGINE_INT8) {
       cr_assert_eq(r->int8_nodes, 3, "all three convolutions in int8 (%d)", r->int8_nodes);
@@ -1046,8 +1049,132 @@ Test(graph, int8_engine_depthwise_block_and_pooled_head) {
     qcal_graph_free(r);
   }
   unlink(path);
-  double d8 = sqnr_db(yq, y8, ny);
+  double d8 = sqnr_db(yq, y8, ny), dp = sqnr_db(yq, yp, ny);
   cr_assert_geq(d8, 60, "int8 vs qdq %.1f dB", d8);
-  free(x), free(yq), free(y8);
+  cr_assert_geq(dp, 60, "int8 (plain values) vs qdq %.1f dB", dp);
+  free(x), free(yq), free(y8), free(yp);
   free(buf);
+}
+
+/* Conv -> Relu -> MaxPool(3x3, stride 2, pad 1) -> Conv: MaxPool reads the
+ * convolution's own layout in float (channels last or blocked, the same
+ * numbers as the plain path, bit for bit), and the int8 engine takes the
+ * max over the int8 codes and requantizes to the next pair's scale, within
+ * rounding of the qdq engine. */
+static unsigned char *pool_model(size_t *len, int c) {
+  static float w1[16 * 16 * 9], w2[16 * 16 * 9], b1[16], b2[16];
+  rnd(w1, (size_t)c * c * 9, 31, -0.3f, 0.3f);
+  rnd(w2, (size_t)c * c * 9, 32, -0.3f, 0.3f);
+  rnd(b1, (size_t)c, 33, -0.1f, 0.2f);
+  rnd(b2, (size_t)c, 34, -0.1f, 0.1f);
+  static mb b;
+  mb_init(&b, 13);
+  int64_t xs[4] = {-1, c, 11, 10}, ws[4] = {c, c, 3, 3}, cs[1] = {c};
+  int64_t pads[4] = {1, 1, 1, 1}, ks[2] = {3, 3}, st[2] = {2, 2};
+  mb_input(&b, "x", 4, xs);
+  mb_init_f32(&b, "w1", 4, ws, w1);
+  mb_init_f32(&b, "w2", 4, ws, w2);
+  mb_init_f32(&b, "b1", 1, cs, b1);
+  mb_init_f32(&b, "b2", 1, cs, b2);
+  const char *i1[] = {"x", "w1", "b1"}, *r[] = {"c1"}, *p[] = {"r1"}, *i2[] = {"m", "w2", "b2"};
+  node_ints(mb_node(&b, "Conv", "conv1", 3, i1, "c1"), "pads", 4, pads);
+  mb_node(&b, "Relu", "relu", 1, r, "r1");
+  Onnx__NodeProto *mp = mb_node(&b, "MaxPool", "pool", 1, p, "m");
+  node_ints(mp, "kernel_shape", 2, ks);
+  node_ints(mp, "strides", 2, st);
+  node_ints(mp, "pads", 4, pads);
+  node_ints(mb_node(&b, "Conv", "conv2", 3, i2, "y"), "pads", 4, pads);
+  mb_output(&b, "y");
+  return mb_pack(&b, len);
+}
+
+/* max calibration, then every other value's scale 31% wider: the pool's
+ * input and output scales differ, so its requantization does something */
+static float uneven_scale(const qcal_value *v, int ch, int idx) {
+  return max_scale(v, ch, idx) * (idx % 2 ? 1.31f : 1.0f);
+}
+
+static void maxpool_check(void) {
+  for (int c = 16; c >= 3; c -= 13) { /* 16: whole blocks; 3: the plain path */
+    size_t len;
+    unsigned char *buf = pool_model(&len, c);
+    int64_t s[4] = {2, c, 11, 10};
+    size_t n = (size_t)2 * c * 110, ny = (size_t)2 * c * 30;
+    float *x = malloc(n * 4), *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *yq = malloc(ny * 4),
+          *y8 = malloc(ny * 4);
+    rnd(x, n, 35, -1, 1);
+    const void *in[1] = {x};
+    /* float: plain values against the convolutions' layouts */
+    float *outs[2] = {y0, y1};
+    for (int k = 0; k < 2; k++) {
+      qcal_graph *g;
+      cr_assert_eq(qcal_onnx_parse("pool.onnx", buf, len, &g), QCAL_OK, "%s", qcal_last_error());
+      cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+      qcal_graph_opts o = {.plain_values = k == 0};
+      cr_assert_eq(qcal_graph_prepare(g, &o), QCAL_OK, "%s", qcal_last_error());
+      if (k == 1 && c == 16) {
+        const qcal_node *pn = &g->nodes[g->values[qcal_graph_find(g, "m")].producer];
+        cr_assert_eq(pn->op, QCAL_GOP_MaxPool);
+        cr_assert_not_null(g->values[pn->in[0]].fmt, "MaxPool reads the convolution's layout");
+      }
+      cr_assert_eq(qcal_graph_run(g, in), QCAL_OK, "%s", qcal_last_error());
+      memcpy(outs[k], g->values[g->outputs[0]].data, ny * 4);
+      if (k == 0) { /* calibrate on this run and write the Q/DQ model */
+        qcal_graph_free(g);
+        cr_assert_eq(qcal_onnx_parse("pool.onnx", buf, len, &g), QCAL_OK);
+        cr_assert_eq(qcal_graph_bind_input(g, 0, 4, s), QCAL_OK);
+        qcal_graph_opts cal = {.no_fuse = true, .plain_values = true};
+        cr_assert_eq(qcal_graph_prepare(g, &cal), QCAL_OK, "%s", qcal_last_error());
+        cr_assert_eq(qcal_graph_run(g, in), QCAL_OK);
+        qdq_set d;
+        qdq_points(g, uneven_scale, &d);
+        char path[] = "/tmp/qcal_pool_XXXXXX.onnx";
+        int fd = mkstemps(path, 5);
+        cr_assert_geq(fd, 0);
+        close(fd);
+        cr_assert_eq(qcal_onnx_save(g, d.q, d.n, path), QCAL_OK, "%s", qcal_last_error());
+        float *qo[2] = {yq, y8};
+        const qcal_engine eng[2] = {QCAL_ENGINE_QDQ, QCAL_ENGINE_INT8};
+        for (int e = 0; e < 2; e++) {
+          qcal_graph *r;
+          cr_assert_eq(qcal_onnx_load(path, &r), QCAL_OK, "%s", qcal_last_error());
+          cr_assert_eq(qcal_graph_bind_input(r, 0, 4, s), QCAL_OK);
+          qcal_graph_opts ro = {.engine = eng[e]};
+          cr_assert_eq(qcal_graph_prepare(r, &ro), QCAL_OK, "%s", qcal_last_error());
+          if (e == 1) {
+            int pool8 = 0;
+            for (int i = 0; i < r->nnodes; i++)
+              pool8 += !r->nodes[i].dead && r->nodes[i].op == QCAL_GOP_MaxPool &&
+                       r->nodes[i].qscale != NULL;
+            cr_assert_eq(pool8, 1, "the MaxPool runs over int8 codes");
+          }
+          cr_assert_eq(qcal_graph_run(r, in), QCAL_OK, "%s", qcal_last_error());
+          memcpy(qo[e], r->values[r->outputs[0]].data, ny * 4);
+          qcal_graph_free(r);
+        }
+        unlink(path);
+      }
+      qcal_graph_free(g);
+    }
+    for (size_t i = 0; i < ny; i++)
+      cr_assert_float_eq(y1[i], y0[i], 1e-4f, "c=%d element %zu: %g vs %g", c, i, y1[i], y0[i]);
+    double d8 = sqnr_db(yq, y8, ny);
+    cr_assert_geq(d8, 60, "c=%d: int8 vs qdq %.1f dB", c, d8);
+    free(x), free(y0), free(y1), free(yq), free(y8);
+    free(buf);
+  }
+}
+
+Test(graph, maxpool_layouts_and_int8) {
+  maxpool_check();
+}
+
+static void arch_ref(void) {
+  setenv("QCAL_ARCH", "ref", 1);
+}
+
+/* the same with the SIMD paths off: the int8 MaxPool's scalar loop */
+Test(graph, maxpool_layouts_and_int8_scalar, .init = arch_ref) {
+  cr_assert_eq(qcal_isa_enabled(), 0u);
+  maxpool_check();
 }

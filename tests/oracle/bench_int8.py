@@ -5,7 +5,10 @@ between qcal bench-model (engines fp32 and int8 on the Q/DQ file) and ONNX
 Runtime (npm onnxruntime-node, graph optimizations on: FP32 on the float
 model, its own INT8 execution of the same Q/DQ model), so that load on a
 shared machine hits all four. Each side reports its median over REPEAT runs
-after warm-up; the table gives the median over rounds.
+after warm-up; the table gives the median over rounds. It also counts the
+convolutions ONNX Runtime turned into QLinearConv (integer) in the graph it
+ran: the rest ran in float between its QuantizeLinear / DequantizeLinear
+nodes, which is what "ORT int8" measures on such a model.
 usage: bench_int8.py QCAL SOURCE_ROOT [THREADS] [REPEAT] [ROUNDS]"""
 import json
 import os
@@ -14,6 +17,7 @@ import sys
 import tempfile
 
 import numpy as np
+import onnx
 
 sys.path.insert(0, os.path.dirname(__file__))
 import onnx_zoo  # noqa: E402
@@ -30,6 +34,7 @@ print(f"latency at 1x3x224x224, {threads} threads, median of {repeat} runs x {ro
       f"(load average {os.getloadavg()[0]:.2f} at start)")
 print(f"{'model':14} {'qcal fp32':>10} {'qcal int8':>10} {'speed-up':>9} {'ORT fp32':>9} "
       f"{'ORT int8':>9} {'ORT x':>6} {'qcal/ORT int8':>14}")
+qconv = {}
 with tempfile.TemporaryDirectory() as tmp:
     for name in nets:
         model, x, _ = onnx_zoo.export(name)
@@ -38,7 +43,7 @@ with tempfile.TemporaryDirectory() as tmp:
                         "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "-o", qdq],
                        check=True, capture_output=True)
         q32, q8, o32, o8 = [], [], [], []
-        for _ in range(rounds):
+        for r in range(rounds):
             js = os.path.join(tmp, "bm.json")
             subprocess.run([qcal, "bench-model", qdq, "--engines", "fp32,int8", "--threads",
                             str(threads), "--reps", str(repeat), "--rounds", "1", "--input", x,
@@ -50,9 +55,18 @@ with tempfile.TemporaryDirectory() as tmp:
             q8.append(med["int8"])
             o32.append(onnx_zoo.ort_run(root, peers, model, x, os.path.join(tmp, "o"), threads,
                                         repeat)[1])
+            opt = os.path.join(tmp, name + ".ort.onnx") if r == 0 else None
             o8.append(onnx_zoo.ort_run(root, peers, qdq, x, os.path.join(tmp, "p"), threads,
-                                       repeat)[1])
+                                       repeat, optimized=opt)[1])
+            if opt:
+                ops = [nd.op_type for nd in onnx.load(opt).graph.node]
+                qconv[name] = (ops.count("QLinearConv"),
+                               sum(ops.count(k) for k in ("QLinearConv", "Conv", "FusedConv",
+                                                          "NchwcConv")))
         a, b_, c, d = (float(np.median(v)) for v in (q32, q8, o32, o8))
         print(f"{name:14} {a:10.2f} {b_:10.2f} {a / b_:8.2f}x {c:9.2f} {d:9.2f} {c / d:5.2f}x "
               f"{b_ / d:14.2f}", flush=True)
 print(f"(load average {os.getloadavg()[0]:.2f} at end)")
+for name, (k, n) in qconv.items():
+    print(f"ORT int8 on {name}: {k} of {n} convolutions as QLinearConv (integer); the rest in "
+          "float between its Q/DQ nodes")

@@ -3,6 +3,8 @@
 // Feeds the float32 .npy to the model's single input, writes each output to
 // OUT_PREFIX<i>.npy (float32), prints one JSON line with the output names and
 // latency_ms (median of REPEAT runs after one warm-up). OPT: all|disabled.
+// QCAL_ORT_OPTIMIZED=FILE also saves the graph ONNX Runtime runs (after its
+// optimizations), to see which nodes it turned into integer kernels.
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy.js');
 const ort = require(path.join(process.env.QCAL_PEERS, 'node_modules', 'onnxruntime-node'));
@@ -12,6 +14,7 @@ async function main() {
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: Number(threads), interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: opt || 'all',
+    ...(process.env.QCAL_ORT_OPTIMIZED ? { optimizedModelFilePath: process.env.QCAL_ORT_OPTIMIZED } : {}),
   });
   const x = readNpy(input);
   const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) };
