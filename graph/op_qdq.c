@@ -1,7 +1,6 @@
 /* QuantizeLinear / DequantizeLinear (per tensor and per axis, int8 and
  * uint8; DequantizeLinear also int32 with zero point 0), on the affine
  * kernels the conformance suite already checks against ONNX. */
-#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -57,44 +56,10 @@ qcal_status qcal_infer_qdq(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
 }
 
-/* Per-tensor QuantizeLinear fast path (the engines' hot Q nodes): the same
- * arithmetic as the affine kernel (x / scale, round half to even, NaN to the
- * zero point, saturate) 16 lanes at a time with AVX-512 where QCAL_ARCH
- * allows it (GCC does not vectorise the rounding and saturation), then the
- * scalar loop for the tail. The f32_q8_quantize kernels multiply by an
- * inverse scale instead, which is not ONNX's division. */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t
-q8_avx512(const float *x, size_t n, float s, float zp, bool s8, void *y) {
-  const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(zp);
-  const __m512 lo = _mm512_set1_ps(s8 ? -128.0f : 0.0f), hi = _mm512_set1_ps(s8 ? 127.0f : 255.0f);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 r = _mm512_div_ps(_mm512_loadu_ps(x + i), vs);
-    __mmask16 ok = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q);
-    r = _mm512_add_ps(_mm512_roundscale_ps(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
-    r = _mm512_mask_blend_ps(ok, vz, r);
-    r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
-    _mm_storeu_si128((__m128i *)((char *)y + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r)));
-  }
-  return i;
-}
-
-static void q8_run(const float *x, size_t n, float s, float zp, bool s8, void *y) {
-  size_t i = qcal_isa_enabled() & QCAL_ISA_AVX512 ? q8_avx512(x, n, s, zp, s8, y) : 0;
-  const float lo = s8 ? -128.0f : 0.0f, hi = s8 ? 127.0f : 255.0f;
-  for (; i < n; i++) {
-    float r = x[i] / s;
-    r = r == r ? rintf(r) + zp : zp;
-    r = r < lo ? lo : r > hi ? hi : r;
-    if (s8)
-      ((int8_t *)y)[i] = (int8_t)r;
-    else
-      ((uint8_t *)y)[i] = (uint8_t)r;
-  }
-}
-
-/* Per-tensor, zero point 0: y = q * scale, which is the dispatched
- * s8/u8_f32_dequantize kernels' arithmetic. */
+/* The engines' hot Q/DQ nodes, per tensor: QuantizeLinear on the dispatched
+ * f32_q8_quantize_div kernels (ONNX's division; the f32_q8_quantize kernels
+ * multiply by an inverse scale instead), DequantizeLinear with zero point 0
+ * (y = q * scale) on the s8/u8_f32_dequantize kernels. */
 static void qdq_fast(bool quant, const void *x, size_t n, float s, float zp, bool s8, void *y) {
   const qcal_kernel_table *kt = qcal_kernels();
   const size_t chunk = 16384;
@@ -103,7 +68,7 @@ static void qdq_fast(bool quant, const void *x, size_t n, float s, float zp, boo
   for (long c = 0; c < nchunks; c++) {
     size_t a = (size_t)c * chunk, m = n - a < chunk ? n - a : chunk;
     if (quant)
-      q8_run((const float *)x + a, m, s, zp, s8, (char *)y + a);
+      kt->f32_q8_quantize_div(m, (const float *)x + a, s, zp, s8, (char *)y + a);
     else if (s8)
       kt->s8_f32_dequantize(m, (const int8_t *)x + a, (float *)y + a, &s, false);
     else

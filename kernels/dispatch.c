@@ -72,6 +72,9 @@ static void init_once(void) {
     SET(s8_relu)
     SET(f32_add)
     SET(s8_add)
+    SET(f32_q8_quantize_div)
+    SET(s8_s8_add_requant)
+    SET(q8_s8_rescale)
 #undef SET
   }
   if (g_enabled & QCAL_ISA_AVX512)

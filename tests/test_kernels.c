@@ -347,3 +347,77 @@ Test(reference, affine_round_half_even_and_saturate) {
   const float zero = 0.0f;
   cr_assert_eq(qcal_affine_quantize(&l, x, &zero, &zs, QCAL_S8, s), QCAL_EINVAL);
 }
+
+/* The int8 engine's element-wise kernels: every variant against the
+ * reference bit for bit (ties at .5, NaN, saturation, tails), and the
+ * reference against known values. */
+Test(kernels, onnx_q8_variants_match_ref_bitwise) {
+  const size_t nmax = 1000;
+  float *x = malloc(nmax * 4);
+  int8_t *a = malloc(nmax), *b = malloc(nmax), *y0 = malloc(nmax + 1), *y1 = malloc(nmax + 1);
+  uint32_t seed = 99;
+  for (size_t i = 0; i < nmax; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    a[i] = (int8_t)(seed >> 24);
+    b[i] = (int8_t)(seed >> 16);
+    /* halves and near-halves of the scale below, some out of range, NaN */
+    x[i] = i % 97 == 5 ? NAN : (float)((int)(seed % 600) - 300) * 0.5f * 0.25f;
+  }
+  for (size_t v = 0; v < qcal_kernel_count; v++) {
+    const qcal_kernel_entry *e = &qcal_kernel_list[v];
+    const qcal_kernel_entry *ref = ref_of(e->family);
+    if (e == ref || !runnable(e))
+      continue;
+    for (size_t si = 0; si < N_TEST_SIZES; si++) {
+      size_t n = test_sizes[si] < nmax ? test_sizes[si] : nmax;
+      for (int k = 0; k < 2; k++) {
+        memset(y0, 0x5a, nmax + 1), memset(y1, 0x5a, nmax + 1);
+        if (!strcmp(e->family, "f32_q8_quantize_div")) {
+          ((qcal_f32_q8_quantize_div_fn *)ref->fn)(n, x, 0.25f, k ? 3.0f : 0.0f, k, y0);
+          ((qcal_f32_q8_quantize_div_fn *)e->fn)(n, x, 0.25f, k ? 3.0f : 0.0f, k, y1);
+        } else if (!strcmp(e->family, "s8_s8_add_requant")) {
+          ((qcal_s8_s8_add_requant_fn *)ref->fn)(n, a, b, 0.03f, 0.021f, 0.05f, k ? -2.0f : 0.0f, k,
+                                                 y0);
+          ((qcal_s8_s8_add_requant_fn *)e->fn)(n, a, b, 0.03f, 0.021f, 0.05f, k ? -2.0f : 0.0f, k,
+                                               y1);
+        } else if (!strcmp(e->family, "q8_s8_rescale")) {
+          ((qcal_q8_s8_rescale_fn *)ref->fn)(n, (const uint8_t *)a, k, 0.3f, k ? 0.6f : 0.1f, y0);
+          ((qcal_q8_s8_rescale_fn *)e->fn)(n, (const uint8_t *)a, k, 0.3f, k ? 0.6f : 0.1f, y1);
+        } else {
+          continue;
+        }
+        for (size_t i = 0; i <= n; i++)
+          cr_assert_eq(y0[i], y1[i], "%s %s n=%zu k=%d i=%zu: %d vs %d", e->family, e->isa, n, k, i,
+                       y0[i], y1[i]);
+      }
+    }
+  }
+  free(x), free(a), free(b), free(y0), free(y1);
+}
+
+Test(reference, onnx_q8_known_values) {
+  /* x / s: 0.5 and 1.5 and 2.5 round to even, NaN to the zero point,
+   * 200 saturates */
+  const float x[6] = {0.125f, 0.375f, 0.625f, NAN, 50.0f, -50.0f};
+  int8_t q[6];
+  qcal_f32_q8_quantize_div__ref(6, x, 0.25f, 0.0f, true, q);
+  const int8_t want[6] = {0, 2, 2, 0, 127, -128};
+  for (int i = 0; i < 6; i++)
+    cr_assert_eq(q[i], want[i], "quantize %d: %d", i, q[i]);
+  uint8_t u[2];
+  const float xu[2] = {-1.0f, 0.375f};
+  qcal_f32_q8_quantize_div__ref(2, xu, 0.25f, 10.0f, false, u);
+  cr_assert(u[0] == 6 && u[1] == 12, "%d %d", u[0], u[1]);
+  /* 10 * 0.1 + (-30) * 0.1 = -2 -> relu 0; 100 * 0.1 + 27 * 0.1 = 12.7 / 0.1 = 127 */
+  const int8_t a[2] = {10, 100}, b[2] = {-30, 27};
+  int8_t y[2];
+  qcal_s8_s8_add_requant__ref(2, a, b, 0.1f, 0.1f, 0.1f, 0.0f, true, y);
+  cr_assert(y[0] == 0 && y[1] == 127, "%d %d", y[0], y[1]);
+  /* 127 * 0.2 / 0.1 = 254 saturates; 3 * 0.5 / 1 = 1.5 -> 2; 0x85 as s8 = -123 */
+  const uint8_t c[3] = {127, 3, 0x85};
+  int8_t r[3];
+  qcal_q8_s8_rescale__ref(1, c, true, 0.2f, 0.1f, r);
+  qcal_q8_s8_rescale__ref(1, c + 1, true, 0.5f, 1.0f, r + 1);
+  qcal_q8_s8_rescale__ref(1, c + 2, false, 1.0f, 1.0f, r + 2);
+  cr_assert(r[0] == 127 && r[1] == 2 && r[2] == -123, "%d %d %d", r[0], r[1], r[2]);
+}

@@ -50,6 +50,23 @@ typedef void qcal_f32_add_fn(size_t n, const float *a, const float *b, float *y)
 /* saturating int8 add of two tensors on the same scale */
 typedef void qcal_s8_add_fn(size_t n, const int8_t *a, const int8_t *b, int8_t *y);
 
+/* The int8 engine's element-wise steps, with ONNX's arithmetic (x / scale,
+ * round half to even, saturate), bit for bit what the nodes they stand for
+ * compute:
+ * QuantizeLinear per tensor: y = saturate(rint(x / s) + zp), NaN -> zp,
+ * into s8 (s8) or u8 bytes. */
+typedef void qcal_f32_q8_quantize_div_fn(size_t n, const float *x, float s, float zp, bool s8,
+                                         void *y);
+/* Add(DQ(a), DQ(b)) [-> Relu] -> Q over s8 codes:
+ * y = saturate(rint(act(a * sa + b * sb) / sy) + zy), the products rounded
+ * before the sum (no fused multiply-add). */
+typedef void qcal_s8_s8_add_requant_fn(size_t n, const int8_t *a, const int8_t *b, float sa,
+                                       float sb, float sy, float zy, bool relu, int8_t *y);
+/* Codes from one scale to another as DQ then Q would (MaxPool between):
+ * y = saturate(rint((q * sa) / sy)), q u8 (u8) or s8. */
+typedef void qcal_q8_s8_rescale_fn(size_t n, const uint8_t *q, bool u8, float sa, float sy,
+                                   int8_t *y);
+
 enum {
   QCAL_ISA_REF = 0,
   QCAL_ISA_AVX2 = 1u << 0,    /* AVX2 + FMA */
@@ -81,6 +98,9 @@ typedef struct qcal_kernel_table {
   qcal_s8_relu_fn *s8_relu;
   qcal_f32_add_fn *f32_add;
   qcal_s8_add_fn *s8_add;
+  qcal_f32_q8_quantize_div_fn *f32_q8_quantize_div;
+  qcal_s8_s8_add_requant_fn *s8_s8_add_requant;
+  qcal_q8_s8_rescale_fn *q8_s8_rescale;
 } qcal_kernel_table;
 
 /* CPU features of this machine (QCAL_ISA_* bits), detected once. */
