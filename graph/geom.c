@@ -120,3 +120,22 @@ qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x, co
   }
   return QCAL_OK;
 }
+
+int64_t qcal_geom_taps(const qcal_geom *ge, int64_t oy, int64_t ox, int64_t *taps) {
+  int64_t n = 0;
+  for (int64_t ky = 0; ky < ge->k[0]; ky++) {
+    int64_t yy = oy * ge->s[0] - ge->pb[0] + ky * ge->d[0];
+    for (int64_t kx = 0; kx < ge->k[1] && yy >= 0 && yy < ge->in[0]; kx++) {
+      int64_t xx = ox * ge->s[1] - ge->pb[1] + kx * ge->d[1];
+      if (xx >= 0 && xx < ge->in[1])
+        taps[n++] = yy * ge->in[1] + xx;
+    }
+  }
+  return n;
+}
+
+size_t qcal_geom_taps_cap(const qcal_geom *ge) {
+  int64_t r = ge->k[0] < ge->in[0] ? ge->k[0] : ge->in[0];
+  int64_t c = ge->k[1] < ge->in[1] ? ge->k[1] : ge->in[1];
+  return (size_t)(r * c);
+}

@@ -134,3 +134,9 @@ typedef struct qcal_geom {
  * output_padding / output_shape for ConvTranspose) for x's spatial dims. */
 qcal_status qcal_geom_parse(qcal_graph *g, qcal_node *n, const qcal_value *x, const int64_t *ksize,
                             bool transpose, bool pool, qcal_geom *o);
+/* The input pixels (y * in[1] + x) inside output (oy, ox)'s 2-D window,
+ * padding left out; taps holds qcal_geom_taps_cap. Returns how many. */
+int64_t qcal_geom_taps(const qcal_geom *ge, int64_t oy, int64_t ox, int64_t *taps);
+/* At most min(k, in) distinct rows times as many columns: bounded by the
+ * input's size, however large the (untrusted) kernel. */
+size_t qcal_geom_taps_cap(const qcal_geom *ge);

@@ -9,6 +9,8 @@
  * The element-wise arithmetic is in the kernel list (s8_s8_add_requant,
  * q8_s8_rescale). */
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph/internal.h"
@@ -75,25 +77,20 @@ qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n) {
 
 /* The window max of one output row's codes, channels last (the C codes of
  * a pixel contiguous, so the byte compares vectorize), into m [OW][C]. */
-static void maxpool8_row_nhwc(const uint8_t *x, int64_t C, int64_t H, int64_t W, int64_t OW,
-                              const qcal_geom *ge, int64_t oy, bool u, uint8_t *m) {
+static void maxpool8_row_nhwc(const uint8_t *x, int64_t C, int64_t OW, const qcal_geom *ge,
+                              int64_t oy, bool u, int64_t *taps, uint8_t *m) {
   for (int64_t ox = 0; ox < OW; ox++) {
     uint8_t *mp = m + ox * C;
     memset(mp, u ? 0 : 0x80, (size_t)C);
-    for (int64_t ky = 0; ky < ge->k[0]; ky++) {
-      int64_t yy = oy * ge->s[0] - ge->pb[0] + ky * ge->d[0];
-      for (int64_t kx = 0; kx < ge->k[1] && yy >= 0 && yy < H; kx++) {
-        int64_t xx = ox * ge->s[1] - ge->pb[1] + kx * ge->d[1];
-        if (xx < 0 || xx >= W)
-          continue;
-        const uint8_t *v = x + (yy * W + xx) * C;
-        if (u)
-          for (int64_t c = 0; c < C; c++)
-            mp[c] = v[c] > mp[c] ? v[c] : mp[c];
-        else
-          for (int64_t c = 0; c < C; c++)
-            mp[c] = (int8_t)v[c] > (int8_t)mp[c] ? v[c] : mp[c];
-      }
+    int64_t nt = qcal_geom_taps(ge, oy, ox, taps);
+    for (int64_t t = 0; t < nt; t++) {
+      const uint8_t *v = x + taps[t] * C;
+      if (u)
+        for (int64_t c = 0; c < C; c++)
+          mp[c] = v[c] > mp[c] ? v[c] : mp[c];
+      else
+        for (int64_t c = 0; c < C; c++)
+          mp[c] = (int8_t)v[c] > (int8_t)mp[c] ? v[c] : mp[c];
     }
   }
 }
@@ -103,48 +100,43 @@ qcal_status qcal_fwd_maxpool_int8(qcal_graph *g, qcal_node *n) {
   qcal_value *y = qcal_out(g, n, 0);
   qcal_geom ge;
   QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &ge));
-  const int64_t N = x->shape[0], C = x->shape[1], H = ge.in[0], W = ge.in[1];
+  const int64_t N = x->shape[0], C = x->shape[1], HW = ge.in[0] * ge.in[1];
   const int64_t OH = ge.out[0], OW = ge.out[1];
   const bool u = x->dtype == QCAL_DT_U8, xl = x->fmt != NULL, yl = y->fmt != NULL;
   const float sa = n->qscale[0], sy = n->qyscale;
   const uint8_t *xd = x->data;
   int8_t *yd = y->data;
   qcal_q8_s8_rescale_fn *rescale = qcal_kernels()->q8_s8_rescale;
-  if (xl && yl) { /* channels last on both sides: a row of maxima, then its rescale */
-    const size_t row = (size_t)(OW * C);
-    uint8_t *m = qcal_alloc(row * (size_t)(N * OH));
-    if (!m)
-      return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
-#pragma omp parallel for collapse(2) if (y->numel > 65536)
-    for (int64_t nn = 0; nn < N; nn++)
-      for (int64_t oy = 0; oy < OH; oy++) {
-        uint8_t *mr = m + (size_t)(nn * OH + oy) * row;
-        maxpool8_row_nhwc(xd + nn * H * W * C, C, H, W, OW, &ge, oy, u, mr);
-        rescale(row, mr, u, sa, sy, yd + (size_t)(nn * OH + oy) * row);
-      }
-    qcal_free(m);
-    return QCAL_OK;
-  }
+  const size_t cap = qcal_geom_taps_cap(&ge), row = (size_t)(OW * C);
+  /* per thread: the window's taps and (channels last) a row of maxima */
+  const size_t each = cap * sizeof(int64_t) + row;
+  char *scratch = malloc(each * (size_t)omp_get_max_threads());
+  if (!scratch)
+    return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
 #pragma omp parallel for collapse(2) if (y->numel > 65536)
   for (int64_t nn = 0; nn < N; nn++)
-    for (int64_t oy = 0; oy < OH; oy++)
-      for (int64_t ox = 0; ox < OW; ox++)
+    for (int64_t oy = 0; oy < OH; oy++) {
+      char *mine = scratch + each * (size_t)omp_get_thread_num();
+      int64_t *taps = (int64_t *)mine;
+      if (xl && yl) { /* channels last on both sides: a row of maxima, then its rescale */
+        uint8_t *mr = (uint8_t *)mine + cap * sizeof(int64_t);
+        maxpool8_row_nhwc(xd + nn * HW * C, C, OW, &ge, oy, u, taps, mr);
+        rescale(row, mr, u, sa, sy, yd + (size_t)(nn * OH + oy) * row);
+        continue;
+      }
+      for (int64_t ox = 0; ox < OW; ox++) {
+        int64_t nt = qcal_geom_taps(&ge, oy, ox, taps);
         for (int64_t c = 0; c < C; c++) {
           uint8_t m = u ? 0 : 0x80;
-          for (int64_t ky = 0; ky < ge.k[0]; ky++) {
-            int64_t yy = oy * ge.s[0] - ge.pb[0] + ky * ge.d[0];
-            for (int64_t kx = 0; kx < ge.k[1] && yy >= 0 && yy < H; kx++) {
-              int64_t xx = ox * ge.s[1] - ge.pb[1] + kx * ge.d[1];
-              if (xx < 0 || xx >= W)
-                continue;
-              uint8_t b =
-                  xd[xl ? ((nn * H + yy) * W + xx) * C + c : ((nn * C + c) * H + yy) * W + xx];
-              m = (u ? b > m : (int8_t)b > (int8_t)m) ? b : m;
-            }
+          for (int64_t t = 0; t < nt; t++) {
+            uint8_t b = xd[xl ? (nn * HW + taps[t]) * C + c : (nn * C + c) * HW + taps[t]];
+            m = (u ? b > m : (int8_t)b > (int8_t)m) ? b : m;
           }
-          rescale(
-              1, &m, u, sa, sy,
-              yd + (yl ? ((nn * OH + oy) * OW + ox) * C + c : ((nn * C + c) * OH + oy) * OW + ox));
+          int64_t o = yl ? ((nn * OH + oy) * OW + ox) * C + c : ((nn * C + c) * OH + oy) * OW + ox;
+          rescale(1, &m, u, sa, sy, yd + o);
         }
+      }
+    }
+  free(scratch);
   return QCAL_OK;
 }

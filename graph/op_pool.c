@@ -1,6 +1,8 @@
 /* MaxPool, AveragePool (pads, strides, dilations, ceil_mode,
  * count_include_pad) and the global pools, in plain C over NCHW planes. */
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph/internal.h"
@@ -24,35 +26,35 @@ qcal_status qcal_infer_pool(qcal_graph *g, qcal_node *n) {
  * ([N][H][W][C]) or blocked ([N][C/B][H][W][B]), into the same layout or
  * plain NCHW. Channels last is blocked with B = C: either way a pixel's B
  * lanes are contiguous, so the window loop runs on whole vectors. */
-static void maxpool_lanes(const qcal_value *x, qcal_value *y, const qcal_geom *ge) {
+static qcal_status maxpool_lanes(const qcal_value *x, qcal_value *y, const qcal_geom *ge) {
   const int64_t C = x->shape[1];
   const int64_t B = qcal_fmt_nhwc(x->fmt) ? C : qcal_fmt_cblock(x->fmt);
   const bool yb = y->fmt != NULL;
-  const int64_t N = x->shape[0], CB = C / B, H = ge->in[0], W = ge->in[1];
+  const int64_t N = x->shape[0], CB = C / B, HW = ge->in[0] * ge->in[1];
   const int64_t OH = ge->out[0], OW = ge->out[1];
+  const size_t cap = qcal_geom_taps_cap(ge);
+  int64_t *taps_all = malloc(cap * (size_t)omp_get_max_threads() * sizeof *taps_all);
+  if (!taps_all)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
   const float *xd = x->data;
   float *yd = y->data;
 #pragma omp parallel for collapse(3) if (y->numel > 16384)
   for (int64_t nn = 0; nn < N; nn++)
     for (int64_t cb = 0; cb < CB; cb++)
       for (int64_t oy = 0; oy < OH; oy++) {
-        const float *xp = xd + (nn * CB + cb) * H * W * B;
-        for (int64_t ox = 0; ox < OW; ox++)
+        const float *xp = xd + (nn * CB + cb) * HW * B;
+        int64_t *taps = taps_all + cap * (size_t)omp_get_thread_num();
+        for (int64_t ox = 0; ox < OW; ox++) {
+          int64_t nt = qcal_geom_taps(ge, oy, ox, taps);
           for (int64_t b0 = 0; b0 < B; b0 += 64) {
             const int64_t nb = B - b0 < 64 ? B - b0 : 64;
             float m[64];
             for (int64_t b = 0; b < nb; b++)
               m[b] = -INFINITY;
-            for (int64_t ky = 0; ky < ge->k[0]; ky++) {
-              int64_t yy = oy * ge->s[0] - ge->pb[0] + ky * ge->d[0];
-              for (int64_t kx = 0; kx < ge->k[1] && yy >= 0 && yy < H; kx++) {
-                int64_t xx = ox * ge->s[1] - ge->pb[1] + kx * ge->d[1];
-                if (xx < 0 || xx >= W)
-                  continue;
-                const float *v = xp + (yy * W + xx) * B + b0;
-                for (int64_t b = 0; b < nb; b++)
-                  m[b] = v[b] > m[b] ? v[b] : m[b];
-              }
+            for (int64_t t = 0; t < nt; t++) {
+              const float *v = xp + taps[t] * B + b0;
+              for (int64_t b = 0; b < nb; b++)
+                m[b] = v[b] > m[b] ? v[b] : m[b];
             }
             if (yb)
               memcpy(yd + (((nn * CB + cb) * OH + oy) * OW + ox) * B + b0, m,
@@ -61,7 +63,10 @@ static void maxpool_lanes(const qcal_value *x, qcal_value *y, const qcal_geom *g
               for (int64_t b = 0; b < nb; b++)
                 yd[((nn * C + cb * B + b0 + b) * OH + oy) * OW + ox] = m[b];
           }
+        }
       }
+  free(taps_all);
+  return QCAL_OK;
 }
 
 qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
@@ -71,8 +76,8 @@ qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
   if (x->fmt) { /* the plan hands a channels-last or blocked input only to a 2-D MaxPool */
     qcal_geom bg;
     QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &bg));
-    maxpool_lanes(x, qcal_out(g, n, 0), &bg);
-    return QCAL_OK;
+    qcal_status st = maxpool_lanes(x, qcal_out(g, n, 0), &bg);
+    return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
   }
   qcal_value *y = qcal_out(g, n, 0);
   qcal_geom ge;

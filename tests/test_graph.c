@@ -124,42 +124,37 @@ static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *name, int nin
   return n;
 }
 
-static void node_ints(Onnx__NodeProto *n, const char *name, int cnt, const int64_t *v) {
+/* A new attribute of n: named, typed, appended; the caller fills its value. */
+static Onnx__AttributeProto *node_attr(Onnx__NodeProto *n, const char *name,
+                                       Onnx__AttributeProto__AttributeType type) {
   Onnx__AttributeProto *a = calloc(1, sizeof *a);
   onnx__attribute_proto__init(a);
   a->name = strdup(name);
   a->has_type = 1;
-  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+  a->type = type;
+  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
+  n->attribute[n->n_attribute++] = a;
+  return a;
+}
+
+static void node_ints(Onnx__NodeProto *n, const char *name, int cnt, const int64_t *v) {
+  Onnx__AttributeProto *a = node_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
   a->n_ints = (size_t)cnt;
   a->ints = malloc(sizeof(int64_t) * (size_t)cnt);
   memcpy(a->ints, v, sizeof(int64_t) * (size_t)cnt);
-  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
-  n->attribute[n->n_attribute++] = a;
 }
 
 static void node_int(Onnx__NodeProto *n, const char *name, int64_t v) {
-  Onnx__AttributeProto *a = calloc(1, sizeof *a);
-  onnx__attribute_proto__init(a);
-  a->name = strdup(name);
-  a->has_type = 1;
-  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  Onnx__AttributeProto *a = node_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
   a->has_i = 1;
   a->i = v;
-  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
-  n->attribute[n->n_attribute++] = a;
 }
 
 static void node_str(Onnx__NodeProto *n, const char *name, const char *v) {
-  Onnx__AttributeProto *a = calloc(1, sizeof *a);
-  onnx__attribute_proto__init(a);
-  a->name = strdup(name);
-  a->has_type = 1;
-  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+  Onnx__AttributeProto *a = node_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
   a->has_s = 1;
   a->s.len = strlen(v);
   a->s.data = (uint8_t *)strdup(v);
-  n->attribute = realloc(n->attribute, (n->n_attribute + 1) * sizeof *n->attribute);
-  n->attribute[n->n_attribute++] = a;
 }
 
 /* Serialize, then free the builder's messages (every field was malloc'ed). */
