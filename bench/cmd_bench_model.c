@@ -329,8 +329,11 @@ int qcal_cmd_bench_model(int argc, char **argv) {
     if (runs[k].e == QCAL_ENGINE_INT8)
       snprintf(fid, sizeof fid, "%d of %d layers int8, %.1f dB vs qdq", runs[k].g->int8_nodes,
                runs[k].g->int8_candidates, runs[k].sqnr);
-    printf("%-6s %10.3f %10.3f %10.1f %8.2fx %s\n", qcal_engine_names[runs[k].e], s->median * 1e3,
-           s->min * 1e3, 100.0 * (s->max - s->min) / s->median, x8, fid);
+    char xs[32] = "        -"; /* no fp32 run to compare with */
+    if (x8 == x8)
+      snprintf(xs, sizeof xs, "%8.2fx", x8);
+    printf("%-6s %10.3f %10.3f %10.1f %s %s\n", qcal_engine_names[runs[k].e], s->median * 1e3,
+           s->min * 1e3, 100.0 * (s->max - s->min) / s->median, xs, fid);
     qcal_table_row(tb);
     qcal_table_set_s(tb, QCAL_COL(MODEL_BENCH, model), mname);
     qcal_table_set_s(tb, QCAL_COL(MODEL_BENCH, engine), qcal_engine_names[runs[k].e]);
