@@ -14,6 +14,7 @@
 #include "qcal/calib.h"
 #include "qcal/escape.h"
 #include "qcal/export.h"
+#include "qcal/metrics.h"
 #include "qcal/progress.h"
 #include "qcal/quantize.h"
 #include "qcal/sweep.h"
@@ -256,6 +257,10 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
   q->t_load = qcal_now() - t0;
   if (!st && calibrate)
     st = calibrate_points(cfg, q, imgs);
+  if (!st && imgs) { /* kept for qcal_quantize_check */
+    q->probe = imgs[0];
+    memset(&imgs[0], 0, sizeof imgs[0]);
+  }
   for (int i = 0; imgs && i < q->ncalib; i++)
     qcal_tensor_free(&imgs[i]);
   free(imgs);
@@ -323,6 +328,82 @@ qcal_status qcal_quantize_write_json(const qcal_quantized *q, const qcal_quantiz
   return ferror(out) ? qcal_error(QCAL_EIO, "cannot write the JSON scales") : QCAL_OK;
 }
 
+/* Every float output of g after a run, one buffer each (NULL: not float). */
+static qcal_status read_outputs(qcal_graph *g, float **out) {
+  for (int o = 0; o < g->noutputs; o++) {
+    const qcal_value *v = &g->values[g->outputs[o]];
+    out[o] = NULL;
+    if (v->dtype != QCAL_DT_F32)
+      continue;
+    if (!(out[o] = malloc((v->numel ? v->numel : 1) * sizeof **out)))
+      return oom();
+    QCAL_TRY(qcal_graph_read(g, g->outputs[o], out[o]));
+  }
+  return QCAL_OK;
+}
+
+qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg, const char *path,
+                                double *db) {
+  *db = INFINITY;
+  if (!q->npts || !q->probe.data)
+    return QCAL_OK;
+  qcal_graph *g = q->g, *r = NULL;
+  int nfq = 0;
+  for (int k = 0; k < q->npts; k++)
+    nfq += q->pts[k].nreaders;
+  qcal_graph_fq *fq = calloc((size_t)nfq + 1, sizeof *fq);
+  float **sim = calloc((size_t)g->noutputs + 1, sizeof *sim);
+  float **got = calloc((size_t)g->noutputs + 1, sizeof *got);
+  qcal_status st = fq && sim && got ? QCAL_OK : oom();
+  const qcal_qformat fmt = {cfg->bits, false, false};
+  nfq = 0;
+  for (int k = 0; !st && k < q->npts; k++) {
+    const qcal_quant_point *p = &q->pts[k];
+    for (int j = 0; j < p->nreaders; j++)
+      fq[nfq++] = (qcal_graph_fq){p->reader_node[j], p->reader_slot[j],
+                                  p->nscale > 1 ? p->axis : QCAL_PER_TENSOR, p->amax, fmt};
+  }
+  const void *in[1] = {q->probe.data};
+  if (!st)
+    st = qcal_graph_fake_quant(g, fq, nfq);
+  if (!st)
+    st = qcal_graph_run(g, in);
+  if (!st)
+    st = read_outputs(g, sim);
+  qcal_status cl = qcal_graph_fake_quant(g, NULL, 0);
+  st = st ? st : cl;
+  if (!st)
+    st = qcal_onnx_load(path, &r);
+  if (!st && (r->ninputs != 1 || r->noutputs != g->noutputs))
+    st = qcal_error(QCAL_EINVAL, "%s: the written model has %d inputs and %d outputs", path,
+                    r->ninputs, r->noutputs);
+  qcal_graph_opts ro = {.threads = cfg->threads, .engine = QCAL_ENGINE_QDQ};
+  if (!st)
+    st = qcal_graph_bind_input(r, 0, q->probe.ndim, q->probe.shape);
+  if (!st)
+    st = qcal_graph_prepare(r, &ro);
+  if (!st)
+    st = qcal_graph_run(r, in);
+  if (!st)
+    st = read_outputs(r, got);
+  for (int o = 0; !st && o < g->noutputs; o++) {
+    size_t n = g->values[g->outputs[o]].numel;
+    if (!sim[o] || !got[o] || r->values[r->outputs[o]].numel != n)
+      continue;
+    qcal_error_stats es;
+    qcal_metrics m;
+    qcal_error_stats_init(&es);
+    qcal_error_stats_update(&es, n, sim[o], got[o], INFINITY);
+    qcal_error_stats_finish(&es, &m);
+    *db = m.sqnr_db < *db ? m.sqnr_db : *db;
+  }
+  for (int o = 0; o < (sim ? g->noutputs : 0); o++)
+    free(sim[o]), free(got ? got[o] : NULL);
+  free(sim), free(got), free(fq);
+  qcal_graph_free(r);
+  return st;
+}
+
 void qcal_quantized_free(qcal_quantized *q) {
   for (int k = 0; k < q->npts; k++) {
     free(q->pts[k].amax), free(q->pts[k].scale);
@@ -330,5 +411,6 @@ void qcal_quantized_free(qcal_quantized *q) {
   }
   free(q->pts);
   qcal_graph_free(q->g);
+  qcal_tensor_free(&q->probe);
   memset(q, 0, sizeof *q);
 }

@@ -58,6 +58,7 @@ typedef struct qcal_quantized {
   qcal_quant_point *pts;
   int npts;
   double t_load, t_forward, t_calib;
+  qcal_tensor probe; /* the first calibration photo, preprocessed: the check's input */
 } qcal_quantized;
 
 qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized *q);
@@ -69,6 +70,12 @@ qcal_status qcal_quantize_write_trt_cache(const qcal_quantized *q, const qcal_qu
                                           FILE *out);
 qcal_status qcal_quantize_write_json(const qcal_quantized *q, const qcal_quantize_cfg *cfg,
                                      FILE *out);
+/* The written Q/DQ file, run as written (engine qdq), against the
+ * fake-quant simulation of the same points (qcal_graph_fake_quant, what
+ * `qcal sweep` measures) on the first calibration photo: the lowest output
+ * SQNR in dB (+inf when identical). */
+qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg, const char *path,
+                                double *db);
 void qcal_quantized_free(qcal_quantized *q);
 
 #endif

@@ -25,6 +25,7 @@
 QCAL_QUANTIZE_MODELS="a b" picks a subset (the sanitizer build runs one).
 usage: check_quantize.py QCAL SOURCE_ROOT"""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -156,6 +157,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 0, f"{net}: quantize: {r.stdout.strip()[:160]} {r.stderr[-300:]}")
         if r.returncode:
             continue
+        # quantize runs the file it wrote against the fake-quant simulation
+        # of the same points (the sweep's arithmetic, pytorch-quantization's:
+        # x * (127 / amax), then / (127 / amax)); ONNX's Q/DQ divides and
+        # multiplies by amax / 127 instead, one ulp apart, and a flipped code
+        # spreads as in the ORT comparison below
+        m = re.search(r"simulation of the same points (exactly|at (-?[\d.]+) dB)", r.stdout)
+        sim_db = float("nan") if not m else float("inf") if not m.group(2) else float(m.group(2))
+        want = 50 if net == "liveness" else 30
+        check(sim_db >= want, f"{net}: the written file vs the fake-quant simulation of the same "
+              f"points {sim_db:.1f} dB (>= {want})")
         j = json.load(open(js))
         ok, what = structure(out, j)
         check(ok, f"{net}: checker + placement: {what}")
