@@ -72,6 +72,30 @@ static const void *pool_out_fmt(qcal_graph *g, const qcal_node *n, const void **
   return NULL;
 }
 
+/* The layout a per-tensor QuantizeLinear of a plain 4-D float value can
+ * write: channels last, when every reader is a convolution that reads it so. */
+static const void *q_out_fmt(qcal_graph *g, const qcal_node *n, const void **src) {
+  const qcal_value *x = qcal_in(g, n, 0), *s = qcal_in(g, n, 1);
+  if (x->fmt || x->ndim != 4 || x->dtype != QCAL_DT_F32 || !s || s->numel != 1)
+    return NULL;
+  const void *want = NULL;
+  for (int r = 0; r < g->nnodes; r++) {
+    const qcal_node *c = &g->nodes[r];
+    if (c->dead)
+      continue;
+    for (int k = 0; k < c->nin; k++)
+      if (c->in[k] == n->out[0]) {
+        if (c->op != QCAL_GOP_Conv || k != 0 || !src[r] || !qcal_fmt_nhwc(src[r]) ||
+            (want && !qcal_fmt_equal(want, src[r])))
+          return NULL;
+        want = src[r];
+      }
+    if (c->sum_in == n->out[0])
+      return NULL;
+  }
+  return want;
+}
+
 /* Blocked layouts between convolutions: a Conv output stays in the layout
  * its primitive writes when every reader can take it (a Conv reading that
  * layout as input or fused residual, a per-channel Mul, GlobalAveragePool,
@@ -137,6 +161,21 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
           pool_takes(g, n, qcal_in(g, n, 0)->fmt) && !y->is_output && !forced[n->out[0]]
               ? pool_out_fmt(g, n, src)
               : NULL;
+      if (y->fmt != want) {
+        y->fmt = want;
+        if (want)
+          bytes[n->out[0]] = qcal_fmt_bytes(want);
+        changed = true;
+      }
+    }
+    /* a network input's QuantizeLinear (per tensor) writes the channels-last
+     * layout when int8 convolutions that read it that way are its readers */
+    for (int i = 0; i < g->nnodes; i++) {
+      qcal_node *n = &g->nodes[i];
+      if (n->dead || n->op != QCAL_GOP_QuantizeLinear || g->plain_values)
+        continue;
+      qcal_value *y = qcal_out(g, n, 0);
+      const void *want = !y->is_output && !forced[n->out[0]] ? q_out_fmt(g, n, src) : NULL;
       if (y->fmt != want) {
         y->fmt = want;
         if (want)

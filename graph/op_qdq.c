@@ -97,6 +97,20 @@ qcal_status qcal_fwd_qdq(qcal_graph *g, qcal_node *n) {
   bool q = n->op == QCAL_GOP_QuantizeLinear;
   qcal_int8_type t = (q ? y->dtype : x->dtype) == QCAL_DT_I8 ? QCAL_S8 : QCAL_U8;
   float zp0 = z && l.channels == 1 ? (float)qcal_value_get(z, 0) : 0.0f;
+  if (q && y->fmt) { /* the plan hands a channels-last output only to a per-tensor Q */
+    const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const size_t chunk = 4096;
+    const long nchunks = (long)((HW + (int64_t)chunk - 1) / (int64_t)chunk);
+    qcal_f32_q8_quantize_div_planes_fn *fn = qcal_kernels()->f32_q8_quantize_div_planes;
+#pragma omp parallel for collapse(2) schedule(static) if (N * nchunks > 4)
+    for (int64_t nn = 0; nn < N; nn++)
+      for (long k = 0; k < nchunks; k++) {
+        size_t a = (size_t)k * chunk, m = (size_t)HW - a < chunk ? (size_t)HW - a : chunk;
+        fn(m, (int)C, (const float *)x->data + (size_t)(nn * C * HW) + a, (size_t)HW, sd[0], zp0,
+           t == QCAL_S8, (uint8_t *)y->data + (size_t)((nn * HW) + (int64_t)a) * (size_t)C);
+      }
+    return QCAL_OK;
+  }
   if (l.channels == 1 && sd[0] > 0 && isfinite(sd[0]) && (q || zp0 == 0)) {
     qdq_fast(q, x->data, x->numel, sd[0], zp0, t == QCAL_S8, y->data);
     return QCAL_OK;

@@ -73,6 +73,7 @@ static void init_once(void) {
     SET(f32_add)
     SET(s8_add)
     SET(f32_q8_quantize_div)
+    SET(f32_q8_quantize_div_planes)
     SET(s8_s8_add_requant)
     SET(q8_s8_rescale)
 #undef SET

@@ -1036,6 +1036,15 @@ Test(graph, int8_engine_depthwise_block_and_pooled_head) {
         dq += nd->op == QCAL_GOP_DequantizeLinear;
       }
       cr_assert_eq(u8, 2, "both Clip outputs stored as u8 (%d)", u8);
+      if (e == 1) { /* the input's Q writes the layout the first convolution reads */
+        int xq = -1;
+        for (int i = 0; i < r->nnodes; i++)
+          if (!r->nodes[i].dead && r->nodes[i].op == QCAL_GOP_QuantizeLinear &&
+              r->nodes[i].in[0] == r->inputs[0])
+            xq = i;
+        cr_assert_geq(xq, 0);
+        cr_assert_not_null(r->values[r->nodes[xq].out[0]].fmt, "input Q into channels last");
+      }
       cr_assert_eq(gap8, 1, "the average runs over the int8 codes");
       cr_assert_eq(dq, 0, "no activation is dequantized (%d DequantizeLinear left)", dq);
     }

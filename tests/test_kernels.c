@@ -375,6 +375,13 @@ Test(kernels, onnx_q8_variants_match_ref_bitwise) {
         if (!strcmp(e->family, "f32_q8_quantize_div")) {
           ((qcal_f32_q8_quantize_div_fn *)ref->fn)(n, x, 0.25f, k ? 3.0f : 0.0f, k, y0);
           ((qcal_f32_q8_quantize_div_fn *)e->fn)(n, x, 0.25f, k ? 3.0f : 0.0f, k, y1);
+        } else if (!strcmp(e->family, "f32_q8_quantize_div_planes")) {
+          /* C planes of m values, m * C <= nmax; C = 3 takes the shuffle path */
+          int C = k ? 3 : 4;
+          size_t m = n * (size_t)C <= nmax ? n : nmax / (size_t)C;
+          ((qcal_f32_q8_quantize_div_planes_fn *)ref->fn)(m, C, x, m, 0.25f, k ? 3.0f : 0.0f, k,
+                                                          y0);
+          ((qcal_f32_q8_quantize_div_planes_fn *)e->fn)(m, C, x, m, 0.25f, k ? 3.0f : 0.0f, k, y1);
         } else if (!strcmp(e->family, "s8_s8_add_requant")) {
           ((qcal_s8_s8_add_requant_fn *)ref->fn)(n, a, b, 0.03f, 0.021f, 0.05f, k ? -2.0f : 0.0f, k,
                                                  y0);

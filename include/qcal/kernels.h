@@ -57,6 +57,11 @@ typedef void qcal_s8_add_fn(size_t n, const int8_t *a, const int8_t *b, int8_t *
  * into s8 (s8) or u8 bytes. */
 typedef void qcal_f32_q8_quantize_div_fn(size_t n, const float *x, float s, float zp, bool s8,
                                          void *y);
+/* The same into channels last: C planes of n values (plane c at x + c *
+ * stride) into y[i * C + c] (a network's input, quantized straight into
+ * the layout its first convolution reads). */
+typedef void qcal_f32_q8_quantize_div_planes_fn(size_t n, int C, const float *x, size_t stride,
+                                                float s, float zp, bool s8, void *y);
 /* Add(DQ(a), DQ(b)) [-> Relu] -> Q over s8 codes:
  * y = saturate(rint(act(a * sa + b * sb) / sy) + zy), the products rounded
  * before the sum (no fused multiply-add). */
@@ -99,6 +104,7 @@ typedef struct qcal_kernel_table {
   qcal_f32_add_fn *f32_add;
   qcal_s8_add_fn *s8_add;
   qcal_f32_q8_quantize_div_fn *f32_q8_quantize_div;
+  qcal_f32_q8_quantize_div_planes_fn *f32_q8_quantize_div_planes;
   qcal_s8_s8_add_requant_fn *s8_s8_add_requant;
   qcal_q8_s8_rescale_fn *q8_s8_rescale;
 } qcal_kernel_table;

@@ -21,6 +21,16 @@ void qcal_f32_q8_quantize_div__ref(size_t n, const float *x, float s, float zp, 
   }
 }
 
+void qcal_f32_q8_quantize_div_planes__ref(size_t n, int C, const float *x, size_t stride, float s,
+                                          float zp, bool s8, void *y) {
+  for (int c = 0; c < C; c++)
+    for (size_t i = 0; i < n; i++) {
+      uint8_t b;
+      qcal_f32_q8_quantize_div__ref(1, x + (size_t)c * stride + i, s, zp, s8, &b);
+      ((uint8_t *)y)[i * (size_t)C + (size_t)c] = b;
+    }
+}
+
 void qcal_s8_s8_add_requant__ref(size_t n, const int8_t *a, const int8_t *b, float sa, float sb,
                                  float sy, float zy, bool relu, int8_t *y) {
   for (size_t i = 0; i < n; i++) {
