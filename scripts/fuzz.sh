@@ -42,10 +42,14 @@ for t in $targets; do
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
   corp=$(ls "$work/corpus" | wc -l)
-  hdf5=0 ours=0
+  hdf5=0 ours=0 slow=0
   if [ "$t" = results ]; then
     for a in build-fuzz/findings/results/*; do
       [ -f "$a" ] || continue
+      # fork mode also saves inputs that ran over 10 s once: no fault (hangs
+      # are -timeout=20's). Under ASan the fuzzer reads a whole damaged file
+      # in process; qcal itself refuses such a file in under a second.
+      case "$(basename "$a")" in slow-unit-*) slow=$((slow + 1)); continue ;; esac
       frame=$(ASAN_OPTIONS=detect_leaks=0 timeout 60 "build-fuzz/fuzz_$t" -timeout=20 -rss_limit_mb=4096 "$a" 2>&1 |
         grep -E '^ +#[0-9]+ 0x' | grep -v -E 'interceptor|libclang_rt|compiler-rt|sanitizer|libc\.so|libFuzzer|fuzzer::| in (malloc|calloc|realloc|mem(cpy|set|move)) ' |
         head -1 || true)
@@ -61,7 +65,7 @@ for t in $targets; do
     grep -m5 -E "ERROR|runtime error|SUMMARY" "$log" || tail -20 "$log"
     status=1
   else
-    echo "fuzz_$t: ${execs:-0} executions in ${seconds} s, coverage ${cov:-0} edges, ${ft:-0} features, corpus $corp, no finding in qcal$([ "$hdf5" -gt 0 ] && echo " ($hdf5 inputs fault inside libhdf5: build-fuzz/findings/results/)")"
+    echo "fuzz_$t: ${execs:-0} executions in ${seconds} s, coverage ${cov:-0} edges, ${ft:-0} features, corpus $corp, no finding in qcal$([ "$hdf5" -gt 0 ] && echo " ($hdf5 inputs fault inside libhdf5: build-fuzz/findings/results/)")$([ "$slow" -gt 0 ] && echo " ($slow slow inputs, no fault)")"
   fi
   rm -rf "$work"
 done
