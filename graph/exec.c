@@ -96,6 +96,36 @@ static const void *q_out_fmt(qcal_graph *g, const qcal_node *n, const void **src
   return want;
 }
 
+/* The layout node n's output takes on, in *want (NULL: plain), for the
+ * nodes that pass one on; false for every other node.
+ * - a per-channel Mul (SE block): its blocked input's layout;
+ * - MaxPool: the layout a convolution reading its output wants, when the
+ *   pool can read its input's;
+ * - a network input's per-tensor QuantizeLinear: channels last, when int8
+ *   convolutions that read it so are its readers;
+ * - an int8 Add (engine int8): any layout its two inputs share, when that
+ *   layout has no padding. */
+static bool passed_fmt(qcal_graph *g, const qcal_node *n, const void **src, const void **want) {
+  *want = NULL;
+  if (n->op == QCAL_GOP_Mul) {
+    int xi = qcal_mul_channel_scale(g, n);
+    if (xi >= 0 && qcal_fmt_cblock(qcal_in(g, n, xi)->fmt))
+      *want = qcal_in(g, n, xi)->fmt;
+  } else if (n->op == QCAL_GOP_MaxPool) {
+    if (pool_takes(g, n, qcal_in(g, n, 0)->fmt))
+      *want = pool_out_fmt(g, n, src);
+  } else if (n->op == QCAL_GOP_QuantizeLinear) {
+    *want = q_out_fmt(g, n, src);
+  } else if (int8_add(n)) {
+    const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1);
+    if (a->fmt && qcal_fmt_equal(a->fmt, b->fmt) && qcal_fmt_bytes(a->fmt) == a->numel)
+      *want = a->fmt;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 /* Blocked layouts between convolutions: a Conv output stays in the layout
  * its primitive writes when every reader can take it (a Conv reading that
  * layout as input or fused residual, a per-channel Mul, GlobalAveragePool,
@@ -127,78 +157,26 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
       }
     }
   }
-  /* A per-channel Mul (SE block) passes a blocked input's layout on to its
-   * output; GlobalAveragePool reads it. A reader that cannot take a layout
-   * makes the value plain again, until nothing changes. */
+  /* Mul, MaxPool, the input's Q and the int8 Add pass layouts on
+   * (passed_fmt); GlobalAveragePool reads them. A reader that cannot take a
+   * layout makes the value plain again, until nothing changes. */
   bool *forced = calloc((size_t)nv + 1, sizeof *forced); /* demoted for good */
   if (!forced)
     st = qcal_error(QCAL_ENOMEM, "out of memory");
   for (bool changed = true; changed && !st;) {
     changed = false;
-    for (int i = 0; i < g->nnodes; i++) {
+    for (int i = 0; i < g->nnodes && !g->plain_values; i++) {
       qcal_node *n = &g->nodes[i];
-      if (n->dead || n->op != QCAL_GOP_Mul || g->plain_values)
-        continue;
-      int xi = qcal_mul_channel_scale(g, n);
-      qcal_value *y = qcal_out(g, n, 0);
-      const void *want =
-          xi >= 0 && !y->is_output && !forced[n->out[0]] && qcal_fmt_cblock(qcal_in(g, n, xi)->fmt)
-              ? qcal_in(g, n, xi)->fmt
-              : NULL;
-      if (y->fmt != want) {
-        y->fmt = want;
-        if (want)
-          bytes[n->out[0]] = bytes[n->in[xi]];
-        changed = true;
-      }
-    }
-    for (int i = 0; i < g->nnodes; i++) {
-      qcal_node *n = &g->nodes[i];
-      if (n->dead || n->op != QCAL_GOP_MaxPool || g->plain_values)
+      const void *want;
+      if (n->dead || !passed_fmt(g, n, src, &want))
         continue;
       qcal_value *y = qcal_out(g, n, 0);
-      const void *want =
-          pool_takes(g, n, qcal_in(g, n, 0)->fmt) && !y->is_output && !forced[n->out[0]]
-              ? pool_out_fmt(g, n, src)
-              : NULL;
+      if (y->is_output || forced[n->out[0]])
+        want = NULL;
       if (y->fmt != want) {
         y->fmt = want;
         if (want)
           bytes[n->out[0]] = qcal_fmt_bytes(want);
-        changed = true;
-      }
-    }
-    /* a network input's QuantizeLinear (per tensor) writes the channels-last
-     * layout when int8 convolutions that read it that way are its readers */
-    for (int i = 0; i < g->nnodes; i++) {
-      qcal_node *n = &g->nodes[i];
-      if (n->dead || n->op != QCAL_GOP_QuantizeLinear || g->plain_values)
-        continue;
-      qcal_value *y = qcal_out(g, n, 0);
-      const void *want = !y->is_output && !forced[n->out[0]] ? q_out_fmt(g, n, src) : NULL;
-      if (y->fmt != want) {
-        y->fmt = want;
-        if (want)
-          bytes[n->out[0]] = qcal_fmt_bytes(want);
-        changed = true;
-      }
-    }
-    /* an int8 Add (engine int8) works on bytes in any layout its two
-     * inputs share, when that layout has no padding */
-    for (int i = 0; i < g->nnodes; i++) {
-      qcal_node *n = &g->nodes[i];
-      if (n->dead || !int8_add(n) || g->plain_values)
-        continue;
-      const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1);
-      qcal_value *y = qcal_out(g, n, 0);
-      const void *want = a->fmt && qcal_fmt_equal(a->fmt, b->fmt) && !y->is_output &&
-                                 !forced[n->out[0]] && qcal_fmt_bytes(a->fmt) == a->numel
-                             ? a->fmt
-                             : NULL;
-      if (y->fmt != want) {
-        y->fmt = want;
-        if (want)
-          bytes[n->out[0]] = bytes[n->in[0]];
         changed = true;
       }
     }
