@@ -1,6 +1,7 @@
 /* ONNX QuantizeLinear / DequantizeLinear (opset 13) reference semantics. */
 #include <math.h>
 
+#include "qcal/kernels.h"
 #include "qcal/quant.h"
 
 static int32_t zp_at(const void *zp, qcal_int8_type t, size_t c) {
@@ -19,21 +20,14 @@ static qcal_status check_scales(const qcal_layout *l, const float *scale) {
 qcal_status qcal_affine_quantize(const qcal_layout *l, const float *x, const float *scale,
                                  const void *zero_point, qcal_int8_type t, void *y) {
   QCAL_TRY(check_scales(l, scale));
-  const float lo = t == QCAL_S8 ? -128.0f : 0.0f;
-  const float hi = t == QCAL_S8 ? 127.0f : 255.0f;
+  /* each channel's run: ONNX's x / scale, round half to even, NaN to the
+   * zero point, saturate (the f32_q8_quantize_div kernels) */
+  qcal_f32_q8_quantize_div_fn *q = qcal_kernels()->f32_q8_quantize_div;
   for (size_t o = 0; o < l->outer; o++)
     for (size_t c = 0; c < l->channels; c++) {
-      float zp = (float)zp_at(zero_point, t, c);
       size_t base = (o * l->channels + c) * l->inner;
-      for (size_t i = 0; i < l->inner; i++) {
-        float r = rintf(x[base + i] / scale[c]);
-        r = (r != r) ? zp : r + zp; /* NaN maps to the zero point */
-        r = r < lo ? lo : (r > hi ? hi : r);
-        if (t == QCAL_S8)
-          ((int8_t *)y)[base + i] = (int8_t)r;
-        else
-          ((uint8_t *)y)[base + i] = (uint8_t)r;
-      }
+      q(l->inner, x + base, scale[c], (float)zp_at(zero_point, t, c), t == QCAL_S8,
+        (uint8_t *)y + base);
     }
   return QCAL_OK;
 }
