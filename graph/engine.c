@@ -236,17 +236,24 @@ static void lower_add(qcal_graph *g, int i) {
     g->nodes[relu].dead = true;
 }
 
+/* The DequantizeLinear node n reads its input 0 through, when it takes a
+ * 4-D int8 (s8 or u8) tensor with one scale (*s) and zero point 0. */
+static qcal_node *int8_dq_input(qcal_graph *g, const qcal_node *n, const float **s) {
+  qcal_node *d = live_op(g, producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
+  size_t ns;
+  if (!d || !sym_params(g, d, s, &ns) || ns != 1)
+    return NULL;
+  const qcal_value *a = qcal_in(g, d, 0);
+  return (a->dtype == QCAL_DT_I8 || a->dtype == QCAL_DT_U8) && a->ndim == 4 ? d : NULL;
+}
+
 /* GlobalAveragePool(DQ(a)) over an int8 tensor, per-tensor scale: the
  * average of the codes, summed exactly as integers, times the scale. */
 static qcal_status lower_gap(qcal_graph *g, int i) {
   qcal_node *n = &g->nodes[i];
-  qcal_node *d = live_op(g, producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
   const float *s;
-  size_t ns;
-  if (!d || !sym_params(g, d, &s, &ns) || ns != 1)
-    return QCAL_OK;
-  const qcal_value *a = qcal_in(g, d, 0);
-  if ((a->dtype != QCAL_DT_I8 && a->dtype != QCAL_DT_U8) || a->ndim != 4)
+  qcal_node *d = int8_dq_input(g, n, &s);
+  if (!d)
     return QCAL_OK;
   if (!(n->qscale = malloc(sizeof *n->qscale)))
     return qcal_error(QCAL_ENOMEM, "out of memory");
@@ -260,15 +267,11 @@ static qcal_status lower_gap(qcal_graph *g, int i) {
  * it is then requantized to the Q's scale as DQ and Q would. */
 static qcal_status lower_maxpool(qcal_graph *g, int i) {
   qcal_node *n = &g->nodes[i];
-  qcal_node *d = live_op(g, producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
   const float *s, *ys;
-  size_t ns, nys;
-  if (!d || !sym_params(g, d, &s, &ns) || ns != 1 || n->nout != 1)
-    return QCAL_OK;
-  const qcal_value *a = qcal_in(g, d, 0);
+  size_t nys;
+  qcal_node *d = int8_dq_input(g, n, &s);
   int y = n->out[0], reader = -1;
-  if ((a->dtype != QCAL_DT_I8 && a->dtype != QCAL_DT_U8) || a->ndim != 4 ||
-      g->values[y].is_output || count_readers(g, y, &reader) != 1)
+  if (!d || n->nout != 1 || g->values[y].is_output || count_readers(g, y, &reader) != 1)
     return QCAL_OK;
   qcal_node *q = live_op(g, reader, QCAL_GOP_QuantizeLinear);
   if (!q || q->in[0] != y || !sym_params(g, q, &ys, &nys) || nys != 1 ||

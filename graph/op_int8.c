@@ -32,11 +32,11 @@ qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n) {
   return QCAL_OK;
 }
 
-/* Sum of n codes at stride `step` (u8 when u, else s8). */
-static int64_t sum_codes(const uint8_t *p, size_t n, size_t step, bool u) {
+/* Sum of n codes (u8 when u, else s8). */
+static int64_t sum_codes(const uint8_t *p, size_t n, bool u) {
   int64_t s = 0;
   for (size_t i = 0; i < n; i++)
-    s += u ? (int64_t)p[i * step] : (int64_t)(int8_t)p[i * step];
+    s += u ? (int64_t)p[i] : (int64_t)(int8_t)p[i];
   return s;
 }
 
@@ -71,7 +71,7 @@ qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n) {
   }
 #pragma omp parallel for if (x->numel > 65536)
   for (int64_t p = 0; p < N * C; p++)
-    y[p] = (float)sum_codes(xd + p * HW, (size_t)HW, 1, u) * s / hw;
+    y[p] = (float)sum_codes(xd + p * HW, (size_t)HW, u) * s / hw;
   return QCAL_OK;
 }
 

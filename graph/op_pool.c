@@ -73,15 +73,13 @@ qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
   if (n->qscale)
     return qcal_fwd_maxpool_int8(g, n);
   const qcal_value *x = qcal_in(g, n, 0);
-  if (x->fmt) { /* the plan hands a channels-last or blocked input only to a 2-D MaxPool */
-    qcal_geom bg;
-    QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &bg));
-    qcal_status st = maxpool_lanes(x, qcal_out(g, n, 0), &bg);
-    return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
-  }
   qcal_value *y = qcal_out(g, n, 0);
   qcal_geom ge;
   QCAL_TRY(qcal_geom_parse(g, n, x, NULL, false, true, &ge));
+  if (x->fmt) { /* the plan hands a channels-last or blocked input only to a 2-D MaxPool */
+    qcal_status st = maxpool_lanes(x, y, &ge);
+    return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
+  }
   bool mx = n->op == QCAL_GOP_MaxPool;
   bool incl = !mx && qcal_attr_int(n, "count_include_pad", 0) != 0;
   int64_t planes = x->shape[0] * x->shape[1];
