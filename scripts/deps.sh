@@ -5,6 +5,7 @@ set -euo pipefail
 
 QCAL_DEBS=(
   gcc libc6-dev pkg-config meson ninja-build git
+  g++                       # nvcc's host compiler (the CUDA kernels build where nvcc is found)
   libcriterion-dev libjson-c-dev
   libopenblas-dev libhdf5-dev libzip-dev libstb-dev libdnnl-dev
   gnuplot-nox               # qcal report
