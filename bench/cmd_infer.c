@@ -202,6 +202,7 @@ int qcal_cmd_infer(int argc, char **argv) {
   }
   qcal_engine engine = qcal_engine_find(cfg.engine);
   qcal_graph_opts go = {.threads = cfg.threads, .engine = engine};
+  in = NULL; /* prepare may grow the value array: read it again by index after */
   if ((st = qcal_graph_prepare(g, &go))) {
     rc = qcal_die_status(st);
     goto done;
@@ -273,8 +274,9 @@ int qcal_cmd_infer(int argc, char **argv) {
   json_object_object_add(j, "model", json_object_new_string(model));
   json_object *ji = json_object_new_array(), *jo = json_object_new_array();
   json_object *e = json_object_new_object();
-  json_object_object_add(e, "name", json_object_new_string(in->name));
-  json_object_object_add(e, "shape", shape_json(in->ndim, in->shape));
+  const qcal_value *bound = &g->values[g->inputs[0]];
+  json_object_object_add(e, "name", json_object_new_string(bound->name));
+  json_object_object_add(e, "shape", shape_json(bound->ndim, bound->shape));
   json_object_array_add(ji, e);
   for (int k = 0; k < g->noutputs; k++) {
     const qcal_value *v = &g->values[g->outputs[k]];

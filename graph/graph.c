@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "graph/internal.h"
+#include "qcal_config.h"
 #include "qcal/escape.h"
 
 const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT] = {
@@ -30,6 +31,47 @@ const char *qcal_dtype_name(qcal_dtype t) {
   static const char *const n[QCAL_DT_COUNT] = {"float32", "int64", "int32",
                                                "int8",    "uint8", "bool"};
   return t < QCAL_DT_COUNT ? n[t] : "?";
+}
+
+/* ---- growable arrays (values, nodes, attributes)
+ * An element pointer taken from one of these arrays is valid only until the
+ * next addition: keep indices across any call that may add. Sanitizer builds
+ * (QCAL_MOVE_ARRAYS) move the array on every addition and free the old block,
+ * so a pointer kept across an addition is a use-after-free that ASan reports
+ * every time, not a crash that depends on where realloc happened to land. */
+static qcal_status grow(void **arr, int *cap, int n, size_t elem, int first) {
+#if QCAL_MOVE_ARRAYS
+  int want = n < *cap ? *cap : *cap ? *cap * 2 : first;
+  void *a = malloc((size_t)want * elem);
+  if (!a)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  if (n)
+    memcpy(a, *arr, (size_t)n * elem);
+  free(*arr);
+#else
+  if (n < *cap)
+    return QCAL_OK;
+  int want = *cap ? *cap * 2 : first;
+  void *a = realloc(*arr, (size_t)want * elem);
+  if (!a)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+#endif
+  *arr = a;
+  *cap = want;
+  return QCAL_OK;
+}
+
+void qcal_graph_relocate(qcal_graph *g) {
+#if QCAL_MOVE_ARRAYS
+  int cap = g->nvalues;
+  if (grow((void **)&g->values, &cap, g->nvalues, sizeof *g->values, 1) == QCAL_OK)
+    g->cap_values = cap;
+  cap = g->nnodes;
+  if (grow((void **)&g->nodes, &cap, g->nnodes, sizeof *g->nodes, 1) == QCAL_OK)
+    g->cap_nodes = cap;
+#else
+  (void)g;
+#endif
 }
 
 /* ---- name index: open addressing over value indices */
@@ -161,14 +203,7 @@ qcal_status qcal_graph_add_value(qcal_graph *g, const char *name, qcal_value_kin
                       g->path, name, ndim, QCAL_MAX_DIMS);
   if (qcal_graph_find(g, name) >= 0)
     return qcal_error(QCAL_EFORMAT, "%s: value '%s' is defined twice", g->path, name);
-  if (g->nvalues == g->cap_values) {
-    int cap = g->cap_values ? g->cap_values * 2 : 64;
-    qcal_value *v = realloc(g->values, (size_t)cap * sizeof *v);
-    if (!v)
-      return qcal_error(QCAL_ENOMEM, "out of memory");
-    g->values = v;
-    g->cap_values = cap;
-  }
+  QCAL_TRY(grow((void **)&g->values, &g->cap_values, g->nvalues, sizeof *g->values, 64));
   names *nm = g->names;
   if ((size_t)(g->nvalues + 1) * 2 > nm->cap)
     QCAL_TRY(names_grow(g));
@@ -209,14 +244,7 @@ qcal_status qcal_graph_add_const(qcal_graph *g, const char *name, qcal_dtype dty
 
 qcal_status qcal_graph_add_node(qcal_graph *g, qcal_graph_op op, const char *name, int nin,
                                 const int *in, int nout, const int *out, int *index) {
-  if (g->nnodes == g->cap_nodes) {
-    int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-    qcal_node *n = realloc(g->nodes, (size_t)cap * sizeof *n);
-    if (!n)
-      return qcal_error(QCAL_ENOMEM, "out of memory");
-    g->nodes = n;
-    g->cap_nodes = cap;
-  }
+  QCAL_TRY(grow((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof *g->nodes, 64));
   qcal_node *n = &g->nodes[g->nnodes];
   memset(n, 0, sizeof *n);
   n->op = op;
@@ -258,11 +286,9 @@ qcal_status qcal_graph_add_output(qcal_graph *g, int v) {
 }
 
 qcal_status qcal_node_add_attr(qcal_node *n, const qcal_attr *a) {
-  qcal_attr *na = realloc(n->attr, (size_t)(n->nattr + 1) * sizeof *na);
-  if (!na)
-    return qcal_error(QCAL_ENOMEM, "out of memory");
-  n->attr = na;
-  qcal_attr *d = &na[n->nattr];
+  int cap = n->nattr; /* exact fit: attributes are few */
+  QCAL_TRY(grow((void **)&n->attr, &cap, n->nattr, sizeof *n->attr, 1));
+  qcal_attr *d = &n->attr[n->nattr];
   *d = *a;
   d->used = false;
   d->name = strdup(a->name);

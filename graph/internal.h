@@ -28,6 +28,10 @@ static inline qcal_value *qcal_out(qcal_graph *g, const qcal_node *n, int i) {
 }
 
 /* "MODEL: Op node 'name': message" with status st. */
+/* Sanitizer builds (QCAL_MOVE_ARRAYS): move the value and node arrays, so
+ * that a pointer into them kept across a pass or across qcal_graph_prepare
+ * faults under ASan. A no-op otherwise. */
+void qcal_graph_relocate(qcal_graph *g);
 qcal_status qcal_node_error(qcal_graph *g, const qcal_node *n, qcal_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -496,6 +496,7 @@ qcal_status qcal_graph_prepare(qcal_graph *g, const qcal_graph_opts *o) {
     link_values(g);
   }
   QCAL_TRY(qcal_plan_make(g));
+  qcal_graph_relocate(g);
   g->prepared = true;
   return QCAL_OK;
 }
