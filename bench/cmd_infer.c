@@ -117,6 +117,8 @@ int qcal_cmd_infer(int argc, char **argv) {
            "|---|---|---|---|\n");
     for (int k = 0; k < QCAL_GOP_COUNT; k++) {
       const qcal_op_info *o = &qcal_op_infos[k];
+      if (o->flags & QCAL_OPF_LOWERED)
+        continue; /* execution ops no model can hold (docs/graph.md) */
       char w[64] = "";
       if (o->weight_slot >= 0)
         snprintf(w, sizeof w, "input %d, axis %d", o->weight_slot, o->weight_axis);

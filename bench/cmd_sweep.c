@@ -41,7 +41,7 @@ static const qcal_opt opts[] = {
     {"seed", "S", "synthetic generator seed", O(seed), OPT_INT, 0, 2147483647, NULL},
     {"file-axis", "A", "per-channel axis of tensors from files", O(file_axis), OPT_INT, -8, 7,
      NULL},
-    {"no-network", NULL, "skip the real network", O(no_network), OPT_FLAG, 0, 0, NULL},
+    {"no-network", NULL, "skip the model (tensor files and synthetic data only)", O(no_network), OPT_FLAG, 0, 0, NULL},
     {"no-synthetic", NULL, "skip the synthetic suite", O(no_synthetic), OPT_FLAG, 0, 0, NULL},
     {"conv", "ENGINE",
      "convolutions: reference (im2col + BLAS, the same bits on every CPU) or onednn (faster; "
@@ -219,7 +219,8 @@ static void print_sensitive(const sweep_state *s) {
   const int c_l = task ? QCAL_COL(SENSITIVITY, layer) : QCAL_COL(SENSITIVITY_OUTPUTS, layer);
   const int c_v =
       task ? QCAL_COL(SENSITIVITY, heatmap_sqnr_db) : QCAL_COL(SENSITIVITY_OUTPUTS, sqnr_db);
-  printf("\nmost sensitive layers (only that layer quantized; %s dB):\n",
+  printf("\nmost sensitive layers (only that layer quantized: its weights by max, per tensor or "
+         "per channel as the row says, and its input activations by entropy; %s dB):\n",
          task ? "heatmap" : "worst output");
   const int L = s->nlayers;
   double *score = malloc((size_t)(2 * L + 1) * sizeof *score);

@@ -13,7 +13,7 @@ typedef struct {
 
 static const subcmd cmds[] = {
     {"amax", "calibrate one .npy tensor and print amax and error metrics", qcal_cmd_amax},
-    {"sweep", "calibrate every layer of the real network + synthetic + files into HDF5",
+    {"sweep", "the main job: calibrate every layer of a model (PoseNet or any ONNX/TF.js) + files, into HDF5",
      qcal_cmd_sweep},
     {"quantize", "calibrate a model and write it as Q/DQ ONNX (TensorRT explicit quantization)",
      qcal_cmd_quantize},
@@ -29,7 +29,7 @@ static const subcmd cmds[] = {
      qcal_cmd_compare},
     {"export", "amax/scales for TensorRT (cache), ONNX (QuantizeLinear) or JSON", qcal_cmd_export},
     {"schema", "the tables and columns of a results file (Markdown or JSON)", qcal_cmd_schema},
-    {"demo", "compare every method on generated distributions (the main job)", qcal_cmd_demo},
+    {"demo", "compare every method on generated distributions", qcal_cmd_demo},
     {"bench-calib", "benchmark histogram collection and amax search vs memory bandwidth",
      qcal_cmd_bench_calib},
 };

@@ -41,20 +41,16 @@ static qcal_status alloc_value(qcal_graph *g, plan *p, qcal_value *v, size_t blo
   return QCAL_OK;
 }
 
-static bool int8_add(const qcal_node *n) {
-  return n->op == QCAL_GOP_Add && n->qscale;
-}
-
 /* A MaxPool can take its input's layout when it is channels last, or (in
  * float) a block layout over whole blocks. */
 static bool pool_takes(qcal_graph *g, const qcal_node *n, const void *fmt) {
   const qcal_value *x = qcal_in(g, n, 0);
-  if (n->op != QCAL_GOP_MaxPool || x->ndim != 4 || !fmt)
+  if ((n->op != QCAL_GOP_MaxPool && n->op != QCAL_GOP_Int8MaxPool) || x->ndim != 4 || !fmt)
     return false;
   if (qcal_fmt_nhwc(fmt))
     return true;
   int B = qcal_fmt_cblock(fmt);
-  return !n->qscale && B > 0 && x->shape[1] % B == 0;
+  return n->op == QCAL_GOP_MaxPool && B > 0 && x->shape[1] % B == 0;
 }
 
 /* ... and write the layout a convolution reading its output wants, when
@@ -63,7 +59,7 @@ static const void *pool_out_fmt(qcal_graph *g, const qcal_node *n, const void **
   const qcal_value *x = qcal_in(g, n, 0);
   for (int r = 0; r < g->nnodes; r++) {
     const qcal_node *c = &g->nodes[r];
-    if (c->dead || c->op != QCAL_GOP_Conv || c->in[0] != n->out[0] || !src[r])
+    if (c->dead || !qcal_op_conv2d(c->op) || c->in[0] != n->out[0] || !src[r])
       continue;
     if (qcal_fmt_nhwc(x->fmt) ? qcal_fmt_nhwc(src[r])
                               : qcal_fmt_cblock(src[r]) == qcal_fmt_cblock(x->fmt))
@@ -85,7 +81,7 @@ static const void *q_out_fmt(qcal_graph *g, const qcal_node *n, const void **src
       continue;
     for (int k = 0; k < c->nin; k++)
       if (c->in[k] == n->out[0]) {
-        if (c->op != QCAL_GOP_Conv || k != 0 || !src[r] || !qcal_fmt_nhwc(src[r]) ||
+        if (!qcal_op_conv2d(c->op) || k != 0 || !src[r] || !qcal_fmt_nhwc(src[r]) ||
             (want && !qcal_fmt_equal(want, src[r])))
           return NULL;
         want = src[r];
@@ -111,12 +107,12 @@ static bool passed_fmt(qcal_graph *g, const qcal_node *n, const void **src, cons
     int xi = qcal_mul_channel_scale(g, n);
     if (xi >= 0 && qcal_fmt_cblock(qcal_in(g, n, xi)->fmt))
       *want = qcal_in(g, n, xi)->fmt;
-  } else if (n->op == QCAL_GOP_MaxPool) {
+  } else if (n->op == QCAL_GOP_MaxPool || n->op == QCAL_GOP_Int8MaxPool) {
     if (pool_takes(g, n, qcal_in(g, n, 0)->fmt))
       *want = pool_out_fmt(g, n, src);
   } else if (n->op == QCAL_GOP_QuantizeLinear) {
     *want = q_out_fmt(g, n, src);
-  } else if (int8_add(n)) {
+  } else if (n->op == QCAL_GOP_Int8Add) {
     const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1);
     if (a->fmt && qcal_fmt_equal(a->fmt, b->fmt) && qcal_fmt_bytes(a->fmt) == a->numel)
       *want = a->fmt;
@@ -144,12 +140,12 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
   qcal_status st = QCAL_OK;
   for (int i = 0; i < g->nnodes && !st; i++) {
     qcal_node *n = &g->nodes[i];
-    if (n->dead || (n->op != QCAL_GOP_Conv && n->op != QCAL_GOP_ConvTranspose) ||
+    if (n->dead || (!qcal_op_conv2d(n->op) && n->op != QCAL_GOP_ConvTranspose) ||
         (g->reference_conv && qcal_conv_ref_supported(g, n)))
       continue;
     size_t db;
     st = qcal_conv_plan(g, n, &src[i], &dst[i], &db);
-    if (!st && !g->plain_values && n->op == QCAL_GOP_Conv) {
+    if (!st && !g->plain_values && qcal_op_conv2d(n->op)) {
       qcal_value *y = qcal_out(g, n, 0);
       if (!y->is_output) {
         y->fmt = dst[i];
@@ -184,17 +180,17 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
       qcal_node *n = &g->nodes[i];
       if (n->dead)
         continue;
-      bool conv = n->op == QCAL_GOP_Conv;
+      bool conv = qcal_op_conv2d(n->op);
       int mul_x = n->op == QCAL_GOP_Mul ? qcal_mul_channel_scale(g, n) : -1;
       for (int k = 0; k < n->nin; k++) {
         qcal_value *v = qcal_in(g, n, k);
         if (!v || !v->fmt)
           continue;
         bool ok = (conv && k == 0 && qcal_fmt_equal(v->fmt, src[i])) ||
-                  (n->op == QCAL_GOP_GlobalAveragePool && !n->qscale && qcal_fmt_cblock(v->fmt)) ||
-                  (n->op == QCAL_GOP_GlobalAveragePool && n->qscale && qcal_fmt_nhwc(v->fmt)) ||
+                  (n->op == QCAL_GOP_GlobalAveragePool && qcal_fmt_cblock(v->fmt)) ||
+                  (n->op == QCAL_GOP_Int8GlobalAveragePool && qcal_fmt_nhwc(v->fmt)) ||
                   (k == mul_x && qcal_out(g, n, 0)->fmt == v->fmt) ||
-                  (int8_add(n) && qcal_fmt_equal(qcal_out(g, n, 0)->fmt, v->fmt)) ||
+                  (n->op == QCAL_GOP_Int8Add && qcal_fmt_equal(qcal_out(g, n, 0)->fmt, v->fmt)) ||
                   (k == 0 && pool_takes(g, n, v->fmt));
         if (!ok) {
           v->fmt = NULL;
@@ -218,7 +214,8 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
   return st;
 }
 
-qcal_status qcal_plan_make(qcal_graph *g) {
+qcal_status qcal_pass_plan(qcal_graph *g, const qcal_graph_opts *o) {
+  (void)o;
   qcal_plan_free(g);
   plan *p = calloc(1, sizeof *p);
   if (!p)

@@ -5,8 +5,8 @@
 #include <stdio.h>
 
 #include "graph/internal.h"
-#include "qcal_config.h"
 #include "qcal/escape.h"
+#include "qcal_config.h"
 
 const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT] = {
 #define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
@@ -17,7 +17,7 @@ const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT] = {
 
 qcal_graph_op qcal_op_find(const char *name) {
   for (int i = 0; i < QCAL_GOP_COUNT; i++)
-    if (!strcmp(qcal_op_infos[i].name, name))
+    if (!(qcal_op_infos[i].flags & QCAL_OPF_LOWERED) && !strcmp(qcal_op_infos[i].name, name))
       return (qcal_graph_op)i;
   return QCAL_GOP_COUNT;
 }
@@ -147,7 +147,8 @@ static void attr_free(qcal_attr *a) {
 }
 
 bool qcal_conv_depthwise(const qcal_graph *g, const qcal_node *n) {
-  if (n->op != QCAL_GOP_Conv || n->nin < 2 || n->in[0] < 0 || n->in[1] < 0)
+  if ((n->op != QCAL_GOP_Conv && n->op != QCAL_GOP_Int8Conv) || n->nin < 2 || n->in[0] < 0 ||
+      n->in[1] < 0)
     return false;
   int64_t group = 1; /* read without marking: qcal_attr_int is for the op's own use */
   for (int a = 0; a < n->nattr; a++)
@@ -173,7 +174,6 @@ void qcal_graph_free(qcal_graph *g) {
     for (int a = 0; a < n->nattr; a++)
       attr_free(&n->attr[a]);
     free(n->attr);
-    free(n->qscale);
     free(n->in);
     free(n->out);
     free(n->name);
@@ -347,6 +347,38 @@ int qcal_attr_ints(qcal_node *n, const char *name, int64_t *out, int max) {
   if (a->n)
     memcpy(out, a->ints, (size_t)a->n * sizeof *out);
   return a->n;
+}
+
+void qcal_int8_params_get(const qcal_node *n, qcal_int8_params *p) {
+  *p = (qcal_int8_params){0};
+  /* read without marking: these are the lowering's own attributes */
+  for (int a = 0; a < n->nattr; a++) {
+    const qcal_attr *at = &n->attr[a];
+    if (!strcmp(at->name, "scales") && at->type == QCAL_ATTR_FLOATS)
+      p->scales = at->floats, p->nscales = at->n;
+    else if (!strcmp(at->name, "a_scale") && at->type == QCAL_ATTR_FLOAT)
+      p->a_scale = at->f;
+    else if (!strcmp(at->name, "b_scale") && at->type == QCAL_ATTR_FLOAT)
+      p->b_scale = at->f;
+    else if (!strcmp(at->name, "y_scale") && at->type == QCAL_ATTR_FLOAT)
+      p->y_scale = at->f;
+    else if (!strcmp(at->name, "y_max") && at->type == QCAL_ATTR_INT)
+      p->y_max = (int)at->i;
+  }
+}
+
+qcal_status qcal_node_set_float(qcal_node *n, const char *name, float f) {
+  return qcal_node_add_attr(n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_FLOAT, .f = f});
+}
+
+qcal_status qcal_node_set_floats(qcal_node *n, const char *name, const float *f, int count) {
+  return qcal_node_add_attr(
+      n, &(qcal_attr){
+             .name = (char *)name, .type = QCAL_ATTR_FLOATS, .n = count, .floats = (float *)f});
+}
+
+qcal_status qcal_node_set_int(qcal_node *n, const char *name, int64_t i) {
+  return qcal_node_add_attr(n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INT, .i = i});
 }
 
 const char *qcal_node_desc(const qcal_graph *g, const qcal_node *n, char *buf, size_t len) {

@@ -16,6 +16,34 @@ typedef qcal_status (*qcal_op_fn)(qcal_graph *g, qcal_node *n);
 #include "graph/ops.inc"
 #undef QCAL_OP
 
+/* ---- the pass list (graph/passes.inc) */
+enum { QCAL_PASS_QDQ = 1, QCAL_PASS_FP32 = 2, QCAL_PASS_INT8 = 4 };
+typedef qcal_status (*qcal_pass_fn)(qcal_graph *g, const qcal_graph_opts *o);
+#define QCAL_PASS(id, name, engines, fn) qcal_status fn(qcal_graph *g, const qcal_graph_opts *o);
+#include "graph/passes.inc"
+#undef QCAL_PASS
+typedef enum qcal_pass_id {
+#define QCAL_PASS(id, name, engines, fn) QCAL_PASS_##id,
+#include "graph/passes.inc"
+#undef QCAL_PASS
+  QCAL_PASS_COUNT
+} qcal_pass_id;
+typedef struct qcal_pass_info {
+  const char *name;
+  unsigned engines; /* QCAL_PASS_QDQ | ... */
+  qcal_pass_fn run;
+} qcal_pass_info;
+extern const qcal_pass_info qcal_passes[QCAL_PASS_COUNT];
+/* The engines column bit of an engine. */
+unsigned qcal_pass_engine_bit(qcal_engine e);
+/* Producers and live consumer counts; nodes nobody needs marked dead. */
+void qcal_graph_link(qcal_graph *g);
+/* The single live node reading value v (and which input, into *slot when
+ * slot is not NULL), or -1; a graph output has none. */
+int qcal_sole_consumer(const qcal_graph *g, int v, int *slot);
+/* Run a node whose inputs are all constant; its outputs become constants. */
+qcal_status qcal_fold_node(qcal_graph *g, qcal_node *n);
+
 extern const qcal_op_fn qcal_op_infer[QCAL_GOP_COUNT];
 extern const qcal_op_fn qcal_op_fwd[QCAL_GOP_COUNT];
 
@@ -77,26 +105,45 @@ bool qcal_fmt_nhwc(const void *fmt);
  * which input is x (0 or 1), or -1. */
 int qcal_mul_channel_scale(qcal_graph *g, const qcal_node *n);
 
-/* Engine passes over a prepared graph (graph/engine.c). */
-qcal_status qcal_engine_fp32(qcal_graph *g);
-qcal_status qcal_engine_int8(qcal_graph *g, int *lowered, int *candidates);
-/* An Add the int8 engine lowered (n->qscale set): graph/op_int8.c. */
-qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n);
-/* GlobalAveragePool of DQ(int8) the int8 engine lowered (n->qscale: the
- * DQ's scale): integer sums over u8/s8, NCHW or NHWC (graph/op_int8.c). */
-qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n);
-/* MaxPool(DQ(a)) -> Q the int8 engine lowered (qscale[0]: the DQ's scale,
- * qyscale: the Q's): the max over u8/s8 codes, requantized to s8, NCHW or
- * channels last on either side (graph/op_int8.c). */
-qcal_status qcal_fwd_maxpool_int8(qcal_graph *g, qcal_node *n);
+/* The parameters of an int8 op (ops.inc), from its attributes; a float
+ * that is absent reads 0 (y_scale 0: the output is float). */
+typedef struct qcal_int8_params {
+  const float *scales; /* "scales": accumulator to float, per output channel */
+  int nscales;
+  float a_scale, b_scale; /* Int8Add's inputs, Int8MaxPool/GAP's input (a_scale) */
+  float y_scale;          /* the output's grid: y = round(v / y_scale) */
+  int y_max;              /* "y_max": a non-negative s8 output stored as u8, clamped here */
+} qcal_int8_params;
+void qcal_int8_params_get(const qcal_node *n, qcal_int8_params *p);
+/* Attributes the passes set (copied). */
+qcal_status qcal_node_set_float(qcal_node *n, const char *name, float f);
+qcal_status qcal_node_set_floats(qcal_node *n, const char *name, const float *f, int count);
+qcal_status qcal_node_set_int(qcal_node *n, const char *name, int64_t i);
+/* Matching Q/DQ patterns (graph/qdq_match.c). */
+/* The node producing value v (-1 for none, inputs and constants). */
+int qcal_producer_of(qcal_graph *g, int v);
+/* Node `node` when it is live and of op `op`, else NULL. */
+qcal_node *qcal_live_op(qcal_graph *g, int node, qcal_graph_op op);
+/* A Q/DQ node's scale and zero point are constant, the scales positive and
+ * finite, the zero points all 0: *scale and *count are its scales. */
+bool qcal_qdq_sym_params(qcal_graph *g, const qcal_node *n, const float **scale, size_t *count);
+/* How many live reads value v has (inputs and fused sums); *only is the
+ * last reader's index. */
+size_t qcal_count_readers(qcal_graph *g, int v, int *only);
+/* The int8 weight of DQ node dw with scales ws: its constant int8 input, or
+ * a new constant quantized from QuantizeLinear's float constant; *out is
+ * -1 when the pattern does not hold. Adds a value. */
+qcal_status qcal_int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, size_t nws,
+                             int want_axis, int *out);
+/* The DequantizeLinear that node n reads its input 0 through, when it takes
+ * a 4-D s8/u8 tensor with one scale (*s) and zero point 0; else NULL. */
+qcal_node *qcal_int8_dq_input(qcal_graph *g, const qcal_node *n, const float **s);
+/* Conv or its int8 lowering. */
+static inline bool qcal_op_conv2d(qcal_graph_op op) {
+  return op == QCAL_GOP_Conv || op == QCAL_GOP_Int8Conv;
+}
 
 void qcal_plan_free(qcal_graph *g);
-qcal_status qcal_plan_make(qcal_graph *g);
-
-/* Fold BatchNormalization into the convolution before it; fuse activations
- * and residual Adds into Conv (graph/fuse.c). */
-qcal_status qcal_graph_fold_bn(qcal_graph *g);
-qcal_status qcal_graph_fuse(qcal_graph *g);
 
 /* The fused activation node n computes (Relu, LeakyRelu, Sigmoid,
  * HardSwish, Clip with constant bounds); false for any other node. */

@@ -452,6 +452,13 @@ static qcal_status build(wctx *c, const qcal_qdq *q, int nq, Onnx__ModelProto *m
                         "prepared without fusion",
                         g->path, qcal_node_desc(g, n, d, sizeof d));
     }
+    if (qcal_op_infos[n->op].flags & QCAL_OPF_LOWERED) {
+      char d[160];
+      return qcal_error(QCAL_EINVAL,
+                        "%s: %s is an execution op of engine int8; export needs a graph "
+                        "prepared for the qdq engine",
+                        g->path, qcal_node_desc(g, n, d, sizeof d));
+    }
     const char *in[1100];
     int nin = n->nin;
     if (nin > 1024)

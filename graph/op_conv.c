@@ -20,8 +20,8 @@ typedef struct conv_exec {
   bool wei_ready;              /* constant weights reordered ... */
   const void *wei_from;        /* ... from this buffer */
   unsigned wei_gen;            /* ... of this qcal_value.data_gen */
-  float *bias_q;               /* int8: the bias in accumulator units (bias / qscale) */
-  float *oscale;               /* int8, requantization folded: qscale / yscale */
+  float *bias_q;               /* int8: the bias in accumulator units (bias / scales) */
+  float *oscale;               /* int8, requantization folded: scales / y_scale */
 } conv_exec;
 
 static void conv_free(void *p) {
@@ -147,9 +147,15 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
   }
   bool plain = getenv("QCAL_CONV_PLAIN") != NULL;
   /* Requantization with no activation, ReLU or Clip folds into the output
-   * scales (qscale / yscale) and one clip on the output grid: one post-op
+   * scales (scales / y_scale) and one clip on the output grid: one post-op
    * instead of three per element. */
-  bool fold = n->qscale && n->qyscale > 0 && n->qyzero == 0 && n->sum_in < 0 &&
+  qcal_int8_params q;
+  qcal_int8_params_get(n, &q);
+  const bool u8 = q.y_max == 127;
+  if (n->op == QCAL_GOP_Int8Conv && q.nscales != cout)
+    CK(qcal_node_error(g, n, QCAL_EFORMAT, "has %d scales for %lld output channels", q.nscales,
+                       (long long)cout));
+  bool fold = q.scales && q.y_scale > 0 && n->sum_in < 0 &&
               (n->act == QCAL_ACT_NONE || (n->act == QCAL_ACT_RELU && n->act_alpha == 0) ||
                n->act == QCAL_ACT_CLIP);
   /* int8 (engine int8): s8/u8 input, s8 weights, f32 or s8/u8 output */
@@ -188,11 +194,11 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     if (!(e->oscale = malloc((size_t)cout * sizeof *e->oscale)))
       CK(qcal_error(QCAL_ENOMEM, "out of memory"));
     for (int64_t c = 0; c < cout; c++)
-      e->oscale[c] = n->qscale[c] / n->qyscale;
+      e->oscale[c] = q.scales[c] / q.y_scale;
     float lo = n->act == QCAL_ACT_NONE ? -INFINITY : n->act == QCAL_ACT_RELU ? 0 : n->act_alpha;
     float hi = n->act == QCAL_ACT_CLIP ? n->act_beta : INFINITY;
-    lo = n->qy_u8 && lo < 0 ? 0 : lo / n->qyscale;
-    hi = n->qy_u8 && hi / n->qyscale > 127 ? 127 : hi / n->qyscale;
+    lo = u8 && lo < 0 ? 0 : lo / q.y_scale;
+    hi = u8 && hi / q.y_scale > 127 ? 127 : hi / q.y_scale;
     QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, e->oscale));
     if (lo > -INFINITY || hi < INFINITY) {
       QCAL_DNNL(dnnl_post_ops_create(&po));
@@ -201,19 +207,18 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
                                              hi < FLT_MAX ? hi : FLT_MAX));
       QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
     }
-  } else if (n->qscale)
-    QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, n->qscale));
-  if (!fold && (n->act != QCAL_ACT_NONE || n->sum_in >= 0 || n->qyscale > 0)) {
+  } else if (q.scales)
+    QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, q.scales));
+  if (!fold && (n->act != QCAL_ACT_NONE || n->sum_in >= 0 || q.y_scale > 0)) {
     QCAL_DNNL(dnnl_post_ops_create(&po));
     if (n->sum_in >= 0)
       QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
     if (n->act != QCAL_ACT_NONE)
       QCAL_DNNL(dnnl_post_ops_append_eltwise(
           po, 1.0f, act_alg(n->act), n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha, n->act_beta));
-    if (n->qyscale > 0)
-      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1.0f / n->qyscale,
-                                             n->qyzero));
-    if (n->qy_u8)
+    if (q.y_scale > 0)
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1.0f / q.y_scale, 0));
+    if (u8)
       QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 127.0f));
     QCAL_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
   }
@@ -387,13 +392,18 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
                              {DNNL_ARG_WEIGHTS, e->m_wei},
                              {DNNL_ARG_DST, e->m_dst},
                              {DNNL_ARG_BIAS, e->m_bias}};
-  if (b && n->qscale) { /* oneDNN 2.x int8: dst = oscale * (acc + bias) */
+  if (b && n->op == QCAL_GOP_Int8Conv) { /* oneDNN 2.x int8: dst = oscale * (acc + bias) */
     if (!e->bias_q) {
+      qcal_int8_params q;
+      qcal_int8_params_get(n, &q);
       int64_t co = y->shape[1];
+      if (q.nscales != co)
+        return qcal_node_error(g, n, QCAL_EFORMAT, "has %d scales for %lld output channels",
+                               q.nscales, (long long)co);
       if (!(e->bias_q = malloc((size_t)co * sizeof *e->bias_q)))
         return qcal_error(QCAL_ENOMEM, "out of memory");
       for (int64_t c = 0; c < co; c++)
-        e->bias_q[c] = ((const float *)b->data)[c] / n->qscale[c];
+        e->bias_q[c] = ((const float *)b->data)[c] / q.scales[c];
     }
     QCAL_DNNL(dnnl_memory_set_data_handle(e->m_bias, e->bias_q));
   } else if (b)

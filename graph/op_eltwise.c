@@ -463,8 +463,6 @@ static void mul_blocked(const qcal_value *x, const qcal_value *s, qcal_value *y)
 }
 
 qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
-  if (n->qscale)
-    return qcal_fwd_add_int8(g, n);
   if (!qcal_in(g, n, 1))
     return qcal_fwd_identity(g, n);
   const qcal_value *v[2] = {qcal_in(g, n, 0), qcal_in(g, n, 1)};

@@ -23,11 +23,13 @@ qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n) {
   const long nchunks = (long)((total + chunk - 1) / chunk);
   const bool relu = n->act == QCAL_ACT_RELU;
   const qcal_kernel_table *kt = qcal_kernels();
+  qcal_int8_params q;
+  qcal_int8_params_get(n, &q);
 #pragma omp parallel for schedule(static) if (nchunks > 4)
   for (long c = 0; c < nchunks; c++) {
     size_t o = (size_t)c * chunk, m = total - o < chunk ? total - o : chunk;
-    kt->s8_s8_add_requant(m, (const int8_t *)a->data + o, (const int8_t *)b->data + o, n->qscale[0],
-                          n->qscale[1], n->qyscale, n->qyzero, relu, (int8_t *)y->data + o);
+    kt->s8_s8_add_requant(m, (const int8_t *)a->data + o, (const int8_t *)b->data + o, q.a_scale,
+                          q.b_scale, q.y_scale, 0, relu, (int8_t *)y->data + o);
   }
   return QCAL_OK;
 }
@@ -46,7 +48,9 @@ qcal_status qcal_fwd_gap_int8(qcal_graph *g, qcal_node *n) {
   const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
   const uint8_t *xd = x->data;
   const bool u = x->dtype == QCAL_DT_U8;
-  const float s = n->qscale[0], hw = (float)HW;
+  qcal_int8_params q;
+  qcal_int8_params_get(n, &q);
+  const float s = q.a_scale, hw = (float)HW;
   if (x->fmt) { /* [N][H][W][C]: whole pixels, channels in int32 lanes */
 #pragma omp parallel for if (x->numel > 65536)
     for (int64_t nn = 0; nn < N; nn++) {
@@ -103,7 +107,9 @@ qcal_status qcal_fwd_maxpool_int8(qcal_graph *g, qcal_node *n) {
   const int64_t N = x->shape[0], C = x->shape[1], HW = ge.in[0] * ge.in[1];
   const int64_t OH = ge.out[0], OW = ge.out[1];
   const bool u = x->dtype == QCAL_DT_U8, xl = x->fmt != NULL, yl = y->fmt != NULL;
-  const float sa = n->qscale[0], sy = n->qyscale;
+  qcal_int8_params q;
+  qcal_int8_params_get(n, &q);
+  const float sa = q.a_scale, sy = q.y_scale;
   const uint8_t *xd = x->data;
   int8_t *yd = y->data;
   qcal_q8_s8_rescale_fn *rescale = qcal_kernels()->q8_s8_rescale;

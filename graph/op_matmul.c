@@ -76,14 +76,14 @@ qcal_status qcal_infer_gemm(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, 2, shape);
 }
 
-/* Engine int8 (graph/engine.c): A int8/uint8 [M, K], B int8 [N, K]
+/* Int8Gemm (graph/pass_int8_gemm.c): A int8/uint8 [M, K], B int8 [N, K]
  * (transB) or [K, N], int32 accumulation on oneDNN's integer GEMM, then
- * y = act(acc * qscale[n] + C). */
+ * y = act(acc * scales[n] + C). */
 static void i32_free(void *p) {
   free(p);
 }
 
-static qcal_status gemm_int8(qcal_graph *g, qcal_node *n) {
+qcal_status qcal_fwd_gemm_int8(qcal_graph *g, qcal_node *n) {
   const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1), *c = qcal_in(g, n, 2);
   qcal_value *y = qcal_out(g, n, 0);
   const int64_t m = y->shape[0], nn = y->shape[1], k = a->shape[1];
@@ -104,13 +104,18 @@ static qcal_status gemm_int8(qcal_graph *g, qcal_node *n) {
   if (rc != dnnl_success)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "oneDNN integer GEMM failed (status %d)",
                            (int)rc);
+  qcal_int8_params q;
+  qcal_int8_params_get(n, &q);
+  if (q.nscales != nn)
+    return qcal_node_error(g, n, QCAL_EFORMAT, "has %d scales for %lld outputs", q.nscales,
+                           (long long)nn);
   float *yd = y->data;
   const float *cd = c ? c->data : NULL;
   int64_t cm = c && c->ndim == 2 ? c->shape[0] : 1,
           cn = c && c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = 0; j < nn; j++) {
-      float v = (float)acc[i * nn + j] * n->qscale[j];
+      float v = (float)acc[i * nn + j] * q.scales[j];
       if (cd)
         v += cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
       yd[i * nn + j] = qcal_act_one(n->act, n->act_alpha, n->act_beta, v);
@@ -119,8 +124,6 @@ static qcal_status gemm_int8(qcal_graph *g, qcal_node *n) {
 }
 
 qcal_status qcal_fwd_gemm(qcal_graph *g, qcal_node *n) {
-  if (n->qscale)
-    return gemm_int8(g, n);
   const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1), *c = qcal_in(g, n, 2);
   qcal_value *y = qcal_out(g, n, 0);
   bool ta = qcal_attr_int(n, "transA", 0), tb = qcal_attr_int(n, "transB", 0);

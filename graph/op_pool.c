@@ -70,8 +70,6 @@ static qcal_status maxpool_lanes(const qcal_value *x, qcal_value *y, const qcal_
 }
 
 qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
-  if (n->qscale)
-    return qcal_fwd_maxpool_int8(g, n);
   const qcal_value *x = qcal_in(g, n, 0);
   qcal_value *y = qcal_out(g, n, 0);
   qcal_geom ge;
@@ -148,8 +146,6 @@ static void gap_blocked(const qcal_value *x, float *yd) {
 }
 
 qcal_status qcal_fwd_global_pool(qcal_graph *g, qcal_node *n) {
-  if (n->qscale)
-    return qcal_fwd_gap_int8(g, n);
   const qcal_value *x = qcal_in(g, n, 0);
   if (x->fmt) { /* the plan hands a blocked input only to the average */
     gap_blocked(x, qcal_out(g, n, 0)->data);

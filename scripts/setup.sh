@@ -7,6 +7,7 @@ qcal_install_deps
 qcal_build build
 echo "qcal: built build/qcal ($(build/qcal version))" >&2
 cache=$(scripts/fetch-data.sh)
+QCAL_CACHE="$cache" scripts/fetch-models.sh >/dev/null # the zoo's networks (qcal zoo)
 out=${QCAL_OUT:-results}
 mkdir -p "$out"
 stamp=$(date +%Y%m%d-%H%M%S)

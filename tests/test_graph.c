@@ -1031,8 +1031,8 @@ Test(graph, int8_engine_depthwise_block_and_pooled_head) {
         const qcal_node *nd = &r->nodes[i];
         if (nd->dead)
           continue;
-        u8 += nd->op == QCAL_GOP_Conv && nd->qy_u8;
-        gap8 += nd->op == QCAL_GOP_GlobalAveragePool && nd->qscale != NULL;
+        u8 += nd->op == QCAL_GOP_Int8Conv && r->values[nd->out[0]].dtype == QCAL_DT_U8;
+        gap8 += nd->op == QCAL_GOP_Int8GlobalAveragePool;
         dq += nd->op == QCAL_GOP_DequantizeLinear;
       }
       cr_assert_eq(u8, 2, "both Clip outputs stored as u8 (%d)", u8);
@@ -1148,8 +1148,7 @@ static void maxpool_check(void) {
           if (e == 1) {
             int pool8 = 0;
             for (int i = 0; i < r->nnodes; i++)
-              pool8 += !r->nodes[i].dead && r->nodes[i].op == QCAL_GOP_MaxPool &&
-                       r->nodes[i].qscale != NULL;
+              pool8 += !r->nodes[i].dead && r->nodes[i].op == QCAL_GOP_Int8MaxPool;
             cr_assert_eq(pool8, 1, "the MaxPool runs over int8 codes");
           }
           cr_assert_eq(qcal_graph_run(r, in), QCAL_OK, "%s", qcal_last_error());

@@ -44,7 +44,8 @@ typedef enum qcal_graph_op {
 /* Op flags (ops.inc). */
 enum {
   QCAL_OPF_FOLD = 1,       /* folded when every input is constant */
-  QCAL_OPF_ELEMENTWISE = 2 /* output i depends only on input i (fusable) */
+  QCAL_OPF_ELEMENTWISE = 2, /* output i depends only on input i (fusable) */
+  QCAL_OPF_LOWERED = 4      /* an execution op a pass makes: not in model files */
 };
 
 typedef struct qcal_op_info {
@@ -55,7 +56,8 @@ typedef struct qcal_op_info {
   int weight_axis; /* its output-channel axis */
 } qcal_op_info;
 extern const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT];
-/* Op by ONNX name; QCAL_GOP_COUNT when not in the list. */
+/* Op by ONNX name; QCAL_GOP_COUNT when not in the list (lowered ops are
+ * never found: a model file cannot name them). */
 qcal_graph_op qcal_op_find(const char *name);
 
 typedef enum qcal_value_kind { QCAL_VAL_INPUT, QCAL_VAL_CONST, QCAL_VAL_ACT } qcal_value_kind;
@@ -121,13 +123,6 @@ typedef struct qcal_node {
   qcal_act act; /* fused activation */
   float act_alpha, act_beta;
   int sum_in; /* value added to the output before act (fused Add), or -1 */
-  /* real int8 execution (engine int8): input and weight are int8 values,
-   * out = act(qscale[c] * acc + bias [+ sum]), then, when qyscale > 0,
-   * requantized to the int8 output: round(out / qyscale) + qyzero */
-  float *qscale;
-  float qyscale, qyzero;
-  bool qy_u8; /* a non-negative int8 output stored as u8 (clamped to 127 as the s8 Q
-                 did): VNNI multiplies u8 x s8 without the s8 compensation pass */
   void *exec; /* per-op execution state (oneDNN primitive, ...) */
   void (*exec_free)(void *);
 } qcal_node;
