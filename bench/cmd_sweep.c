@@ -41,7 +41,8 @@ static const qcal_opt opts[] = {
     {"seed", "S", "synthetic generator seed", O(seed), OPT_INT, 0, 2147483647, NULL},
     {"file-axis", "A", "per-channel axis of tensors from files", O(file_axis), OPT_INT, -8, 7,
      NULL},
-    {"no-network", NULL, "skip the model (tensor files and synthetic data only)", O(no_network), OPT_FLAG, 0, 0, NULL},
+    {"no-network", NULL, "skip the model (tensor files and synthetic data only)", O(no_network),
+     OPT_FLAG, 0, 0, NULL},
     {"no-synthetic", NULL, "skip the synthetic suite", O(no_synthetic), OPT_FLAG, 0, 0, NULL},
     {"conv", "ENGINE",
      "convolutions: reference (im2col + BLAS, the same bits on every CPU) or onednn (faster; "

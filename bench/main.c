@@ -13,7 +13,9 @@ typedef struct {
 
 static const subcmd cmds[] = {
     {"amax", "calibrate one .npy tensor and print amax and error metrics", qcal_cmd_amax},
-    {"sweep", "the main job: calibrate every layer of a model (PoseNet or any ONNX/TF.js) + files, into HDF5",
+    {"sweep",
+     "the main job: calibrate every layer of a model (PoseNet or any ONNX/TF.js) + files, into "
+     "HDF5",
      qcal_cmd_sweep},
     {"quantize", "calibrate a model and write it as Q/DQ ONNX (TensorRT explicit quantization)",
      qcal_cmd_quantize},
