@@ -169,10 +169,14 @@ qcal_status qcal_infer_identity(qcal_graph *g, qcal_node *n) {
     (void)qcal_attr_float(n, "ratio", 0.5f); /* opset < 12 */
     if (qcal_attr_int(n, "is_test", 1) == 0)
       return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "attribute 'is_test' = 0 (training mode)");
-    const qcal_value *tm = qcal_in(g, n, 2);
-    if (tm && (tm->kind != QCAL_VAL_CONST || qcal_value_get(tm, 0) != 0))
+    const qcal_value *tm = qcal_in(g, n, 2), *ratio = qcal_in(g, n, 1);
+    /* training mode with a constant ratio of 0 drops nothing (torchvision's
+     * Swin exports its attention dropout so) */
+    bool none_dropped = ratio && ratio->kind == QCAL_VAL_CONST && ratio->numel == 1 &&
+                        qcal_value_get(ratio, 0) == 0;
+    if (tm && (tm->kind != QCAL_VAL_CONST || (qcal_value_get(tm, 0) != 0 && !none_dropped)))
       return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
-                             "input 'training_mode' must be a constant false");
+                             "input 'training_mode' must be a constant false (or the ratio 0)");
     QCAL_TRY(qcal_set_out(g, n, 1, QCAL_DT_BOOL, x->ndim, x->shape));
   }
   return qcal_set_out(g, n, 0, x->dtype, x->ndim, x->shape);
@@ -302,6 +306,14 @@ qcal_status qcal_infer_binary(qcal_graph *g, qcal_node *n) {
                                       : f32 || ints;
   if (!ok)
     return qcal_node_error(g, n, QCAL_EDTYPE, "%s inputs are not supported", qcal_dtype_name(dt));
+  if (n->op == QCAL_GOP_Mod) {
+    int64_t fm = qcal_attr_int(n, "fmod", 0);
+    if (fm != 0 && fm != 1)
+      return qcal_node_error(g, n, QCAL_EFORMAT, "attribute 'fmod' is %lld (0 or 1)",
+                             (long long)fm);
+    if (f32 && fm != 1)
+      return qcal_node_error(g, n, QCAL_EFORMAT, "float inputs need fmod = 1 (ONNX Mod)");
+  }
   if (n->op == QCAL_GOP_Add || n->op == QCAL_GOP_Sub || n->op == QCAL_GOP_Mul ||
       n->op == QCAL_GOP_Div) {
     if (qcal_attr_int(n, "broadcast", 1) == 0 || qcal_node_attr(n, "axis"))
@@ -368,6 +380,18 @@ static double bin_gen(qcal_graph_op op, qcal_dtype dt, double a, double b) {
   default:
     return 0;
   }
+}
+
+/* ONNX Mod: fmod = 1 is C's fmod (the dividend's sign); fmod = 0, integers
+ * only, takes the divisor's sign (Python's %). A zero divisor gives 0
+ * rather than a trap (the spec leaves it undefined). */
+static double mod_of(double a, double b, bool c_fmod) {
+  if (b == 0)
+    return 0;
+  double r = fmod(a, b);
+  if (!c_fmod && r != 0 && (r < 0) != (b < 0))
+    r += b;
+  return r;
 }
 
 /* Inner loop over the last merged dim with strides sa, sb in {0, 1}. */
@@ -489,7 +513,9 @@ qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
     return QCAL_OK;
   }
   bool fast = v[0]->dtype == QCAL_DT_F32 && v[1]->dtype == QCAL_DT_F32 &&
-              (b.st[0][last] <= 1 && b.st[1][last] <= 1);
+              y->dtype == QCAL_DT_F32 && /* Equal writes bool */
+              (b.st[0][last] <= 1 && b.st[1][last] <= 1) && n->op != QCAL_GOP_Mod;
+  const bool c_fmod = n->op == QCAL_GOP_Mod && qcal_attr_int(n, "fmod", 0) == 1;
 #pragma omp parallel for schedule(static) if (y->numel > 32768 && rows > 1)
   for (int64_t r = 0; r < rows; r++) {
     int64_t oa = 0, ob = 0, rem = r;
@@ -506,7 +532,9 @@ qcal_status qcal_fwd_binary(qcal_graph *g, qcal_node *n) {
       for (int64_t i = 0; i < len; i++) {
         double x0 = qcal_value_get(v[0], (size_t)(oa + i * b.st[0][last]));
         double x1 = qcal_value_get(v[1], (size_t)(ob + i * b.st[1][last]));
-        qcal_value_put(y, (size_t)(r * len + i), bin_gen(n->op, v[0]->dtype, x0, x1));
+        qcal_value_put(y, (size_t)(r * len + i),
+                       n->op == QCAL_GOP_Mod ? mod_of(x0, x1, c_fmod)
+                                             : bin_gen(n->op, v[0]->dtype, x0, x1));
       }
     }
   }
@@ -546,5 +574,23 @@ qcal_status qcal_fwd_where(qcal_graph *g, qcal_node *n) {
     int64_t so = src == v[1] ? off[1] : off[2];
     memcpy((char *)y->data + k * es, (const char *)src->data + (size_t)so * es, es);
   }
+  return QCAL_OK;
+}
+
+/* ---- Not (bool): masks in shape sub-graphs (Swin), folded at prepare */
+qcal_status qcal_infer_not(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  if (x->dtype != QCAL_DT_BOOL)
+    return qcal_node_error(g, n, QCAL_EDTYPE, "input is %s, expected bool",
+                           qcal_dtype_name(x->dtype));
+  return qcal_set_out(g, n, 0, QCAL_DT_BOOL, x->ndim, x->shape);
+}
+
+qcal_status qcal_fwd_not(qcal_graph *g, qcal_node *n) {
+  const qcal_value *x = qcal_in(g, n, 0);
+  const uint8_t *xd = x->data;
+  uint8_t *yd = qcal_out(g, n, 0)->data;
+  for (size_t i = 0; i < x->numel; i++)
+    yd[i] = !xd[i];
   return QCAL_OK;
 }
