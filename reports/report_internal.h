@@ -38,5 +38,7 @@ char *qcal_rep_esc_slot(void);
  * (model_bench, model_layers): reports/report_zoo.c. */
 qcal_status qcal_rep_zoo(rep *r, qcal_results *f);
 qcal_status qcal_rep_model_bench(rep *r, qcal_results *f);
+/* The architecture benchmark (architectures): reports/report_arch.c. */
+qcal_status qcal_rep_architectures(rep *r, qcal_results *f);
 
 #endif

@@ -1181,3 +1181,36 @@ Test(graph, maxpool_layouts_and_int8_scalar, .init = arch_ref) {
   cr_assert_eq(qcal_isa_enabled(), 0u);
   maxpool_check();
 }
+
+Test(graph, equal_on_floats_writes_bool) {
+  /* Swin's attention mask: Equal([16,1,49], [16,49,1]) broadcast to a bool
+   * [16,49,49]; the float fast path once wrote floats there (4x overflow) */
+  qcal_graph *g;
+  cr_assert_eq(qcal_graph_new("eq.onnx", &g), QCAL_OK);
+  int64_t sa[3] = {16, 1, 49}, sb[3] = {16, 49, 1};
+  int a, b, y, node;
+  cr_assert_eq(qcal_graph_add_value(g, "a", QCAL_VAL_INPUT, QCAL_DT_F32, 3, sa, &a), QCAL_OK);
+  cr_assert_eq(qcal_graph_add_value(g, "b", QCAL_VAL_INPUT, QCAL_DT_F32, 3, sb, &b), QCAL_OK);
+  cr_assert_eq(qcal_graph_add_value(g, "y", QCAL_VAL_ACT, QCAL_DT_F32, 0, NULL, &y), QCAL_OK);
+  const int in[2] = {a, b};
+  cr_assert_eq(qcal_graph_add_node(g, QCAL_GOP_Equal, "eq", 2, in, 1, &y, &node), QCAL_OK);
+  cr_assert_eq(qcal_graph_add_input(g, a), QCAL_OK);
+  cr_assert_eq(qcal_graph_add_input(g, b), QCAL_OK);
+  cr_assert_eq(qcal_graph_add_output(g, y), QCAL_OK);
+  cr_assert_eq(qcal_graph_prepare(g, NULL), QCAL_OK, "%s", qcal_last_error());
+  float xa[16 * 49], xb[16 * 49];
+  for (int k = 0; k < 16 * 49; k++)
+    xa[k] = (float)(k % 3), xb[k] = (float)((k / 7) % 3);
+  const void *inputs[2] = {xa, xb};
+  cr_assert_eq(qcal_graph_run(g, inputs), QCAL_OK, "%s", qcal_last_error());
+  const qcal_value *yv = &g->values[g->outputs[0]];
+  cr_assert_eq(yv->dtype, QCAL_DT_BOOL);
+  cr_assert_eq(yv->numel, (size_t)16 * 49 * 49);
+  const uint8_t *yd = yv->data;
+  for (int w = 0; w < 16; w++)
+    for (int i = 0; i < 49; i++)
+      for (int j = 0; j < 49; j++)
+        cr_assert_eq(yd[(w * 49 + i) * 49 + j], xa[w * 49 + j] == xb[w * 49 + i], "at %d,%d,%d",
+                     w, i, j);
+  qcal_graph_free(g);
+}

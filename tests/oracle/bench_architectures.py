@@ -81,6 +81,47 @@ def quantize(model, out, tmp):
     return r
 
 
+def write_h5(path, rows):
+    """The table /architectures of the results schema (include/qcal/schema.inc,
+    docs/results.md) with the provenance qcal's own writers give, written to
+    a temporary name and renamed when complete."""
+    import re
+    import h5py
+    ver = subprocess.run([a.qcal, "version"], capture_output=True, text=True).stdout.strip()
+    m = re.match(r"qcal (\S+) \(commit (\S+), (.+), kernels (\S+)\)", ver)
+    cpu = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            cpu.setdefault(k.strip(), v.strip())
+    cols = [("model", "s", ""), ("family", "s", ""), ("threads", "i", "count"),
+            ("fp32_seconds", "f", "s"), ("ort_fp32_seconds", "f", "s"), ("fp32_vs_ort", "f", "x"),
+            ("int8_seconds", "f", "s"), ("int8_speedup", "f", "x"), ("int8_vs_qdq_db", "f", "dB")]
+    tmp_out = f"{path}.tmp.{os.getpid()}"
+    with h5py.File(tmp_out, "w") as f:
+        at = f.attrs
+        at["schema_version"] = np.int64(4)
+        for k, v in (("qcal_version", m.group(1) if m else ver), ("git_commit", m.group(2) if m else ""),
+                     ("date", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+                     ("cpu_model", cpu.get("model name", "")), ("cpu_flags", cpu.get("flags", "")),
+                     ("kernels", m.group(4) if m else ""), ("gpu", "none (not used)"),
+                     ("compiler", m.group(3) if m else ""),
+                     ("config", json.dumps({"tool": "scripts/bench-architectures.sh",
+                                            "threads": a.threads, "repeat": a.repeat,
+                                            "rounds": a.rounds, "networks": nets}))):
+            at.create(k, v, dtype=h5py.string_dtype("utf-8"))
+        g = f.create_group("architectures")
+        for name, t, units in cols:
+            vals = [r[name] for r in rows]
+            if t == "s":
+                d = g.create_dataset(name, data=vals, dtype=h5py.string_dtype("utf-8"))
+            else:
+                d = g.create_dataset(name, data=np.array(vals, np.int64 if t == "i" else np.float64))
+            if units:
+                d.attrs.create("units", units, dtype=h5py.string_dtype("utf-8"))
+    os.replace(tmp_out, path)
+
+
 rows = []
 with tempfile.TemporaryDirectory() as tmp:
     asan_env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
@@ -139,8 +180,9 @@ with tempfile.TemporaryDirectory() as tmp:
                 lat["int8"].append(info["latency_ms"])
                 db_qdq = info["sqnr_vs_qdq_db"][0]
         med = {k: float(np.median(v)) if v else float("nan") for k, v in lat.items()}
-        row.update(fp32_ms=med["fp32"], ort_ms=med["ort"], fp32_vs_ort=med["fp32"] / med["ort"],
-                   int8_ms=med["int8"], int8_speedup=med["qfp32"] / med["int8"],
+        row.update(threads=a.threads, fp32_seconds=med["fp32"] / 1e3,
+                   ort_fp32_seconds=med["ort"] / 1e3, fp32_vs_ort=med["fp32"] / med["ort"],
+                   int8_seconds=med["int8"] / 1e3, int8_speedup=med["qfp32"] / med["int8"],
                    int8_vs_qdq_db=db_qdq if db_qdq is not None else float("nan"))
         check(len(lat["int8"]) == a.rounds and len(lat["fp32"]) == a.rounds,
               f"{name}: every round ran ({time.time() - t0:.0f} s)")
@@ -151,28 +193,14 @@ if not a.quick and rows:
     print(f"\n| network | family | qcal FP32 ms | ORT FP32 ms | qcal/ORT | INT8 ms | INT8/FP32 "
           f"speed-up | INT8 vs Q/DQ dB |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['family']} | {r['fp32_ms']:.2f} | {r['ort_ms']:.2f} | "
-              f"{r['fp32_vs_ort']:.2f} | {r['int8_ms']:.2f} | {r['int8_speedup']:.2f}x | "
+        print(f"| {r['model']} | {r['family']} | {1e3 * r['fp32_seconds']:.2f} | "
+              f"{1e3 * r['ort_fp32_seconds']:.2f} | {r['fp32_vs_ort']:.2f} | "
+              f"{1e3 * r['int8_seconds']:.2f} | {r['int8_speedup']:.2f}x | "
               f"{r['int8_vs_qdq_db']:.1f} |")
     g = lambda k: float(np.exp(np.mean(np.log([r[k] for r in rows]))))  # noqa: E731
     print(f"| geometric mean | | | | {g('fp32_vs_ort'):.2f} | | {g('int8_speedup'):.2f}x | |")
     if a.output:
-        import h5py
-        units = {"fp32_ms": "ms", "ort_ms": "ms", "fp32_vs_ort": "x", "int8_ms": "ms",
-                 "int8_speedup": "x", "int8_vs_qdq_db": "dB"}
-        tmp_out = a.output + ".tmp"
-        with h5py.File(tmp_out, "w") as f:
-            grp = f.create_group("architectures")
-            grp.attrs["threads"] = a.threads
-            grp.attrs["repeat"] = a.repeat
-            grp.attrs["rounds"] = a.rounds
-            grp.attrs["date"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-            for k in ("model", "family"):
-                grp.create_dataset(k, data=[r[k].encode() for r in rows])
-            for k, u in units.items():
-                d = grp.create_dataset(k, data=np.array([r[k] for r in rows], np.float64))
-                d.attrs["units"] = u
-        os.replace(tmp_out, a.output)
-        print(f"wrote {a.output}")
+        write_h5(a.output, rows)
+        print(f"wrote {a.output} (qcal report {a.output} -o DIR draws it)")
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -126,6 +126,33 @@ with tempfile.TemporaryDirectory() as tmp:
     check("<script" not in html and "roofline.svg" in html and "tradeoff_0.png" in html, "static HTML with figures")
     check(os.path.getsize(p("rep/summary.md")) > 100, "Markdown summary")
 
+    # the architecture benchmark's table (scripts/bench-architectures.sh writes
+    # it with h5py): drawn with its geometric means; a negative time refused
+    def arch_file(path, fp32_s):
+        with h5py.File(path, "w") as f:
+            f.attrs["schema_version"] = np.int64(4)
+            g = f.create_group("architectures")
+            s = h5py.string_dtype("utf-8")
+            g.create_dataset("model", data=["resnet18", "vit_b_16"], dtype=s)
+            g.create_dataset("family", data=["ResNet", "ViT"], dtype=s)
+            g["threads"] = np.array([2, 2], np.int64)
+            for k, v in (("fp32_seconds", fp32_s), ("ort_fp32_seconds", [0.01, 0.1]),
+                         ("fp32_vs_ort", [2.0, 0.5]), ("int8_seconds", [0.005, 0.1]),
+                         ("int8_speedup", [4.0, 1.0]), ("int8_vs_qdq_db", [40.0, 35.0])):
+                g[k] = np.array(v, np.float64)
+    arch_file(p("arch.h5"), [0.02, 0.05])
+    rc, out, err = run("report", p("arch.h5"), "-o", p("rep_arch"))
+    md = open(p("rep_arch/summary.md")).read() if rc == 0 else ""
+    check(rc == 0 and "| resnet18 | ResNet | 2 | 20.00 | 10.00 | 2.00x | 5.00 | 4.00x | 40.0 |" in md
+          and "| geometric mean | | | | | 1.00x | | 2.00x | |" in md
+          and os.path.exists(p("rep_arch/architectures.png")),
+          "report draws /architectures: rows, geometric means (1.00x, 2.00x), the figure")
+    arch_file(p("arch_bad.h5"), [0.02, -1.0])
+    rc, out, err = run("report", p("arch_bad.h5"), "-o", p("rep_arch_bad"))
+    check(rc == 2 and "arch_bad.h5" in err and err.count("\n") == 1
+          and not os.path.exists(p("rep_arch_bad")),
+          "a negative time in /architectures -> exit 2 naming the file, no report")
+
     # bad input: missing, foreign, schema mismatch, no gnuplot
     with h5py.File(p("foreign.h5"), "w") as f:
         f["x"] = np.zeros(3)
