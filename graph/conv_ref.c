@@ -100,12 +100,12 @@ qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n) {
   qcal_value *y = qcal_out(g, n, 0);
   qcal_geom ge;
   QCAL_TRY(qcal_geom_parse(g, n, x, w->shape + 2, false, false, &ge));
-  if (!n->exec) {
-    if (!(n->exec = calloc(1, sizeof(ref_exec))))
+  if (!n->x.state) {
+    if (!(n->x.state = calloc(1, sizeof(ref_exec))))
       return qcal_error(QCAL_ENOMEM, "out of memory");
-    n->exec_free = ref_free;
+    n->x.state_free = ref_free;
   }
-  ref_exec *e = n->exec;
+  ref_exec *e = n->x.state;
   const int64_t N = x->shape[0], C = x->shape[1], O = y->shape[1];
   const int64_t H = ge.in[0], W = ge.in[1], OH = ge.out[0], OW = ge.out[1];
   const int64_t KH = ge.k[0], KW = ge.k[1];
@@ -132,7 +132,7 @@ qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n) {
   if (!depthwise && !direct)
     QCAL_TRY(grow(&e->cols, &e->cols_len, OP * (size_t)K));
   const float *bias = b ? b->data : NULL;
-  const float *sum = n->sum_in >= 0 ? g->values[n->sum_in].data : NULL;
+  const float *sum = n->x.sum_in >= 0 ? g->values[n->x.sum_in].data : NULL;
   for (int64_t img = 0; img < N; img++) {
     const float *xin = (const float *)x->data + (size_t)img * (size_t)C * P;
     float *in = e->nhwc_in, *out = e->nhwc_out;
@@ -192,7 +192,7 @@ qcal_status qcal_conv_ref_fwd(qcal_graph *g, qcal_node *n) {
         o[c] = v;
       }
     }
-    act_serial(n->act, n->act_alpha, n->act_beta, out, OP * (size_t)O);
+    act_serial(n->x.act, n->x.act_alpha, n->x.act_beta, out, OP * (size_t)O);
     transpose(out, yout, OP, (size_t)O);
   }
   return QCAL_OK;

@@ -86,7 +86,7 @@ static const void *q_out_fmt(qcal_graph *g, const qcal_node *n, const void **src
           return NULL;
         want = src[r];
       }
-    if (c->sum_in == n->out[0])
+    if (c->x.sum_in == n->out[0])
       return NULL;
   }
   return want;
@@ -198,11 +198,11 @@ static qcal_status choose_layouts(qcal_graph *g, size_t *bytes) {
           changed = true;
         }
       }
-      if (n->sum_in >= 0) {
-        qcal_value *v = &g->values[n->sum_in];
+      if (n->x.sum_in >= 0) {
+        qcal_value *v = &g->values[n->x.sum_in];
         if (v->fmt && !(conv && qcal_fmt_equal(v->fmt, dst[i]))) {
           v->fmt = NULL;
-          forced[n->sum_in] = true;
+          forced[n->x.sum_in] = true;
           changed = true;
         }
       }

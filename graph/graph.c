@@ -169,8 +169,8 @@ void qcal_graph_free(qcal_graph *g) {
     return;
   for (int i = 0; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
-    if (n->exec_free && n->exec)
-      n->exec_free(n->exec);
+    if (n->x.state_free && n->x.state)
+      n->x.state_free(n->x.state);
     for (int a = 0; a < n->nattr; a++)
       attr_free(&n->attr[a]);
     free(n->attr);
@@ -248,7 +248,7 @@ qcal_status qcal_graph_add_node(qcal_graph *g, qcal_graph_op op, const char *nam
   qcal_node *n = &g->nodes[g->nnodes];
   memset(n, 0, sizeof *n);
   n->op = op;
-  n->sum_in = -1;
+  n->x.sum_in = -1;
   n->name = strdup(name ? name : "");
   n->in = malloc((size_t)(nin ? nin : 1) * sizeof(int));
   n->out = malloc((size_t)(nout ? nout : 1) * sizeof(int));

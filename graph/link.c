@@ -26,8 +26,8 @@ void qcal_graph_link(qcal_graph *g) {
     for (int k = 0; k < n->nin; k++)
       if (n->in[k] >= 0)
         g->values[n->in[k]].consumers++;
-    if (n->sum_in >= 0)
-      g->values[n->sum_in].consumers++;
+    if (n->x.sum_in >= 0)
+      g->values[n->x.sum_in].consumers++;
   }
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead)

@@ -445,7 +445,7 @@ static qcal_status build(wctx *c, const qcal_qdq *q, int nq, Onnx__ModelProto *m
     const qcal_node *n = &g->nodes[i];
     if (n->dead)
       continue;
-    if (n->act != QCAL_ACT_NONE || n->sum_in >= 0) {
+    if (n->x.act != QCAL_ACT_NONE || n->x.sum_in >= 0) {
       char d[160];
       return qcal_error(QCAL_EINVAL,
                         "%s: %s carries a fused activation; export needs a graph "

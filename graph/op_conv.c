@@ -155,9 +155,9 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
   if (n->op == QCAL_GOP_Int8Conv && q.nscales != cout)
     CK(qcal_node_error(g, n, QCAL_EFORMAT, "has %d scales for %lld output channels", q.nscales,
                        (long long)cout));
-  bool fold = q.scales && q.y_scale > 0 && n->sum_in < 0 &&
-              (n->act == QCAL_ACT_NONE || (n->act == QCAL_ACT_RELU && n->act_alpha == 0) ||
-               n->act == QCAL_ACT_CLIP);
+  bool fold = q.scales && q.y_scale > 0 && n->x.sum_in < 0 &&
+              (n->x.act == QCAL_ACT_NONE || (n->x.act == QCAL_ACT_RELU && n->x.act_alpha == 0) ||
+               n->x.act == QCAL_ACT_CLIP);
   /* int8 (engine int8): s8/u8 input, s8 weights, f32 or s8/u8 output */
   const dnnl_data_type_t xt = dnnl_dt(x->dtype), yt = dnnl_dt(y->dtype), wt = dnnl_dt(w->dtype);
   dnnl_memory_desc_t s_any, w_any, d_any, bias_md;
@@ -195,8 +195,10 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
       CK(qcal_error(QCAL_ENOMEM, "out of memory"));
     for (int64_t c = 0; c < cout; c++)
       e->oscale[c] = q.scales[c] / q.y_scale;
-    float lo = n->act == QCAL_ACT_NONE ? -INFINITY : n->act == QCAL_ACT_RELU ? 0 : n->act_alpha;
-    float hi = n->act == QCAL_ACT_CLIP ? n->act_beta : INFINITY;
+    float lo = n->x.act == QCAL_ACT_NONE   ? -INFINITY
+               : n->x.act == QCAL_ACT_RELU ? 0
+                                           : n->x.act_alpha;
+    float hi = n->x.act == QCAL_ACT_CLIP ? n->x.act_beta : INFINITY;
     lo = u8 && lo < 0 ? 0 : lo / q.y_scale;
     hi = u8 && hi / q.y_scale > 127 ? 127 : hi / q.y_scale;
     QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, e->oscale));
@@ -209,13 +211,14 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
     }
   } else if (q.scales)
     QCAL_DNNL(dnnl_primitive_attr_set_output_scales(attr, cout, 1 << 1, q.scales));
-  if (!fold && (n->act != QCAL_ACT_NONE || n->sum_in >= 0 || q.y_scale > 0)) {
+  if (!fold && (n->x.act != QCAL_ACT_NONE || n->x.sum_in >= 0 || q.y_scale > 0)) {
     QCAL_DNNL(dnnl_post_ops_create(&po));
-    if (n->sum_in >= 0)
+    if (n->x.sum_in >= 0)
       QCAL_DNNL(dnnl_post_ops_append_sum(po, 1.0f));
-    if (n->act != QCAL_ACT_NONE)
-      QCAL_DNNL(dnnl_post_ops_append_eltwise(
-          po, 1.0f, act_alg(n->act), n->act == QCAL_ACT_SWISH ? 1.0f : n->act_alpha, n->act_beta));
+    if (n->x.act != QCAL_ACT_NONE)
+      QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, act_alg(n->x.act),
+                                             n->x.act == QCAL_ACT_SWISH ? 1.0f : n->x.act_alpha,
+                                             n->x.act_beta));
     if (q.y_scale > 0)
       QCAL_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1.0f / q.y_scale, 0));
     if (u8)
@@ -230,7 +233,7 @@ static qcal_status conv_create(qcal_graph *g, qcal_node *n, conv_exec **out) {
   CK(qcal_dnnl_reorder(&e->u_src, &e->p_src, &e->r_src));
   CK(qcal_dnnl_reorder(&e->u_wei, &e->p_wei, &e->r_wei));
   CK(qcal_dnnl_reorder(&e->p_dst, &e->u_dst, &e->r_dst));
-  if (n->sum_in >= 0)
+  if (n->x.sum_in >= 0)
     CK(qcal_dnnl_reorder(&e->u_dst, &e->p_dst, &e->r_sum));
   if (e->r_src && !(e->b_src = qcal_alloc(dnnl_memory_desc_get_size(&e->p_src))))
     st = qcal_error(QCAL_ENOMEM, "out of memory");
@@ -272,11 +275,11 @@ static qcal_status run_reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memo
 }
 
 static qcal_status conv_ready(qcal_graph *g, qcal_node *n) {
-  if (!n->exec) {
+  if (!n->x.state) {
     conv_exec *e;
     QCAL_TRY(conv_create(g, n, &e));
-    n->exec = e;
-    n->exec_free = conv_free;
+    n->x.state = e;
+    n->x.state_free = conv_free;
   }
   return QCAL_OK;
 }
@@ -284,7 +287,7 @@ static qcal_status conv_ready(qcal_graph *g, qcal_node *n) {
 qcal_status qcal_conv_plan(qcal_graph *g, qcal_node *n, const void **src_fmt, const void **dst_fmt,
                            size_t *dst_bytes) {
   QCAL_TRY(conv_ready(g, n));
-  conv_exec *e = n->exec;
+  conv_exec *e = n->x.state;
   *src_fmt = &e->p_src;
   *dst_fmt = &e->p_dst;
   *dst_bytes = dnnl_memory_desc_get_size(&e->p_dst);
@@ -354,7 +357,7 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
     return qcal_conv_ref_fwd(g, n);
   qcal_status st = QCAL_OK;
   QCAL_TRY(conv_ready(g, n));
-  conv_exec *e = n->exec;
+  conv_exec *e = n->x.state;
   const qcal_value *x = qcal_in(g, n, 0), *w = qcal_in(g, n, 1), *b = qcal_in(g, n, 2);
   qcal_value *y = qcal_out(g, n, 0);
   /* weights: reordered once when constant */
@@ -379,7 +382,7 @@ qcal_status qcal_fwd_conv(qcal_graph *g, qcal_node *n) {
   bool direct = !e->r_dst || qcal_fmt_equal(y->fmt, &e->p_dst);
   void *dbuf = direct ? y->data : e->b_dst;
   QCAL_DNNL(dnnl_memory_set_data_handle(e->m_dst, dbuf));
-  const qcal_value *sum = n->sum_in >= 0 ? &g->values[n->sum_in] : NULL;
+  const qcal_value *sum = n->x.sum_in >= 0 ? &g->values[n->x.sum_in] : NULL;
   if (sum) {
     if (!e->r_sum || qcal_fmt_equal(sum->fmt, &e->p_dst)) {
       memcpy(dbuf, sum->data, dnnl_memory_desc_get_size(&e->p_dst));

@@ -21,7 +21,7 @@ qcal_status qcal_fwd_add_int8(qcal_graph *g, qcal_node *n) {
   qcal_value *y = qcal_out(g, n, 0);
   const size_t chunk = 16384, total = y->numel;
   const long nchunks = (long)((total + chunk - 1) / chunk);
-  const bool relu = n->act == QCAL_ACT_RELU;
+  const bool relu = n->x.act == QCAL_ACT_RELU;
   const qcal_kernel_table *kt = qcal_kernels();
   qcal_int8_params q;
   qcal_int8_params_get(n, &q);

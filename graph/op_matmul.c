@@ -87,12 +87,12 @@ qcal_status qcal_fwd_gemm_int8(qcal_graph *g, qcal_node *n) {
   const qcal_value *a = qcal_in(g, n, 0), *b = qcal_in(g, n, 1), *c = qcal_in(g, n, 2);
   qcal_value *y = qcal_out(g, n, 0);
   const int64_t m = y->shape[0], nn = y->shape[1], k = a->shape[1];
-  if (!n->exec) {
-    if (!(n->exec = malloc((size_t)(m * nn > 0 ? m * nn : 1) * sizeof(int32_t))))
+  if (!n->x.state) {
+    if (!(n->x.state = malloc((size_t)(m * nn > 0 ? m * nn : 1) * sizeof(int32_t))))
       return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
-    n->exec_free = i32_free;
+    n->x.state_free = i32_free;
   }
-  int32_t *acc = n->exec, co = 0;
+  int32_t *acc = n->x.state, co = 0;
   const bool tb = qcal_attr_int(n, "transB", 0);
   const char tr = tb ? 'T' : 'N';
   const int64_t ldb = tb ? k : nn;
@@ -118,7 +118,7 @@ qcal_status qcal_fwd_gemm_int8(qcal_graph *g, qcal_node *n) {
       float v = (float)acc[i * nn + j] * q.scales[j];
       if (cd)
         v += cd[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
-      yd[i * nn + j] = qcal_act_one(n->act, n->act_alpha, n->act_beta, v);
+      yd[i * nn + j] = qcal_act_one(n->x.act, n->x.act_alpha, n->x.act_beta, v);
     }
   return QCAL_OK;
 }
@@ -141,7 +141,7 @@ qcal_status qcal_fwd_gemm(qcal_graph *g, qcal_node *n) {
   }
   if (m && nn)
     sgemm(ta, tb, m, nn, k, alpha, a->data, a->shape[1], b->data, b->shape[1], bb, yd, nn);
-  qcal_act_apply(n->act, n->act_alpha, n->act_beta, yd, y->numel);
+  qcal_act_apply(n->x.act, n->x.act_alpha, n->x.act_beta, yd, y->numel);
   return QCAL_OK;
 }
 
@@ -239,6 +239,6 @@ qcal_status qcal_fwd_matmul(qcal_graph *g, qcal_node *n) {
             bd + ob * (size_t)(s.k * s.n), s.n, 0.0f, yd + bi * (size_t)(s.m * s.n), s.n);
     }
   }
-  qcal_act_apply(n->act, n->act_alpha, n->act_beta, yd, y->numel);
+  qcal_act_apply(n->x.act, n->x.act_alpha, n->x.act_beta, yd, y->numel);
   return QCAL_OK;
 }

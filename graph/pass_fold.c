@@ -19,9 +19,9 @@ qcal_status qcal_fold_node(qcal_graph *g, qcal_node *n) {
   }
   QCAL_TRY(qcal_op_fwd[n->op](g, n));
   n->dead = true;
-  if (n->exec_free && n->exec)
-    n->exec_free(n->exec);
-  n->exec = NULL;
+  if (n->x.state_free && n->x.state)
+    n->x.state_free(n->x.state);
+  n->x.state = NULL;
   return QCAL_OK;
 }
 

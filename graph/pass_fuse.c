@@ -39,7 +39,7 @@ qcal_status qcal_pass_fuse(qcal_graph *g, const qcal_graph_opts *o) {
       int y = n->out[0], slot;
       /* x * gate(x), y read by the gate and by the Mul: SiLU (Sigmoid) and
        * HardSwish as opset < 14 exporters write it (HardSigmoid 1/6, 0.5) */
-      if (n->act == QCAL_ACT_NONE && g->values[y].consumers == 2 && !g->values[y].is_output) {
+      if (n->x.act == QCAL_ACT_NONE && g->values[y].consumers == 2 && !g->values[y].is_output) {
         int s = -1;
         qcal_act gate = QCAL_ACT_NONE;
         for (int i = p + 1; i < g->nnodes && s < 0; i++) {
@@ -58,7 +58,7 @@ qcal_status qcal_pass_fuse(qcal_graph *g, const qcal_graph_opts *o) {
           int so = g->nodes[s].out[0];
           int m = qcal_sole_consumer(g, so, &slot);
           if (m >= 0 && g->nodes[m].op == QCAL_GOP_Mul && g->nodes[m].in[1 - slot] == y) {
-            n->act = gate;
+            n->x.act = gate;
             g->nodes[s].dead = g->nodes[m].dead = true;
             relink(g, p, g->nodes[m].out[0]);
             g->values[y].consumers = 0;
@@ -73,17 +73,17 @@ qcal_status qcal_pass_fuse(qcal_graph *g, const qcal_graph_opts *o) {
       qcal_node *cn = &g->nodes[c];
       qcal_act a;
       float al, be;
-      if (n->act == QCAL_ACT_NONE && qcal_node_act(g, cn, &a, &al, &be)) {
-        n->act = a, n->act_alpha = al, n->act_beta = be;
+      if (n->x.act == QCAL_ACT_NONE && qcal_node_act(g, cn, &a, &al, &be)) {
+        n->x.act = a, n->x.act_alpha = al, n->x.act_beta = be;
         cn->dead = true;
         relink(g, p, cn->out[0]);
         again = true;
-      } else if (n->op == QCAL_GOP_Conv && cn->op == QCAL_GOP_Add && n->act == QCAL_ACT_NONE &&
-                 n->sum_in < 0) {
+      } else if (n->op == QCAL_GOP_Conv && cn->op == QCAL_GOP_Add && n->x.act == QCAL_ACT_NONE &&
+                 n->x.sum_in < 0) {
         int z = cn->in[1 - slot];
         if (z == y || !same_shape(&g->values[z], &g->values[y]) || pos_of(g, z) >= p)
           break;
-        n->sum_in = z;
+        n->x.sum_in = z;
         cn->dead = true;
         relink(g, p, cn->out[0]);
         again = true;

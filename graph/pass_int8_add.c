@@ -10,7 +10,7 @@ static qcal_status lower(qcal_graph *g, int i) {
   qcal_node *db = qcal_live_op(g, qcal_producer_of(g, n->in[1]), QCAL_GOP_DequantizeLinear);
   const float *sa, *sb, *sy;
   size_t na, nb, ny;
-  if (!da || !db || n->sum_in >= 0 || !qcal_qdq_sym_params(g, da, &sa, &na) ||
+  if (!da || !db || n->x.sum_in >= 0 || !qcal_qdq_sym_params(g, da, &sa, &na) ||
       !qcal_qdq_sym_params(g, db, &sb, &nb) || na != 1 || nb != 1)
     return QCAL_OK;
   const qcal_value *aq = qcal_in(g, da, 0), *bq = qcal_in(g, db, 0), *y = qcal_out(g, n, 0);
@@ -34,7 +34,7 @@ static qcal_status lower(qcal_graph *g, int i) {
   QCAL_TRY(qcal_node_set_float(n, "b_scale", sb[0]));
   QCAL_TRY(qcal_node_set_float(n, "y_scale", sy[0]));
   n->op = QCAL_GOP_Int8Add;
-  n->act = relu >= 0 ? QCAL_ACT_RELU : QCAL_ACT_NONE;
+  n->x.act = relu >= 0 ? QCAL_ACT_RELU : QCAL_ACT_NONE;
   n->in[0] = da->in[0];
   n->in[1] = db->in[0];
   n->out[0] = q->out[0];

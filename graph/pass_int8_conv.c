@@ -42,7 +42,7 @@ static qcal_status lower(qcal_graph *g, int i) {
   n->in[1] = wq;
   /* requantization fused: the only reader is a per-tensor QuantizeLinear */
   int y = n->out[0], reader = -1;
-  if (!g->values[y].is_output && n->sum_in < 0 && qcal_count_readers(g, y, &reader) == 1) {
+  if (!g->values[y].is_output && n->x.sum_in < 0 && qcal_count_readers(g, y, &reader) == 1) {
     qcal_node *q = qcal_live_op(g, reader, QCAL_GOP_QuantizeLinear);
     const float *ys;
     size_t nys;

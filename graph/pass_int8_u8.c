@@ -11,8 +11,8 @@ static qcal_status as_u8(qcal_graph *g, int i) {
     return QCAL_OK;
   qcal_int8_params p;
   qcal_int8_params_get(n, &p);
-  bool nonneg = (n->act == QCAL_ACT_RELU && n->act_alpha == 0) ||
-                (n->act == QCAL_ACT_CLIP && n->act_alpha >= 0);
+  bool nonneg = (n->x.act == QCAL_ACT_RELU && n->x.act_alpha == 0) ||
+                (n->x.act == QCAL_ACT_CLIP && n->x.act_alpha >= 0);
   int y = n->out[0];
   if (!(p.y_scale > 0) || !nonneg || g->values[y].dtype != QCAL_DT_I8 || g->values[y].is_output)
     return QCAL_OK;
@@ -25,7 +25,7 @@ static qcal_status as_u8(qcal_graph *g, int i) {
           !(r->op == QCAL_GOP_Int8Conv && s == 0) && r->op != QCAL_GOP_Int8GlobalAveragePool &&
           r->op != QCAL_GOP_Int8MaxPool)
         return QCAL_OK;
-    if (r->sum_in == y)
+    if (r->x.sum_in == y)
       return QCAL_OK;
   }
   g->values[y].dtype = QCAL_DT_U8;

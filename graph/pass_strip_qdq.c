@@ -12,8 +12,8 @@ static void reroute(qcal_graph *g, int from, int to) {
     for (int k = 0; k < n->nin; k++)
       if (n->in[k] == from)
         n->in[k] = to;
-    if (n->sum_in == from)
-      n->sum_in = to;
+    if (n->x.sum_in == from)
+      n->x.sum_in = to;
   }
 }
 

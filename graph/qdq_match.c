@@ -48,7 +48,7 @@ size_t qcal_count_readers(qcal_graph *g, int v, int *only) {
     for (int k = 0; k < n->nin; k++)
       if (n->in[k] == v)
         c++, *only = i;
-    if (n->sum_in == v)
+    if (n->x.sum_in == v)
       c++, *only = i;
   }
   return c;

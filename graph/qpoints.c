@@ -56,8 +56,8 @@ qcal_status qcal_graph_qpoints(const qcal_graph *gc, bool with_optional, qcal_qp
         PUSH(w, i, info->weight_slot, QCAL_QP_WEIGHT, weight_axis(g, nd));
       else /* activation x activation (attention MatMul): both inputs */
         PUSH(w, i, info->weight_slot, QCAL_QP_ACT, QCAL_PER_TENSOR);
-      if (with_optional && nd->sum_in >= 0)
-        PUSH(nd->sum_in, i, -1, QCAL_QP_OPTIONAL, QCAL_PER_TENSOR);
+      if (with_optional && nd->x.sum_in >= 0)
+        PUSH(nd->x.sum_in, i, -1, QCAL_QP_OPTIONAL, QCAL_PER_TENSOR);
       continue;
     }
     if (!with_optional)

@@ -43,7 +43,7 @@ typedef enum qcal_graph_op {
 
 /* Op flags (ops.inc). */
 enum {
-  QCAL_OPF_FOLD = 1,       /* folded when every input is constant */
+  QCAL_OPF_FOLD = 1,        /* folded when every input is constant */
   QCAL_OPF_ELEMENTWISE = 2, /* output i depends only on input i (fusable) */
   QCAL_OPF_LOWERED = 4      /* an execution op a pass makes: not in model files */
 };
@@ -111,6 +111,19 @@ typedef enum qcal_act {
   QCAL_ACT_SWISH /* x * sigmoid(x) */
 } qcal_act;
 
+/* What running a node needs beyond the IR, kept beside it as XNNPACK keeps
+ * an operator beside its subgraph node: the post-ops the fusion pass chose
+ * and the state the plan pass made (a oneDNN primitive, packed weights). */
+typedef struct qcal_node_exec {
+  qcal_act act; /* fused activation */
+  float act_alpha, act_beta;
+  int sum_in; /* value added to the output before act (fused Add), or -1 */
+  void *state;
+  void (*state_free)(void *);
+} qcal_node_exec;
+
+/* A node of the IR: an op of graph/ops.inc, its inputs, outputs and
+ * attributes (the int8 ops' parameters included); x is execution only. */
 typedef struct qcal_node {
   qcal_graph_op op;
   char *name;
@@ -119,12 +132,8 @@ typedef struct qcal_node {
   int *out;
   int nattr;
   qcal_attr *attr;
-  bool dead;    /* folded or fused away */
-  qcal_act act; /* fused activation */
-  float act_alpha, act_beta;
-  int sum_in; /* value added to the output before act (fused Add), or -1 */
-  void *exec; /* per-op execution state (oneDNN primitive, ...) */
-  void (*exec_free)(void *);
+  bool dead; /* folded or fused away */
+  qcal_node_exec x;
 } qcal_node;
 
 typedef struct qcal_graph {
