@@ -138,6 +138,16 @@ qcal_status qcal_int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, size
 /* The DequantizeLinear that node n reads its input 0 through, when it takes
  * a 4-D s8/u8 tensor with one scale (*s) and zero point 0; else NULL. */
 qcal_node *qcal_int8_dq_input(qcal_graph *g, const qcal_node *n, const float **s);
+/* A weighted node n (Conv, Gemm) reading DQ(x) dx (scale xs) and DQ(w) dw
+ * (scales ws) becomes op: it reads x's int8 tensor and the int8 weight
+ * (qcal_int8_weight, on want_axis), with "scales" xs * ws[c] for its nout
+ * outputs. *done stays false when the weight does not fit. */
+qcal_status qcal_int8_weighted(qcal_graph *g, qcal_node *n, qcal_graph_op op, const qcal_node *dx,
+                               qcal_node *dw, float xs, const float *ws, size_t nws, int64_t nout,
+                               int want_axis, bool *done);
+/* lower(g, i) for every live node i of op `op`: a lowering pass's loop. */
+qcal_status qcal_lower_each(qcal_graph *g, qcal_graph_op op,
+                            qcal_status (*lower)(qcal_graph *g, int i));
 /* Conv or its int8 lowering. */
 static inline bool qcal_op_conv2d(qcal_graph_op op) {
   return op == QCAL_GOP_Conv || op == QCAL_GOP_Int8Conv;

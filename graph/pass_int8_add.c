@@ -46,8 +46,5 @@ static qcal_status lower(qcal_graph *g, int i) {
 
 qcal_status qcal_pass_int8_add(qcal_graph *g, const qcal_graph_opts *o) {
   (void)o;
-  for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Add)
-      QCAL_TRY(lower(g, i));
-  return QCAL_OK;
+  return qcal_lower_each(g, QCAL_GOP_Add, lower);
 }

@@ -6,8 +6,6 @@
  * float result, fused activation and residual kept. When a per-tensor
  * QuantizeLinear is the output's only reader, the Int8Conv writes that
  * int8 tensor directly ("y_scale": requantization fused). */
-#include <stdlib.h>
-
 #include "graph/internal.h"
 
 static qcal_status lower(qcal_graph *g, int i) {
@@ -25,21 +23,10 @@ static qcal_status lower(qcal_graph *g, int i) {
       (xt != QCAL_DT_I8 && xt != QCAL_DT_U8) || !qcal_qdq_sym_params(g, dw, &ws, &nws) ||
       (nws != 1 && (int64_t)nws != cout))
     return QCAL_OK;
-  int wq;
-  QCAL_TRY(qcal_int8_weight(g, dw, ws, nws, 0, &wq)); /* adds a value: nodes stay */
-  if (wq < 0)
+  bool done;
+  QCAL_TRY(qcal_int8_weighted(g, n, QCAL_GOP_Int8Conv, dx, dw, xs[0], ws, nws, cout, 0, &done));
+  if (!done)
     return QCAL_OK;
-  float *os = malloc((size_t)cout * sizeof *os);
-  if (!os)
-    return qcal_error(QCAL_ENOMEM, "out of memory");
-  for (int64_t c = 0; c < cout; c++)
-    os[c] = xs[0] * ws[nws > 1 ? c : 0];
-  qcal_status st = qcal_node_set_floats(n, "scales", os, (int)cout);
-  free(os);
-  QCAL_TRY(st);
-  n->op = QCAL_GOP_Int8Conv;
-  n->in[0] = dx->in[0];
-  n->in[1] = wq;
   /* requantization fused: the only reader is a per-tensor QuantizeLinear */
   int y = n->out[0], reader = -1;
   if (!g->values[y].is_output && n->x.sum_in < 0 && qcal_count_readers(g, y, &reader) == 1) {
@@ -59,8 +46,5 @@ static qcal_status lower(qcal_graph *g, int i) {
 
 qcal_status qcal_pass_int8_conv(qcal_graph *g, const qcal_graph_opts *o) {
   (void)o;
-  for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Conv)
-      QCAL_TRY(lower(g, i));
-  return QCAL_OK;
+  return qcal_lower_each(g, QCAL_GOP_Conv, lower);
 }

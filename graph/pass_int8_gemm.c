@@ -3,8 +3,6 @@
  * without, as TF.js's dense), alpha = beta = 1, no transA, becomes an
  * Int8Gemm: an integer GEMM (graph/op_matmul.c) with float output,
  * y = act(acc * scales[n] + C). */
-#include <stdlib.h>
-
 #include "graph/internal.h"
 
 static qcal_status lower(qcal_graph *g, int i) {
@@ -24,29 +22,14 @@ static qcal_status lower(qcal_graph *g, int i) {
       (xt != QCAL_DT_I8 && xt != QCAL_DT_U8) || !qcal_qdq_sym_params(g, dw, &ws, &nws) ||
       (nws != 1 && (int64_t)nws != nout))
     return QCAL_OK;
-  int wq;
-  QCAL_TRY(qcal_int8_weight(g, dw, ws, nws, tb ? 0 : 1, &wq)); /* adds a value: nodes stay */
-  if (wq < 0)
-    return QCAL_OK;
-  float *os = malloc((size_t)nout * sizeof *os);
-  if (!os)
-    return qcal_error(QCAL_ENOMEM, "out of memory");
-  for (int64_t c = 0; c < nout; c++)
-    os[c] = xs[0] * ws[nws > 1 ? c : 0];
-  qcal_status st = qcal_node_set_floats(n, "scales", os, (int)nout);
-  free(os);
-  QCAL_TRY(st);
-  n->op = QCAL_GOP_Int8Gemm;
-  n->in[0] = dx->in[0];
-  n->in[1] = wq;
-  g->int8_nodes++;
+  bool done;
+  QCAL_TRY(
+      qcal_int8_weighted(g, n, QCAL_GOP_Int8Gemm, dx, dw, xs[0], ws, nws, nout, tb ? 0 : 1, &done));
+  g->int8_nodes += done;
   return QCAL_OK;
 }
 
 qcal_status qcal_pass_int8_gemm(qcal_graph *g, const qcal_graph_opts *o) {
   (void)o;
-  for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_Gemm)
-      QCAL_TRY(lower(g, i));
-  return QCAL_OK;
+  return qcal_lower_each(g, QCAL_GOP_Gemm, lower);
 }

@@ -47,11 +47,6 @@ static qcal_status lower_maxpool(qcal_graph *g, int i) {
 
 qcal_status qcal_pass_int8_pool(qcal_graph *g, const qcal_graph_opts *o) {
   (void)o;
-  for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_GlobalAveragePool)
-      QCAL_TRY(lower_gap(g, i));
-  for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].op == QCAL_GOP_MaxPool)
-      QCAL_TRY(lower_maxpool(g, i));
-  return QCAL_OK;
+  QCAL_TRY(qcal_lower_each(g, QCAL_GOP_GlobalAveragePool, lower_gap));
+  return qcal_lower_each(g, QCAL_GOP_MaxPool, lower_maxpool);
 }

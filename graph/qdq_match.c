@@ -120,3 +120,34 @@ qcal_node *qcal_int8_dq_input(qcal_graph *g, const qcal_node *n, const float **s
   const qcal_value *a = qcal_in(g, d, 0);
   return (a->dtype == QCAL_DT_I8 || a->dtype == QCAL_DT_U8) && a->ndim == 4 ? d : NULL;
 }
+
+qcal_status qcal_int8_weighted(qcal_graph *g, qcal_node *n, qcal_graph_op op, const qcal_node *dx,
+                               qcal_node *dw, float xs, const float *ws, size_t nws, int64_t nout,
+                               int want_axis, bool *done) {
+  *done = false;
+  int wq;
+  QCAL_TRY(qcal_int8_weight(g, dw, ws, nws, want_axis, &wq)); /* adds a value: nodes stay */
+  if (wq < 0)
+    return QCAL_OK;
+  float *os = malloc((size_t)(nout > 0 ? nout : 1) * sizeof *os);
+  if (!os)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int64_t c = 0; c < nout; c++)
+    os[c] = xs * ws[nws > 1 ? c : 0];
+  qcal_status st = qcal_node_set_floats(n, "scales", os, (int)nout);
+  free(os);
+  QCAL_TRY(st);
+  n->op = op;
+  n->in[0] = dx->in[0];
+  n->in[1] = wq;
+  *done = true;
+  return QCAL_OK;
+}
+
+qcal_status qcal_lower_each(qcal_graph *g, qcal_graph_op op,
+                            qcal_status (*lower)(qcal_graph *g, int i)) {
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == op)
+      QCAL_TRY(lower(g, i));
+  return QCAL_OK;
+}

@@ -6,8 +6,12 @@ activations), opset 13, eval mode. Cached with a photo as input and torch's
 own output. A test oracle, never a product dependency."""
 import glob
 import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_zoo  # noqa: E402
 
 # (name, family, input size)
 ARCHS = [
@@ -59,45 +63,32 @@ def export(name, images, folder=None):
     import torch
     import torchvision
     folder = folder or os.path.join(cache_dir(), "arch-models", "torch-" + torch.__version__)
-    os.makedirs(folder, exist_ok=True)
-    model, x_path, y_path = (os.path.join(folder, name + s)
-                             for s in (".onnx", "_x.npy", "_torch.npy"))
-    if all(os.path.exists(p) for p in (model, x_path, y_path)):
-        return model, x_path, y_path
-    torch.manual_seed(0)
-    kw = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
-    m = getattr(torchvision.models, name)(weights=None, **kw).eval()
-    x = torch.from_numpy(photos(images, SIZE[name]))
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.Linear) and not mod.weight.any():
-                mod.weight.normal_(0, 0.02)  # ViT's zero-initialised head
-        # BatchNorm statistics measured on the photos: only the BN layers in
-        # training mode (cumulative averages), dropout and stochastic depth off
-        bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
-        for b in bns:
-            b.reset_running_stats()
-            b.momentum = None
-            b.train()
-        if bns:
-            for k in range(0, len(x), 4):
-                m(x[k:k + 4])
-    m.eval()
-    x0 = x[:1]
-    tmp = model + ".tmp"
-    # with gradients enabled: torch's fused attention fast path (which has no
-    # ONNX export) stays off
-    torch.onnx.export(m, x0, tmp, opset_version=13, input_names=["input"],
-                      output_names=["logits"])
-    with torch.no_grad():
-        y = m(x0).numpy()
-    np.save(x_path, x0.numpy())
-    np.save(y_path, y)
-    os.replace(tmp, model)
-    return model, x_path, y_path
+
+    def make():
+        torch.manual_seed(0)
+        kw = {"aux_logits": False, "init_weights": True} if name in ("googlenet",
+                                                                      "inception_v3") else {}
+        m = getattr(torchvision.models, name)(weights=None, **kw).eval()
+        x = torch.from_numpy(photos(images, SIZE[name]))
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.Linear) and not mod.weight.any():
+                    mod.weight.normal_(0, 0.02)  # ViT's zero-initialised head
+            # BatchNorm statistics measured on the photos: only the BN layers
+            # in training mode (cumulative averages), dropout and stochastic
+            # depth off
+            bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
+            for b in bns:
+                b.reset_running_stats()
+                b.momentum = None
+                b.train()
+            if bns:
+                for k in range(0, len(x), 4):
+                    m(x[k:k + 4])
+        return m.eval(), x[:1]
+    return onnx_zoo.export_cached(name, folder, make)
 
 
 if __name__ == "__main__":
-    import sys
     for n in sys.argv[2:] or [a[0] for a in ARCHS]:
         print(export(n, sys.argv[1]))

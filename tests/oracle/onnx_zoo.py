@@ -22,23 +22,35 @@ def export(name, folder=None):
     import torch
     import torchvision
     folder = folder or os.path.join(cache_dir(), "onnx-models", "torch-" + torch.__version__)
+
+    def make():
+        torch.manual_seed(0)
+        m = getattr(torchvision.models, name)(weights=None).eval()
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.Linear) and not mod.weight.any():
+                    mod.weight.normal_(0, 0.02)  # ViT's zero-initialised head
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_mean.uniform_(-0.1, 0.1)
+                    mod.running_var.uniform_(0.5, 1.5)
+                    mod.weight.uniform_(0.5, 1.5)
+                    mod.bias.uniform_(-0.1, 0.1)
+        return m, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    return export_cached(name, folder, make)
+
+
+def export_cached(name, folder, make):
+    """Paths (model, input, torch output) in folder; on first use, make()
+    gives the eval-mode module and its input, exported at opset 13 (with
+    gradients enabled: torch's fused attention fast path, which has no ONNX
+    export, stays off) and run by torch for the reference output."""
+    import torch
     os.makedirs(folder, exist_ok=True)
     model, x_path, y_path = (os.path.join(folder, name + s)
                              for s in (".onnx", "_x.npy", "_torch.npy"))
     if all(os.path.exists(p) for p in (model, x_path, y_path)):
         return model, x_path, y_path
-    torch.manual_seed(0)
-    m = getattr(torchvision.models, name)(weights=None).eval()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.Linear) and not mod.weight.any():
-                mod.weight.normal_(0, 0.02)  # ViT's zero-initialised head
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 1.5)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.1, 0.1)
-    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    m, x = make()
     tmp = model + ".tmp"
     torch.onnx.export(m, x, tmp, opset_version=13, input_names=["input"],
                       output_names=["logits"])
