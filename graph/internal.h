@@ -138,13 +138,14 @@ qcal_status qcal_int8_weight(qcal_graph *g, qcal_node *dw, const float *ws, size
 /* The DequantizeLinear that node n reads its input 0 through, when it takes
  * a 4-D s8/u8 tensor with one scale (*s) and zero point 0; else NULL. */
 qcal_node *qcal_int8_dq_input(qcal_graph *g, const qcal_node *n, const float **s);
-/* A weighted node n (Conv, Gemm) reading DQ(x) dx (scale xs) and DQ(w) dw
- * (scales ws) becomes op: it reads x's int8 tensor and the int8 weight
- * (qcal_int8_weight, on want_axis), with "scales" xs * ws[c] for its nout
- * outputs. *done stays false when the weight does not fit. */
-qcal_status qcal_int8_weighted(qcal_graph *g, qcal_node *n, qcal_graph_op op, const qcal_node *dx,
-                               qcal_node *dw, float xs, const float *ws, size_t nws, int64_t nout,
-                               int want_axis, bool *done);
+/* Weighted node i (Conv, Gemm: output channels on dim 1) reading DQ(x)
+ * with one scale and zero point 0 (x int8 or uint8) and DQ(w) with one
+ * scale per output channel or per tensor: counted as an int8 candidate and,
+ * when `fits` (the op's own conditions) and the weight is int8 or quantizes
+ * to int8 on want_axis (qcal_int8_weight), it becomes op reading the int8
+ * tensors, with "scales" s_x * s_w[c]; *done says whether it did. */
+qcal_status qcal_int8_weighted(qcal_graph *g, int i, qcal_graph_op op, int want_axis, bool fits,
+                               bool *done);
 /* lower(g, i) for every live node i of op `op`: a lowering pass's loop. */
 qcal_status qcal_lower_each(qcal_graph *g, qcal_graph_op op,
                             qcal_status (*lower)(qcal_graph *g, int i));

@@ -9,24 +9,11 @@
 #include "graph/internal.h"
 
 static qcal_status lower(qcal_graph *g, int i) {
-  qcal_node *n = &g->nodes[i];
-  qcal_node *dx = qcal_live_op(g, qcal_producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
-  qcal_node *dw = qcal_live_op(g, qcal_producer_of(g, n->in[1]), QCAL_GOP_DequantizeLinear);
-  if (!dx || !dw)
-    return QCAL_OK;
-  g->int8_candidates++;
-  const float *xs, *ws;
-  size_t nxs, nws;
-  const qcal_dtype xt = qcal_in(g, dx, 0)->dtype;
-  const int64_t cout = g->values[n->out[0]].shape[1];
-  if (!qcal_qdq_sym_params(g, dx, &xs, &nxs) || nxs != 1 ||
-      (xt != QCAL_DT_I8 && xt != QCAL_DT_U8) || !qcal_qdq_sym_params(g, dw, &ws, &nws) ||
-      (nws != 1 && (int64_t)nws != cout))
-    return QCAL_OK;
   bool done;
-  QCAL_TRY(qcal_int8_weighted(g, n, QCAL_GOP_Int8Conv, dx, dw, xs[0], ws, nws, cout, 0, &done));
+  QCAL_TRY(qcal_int8_weighted(g, i, QCAL_GOP_Int8Conv, 0, true, &done));
   if (!done)
     return QCAL_OK;
+  qcal_node *n = &g->nodes[i];
   /* requantization fused: the only reader is a per-tensor QuantizeLinear */
   int y = n->out[0], reader = -1;
   if (!g->values[y].is_output && n->x.sum_in < 0 && qcal_count_readers(g, y, &reader) == 1) {

@@ -121,10 +121,23 @@ qcal_node *qcal_int8_dq_input(qcal_graph *g, const qcal_node *n, const float **s
   return (a->dtype == QCAL_DT_I8 || a->dtype == QCAL_DT_U8) && a->ndim == 4 ? d : NULL;
 }
 
-qcal_status qcal_int8_weighted(qcal_graph *g, qcal_node *n, qcal_graph_op op, const qcal_node *dx,
-                               qcal_node *dw, float xs, const float *ws, size_t nws, int64_t nout,
-                               int want_axis, bool *done) {
+qcal_status qcal_int8_weighted(qcal_graph *g, int i, qcal_graph_op op, int want_axis, bool fits,
+                               bool *done) {
   *done = false;
+  qcal_node *n = &g->nodes[i];
+  qcal_node *dx = qcal_live_op(g, qcal_producer_of(g, n->in[0]), QCAL_GOP_DequantizeLinear);
+  qcal_node *dw = qcal_live_op(g, qcal_producer_of(g, n->in[1]), QCAL_GOP_DequantizeLinear);
+  if (!dx || !dw)
+    return QCAL_OK;
+  g->int8_candidates++;
+  const float *xs, *ws;
+  size_t nxs, nws;
+  const qcal_dtype xt = qcal_in(g, dx, 0)->dtype;
+  const int64_t nout = g->values[n->out[0]].shape[1];
+  if (!fits || !qcal_qdq_sym_params(g, dx, &xs, &nxs) || nxs != 1 ||
+      (xt != QCAL_DT_I8 && xt != QCAL_DT_U8) || !qcal_qdq_sym_params(g, dw, &ws, &nws) ||
+      (nws != 1 && (int64_t)nws != nout))
+    return QCAL_OK;
   int wq;
   QCAL_TRY(qcal_int8_weight(g, dw, ws, nws, want_axis, &wq)); /* adds a value: nodes stay */
   if (wq < 0)
@@ -133,7 +146,7 @@ qcal_status qcal_int8_weighted(qcal_graph *g, qcal_node *n, qcal_graph_op op, co
   if (!os)
     return qcal_error(QCAL_ENOMEM, "out of memory");
   for (int64_t c = 0; c < nout; c++)
-    os[c] = xs * ws[nws > 1 ? c : 0];
+    os[c] = xs[0] * ws[nws > 1 ? c : 0];
   qcal_status st = qcal_node_set_floats(n, "scales", os, (int)nout);
   free(os);
   QCAL_TRY(st);
