@@ -5,12 +5,16 @@
 #include <string.h>
 
 #include "graph/internal.h"
+#include "qcal/escape.h"
 
 qcal_status qcal_infer_scatter_nd(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0), *idx = qcal_in(g, n, 1), *u = qcal_in(g, n, 2);
-  if (strcmp(qcal_attr_str(n, "reduction", "none"), "none"))
+  const char *red = qcal_attr_str(n, "reduction", "none");
+  if (strcmp(red, "none")) {
+    char esc[96];
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "reduction '%s' is not supported",
-                           qcal_attr_str(n, "reduction", "none"));
+                           qcal_escape_text(red, esc, sizeof esc));
+  }
   if (idx->dtype != QCAL_DT_I64)
     return qcal_node_error(g, n, QCAL_EDTYPE, "indices are %s, expected int64",
                            qcal_dtype_name(idx->dtype));

@@ -114,6 +114,20 @@ put("onnx", "qdq.onnx", onnx_model(
     [helper.make_node("QuantizeLinear", ["x", "sc", "zp"], ["q"]),
      helper.make_node("DequantizeLinear", ["q", "sc", "zp"], ["d"]),
      helper.make_node("Mul", ["d", "x"], ["y"])], [sc, zp], [x4], [y]))
+# Swin's attention-mask ops: ScatterND, Mod, Not, Equal on floats, Dropout
+# in training mode with ratio 0
+x3 = helper.make_tensor_value_info("x", f32, [4, 1, 6])
+ix = numpy_helper.from_array(np.array([[0], [2]], np.int64), "ix")
+up = numpy_helper.from_array(np.ones((2, 1, 6), np.float32), "up")
+md = numpy_helper.from_array(np.array(3.0, np.float32), "md")
+r0 = numpy_helper.from_array(np.array(0.0, np.float32), "r0")
+tm = numpy_helper.from_array(np.array(True), "tm")
+put("onnx", "mask.onnx", onnx_model(
+    [helper.make_node("ScatterND", ["x", "ix", "up"], ["s"]),
+     helper.make_node("Mod", ["s", "md"], ["m"], fmod=1),
+     helper.make_node("Equal", ["m", "x"], ["e"]), helper.make_node("Not", ["e"], ["n"]),
+     helper.make_node("Where", ["n", "m", "x"], ["w"]),
+     helper.make_node("Dropout", ["w", "r0", "tm"], ["y"])], [ix, up, md, r0, tm], [x3], [y]))
 
 # a TF.js graph model for the graph-IR importer (w.bin: 1024 zero bytes, as
 # the fuzz target writes it)
