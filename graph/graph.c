@@ -9,7 +9,7 @@
 #include "qcal_config.h"
 
 const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT] = {
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
   [QCAL_GOP_##id] = {name, min_in, max_in, min_out, max_out, flags, wslot, waxis},
 #include "graph/ops.inc"
 #undef QCAL_OP

@@ -10,7 +10,7 @@
 
 typedef qcal_status (*qcal_op_fn)(qcal_graph *g, qcal_node *n);
 
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
   qcal_status infer(qcal_graph *g, qcal_node *n);                                                  \
   qcal_status fwd(qcal_graph *g, qcal_node *n);
 #include "graph/ops.inc"

@@ -42,6 +42,8 @@ qcal_status qcal_pass_infer_fold(qcal_graph *g, const qcal_graph_opts *o) {
   (void)o;
   for (int i = 0; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
+    if (n->dead) /* a trainer's detached loss, a folded node */
+      continue;
     QCAL_TRY(qcal_op_infer[n->op](g, n));
     for (int a = 0; a < n->nattr; a++)
       if (!n->attr[a].used)

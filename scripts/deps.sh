@@ -7,13 +7,14 @@ QCAL_DEBS=(
   gcc libc6-dev pkg-config meson ninja-build git
   g++                       # nvcc's host compiler (the CUDA kernels build where nvcc is found)
   libcriterion-dev libjson-c-dev
-  libopenblas-dev libhdf5-dev libzip-dev libstb-dev libdnnl-dev
+  libopenblas-dev libhdf5-dev libzip-dev zlib1g-dev libstb-dev libdnnl-dev
   gnuplot-nox               # qcal report
   libonnx-testdata          # ONNX node test vectors (conformance suite)
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev  # ONNX import: protoc-c over Debian's onnx.proto
   python3-onnx python3-torch python3-torchvision     # ONNX oracles: torch.onnx.export and torch outputs
   python3 python3-numpy     # independent oracle for the calibrators
   python3-h5py              # the results-file test reads HDF5 as users do
+  dataset-fashion-mnist     # qcal qat: real labelled images (IDX files)
   clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh, run by CI)
 )
 

@@ -113,4 +113,31 @@ qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n, qcal_
 qcal_status qcal_synthetic_channels(const char *name, uint64_t seed, size_t channels, size_t per,
                                     double ratio, qcal_tensor *out);
 
+
+/* An IDX file (MNIST format) of unsigned bytes, plain or gzip-compressed:
+ * dims and elements. Errors name the file: wrong magic, another element
+ * type, truncated or trailing data, a zero dim. */
+#define QCAL_IDX_MAX_DIMS 4
+typedef struct qcal_idx {
+  int ndim;
+  int64_t dims[QCAL_IDX_MAX_DIMS];
+  size_t count;  /* elements */
+  uint8_t *data; /* malloc'ed */
+} qcal_idx;
+qcal_status qcal_idx_read(const char *path, qcal_idx *out);
+void qcal_idx_free(qcal_idx *x);
+
+/* A labelled image set from DIR/SPLIT-images-idx3-ubyte[.gz] and
+ * DIR/SPLIT-labels-idx1-ubyte[.gz] (SPLIT: train or t10k): counts must
+ * agree and every label be a class below `classes`. */
+typedef struct qcal_labelled {
+  size_t n;
+  int rows, cols, classes;
+  uint8_t *pixels; /* n x rows x cols */
+  uint8_t *labels; /* n */
+} qcal_labelled;
+qcal_status qcal_labelled_load(const char *dir, const char *split, int classes,
+                               qcal_labelled *out);
+void qcal_labelled_free(qcal_labelled *d);
+
 #endif

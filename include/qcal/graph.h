@@ -34,7 +34,7 @@ size_t qcal_dtype_size(qcal_dtype t);
 const char *qcal_dtype_name(qcal_dtype t);
 
 typedef enum qcal_graph_op {
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
   QCAL_GOP_##id,
 #include "graph/ops.inc"
 #undef QCAL_OP
