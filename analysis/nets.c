@@ -134,8 +134,10 @@ static qcal_status maxpool(builder *b) {
 static qcal_status flatten(builder *b, qcal_graph_op op) {
   qcal_node *n;
   QCAL_TRY(node(b, op, op == QCAL_GOP_Flatten ? "flatten" : "gap", 1, &b->x, &b->x, &n));
-  if (op == QCAL_GOP_GlobalAveragePool)
+  if (op == QCAL_GOP_GlobalAveragePool) {
+    b->h = b->w = 1;
     return flatten(b, QCAL_GOP_Flatten);
+  }
   b->c *= b->h * b->w;
   b->h = b->w = 1;
   return QCAL_OK;

@@ -1,7 +1,6 @@
 /* qcal qat: FP32 training, PTQ and QAT on a labelled IDX image set
  * (analysis/qat.c); prints each stage, then the summary table, and writes
  * the qat and qat_curves tables to one HDF5 file. */
-#include <cblas.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <omp.h>
@@ -186,7 +185,6 @@ int qcal_cmd_qat(int argc, char **argv) {
   if (c.threads > 0)
     omp_set_num_threads(c.threads);
   cfg.threads = c.threads > 0 ? c.threads : omp_get_max_threads();
-  openblas_set_num_threads(cfg.threads);
   printf("qat: %s on %s, %d threads, batch %d\n", cfg.model ? cfg.model : c.net, c.data,
          cfg.threads, c.batch);
   qcal_table *res = NULL, *cur = NULL;

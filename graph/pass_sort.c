@@ -20,8 +20,9 @@ qcal_status qcal_pass_sort(qcal_graph *g, const qcal_graph_opts *o) {
   }
   for (int v = 0; v < nv; v++)
     prod[v] = -1;
+  /* dead nodes (folded, a trainer's detached loss) take no part; they go last */
   for (int i = 0; i < nn; i++)
-    for (int o = 0; o < g->nodes[i].nout; o++) {
+    for (int o = 0; o < g->nodes[i].nout && !g->nodes[i].dead; o++) {
       int v = g->nodes[i].out[o];
       if (v < 0)
         continue;
@@ -35,7 +36,7 @@ qcal_status qcal_pass_sort(qcal_graph *g, const qcal_graph_opts *o) {
       prod[v] = i;
     }
   for (int i = 0; i < nn; i++)
-    for (int k = 0; k < g->nodes[i].nin; k++) {
+    for (int k = 0; k < g->nodes[i].nin && !g->nodes[i].dead; k++) {
       int v = g->nodes[i].in[k];
       if (v < 0)
         continue;
@@ -65,7 +66,7 @@ qcal_status qcal_pass_sort(qcal_graph *g, const qcal_graph_opts *o) {
   }
   int total = 0;
   for (int i = 0; i < nn; i++)
-    for (int k = 0; k < g->nodes[i].nin; k++)
+    for (int k = 0; k < g->nodes[i].nin && !g->nodes[i].dead; k++)
       if (g->nodes[i].in[k] >= 0)
         start[g->nodes[i].in[k] + 1]++, total++;
   for (int v = 0; v < nv; v++)
@@ -77,14 +78,14 @@ qcal_status qcal_pass_sort(qcal_graph *g, const qcal_graph_opts *o) {
     goto done;
   }
   for (int i = 0; i < nn; i++)
-    for (int k = 0; k < g->nodes[i].nin; k++) {
+    for (int k = 0; k < g->nodes[i].nin && !g->nodes[i].dead; k++) {
       int v = g->nodes[i].in[k];
       if (v >= 0)
         adj[start[v] + users_n[v]++] = i;
     }
   int head = 0, tail = 0;
   for (int i = 0; i < nn; i++)
-    if (!indeg[i])
+    if (!indeg[i] && !g->nodes[i].dead)
       order[tail++] = i;
   while (head < tail) {
     int i = order[head++];
@@ -99,6 +100,9 @@ qcal_status qcal_pass_sort(qcal_graph *g, const qcal_graph_opts *o) {
   }
   free(start);
   free(adj);
+  for (int i = 0; i < nn; i++)
+    if (g->nodes[i].dead)
+      order[tail++] = i;
   if (tail < nn) {
     for (int i = 0; i < nn; i++)
       if (indeg[i] > 0) {

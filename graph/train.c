@@ -1,6 +1,7 @@
 /* The trainer: buffers for every value and its gradient, the training
  * forward over the live nodes in order and the backward in reverse, each
  * through the op list's columns (graph/ops.inc). */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,9 @@ static qcal_status prepare(qcal_train *t) {
   QCAL_TRY(qcal_pass_sort(g, &o));
   QCAL_TRY(qcal_pass_infer_fold(g, &o));
   qcal_graph_link(g);
+  for (int i = 0; i < g->nnodes; i++) /* the sort moved it */
+    if (!g->nodes[i].dead && g->nodes[i].out[0] == t->loss)
+      t->loss_node = i;
   t->batch = t->max_batch;
   const qcal_value *lg = &g->values[t->logits];
   if (lg->ndim != 2)
@@ -204,6 +208,8 @@ qcal_status qcal_train_new(qcal_graph *g, int max_batch, qcal_train **out) {
     return qcal_error(QCAL_EINVAL, "batch size %d: must be at least 1", max_batch);
   if (g->prepared)
     return qcal_error(QCAL_EINVAL, "%s: a prepared graph cannot be trained", g->path);
+  /* the trainer's GEMMs split over the OpenMP team themselves */
+  openblas_set_num_threads(1);
   qcal_train *t = calloc(1, sizeof *t);
   if (!t)
     return qcal_error(QCAL_ENOMEM, "out of memory");

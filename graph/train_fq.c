@@ -57,24 +57,19 @@ qcal_status qcal_infer_fakequantize(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
 }
 
-static void fq_run(const fq_params *p, const float *x, const float *amax, float *y) {
-  const float qmin = qcal_qformat_qmin(p->fmt), qmax = qcal_qformat_qmax(p->fmt);
-#pragma omp parallel for schedule(static) collapse(2)
-  for (int64_t o = 0; o < p->outer; o++)
-    for (int64_t c = 0; c < p->ch; c++) {
-      float s = qcal_quant_scale(p->fmt, amax[c]), sdq = qcal_dequant_scale(p->fmt, amax[c]);
-      const float *xs = x + (o * p->ch + c) * p->inner;
-      float *ys = y + (o * p->ch + c) * p->inner;
-      for (int64_t i = 0; i < p->inner; i++)
-        ys[i] = qcal_fake_quant_one(xs[i], s, sdq, qmin, qmax);
-    }
+/* Through the dispatched quantize kernels (kernels/kernels.inc), which
+ * share qcal_fake_quant_one's arithmetic. */
+static qcal_status fq_run(const fq_params *p, const float *x, const float *amax, float *y) {
+  qcal_layout l = {(size_t)p->outer, (size_t)p->ch, (size_t)p->inner};
+  return qcal_fake_quant(&l, x, amax, p->fmt, y);
 }
 
 qcal_status qcal_fwd_fakequantize(qcal_graph *g, qcal_node *n) {
   fq_params p;
   QCAL_TRY(params(g, n, &p));
-  fq_run(&p, qcal_in(g, n, 0)->data, qcal_in(g, n, 1)->data, qcal_out(g, n, 0)->data);
-  return QCAL_OK;
+  qcal_status st = fq_run(&p, qcal_in(g, n, 0)->data, qcal_in(g, n, 1)->data,
+                          qcal_out(g, n, 0)->data);
+  return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
 }
 
 qcal_status qcal_tfwd_fakequantize(qcal_train *t, qcal_node *n) {
@@ -88,8 +83,8 @@ qcal_status qcal_tfwd_fakequantize(qcal_train *t, qcal_node *n) {
     memcpy(y, x, xv->numel * sizeof(float));
     return QCAL_OK;
   }
-  fq_run(&p, x, qcal_tx(t, n, 1), y);
-  return QCAL_OK;
+  qcal_status st = fq_run(&p, x, qcal_tx(t, n, 1), y);
+  return st ? qcal_node_error(t->g, n, st, "%s", qcal_last_error()) : QCAL_OK;
 }
 
 qcal_status qcal_bwd_fakequantize(qcal_train *t, qcal_node *n) {

@@ -49,6 +49,10 @@ static inline float *qcal_tdx(qcal_train *t, const qcal_node *n, int i) {
 static inline float *qcal_tdy(qcal_train *t, const qcal_node *n, int i) {
   return t->dx[n->out[i]];
 }
+/* Row-major sgemm split over the OpenMP team, OpenBLAS serial in each
+ * part (graph/train_ops.c). */
+void qcal_train_sgemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc);
 /* Buffer k of node n, at least `bytes` (kept between steps). */
 void *qcal_train_scratch(qcal_train *t, const qcal_node *n, int k, size_t bytes);
 

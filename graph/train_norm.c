@@ -7,7 +7,10 @@
  * runs in a fixed order. */
 #include <math.h>
 
+#include <omp.h>
+
 #include "graph/train_internal.h"
+#include "graph/train_simd.h"
 
 typedef struct bn_dims {
   int64_t n, c, hw;
@@ -44,17 +47,11 @@ qcal_status qcal_tfwd_batchnorm(qcal_train *t, qcal_node *n) {
     double mean, var;
     if (train) {
       double s = 0, s2 = 0;
-      for (int64_t b = 0; b < d.n; b++) {
-        const float *p = x + (b * d.c + c) * d.hw;
-        for (int64_t i = 0; i < d.hw; i++)
-          s += p[i];
-      }
+      for (int64_t b = 0; b < d.n; b++)
+        s += span_sum(x + (b * d.c + c) * d.hw, (size_t)d.hw);
       mean = s / (double)per;
-      for (int64_t b = 0; b < d.n; b++) {
-        const float *p = x + (b * d.c + c) * d.hw;
-        for (int64_t i = 0; i < d.hw; i++)
-          s2 += (p[i] - mean) * (p[i] - mean);
-      }
+      for (int64_t b = 0; b < d.n; b++)
+        s2 += span_sumsq_dev(x + (b * d.c + c) * d.hw, (float)mean, (size_t)d.hw);
       var = s2 / (double)per;
       double unbiased = per > 1 ? s2 / (double)(per - 1) : var;
       rmean[c] = (float)(rmean[c] * d.momentum + mean * (1.0 - d.momentum));
@@ -67,12 +64,8 @@ qcal_status qcal_tfwd_batchnorm(qcal_train *t, qcal_node *n) {
     st[c] = mu;
     st[d.c + c] = inv;
     float a = gam[c] * inv, b0 = bet[c] - mu * a;
-    for (int64_t b = 0; b < d.n; b++) {
-      const float *p = x + (b * d.c + c) * d.hw;
-      float *q = y + (b * d.c + c) * d.hw;
-      for (int64_t i = 0; i < d.hw; i++)
-        q[i] = p[i] * a + b0;
-    }
+    for (int64_t b = 0; b < d.n; b++)
+      span_affine(y + (b * d.c + c) * d.hw, x + (b * d.c + c) * d.hw, a, b0, (size_t)d.hw);
   }
   return QCAL_OK;
 }
@@ -91,10 +84,8 @@ qcal_status qcal_bwd_batchnorm(qcal_train *t, qcal_node *n) {
     double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat */
     for (int64_t b = 0; b < d.n; b++) {
       const float *p = x + (b * d.c + c) * d.hw, *g = dy + (b * d.c + c) * d.hw;
-      for (int64_t i = 0; i < d.hw; i++) {
-        sdy += g[i];
-        sdyx += g[i] * ((p[i] - mu) * inv);
-      }
+      sdy += span_sum(g, (size_t)d.hw);
+      sdyx += span_dot_norm(g, p, mu, inv, (size_t)d.hw);
     }
     if (dg)
       dg[c] += (float)sdyx;
@@ -105,10 +96,8 @@ qcal_status qcal_bwd_batchnorm(qcal_train *t, qcal_node *n) {
     const float k = gam[c] * inv;
     const float mdy = train ? (float)(sdy / per) : 0.0f, mdyx = train ? (float)(sdyx / per) : 0.0f;
     for (int64_t b = 0; b < d.n; b++) {
-      const float *p = x + (b * d.c + c) * d.hw, *g = dy + (b * d.c + c) * d.hw;
-      float *q = dx + (b * d.c + c) * d.hw;
-      for (int64_t i = 0; i < d.hw; i++)
-        q[i] += k * (g[i] - mdy - (p[i] - mu) * inv * mdyx);
+      const int64_t o = (b * d.c + c) * d.hw;
+      span_bn_dx(dx + o, dy + o, x + o, k, mdy, mu, inv, mdyx, (size_t)d.hw);
     }
   }
   return QCAL_OK;

@@ -5,9 +5,11 @@
  * gradients, which the trainer zeroed. */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "graph/train_internal.h"
+#include "graph/train_simd.h"
 
 /* ---- Gemm: Y = A B (B [K, M], or [M, K] with transB) + C */
 static qcal_status gemm_dims(qcal_train *t, qcal_node *n, int *N, int *K, int *M, bool *tb) {
@@ -35,8 +37,7 @@ qcal_status qcal_tfwd_gemm(qcal_train *t, qcal_node *n) {
   for (int i = 0; i < N; i++)
     for (int j = 0; j < M; j++)
       y[(size_t)i * M + j] = c ? c[j] : 0.0f;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, N, M, K, 1.0f, a, K, b,
-              tb ? K : M, 1.0f, y, M);
+  qcal_train_sgemm(false, tb, N, M, K, 1.0f, a, K, b, tb ? K : M, 1.0f, y, M);
   return QCAL_OK;
 }
 
@@ -47,15 +48,12 @@ qcal_status qcal_bwd_gemm(qcal_train *t, qcal_node *n) {
   const float *a = qcal_tx(t, n, 0), *b = qcal_tx(t, n, 1), *dy = qcal_tdy(t, n, 0);
   float *da = qcal_tdx(t, n, 0), *db = qcal_tdx(t, n, 1), *dc = qcal_tdx(t, n, 2);
   if (da) /* dA [N, K] += dY [N, M] B^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasNoTrans : CblasTrans, N, K, M, 1.0f, dy, M,
-                b, tb ? K : M, 1.0f, da, K);
+    qcal_train_sgemm(false, !tb, N, K, M, 1.0f, dy, M, b, tb ? K : M, 1.0f, da, K);
   if (db) {
     if (tb) /* dB [M, K] += dY^T A */
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, K, N, 1.0f, dy, M, a, K, 1.0f, db,
-                  K);
+      qcal_train_sgemm(true, false, M, K, N, 1.0f, dy, M, a, K, 1.0f, db, K);
     else /* dB [K, M] += A^T dY */
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, M, N, 1.0f, a, K, dy, M, 1.0f, db,
-                  M);
+      qcal_train_sgemm(true, false, K, M, N, 1.0f, a, K, dy, M, 1.0f, db, M);
   }
   for (int j = 0; dc && j < M; j++) {
     double s = 0;
@@ -83,9 +81,11 @@ qcal_status qcal_tfwd_act(qcal_train *t, qcal_node *n) {
   const float *x = qcal_tx(t, n, 0);
   float *y = qcal_ty(t, n, 0);
   size_t len = t->g->values[n->out[0]].numel;
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < len; i++)
-    y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+#pragma omp parallel
+  {
+    QCAL_THREAD_SPAN(len, a, b);
+    span_clamp(y + a, x + a, lo, hi, b - a);
+  }
   return QCAL_OK;
 }
 
@@ -98,9 +98,11 @@ qcal_status qcal_bwd_act(qcal_train *t, qcal_node *n) {
   size_t len = t->g->values[n->out[0]].numel;
   if (!dx)
     return QCAL_OK;
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < len; i++)
-    dx[i] += x[i] > lo && x[i] < hi ? dy[i] : 0.0f;
+#pragma omp parallel
+  {
+    QCAL_THREAD_SPAN(len, a, b);
+    span_clamp_bwd(dx + a, x + a, dy + a, lo, hi, b - a);
+  }
   return QCAL_OK;
 }
 
@@ -131,30 +133,36 @@ qcal_status qcal_tfwd_maxpool(qcal_train *t, qcal_node *n) {
     return qcal_node_error(g, n, QCAL_ENOMEM, "out of memory");
   const float *x = qcal_tx(t, n, 0);
   float *y = qcal_ty(t, n, 0);
+  const int64_t KH = ge.k[0], KW = ge.k[1], SH = ge.s[0], SW = ge.s[1], DH = ge.d[0], DW = ge.d[1];
+  const int64_t PH = ge.pb[0], PW = ge.pb[1];
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < planes; p++)
+  for (int64_t p = 0; p < planes; p++) {
+    const float *xp = x + p * H * W;
+    float *yp = y + p * OH * OW;
+    int32_t *ap = arg + p * OH * OW;
     for (int64_t oy = 0; oy < OH; oy++)
       for (int64_t ox = 0; ox < OW; ox++) {
         float best = -INFINITY;
         int32_t at = -1;
-        for (int64_t ky = 0; ky < ge.k[0]; ky++) {
-          int64_t iy = oy * ge.s[0] - ge.pb[0] + ky * ge.d[0];
+        for (int64_t ky = 0; ky < KH; ky++) {
+          const int64_t iy = oy * SH - PH + ky * DH;
           if (iy < 0 || iy >= H)
             continue;
-          for (int64_t kx = 0; kx < ge.k[1]; kx++) {
-            int64_t ix = ox * ge.s[1] - ge.pb[1] + kx * ge.d[1];
+          for (int64_t kx = 0; kx < KW; kx++) {
+            const int64_t ix = ox * SW - PW + kx * DW;
             if (ix < 0 || ix >= W)
               continue;
-            float v = x[p * H * W + iy * W + ix];
+            const float v = xp[iy * W + ix];
             if (at < 0 || v > best) {
               best = v;
               at = (int32_t)(iy * W + ix);
             }
           }
         }
-        y[(p * OH + oy) * OW + ox] = at < 0 ? 0.0f : best;
-        arg[(p * OH + oy) * OW + ox] = at;
+        yp[oy * OW + ox] = at < 0 ? 0.0f : best;
+        ap[oy * OW + ox] = at;
       }
+  }
   return QCAL_OK;
 }
 
@@ -223,9 +231,11 @@ qcal_status qcal_tfwd_add(qcal_train *t, qcal_node *n) {
   const float *a = qcal_tx(t, n, 0), *b = qcal_tx(t, n, 1);
   float *y = qcal_ty(t, n, 0);
   size_t len = t->g->values[n->out[0]].numel;
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < len; i++)
-    y[i] = a[i] + b[i];
+#pragma omp parallel
+  {
+    QCAL_THREAD_SPAN(len, lo, hi);
+    span_add(y + lo, a + lo, b + lo, hi - lo);
+  }
   return QCAL_OK;
 }
 
@@ -236,9 +246,45 @@ qcal_status qcal_bwd_add(qcal_train *t, qcal_node *n) {
     float *dx = qcal_tdx(t, n, k);
     if (!dx)
       continue;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < len; i++)
-      dx[i] += dy[i];
+#pragma omp parallel
+    {
+      QCAL_THREAD_SPAN(len, lo, hi);
+      span_axpy(dx + lo, dy + lo, 1.0f, hi - lo);
+    }
   }
   return QCAL_OK;
+}
+
+/* C = alpha op(A) op(B) + beta C, row-major, with C's rows (or columns,
+ * whichever are more) split over the OpenMP team and a serial OpenBLAS
+ * call per part: OpenBLAS's own threads next to an OpenMP team each spin
+ * while the other works, which halved the speed on two cores. A part's
+ * bits do not depend on the split, so a step is the same for a given
+ * thread count. */
+void qcal_train_sgemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc) {
+  const int nt = omp_get_max_threads();
+  const bool rows = m >= n;
+  const int len = rows ? m : n;
+  const int parts = nt < len ? nt : len;
+#pragma omp parallel for schedule(static) num_threads(parts > 0 ? parts : 1)
+  for (int p = 0; p < parts; p++) {
+    int lo = (int)((int64_t)len * p / parts), hi = (int)((int64_t)len * (p + 1) / parts);
+    if (hi <= lo)
+      continue;
+    const float *ap = a, *bp = b;
+    float *cp = c;
+    int mm = m, nn = n;
+    if (rows) { /* rows lo..hi of C: rows of op(A) */
+      ap = ta ? a + lo : a + (size_t)lo * lda;
+      cp = c + (size_t)lo * ldc;
+      mm = hi - lo;
+    } else { /* columns lo..hi of C: columns of op(B) */
+      bp = tb ? b + (size_t)lo * ldb : b + lo;
+      cp = c + lo;
+      nn = hi - lo;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm,
+                nn, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
+  }
 }
