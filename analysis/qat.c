@@ -419,7 +419,7 @@ static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_
         best[gr] = m;
       }
     }
-    qcal_table_set_at_f(r->res, best_row, QCAL_COL(QAT, best), 1);
+    qcal_table_set_at_i(r->res, best_row, QCAL_COL(QAT, best), 1);
   }
   return QCAL_OK;
 }
@@ -456,7 +456,7 @@ static qcal_status qat(qat_run *r, qcal_graph *g, const calib_set *cs, const sna
   QCAL_TRY(st);
   long row = result_row(r, "qat", methods[m], gran_name[gr], b.w, b.a, test, val, c->qat_epochs,
                         qcal_now() - t0, epoch_s);
-  qcal_table_set_at_f(r->res, row, QCAL_COL(QAT, learn_amax), c->learn_amax);
+  qcal_table_set_at_i(r->res, row, QCAL_COL(QAT, learn_amax), c->learn_amax);
   say(r, "  %-10s qat W%dA%d %-11s from %-8s test top-1 %6.2f%% (validation %.2f%%)", r->net,
       b.w, b.a, gran_name[gr], methods[m], test, val);
   if (b.w == 8 && b.a == 8) {
@@ -465,6 +465,78 @@ static qcal_status qat(qat_run *r, qcal_graph *g, const calib_set *cs, const sna
     QCAL_TRY(save_model(r, g, what));
   }
   return QCAL_OK;
+}
+
+/* The first training batch, its loss and every parameter's gradient
+ * (members named after the parameters) into an .npz: the check against
+ * another framework's autograd on the same model and batch. */
+static qcal_status dump_grads(qat_run *r, qcal_graph *g) {
+  const qcal_qat_cfg *c = r->cfg;
+  qcal_train *t;
+  QCAL_TRY(qcal_train_new(g, c->batch, &t));
+  gather(r, &r->train, r->train_idx, c->batch);
+  float loss;
+  qcal_status st = qcal_train_forward(t, c->batch, r->xb, r->yb, true, &loss);
+  if (st == QCAL_OK)
+    st = qcal_train_backward(t);
+  int np = qcal_train_nparams(t), n = 0;
+  const char **names = calloc((size_t)np * 2 + 3, sizeof *names);
+  unsigned char **npy = calloc((size_t)np * 2 + 3, sizeof *npy);
+  size_t *len = calloc((size_t)np * 2 + 3, sizeof *len);
+  if (st == QCAL_OK && (!names || !npy || !len))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  const qcal_value *in = &g->values[g->inputs[0]];
+  int64_t xs[QCAL_MAX_DIMS], ys[1] = {c->batch}, none[1];
+  memcpy(xs, in->shape, sizeof xs);
+  xs[0] = c->batch;
+  if (st == QCAL_OK) {
+    names[n] = "x";
+    st = qcal_npy_encode("<f4", in->ndim, xs, r->xb, in->numel * sizeof(float), &npy[n], &len[n]);
+    n++;
+  }
+  if (st == QCAL_OK) {
+    names[n] = "y";
+    st = qcal_npy_encode("<i8", 1, ys, r->yb, (size_t)c->batch * sizeof(int64_t), &npy[n], &len[n]);
+    n++;
+  }
+  if (st == QCAL_OK) {
+    names[n] = "loss";
+    st = qcal_npy_encode("<f4", 0, none, &loss, sizeof loss, &npy[n], &len[n]);
+    n++;
+  }
+  /* "param/NAME" (its value) then "grad/NAME", in the trainer's order */
+  char **owned = calloc((size_t)np * 2 + 1, sizeof *owned);
+  if (st == QCAL_OK && !owned)
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int k = 0; st == QCAL_OK && k < 2 * np; k++) {
+    qcal_param *p = qcal_train_param(t, k / 2);
+    const qcal_value *v = &g->values[p->value];
+    size_t nl = strlen(v->name) + 8;
+    if (!(owned[k] = malloc(nl))) {
+      st = qcal_error(QCAL_ENOMEM, "out of memory");
+      break;
+    }
+    snprintf(owned[k], nl, "%s/%s", k % 2 ? "grad" : "param", v->name);
+    names[n] = owned[k];
+    st = qcal_npy_encode("<f4", v->ndim, v->shape, k % 2 ? p->grad : p->data,
+                         p->numel * sizeof(float), &npy[n], &len[n]);
+    n++;
+  }
+  if (st == QCAL_OK)
+    st = qcal_npz_save(c->dump_grads, n, names, npy, len);
+  if (st == QCAL_OK)
+    say(r, "  %-10s loss %.6f; the gradients of %d parameters: %s", r->net, (double)loss, np,
+        c->dump_grads);
+  for (int k = 0; npy && k < n; k++)
+    free(npy[k]);
+  for (int k = 0; owned && k < 2 * np; k++)
+    free(owned[k]);
+  free(owned);
+  free(names);
+  free(npy);
+  free(len);
+  qcal_train_free(t);
+  return st;
 }
 
 /* FP32: train (or take the model as it is), measure, save. */
@@ -494,6 +566,8 @@ static qcal_status one_net(qat_run *r, qcal_graph *g, int epochs, double lr) {
       in->shape[3] != r->train.cols)
     return qcal_error(QCAL_EINVAL, "%s: the model's input must be [N, 1, %d, %d] for %s",
                       g->path, r->train.rows, r->train.cols, c->data);
+  if (c->dump_grads)
+    return dump_grads(r, g);
   /* NVIDIA's recipe: QAT from 1% of the initial learning rate, annealed */
   r->qat_lr = c->qat_lr > 0 ? c->qat_lr : lr * 0.01;
   QCAL_TRY(fp32(r, g, epochs, lr));
@@ -535,7 +609,7 @@ qcal_status qcal_qat_run(const qcal_qat_cfg *cfg, qcal_table **results, qcal_tab
     const char *slash = strrchr(cfg->model, '/');
     r.net = slash ? slash + 1 : cfg->model;
     if (st == QCAL_OK)
-      st = one_net(&r, g, cfg->epochs, cfg->lr > 0 ? cfg->lr : 0.01);
+      st = one_net(&r, g, cfg->epochs, cfg->lr > 0 ? cfg->lr : 0.1);
     qcal_graph_free(g);
   }
   const char *list = cfg->nets ? cfg->nets : "";

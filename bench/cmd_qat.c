@@ -13,7 +13,7 @@
 #include "qcal/qat.h"
 
 typedef struct {
-  const char *net, *data, *bits, *out, *save, *optim;
+  const char *net, *data, *bits, *out, *save, *optim, *dump;
   int epochs, batch, threads, val, calib, seed, learn_amax, quick, list;
   double qat_epochs, lr, qat_lr;
 } qat_cli;
@@ -51,6 +51,9 @@ static const qcal_opt opts[] = {
     {"save", "DIR", "write NET-fp32.onnx and NET-qat-w8a8-*.onnx (Q/DQ) there", O(save),
      OPT_STRING, 0, 0, NULL},
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
+    {"dump-grads", "FILE.npz",
+     "instead of training: the first batch (x, y), its loss and every parameter's gradient",
+     O(dump), OPT_STRING, 0, 0, NULL},
     {"list", NULL, "print the networks and exit", O(list), OPT_FLAG, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -164,7 +167,8 @@ int qcal_cmd_qat(int argc, char **argv) {
                       .lr = c.lr, .qat_lr = c.qat_lr,
                       .optim = strcmp(c.optim, "adam") ? QCAL_OPTIM_SGD : QCAL_OPTIM_ADAM,
                       .seed = (uint64_t)c.seed, .val = c.val, .calib = c.calib,
-                      .learn_amax = c.learn_amax, .save = c.save, .log = log_line};
+                      .learn_amax = c.learn_amax, .save = c.save, .dump_grads = c.dump,
+                      .log = log_line};
   const char *bits = c.bits;
   if (c.quick) {
     cfg.train_limit = 8192;
@@ -180,7 +184,7 @@ int qcal_cmd_qat(int argc, char **argv) {
   if (c.save && (stat(c.save, &sb) || !S_ISDIR(sb.st_mode)))
     return qcal_die("--save %s: not a folder", c.save);
   const char *ins[2] = {c.data, cfg.model};
-  if (qcal_check_outputs("qat", c.out, NULL, ins, cfg.model ? 2 : 1))
+  if (qcal_check_outputs("qat", c.dump ? c.dump : c.out, NULL, ins, cfg.model ? 2 : 1))
     return QCAL_EXIT_USAGE;
   if (c.threads > 0)
     omp_set_num_threads(c.threads);
@@ -192,6 +196,11 @@ int qcal_cmd_qat(int argc, char **argv) {
   qcal_status st = qcal_qat_run(&cfg, &res, &cur);
   if (st)
     return qcal_die_status(st);
+  if (c.dump) {
+    qcal_table_free(res);
+    qcal_table_free(cur);
+    return QCAL_EXIT_OK;
+  }
   summary(res);
   printf("\nin %.0f s\n", qcal_now() - t0);
   json_object *j = json_object_new_object();

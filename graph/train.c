@@ -2,6 +2,9 @@
  * forward over the live nodes in order and the backward in reverse, each
  * through the op list's columns (graph/ops.inc). */
 #include <cblas.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +213,13 @@ qcal_status qcal_train_new(qcal_graph *g, int max_batch, qcal_train **out) {
     return qcal_error(QCAL_EINVAL, "%s: a prepared graph cannot be trained", g->path);
   /* the trainer's GEMMs split over the OpenMP team themselves */
   openblas_set_num_threads(1);
+#if defined(__x86_64__) || defined(__i386__)
+  /* Denormals flushed to zero in every thread of the team, as oneDNN's
+   * kernels do: weights that quantize to nearly nothing (4-bit per-tensor)
+   * otherwise made activations denormal and an epoch 3x slower. */
+#pragma omp parallel
+  _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
   qcal_train *t = calloc(1, sizeof *t);
   if (!t)
     return qcal_error(QCAL_ENOMEM, "out of memory");

@@ -1070,7 +1070,8 @@ static qcal_status check_report_dir(const char *dir, int *exists) {
 
 static const qcal_table_id drawn[] = {QCAL_TABLE_RESULTS,     QCAL_TABLE_GEMM,
                                       QCAL_TABLE_STREAM,      QCAL_TABLE_ZOO,
-                                      QCAL_TABLE_MODEL_BENCH, QCAL_TABLE_ARCHITECTURES};
+                                      QCAL_TABLE_MODEL_BENCH, QCAL_TABLE_ARCHITECTURES,
+                                      QCAL_TABLE_QAT};
 
 qcal_status qcal_report_build(const char *const *files, int nfiles, const char *dir_in,
                               qcal_report_out *out) {
@@ -1163,6 +1164,8 @@ qcal_status qcal_report_build(const char *const *files, int nfiles, const char *
       st = qcal_rep_model_bench(&r, &f[i]);
     if (st == QCAL_OK)
       st = qcal_rep_architectures(&r, &f[i]);
+    if (st == QCAL_OK)
+      st = qcal_rep_qat(&r, &f[i]);
   }
   if (st == QCAL_OK && r.figs == 0)
     st = qcal_error(QCAL_EFORMAT, "%s: no figure could be drawn from the given files", files[0]);

@@ -40,5 +40,7 @@ qcal_status qcal_rep_zoo(rep *r, qcal_results *f);
 qcal_status qcal_rep_model_bench(rep *r, qcal_results *f);
 /* The architecture benchmark (architectures): reports/report_arch.c. */
 qcal_status qcal_rep_architectures(rep *r, qcal_results *f);
+/* Quantization-aware training (qat, qat_curves): reports/report_qat.c. */
+qcal_status qcal_rep_qat(rep *r, qcal_results *f);
 
 #endif

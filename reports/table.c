@@ -98,6 +98,9 @@ long qcal_table_row(qcal_table *t) {
 void qcal_table_set_at_f(qcal_table *t, long row, int col, double v) {
   ((double *)t->cols[col].v)[row] = v;
 }
+void qcal_table_set_at_i(qcal_table *t, long row, int col, int64_t v) {
+  ((int64_t *)t->cols[col].v)[row] = v;
+}
 void qcal_table_set_at_s(qcal_table *t, long row, int col, const char *v) {
   char **p = &((char **)t->cols[col].v)[row];
   free(*p);

@@ -78,6 +78,7 @@ typedef struct qcal_qat_cfg {
   int train_limit, test_limit; /* use only this many (0: all): --quick */
   bool learn_amax;
   const char *save; /* folder for the ONNX models, or NULL */
+  const char *dump_grads; /* instead of training: one batch's gradients into this .npz */
   int threads;      /* for the table (the caller sets the thread count) */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;

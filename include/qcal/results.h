@@ -31,6 +31,7 @@ long qcal_table_row(qcal_table *t);
 void qcal_table_set_f(qcal_table *t, int col, double v);
 /* The same for an earlier row (filled in once later measurements are in). */
 void qcal_table_set_at_f(qcal_table *t, long row, int col, double v);
+void qcal_table_set_at_i(qcal_table *t, long row, int col, int64_t v);
 void qcal_table_set_at_s(qcal_table *t, long row, int col, const char *v);
 void qcal_table_set_i(qcal_table *t, int col, int64_t v);
 void qcal_table_set_s(qcal_table *t, int col, const char *v);
