@@ -298,6 +298,8 @@ static qcal_status set_act_amax(qcal_graph *g, const calib_set *cs,
     qcal_node *f = &g->nodes[i];
     if (f->dead || f->op != QCAL_GOP_FakeQuantize)
       continue;
+    co.fmt.is_unsigned = qcal_attr_int(f, "unsigned", 0) != 0;
+    co.fmt.bits = (int)qcal_attr_int(f, "bits", abits);
     for (int k = 0; k < cs->n; k++)
       if (cs->p[k].value == f->out[0]) {
         float *a = g->values[f->in[1]].data;
@@ -402,7 +404,7 @@ static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_
   for (int gr = 0; gr < 2; gr++) {
     double best_val = -1;
     long best_row = -1;
-    qcal_qat_config qc = {b.w, b.a, gr == 1, false};
+    qcal_qat_config qc = {b.w, b.a, gr == 1, false, r->cfg->unsigned_acts, r->cfg->input_bits};
     QCAL_TRY(qcal_qat_configure(g, &qc));
     QCAL_TRY(qcal_qat_weight_amax(g));
     for (int m = 0; m < NMETHODS; m++) {
@@ -438,7 +440,7 @@ static qcal_status qat(qat_run *r, qcal_graph *g, const calib_set *cs, const sna
                        qcal_qat_bits b, int gr, int m) {
   const qcal_qat_cfg *c = r->cfg;
   snap_restore(g, s);
-  qcal_qat_config qc = {b.w, b.a, gr == 1, c->learn_amax};
+  qcal_qat_config qc = {b.w, b.a, gr == 1, c->learn_amax, c->unsigned_acts, c->input_bits};
   QCAL_TRY(qcal_qat_configure(g, &qc));
   QCAL_TRY(qcal_qat_weight_amax(g));
   QCAL_TRY(set_act_amax(g, cs, method_config(methods[m]), b.a));

@@ -57,6 +57,7 @@ static qcal_status insert_one(qcal_graph *g, int i, int slot) {
   QCAL_TRY(qcal_node_set_int(f, "bits", 8));
   QCAL_TRY(qcal_node_set_int(f, "axis", -1));
   QCAL_TRY(qcal_node_set_int(f, "learn", 0));
+  QCAL_TRY(qcal_node_set_int(f, "unsigned", 0));
   g->nodes[i].in[slot] = y;
   return QCAL_OK;
 }
@@ -105,7 +106,36 @@ static bool on_weight(const qcal_graph *g, int i) {
   return g->values[g->nodes[i].in[0]].kind == QCAL_VAL_CONST;
 }
 
+/* Value v is never negative: a Relu or Clip(>= 0, ...) output, or a pool,
+ * reshape or copy of one. */
+static bool non_negative(qcal_graph *g, int v, int depth) {
+  int p = v >= 0 ? g->values[v].producer : -1;
+  if (p < 0 || depth > 64)
+    return false;
+  qcal_node *n = &g->nodes[p];
+  switch (n->op) {
+  case QCAL_GOP_Relu:
+    return true;
+  case QCAL_GOP_Clip: {
+    float lo;
+    return qcal_const_float(g, n, 1, qcal_attr_float(n, "min", -INFINITY), &lo) == QCAL_OK &&
+           lo >= 0;
+  }
+  case QCAL_GOP_MaxPool:
+  case QCAL_GOP_AveragePool:
+  case QCAL_GOP_GlobalAveragePool:
+  case QCAL_GOP_GlobalMaxPool:
+  case QCAL_GOP_Flatten:
+  case QCAL_GOP_Reshape:
+  case QCAL_GOP_Identity:
+    return non_negative(g, n->in[0], depth + 1);
+  default:
+    return false;
+  }
+}
+
 qcal_status qcal_qat_configure(qcal_graph *g, const qcal_qat_config *c) {
+  qcal_graph_link(g);
   for (int i = 0; i < g->nnodes; i++) {
     if (!is_fq(g, i))
       continue;
@@ -121,9 +151,13 @@ qcal_status qcal_qat_configure(qcal_graph *g, const qcal_qat_config *c) {
       g->nodes[i].in[1] = a;
     }
     qcal_node *f = &g->nodes[i];
-    QCAL_TRY(set_int_attr(f, "bits", w ? c->wbits : c->abits));
+    bool is_input = !w && g->values[f->in[0]].kind == QCAL_VAL_INPUT;
+    int abits = is_input && c->input_bits > 0 ? c->input_bits : c->abits;
+    QCAL_TRY(set_int_attr(f, "bits", w ? c->wbits : abits));
     QCAL_TRY(set_int_attr(f, "axis", axis));
     QCAL_TRY(set_int_attr(f, "learn", c->learn_amax));
+    bool uns = !w && c->unsigned_acts && abits < 8 && non_negative(g, f->in[0], 0);
+    QCAL_TRY(set_int_attr(f, "unsigned", uns));
   }
   return QCAL_OK;
 }
@@ -199,7 +233,7 @@ qcal_status qcal_qat_save_onnx(qcal_graph *g, const char *path) {
       continue;
     qcal_node *f = &g->nodes[i];
     int bits = (int)qcal_attr_int(f, "bits", 8), slot;
-    if (bits != 8) {
+    if (bits != 8 || qcal_attr_int(f, "unsigned", 0)) {
       st = qcal_error(QCAL_EUNSUPPORTED,
                       "%s: '%s' is %d-bit; ONNX Q/DQ pairs are written for 8-bit formats only",
                       path, f->name, bits);

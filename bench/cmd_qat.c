@@ -14,7 +14,7 @@
 
 typedef struct {
   const char *net, *data, *bits, *out, *save, *optim, *dump;
-  int epochs, batch, threads, val, calib, seed, learn_amax, quick, list;
+  int epochs, batch, threads, val, calib, seed, learn_amax, quick, list, signed_acts, input_bits;
   double qat_epochs, lr, qat_lr;
 } qat_cli;
 
@@ -39,6 +39,14 @@ static const qcal_opt opts[] = {
     {"optim", "NAME", "sgd (momentum 0.9) or adam", O(optim), OPT_CHOICE, 0, 0, optim_choices},
     {"learn-amax", NULL, "QAT learns amax (LSQ) instead of keeping the calibrated one",
      O(learn_amax), OPT_FLAG, 0, 0, NULL},
+    {"signed-acts", NULL,
+     "below 8 bits too, activations on the signed grid (default: unsigned where they cannot "
+     "be negative, after ReLU/ReLU6)",
+     O(signed_acts), OPT_FLAG, 0, 0, NULL},
+    {"input-bits", "N",
+     "the network input's activation bits (0: as the other activations; 8 keeps the image at "
+     "8 bits, as many 4-bit recipes keep the first layer)",
+     O(input_bits), OPT_INT, 0, 8, NULL},
     {"val", "N", "validation images carved from the training set", O(val), OPT_INT, 1, 1000000,
      NULL},
     {"calib", "N", "calibration images from the training split", O(calib), OPT_INT, 1, 1000000,
@@ -167,7 +175,9 @@ int qcal_cmd_qat(int argc, char **argv) {
                       .lr = c.lr, .qat_lr = c.qat_lr,
                       .optim = strcmp(c.optim, "adam") ? QCAL_OPTIM_SGD : QCAL_OPTIM_ADAM,
                       .seed = (uint64_t)c.seed, .val = c.val, .calib = c.calib,
-                      .learn_amax = c.learn_amax, .save = c.save, .dump_grads = c.dump,
+                      .learn_amax = c.learn_amax, .unsigned_acts = !c.signed_acts,
+                      .input_bits = c.input_bits,
+                      .save = c.save, .dump_grads = c.dump,
                       .log = log_line};
   const char *bits = c.bits;
   if (c.quick) {
@@ -215,6 +225,8 @@ int qcal_cmd_qat(int argc, char **argv) {
   json_object_object_add(j, "seed", json_object_new_int(c.seed));
   json_object_object_add(j, "threads", json_object_new_int(cfg.threads));
   json_object_object_add(j, "learn_amax", json_object_new_boolean(c.learn_amax));
+  json_object_object_add(j, "unsigned_acts", json_object_new_boolean(!c.signed_acts));
+  json_object_object_add(j, "input_bits", json_object_new_int(c.input_bits));
   json_object_object_add(j, "quick", json_object_new_boolean(c.quick));
   qcal_h5 h;
   st = qcal_h5_create(&h, c.out);

@@ -34,6 +34,11 @@ typedef struct qcal_qat_config {
   int wbits, abits;
   bool per_channel; /* weights; activations are per tensor */
   bool learn_amax;
+  /* activations that cannot be negative (after Relu, Clip(0, ...) and the
+   * pools and reshapes of them) on the unsigned grid [0, 2^b - 1] when
+   * abits < 8; 8-bit activations keep TensorRT's signed int8 */
+  bool unsigned_acts;
+  int input_bits; /* the network input's activation bits (0: abits) */
 } qcal_qat_config;
 
 /* BatchNormalization folded into the convolutions before it (the weights
@@ -77,6 +82,8 @@ typedef struct qcal_qat_cfg {
   int calib; /* calibration images (from the training split) */
   int train_limit, test_limit; /* use only this many (0: all): --quick */
   bool learn_amax;
+  bool unsigned_acts; /* qcal_qat_config.unsigned_acts */
+  int input_bits;     /* qcal_qat_config.input_bits */
   const char *save; /* folder for the ONNX models, or NULL */
   const char *dump_grads; /* instead of training: one batch's gradients into this .npz */
   int threads;      /* for the table (the caller sets the thread count) */
