@@ -54,8 +54,8 @@ static qcal_status node(builder *b, qcal_graph_op op, const char *name, int nin,
 
 static qcal_status set_ints(qcal_node *n, const char *name, int64_t a, int64_t b2, int count) {
   int64_t v[4] = {a, b2, a, b2};
-  return qcal_node_add_attr(n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INTS,
-                                            .n = count, .ints = v});
+  return qcal_node_add_attr(
+      n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INTS, .n = count, .ints = v});
 }
 
 /* Conv k x k (padding k/2), PyTorch's init: U(+-1/sqrt(fan_in)) for the
@@ -171,28 +171,14 @@ static qcal_status start(builder *b, const char *name, int rows, int cols, uint6
   return qcal_graph_add_input(b->g, b->x);
 }
 
-qcal_status qcal_net_cnn(int rows, int cols, int classes, uint64_t seed, qcal_graph **out) {
+/* Start a graph, add the body, mark the logits as its output; nothing
+ * is left behind on failure. */
+static qcal_status build(const char *name, int rows, int cols, int classes, uint64_t seed,
+                         qcal_status (*body)(builder *b, int classes), qcal_graph **out) {
   builder b = {0};
-  qcal_status st = start(&b, "cnn", rows, cols, seed);
-  const int64_t width[2] = {16, 32};
-  for (int k = 0; k < 2 && st == QCAL_OK; k++) {
-    st = conv(&b, width[k], 3, 1, false, true);
-    if (st == QCAL_OK)
-      st = relu(&b, false);
-    if (st == QCAL_OK)
-      st = maxpool(&b);
-  }
+  qcal_status st = start(&b, name, rows, cols, seed);
   if (st == QCAL_OK)
-    st = flatten(&b, QCAL_GOP_Flatten);
-  if (st == QCAL_OK)
-    st = fc(&b, 128, "fc1");
-  if (st == QCAL_OK) {
-    char nm[16] = "relu_fc1";
-    qcal_node *n;
-    st = node(&b, QCAL_GOP_Relu, nm, 1, &b.x, &b.x, &n);
-  }
-  if (st == QCAL_OK)
-    st = fc(&b, classes, "fc2");
+    st = body(&b, classes);
   if (st == QCAL_OK)
     st = qcal_graph_add_output(b.g, b.x);
   if (st != QCAL_OK) {
@@ -203,46 +189,49 @@ qcal_status qcal_net_cnn(int rows, int cols, int classes, uint64_t seed, qcal_gr
   return QCAL_OK;
 }
 
+static qcal_status cnn_body(builder *b, int classes) {
+  const int64_t width[2] = {16, 32};
+  for (int k = 0; k < 2; k++) {
+    QCAL_TRY(conv(b, width[k], 3, 1, false, true));
+    QCAL_TRY(relu(b, false));
+    QCAL_TRY(maxpool(b));
+  }
+  QCAL_TRY(flatten(b, QCAL_GOP_Flatten));
+  QCAL_TRY(fc(b, 128, "fc1"));
+  qcal_node *n;
+  QCAL_TRY(node(b, QCAL_GOP_Relu, "relu_fc1", 1, &b->x, &b->x, &n));
+  return fc(b, classes, "fc2");
+}
+
+qcal_status qcal_net_cnn(int rows, int cols, int classes, uint64_t seed, qcal_graph **out) {
+  return build("cnn", rows, cols, classes, seed, cnn_body, out);
+}
+
+/* Conv (depthwise: cout is ignored), BatchNorm, ReLU6. */
+static qcal_status conv_bn_relu6(builder *b, int64_t cout, int k, int stride, bool depthwise) {
+  QCAL_TRY(conv(b, cout, k, stride, depthwise, false));
+  QCAL_TRY(batchnorm(b));
+  return relu(b, true);
+}
+
 /* Stem conv, then (depthwise 3x3, pointwise 1x1) blocks, each conv with
  * BatchNorm and ReLU6, as MobileNet v1 at Fashion-MNIST's scale. */
-qcal_status qcal_net_mobilenet(int rows, int cols, int classes, uint64_t seed, qcal_graph **out) {
-  builder b = {0};
-  qcal_status st = start(&b, "mobilenet", rows, cols, seed);
+static qcal_status mobilenet_body(builder *b, int classes) {
   static const struct {
     int64_t out;
     int stride;
   } blocks[] = {{32, 1}, {64, 2}, {64, 1}, {128, 2}, {128, 1}};
-  if (st == QCAL_OK)
-    st = conv(&b, 16, 3, 1, false, false);
-  if (st == QCAL_OK)
-    st = batchnorm(&b);
-  if (st == QCAL_OK)
-    st = relu(&b, true);
-  for (size_t k = 0; k < sizeof blocks / sizeof *blocks && st == QCAL_OK; k++) {
-    st = conv(&b, 0, 3, blocks[k].stride, true, false);
-    if (st == QCAL_OK)
-      st = batchnorm(&b);
-    if (st == QCAL_OK)
-      st = relu(&b, true);
-    if (st == QCAL_OK)
-      st = conv(&b, blocks[k].out, 1, 1, false, false);
-    if (st == QCAL_OK)
-      st = batchnorm(&b);
-    if (st == QCAL_OK)
-      st = relu(&b, true);
+  QCAL_TRY(conv_bn_relu6(b, 16, 3, 1, false));
+  for (size_t k = 0; k < sizeof blocks / sizeof *blocks; k++) {
+    QCAL_TRY(conv_bn_relu6(b, 0, 3, blocks[k].stride, true));
+    QCAL_TRY(conv_bn_relu6(b, blocks[k].out, 1, 1, false));
   }
-  if (st == QCAL_OK)
-    st = flatten(&b, QCAL_GOP_GlobalAveragePool);
-  if (st == QCAL_OK)
-    st = fc(&b, classes, "fc");
-  if (st == QCAL_OK)
-    st = qcal_graph_add_output(b.g, b.x);
-  if (st != QCAL_OK) {
-    qcal_graph_free(b.g);
-    return st;
-  }
-  *out = b.g;
-  return QCAL_OK;
+  QCAL_TRY(flatten(b, QCAL_GOP_GlobalAveragePool));
+  return fc(b, classes, "fc");
+}
+
+qcal_status qcal_net_mobilenet(int rows, int cols, int classes, uint64_t seed, qcal_graph **out) {
+  return build("mobilenet", rows, cols, classes, seed, mobilenet_body, out);
 }
 
 const qcal_net_info qcal_nets[] = {

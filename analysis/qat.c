@@ -153,8 +153,12 @@ static qcal_status train(qat_run *r, qcal_train *t, double epochs, double lr0, c
   const qcal_qat_cfg *c = r->cfg;
   const int per_epoch = r->ntrain / c->batch;
   const long total = (long)ceil(epochs * per_epoch);
-  qcal_optim o = {.kind = c->optim, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f,
-                  .eps = 1e-8f, .weight_decay = c->optim == QCAL_OPTIM_SGD ? 5e-4f : 1e-4f};
+  qcal_optim o = {.kind = c->optim,
+                  .momentum = 0.9f,
+                  .beta1 = 0.9f,
+                  .beta2 = 0.999f,
+                  .eps = 1e-8f,
+                  .weight_decay = c->optim == QCAL_OPTIM_SGD ? 5e-4f : 1e-4f};
   int *order = malloc((size_t)r->ntrain * sizeof *order);
   double *secs = malloc((size_t)(epochs + 2) * sizeof *secs);
   if (!order || !secs)
@@ -170,8 +174,7 @@ static qcal_status train(qat_run *r, qcal_train *t, double epochs, double lr0, c
     shuffle(order, r->ntrain, c->seed * 1000003u + (uint64_t)ep);
     long steps = total - step < per_epoch ? total - step : per_epoch;
     char label[160];
-    snprintf(label, sizeof label, "%s %s epoch %ld/%ld", r->net, run, ep + 1,
-             (long)ceil(epochs));
+    snprintf(label, sizeof label, "%s %s epoch %ld/%ld", r->net, run, ep + 1, (long)ceil(epochs));
     qcal_progress p;
     qcal_progress_start(&p, label, (size_t)steps);
     double t0 = qcal_now();
@@ -181,8 +184,10 @@ static qcal_status train(qat_run *r, qcal_train *t, double epochs, double lr0, c
       float loss;
       st = qcal_train_forward(t, c->batch, r->xb, r->yb, true, &loss);
       if (st == QCAL_OK && !isfinite(loss))
-        st = qcal_error(QCAL_EDATA, "%s %s: the training loss diverged (%g) at step %ld; "
-                        "lower --lr", r->net, run, (double)loss, step);
+        st = qcal_error(QCAL_EDATA,
+                        "%s %s: the training loss diverged (%g) at step %ld; "
+                        "lower --lr",
+                        r->net, run, (double)loss, step);
       if (st == QCAL_OK)
         st = qcal_train_backward(t);
       if (st != QCAL_OK)
@@ -287,8 +292,8 @@ static qcal_status calibrate(qat_run *r, qcal_graph *g, calib_set *cs) {
 
 /* The activation amax of one method at abits into every activation
  * FakeQuantize. */
-static qcal_status set_act_amax(qcal_graph *g, const calib_set *cs,
-                                const qcal_method_config *m, int abits) {
+static qcal_status set_act_amax(qcal_graph *g, const calib_set *cs, const qcal_method_config *m,
+                                int abits) {
   const qcal_method_info *mi = qcal_method_find(m->method);
   qcal_calib_opts co = QCAL_CALIB_OPTS_DEFAULT;
   co.fmt.bits = abits;
@@ -397,12 +402,12 @@ static qcal_status evaluate_both(qat_run *r, qcal_graph *g, double *test, double
   return st;
 }
 
-/* PTQ of every method x granularity at one bit width; *best[gran] the
- * method with the best validation top-1. */
+/* PTQ of every method x granularity at one bit width; best[gran] the
+ * method with the best validation top-1, best_val[gran] that top-1. */
 static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_bits b,
-                       int best[2]) {
+                       int best[2], double best_val[2]) {
   for (int gr = 0; gr < 2; gr++) {
-    double best_val = -1;
+    best_val[gr] = -1;
     long best_row = -1;
     qcal_qat_config qc = {b.w, b.a, gr == 1, false, r->cfg->unsigned_acts, r->cfg->input_bits};
     QCAL_TRY(qcal_qat_configure(g, &qc));
@@ -415,8 +420,8 @@ static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_
                             qcal_now() - t0, NAN);
       say(r, "  %-10s ptq W%dA%d %-11s %-8s test top-1 %6.2f%% (validation %.2f%%)", r->net, b.w,
           b.a, gran_name[gr], methods[m], test, val);
-      if (val > best_val) {
-        best_val = val;
+      if (val > best_val[gr]) {
+        best_val[gr] = val;
         best_row = row;
         best[gr] = m;
       }
@@ -459,8 +464,8 @@ static qcal_status qat(qat_run *r, qcal_graph *g, const calib_set *cs, const sna
   long row = result_row(r, "qat", methods[m], gran_name[gr], b.w, b.a, test, val, c->qat_epochs,
                         qcal_now() - t0, epoch_s);
   qcal_table_set_at_i(r->res, row, QCAL_COL(QAT, learn_amax), c->learn_amax);
-  say(r, "  %-10s qat W%dA%d %-11s from %-8s test top-1 %6.2f%% (validation %.2f%%)", r->net,
-      b.w, b.a, gran_name[gr], methods[m], test, val);
+  say(r, "  %-10s qat W%dA%d %-11s from %-8s test top-1 %6.2f%% (validation %.2f%%)", r->net, b.w,
+      b.a, gran_name[gr], methods[m], test, val);
   if (b.w == 8 && b.a == 8) {
     char what[64];
     snprintf(what, sizeof what, "qat-w8a8-%s", gran_name[gr]);
@@ -556,8 +561,8 @@ static qcal_status fp32(qat_run *r, qcal_graph *g, int epochs, double lr) {
   qcal_train_free(t);
   QCAL_TRY(st);
   result_row(r, "fp32", "float", "float", 32, 32, test, val, epochs, train_s, epoch_s);
-  say(r, "  %-10s fp32 %d epochs in %.0f s: test top-1 %.2f%% (validation %.2f%%)", r->net,
-      epochs, train_s, test, val);
+  say(r, "  %-10s fp32 %d epochs in %.0f s: test top-1 %.2f%% (validation %.2f%%)", r->net, epochs,
+      train_s, test, val);
   return save_model(r, g, "fp32");
 }
 
@@ -566,8 +571,8 @@ static qcal_status one_net(qat_run *r, qcal_graph *g, int epochs, double lr) {
   const qcal_value *in = &g->values[g->inputs[0]];
   if (g->ninputs != 1 || in->ndim != 4 || in->shape[1] != 1 || in->shape[2] != r->train.rows ||
       in->shape[3] != r->train.cols)
-    return qcal_error(QCAL_EINVAL, "%s: the model's input must be [N, 1, %d, %d] for %s",
-                      g->path, r->train.rows, r->train.cols, c->data);
+    return qcal_error(QCAL_EINVAL, "%s: the model's input must be [N, 1, %d, %d] for %s", g->path,
+                      r->train.rows, r->train.cols, c->data);
   if (c->dump_grads)
     return dump_grads(r, g);
   /* NVIDIA's recipe: QAT from 1% of the initial learning rate, annealed */
@@ -579,16 +584,21 @@ static qcal_status one_net(qat_run *r, qcal_graph *g, int epochs, double lr) {
   double t0 = qcal_now();
   qcal_status st = calibrate(r, g, &cs);
   if (st == QCAL_OK) {
-    say(r, "  %-10s calibrated on %d training images in %.1f s", r->net, c->calib,
-        qcal_now() - t0);
+    say(r, "  %-10s calibrated on %d training images in %.1f s", r->net, c->calib, qcal_now() - t0);
     st = snap_take(g, &snap);
   }
   for (int k = 0; st == QCAL_OK && k < c->nbits; k++) {
     int best[2] = {0, 0};
-    st = ptq(r, g, &cs, c->bits[k], best);
-    for (int gr = 1; st == QCAL_OK && gr >= 0; gr--)
-      if (c->qat_epochs > 0)
-        st = qat(r, g, &cs, &snap, c->bits[k], gr, best[gr]);
+    double best_val[2];
+    qcal_qat_bits b = c->bits[k];
+    st = ptq(r, g, &cs, b, best, best_val);
+    /* QAT from the best PTQ configuration; at W8A8 from the best of each
+     * granularity, both of which TensorRT deploys */
+    const bool both = b.w == 8 && b.a == 8;
+    const int top = best_val[1] >= best_val[0];
+    for (int gr = 1; st == QCAL_OK && gr >= 0 && c->qat_epochs > 0; gr--)
+      if (both || gr == top)
+        st = qat(r, g, &cs, &snap, b, gr, best[gr]);
     if (st == QCAL_OK)
       snap_restore(g, &snap);
   }
@@ -629,7 +639,8 @@ qcal_status qcal_qat_run(const qcal_qat_cfg *cfg, qcal_table **results, qcal_tab
     st = ni->build(r.train.rows, r.train.cols, CLASSES, cfg->seed, &g);
     r.net = ni->name;
     if (st == QCAL_OK)
-      st = one_net(&r, g, cfg->epochs > 0 ? cfg->epochs : ni->epochs, cfg->lr > 0 ? cfg->lr : ni->lr);
+      st = one_net(&r, g, cfg->epochs > 0 ? cfg->epochs : ni->epochs,
+                   cfg->lr > 0 ? cfg->lr : ni->lr);
     qcal_graph_free(g);
   }
   qcal_labelled_free(&r.train);

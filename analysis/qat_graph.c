@@ -255,9 +255,13 @@ qcal_status qcal_qat_save_onnx(qcal_graph *g, const char *path) {
     int k = s.nq++;
     s.fq[k] = i, s.reader[k] = r, s.slot[k] = slot, s.scales[k] = sc;
     int axis = (int)qcal_attr_int(f, "axis", -1);
-    s.q[k] = (qcal_qdq){.value = f->in[0], .axis = axis >= 0 ? axis : QCAL_PER_TENSOR,
-                        .nscale = (int)a->numel, .scale = sc, .nreaders = 1,
-                        .reader_node = &s.reader[k], .reader_slot = &s.slot[k]};
+    s.q[k] = (qcal_qdq){.value = f->in[0],
+                        .axis = axis >= 0 ? axis : QCAL_PER_TENSOR,
+                        .nscale = (int)a->numel,
+                        .scale = sc,
+                        .nreaders = 1,
+                        .reader_node = &s.reader[k],
+                        .reader_slot = &s.slot[k]};
     g->nodes[r].in[slot] = f->in[0];
     f->dead = true;
   }

@@ -15,6 +15,7 @@
 typedef struct {
   const char *net, *data, *bits, *out, *save, *optim, *dump;
   int epochs, batch, threads, val, calib, seed, learn_amax, quick, list, signed_acts, input_bits;
+  int train_images, test_images;
   double qat_epochs, lr, qat_lr;
 } qat_cli;
 
@@ -22,8 +23,8 @@ static const char *const optim_choices[] = {"sgd", "adam", NULL};
 
 #define O(f) offsetof(qat_cli, f)
 static const qcal_opt opts[] = {
-    {"net", "LIST", "networks to train: cnn, mobilenet (comma-separated)", O(net), OPT_STRING, 0,
-     0, NULL},
+    {"net", "LIST", "networks to train: cnn, mobilenet (comma-separated)", O(net), OPT_STRING, 0, 0,
+     NULL},
     {"data", "DIR", "IDX files (train-*, t10k-*; .gz or plain)", O(data), OPT_STRING, 0, 0, NULL},
     {"epochs", "E", "FP32 epochs (0: the network's default; a model file: as given)", O(epochs),
      OPT_INT, 0, 1000, NULL},
@@ -51,13 +52,17 @@ static const qcal_opt opts[] = {
      NULL},
     {"calib", "N", "calibration images from the training split", O(calib), OPT_INT, 1, 1000000,
      NULL},
+    {"train-images", "N", "train on the first N images of the training split (0: all)",
+     O(train_images), OPT_INT, 0, 100000000, NULL},
+    {"test-images", "N", "measure on the first N test (and validation) images (0: all)",
+     O(test_images), OPT_INT, 0, 100000000, NULL},
     {"seed", "N", "weights, split and data order", O(seed), OPT_INT, 0, 2147483647, NULL},
-    {"threads", "N", "threads (0: all cores); results are bit-identical for a given N",
-     O(threads), OPT_INT, 0, 1024, NULL},
-    {"quick", NULL, "CI size: 8192 training and 2000 test images, 1 epoch, W8A8 and W4A8",
-     O(quick), OPT_FLAG, 0, 0, NULL},
-    {"save", "DIR", "write NET-fp32.onnx and NET-qat-w8a8-*.onnx (Q/DQ) there", O(save),
-     OPT_STRING, 0, 0, NULL},
+    {"threads", "N", "threads (0: all cores); results are bit-identical for a given N", O(threads),
+     OPT_INT, 0, 1024, NULL},
+    {"quick", NULL, "CI size: 8192 training and 2000 test images, 1 epoch, W8A8 and W4A8", O(quick),
+     OPT_FLAG, 0, 0, NULL},
+    {"save", "DIR", "write NET-fp32.onnx and NET-qat-w8a8-*.onnx (Q/DQ) there", O(save), OPT_STRING,
+     0, 0, NULL},
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
     {"dump-grads", "FILE.npz",
      "instead of training: the first batch (x, y), its loss and every parameter's gradient",
@@ -158,9 +163,16 @@ static void summary(const qcal_table *t) {
 }
 
 int qcal_cmd_qat(int argc, char **argv) {
-  qat_cli c = {.net = "cnn,mobilenet", .data = "/usr/share/datasets/fashion-mnist",
-               .bits = "8,w4a8,4", .out = "qat.h5", .optim = "sgd", .qat_epochs = 1,
-               .batch = 128, .val = 5000, .calib = 1024, .seed = 1};
+  qat_cli c = {.net = "cnn,mobilenet",
+               .data = "/usr/share/datasets/fashion-mnist",
+               .bits = "8,w4a8,4",
+               .out = "qat.h5",
+               .optim = "sgd",
+               .qat_epochs = 1,
+               .batch = 128,
+               .val = 5000,
+               .calib = 1024,
+               .seed = 1};
   const char *pos[1];
   int npos, r = qcal_opts_parse(&info, &c, argc, argv, pos, 1, &npos);
   if (r)
@@ -170,19 +182,32 @@ int qcal_cmd_qat(int argc, char **argv) {
       printf("%-10s %s (%d epochs, lr %g)\n", n->name, n->help, n->epochs, n->lr);
     return QCAL_EXIT_OK;
   }
-  qcal_qat_cfg cfg = {.data = c.data, .model = npos ? pos[0] : NULL, .nets = c.net,
-                      .epochs = c.epochs, .qat_epochs = c.qat_epochs, .batch = c.batch,
-                      .lr = c.lr, .qat_lr = c.qat_lr,
+  qcal_qat_cfg cfg = {.data = c.data,
+                      .model = npos ? pos[0] : NULL,
+                      .nets = c.net,
+                      .epochs = c.epochs,
+                      .qat_epochs = c.qat_epochs,
+                      .batch = c.batch,
+                      .lr = c.lr,
+                      .qat_lr = c.qat_lr,
                       .optim = strcmp(c.optim, "adam") ? QCAL_OPTIM_SGD : QCAL_OPTIM_ADAM,
-                      .seed = (uint64_t)c.seed, .val = c.val, .calib = c.calib,
-                      .learn_amax = c.learn_amax, .unsigned_acts = !c.signed_acts,
+                      .seed = (uint64_t)c.seed,
+                      .val = c.val,
+                      .calib = c.calib,
+                      .learn_amax = c.learn_amax,
+                      .unsigned_acts = !c.signed_acts,
                       .input_bits = c.input_bits,
-                      .save = c.save, .dump_grads = c.dump,
+                      .save = c.save,
+                      .dump_grads = c.dump,
                       .log = log_line};
   const char *bits = c.bits;
+  cfg.train_limit = c.train_images;
+  cfg.test_limit = c.test_images;
   if (c.quick) {
-    cfg.train_limit = 8192;
-    cfg.test_limit = 2000;
+    if (!c.train_images)
+      cfg.train_limit = 8192;
+    if (!c.test_images)
+      cfg.test_limit = 2000;
     if (!c.epochs)
       cfg.epochs = 1;
     if (!strcmp(bits, "8,w4a8,4"))

@@ -40,11 +40,11 @@ static qcal_status parse(gzFile f, const char *path, qcal_idx *out) {
                       magic[0], magic[1], magic[2], magic[3]);
   if (magic[2] != 0x08)
     return qcal_error(QCAL_EDTYPE,
-                      "%s: IDX element type 0x%02x; only unsigned bytes (0x08) are supported",
-                      path, magic[2]);
+                      "%s: IDX element type 0x%02x; only unsigned bytes (0x08) are supported", path,
+                      magic[2]);
   if (magic[3] < 1 || magic[3] > QCAL_IDX_MAX_DIMS)
-    return qcal_error(QCAL_EFORMAT, "%s: IDX file with %d dims (1 to %d supported)", path,
-                      magic[3], QCAL_IDX_MAX_DIMS);
+    return qcal_error(QCAL_EFORMAT, "%s: IDX file with %d dims (1 to %d supported)", path, magic[3],
+                      QCAL_IDX_MAX_DIMS);
   out->ndim = magic[3];
   size_t total = 1;
   for (int d = 0; d < out->ndim; d++) {
@@ -54,8 +54,7 @@ static qcal_status parse(gzFile f, const char *path, qcal_idx *out) {
     if (v == 0)
       return qcal_error(QCAL_EEMPTY, "%s: dim %d is 0 (no elements)", path, d);
     if (v > IDX_MAX_BYTES / total)
-      return qcal_error(QCAL_EFORMAT, "%s: dims ask for more than %zu bytes", path,
-                        IDX_MAX_BYTES);
+      return qcal_error(QCAL_EFORMAT, "%s: dims ask for more than %zu bytes", path, IDX_MAX_BYTES);
     out->dims[d] = v;
     total *= v;
   }

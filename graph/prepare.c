@@ -51,7 +51,8 @@ qcal_status qcal_set_out(qcal_graph *g, const qcal_node *n, int i, qcal_dtype dt
   }
   v->dtype = dt;
   v->ndim = ndim;
-  memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim > 0) /* a scalar may pass no shape */
+    memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
   v->numel = numel;
   return QCAL_OK;
 }

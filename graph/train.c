@@ -128,8 +128,8 @@ static qcal_status prepare(qcal_train *t) {
   t->batch = t->max_batch;
   const qcal_value *lg = &g->values[t->logits];
   if (lg->ndim != 2)
-    return qcal_error(QCAL_EINVAL, "%s: output 0 ('%s') must be the logits [N, classes]",
-                      g->path, lg->name);
+    return qcal_error(QCAL_EINVAL, "%s: output 0 ('%s') must be the logits [N, classes]", g->path,
+                      lg->name);
   for (int i = 0; i < g->nnodes; i++) {
     qcal_node *n = &g->nodes[i];
     if (!n->dead && (tfwd_of[n->op] == qcal_train_none || bwd_of[n->op] == qcal_train_none))
@@ -169,8 +169,12 @@ static qcal_status alloc_values(qcal_train *t) {
           if (!p)
             return qcal_error(QCAL_ENOMEM, "out of memory");
           t->params = p;
-          p[t->nparams++] = (qcal_param){.value = v, .node = i, .data = val->data,
-                                         .grad = t->dx[v], .numel = val->numel, .decay = decay,
+          p[t->nparams++] = (qcal_param){.value = v,
+                                         .node = i,
+                                         .data = val->data,
+                                         .grad = t->dx[v],
+                                         .numel = val->numel,
+                                         .decay = decay,
                                          .positive = positive};
         }
       }

@@ -1,8 +1,8 @@
-/* Conv for training: group 1 as im2col and one sgemm over the whole batch
- * (columns [C*kh*kw][N*OH*OW]), depthwise by direct loops. Forward keeps
- * the columns; backward gives dW = dY x cols^T, dX = col2im(W^T x dY) and
- * db = the sums of dY. Every reduction runs in a fixed order, so a step is
- * the same bits for a given thread count. */
+/* Conv for training: group 1 as per-image im2col and sgemm, depthwise by
+ * padded planes. Forward keeps the columns; backward gives dW = dY x
+ * cols^T, dX = col2im(W^T x dY) and db = the sums of dY. Every reduction
+ * runs in a fixed order, so a step is the same bits for a given thread
+ * count. */
 #include <string.h>
 
 #include <cblas.h>
@@ -24,11 +24,26 @@ static qcal_status dims(qcal_train *t, qcal_node *n, conv_dims *d) {
   qcal_geom ge;
   QCAL_TRY(qcal_geom_parse(g, n, x, w->shape + 2, false, false, &ge));
   int64_t group = qcal_attr_int(n, "group", 1);
-  *d = (conv_dims){.n = x->shape[0], .c = x->shape[1], .m = w->shape[0], .h = x->shape[2],
-                   .w = x->shape[3], .oh = ge.out[0], .ow = ge.out[1], .kh = ge.k[0],
-                   .kw = ge.k[1], .sh = ge.s[0], .sw = ge.s[1], .dh = ge.d[0], .dw = ge.d[1],
-                   .ph = ge.pb[0], .pw = ge.pb[1]};
+  *d = (conv_dims){.n = x->shape[0],
+                   .c = x->shape[1],
+                   .m = w->shape[0],
+                   .h = x->shape[2],
+                   .w = x->shape[3],
+                   .oh = ge.out[0],
+                   .ow = ge.out[1],
+                   .kh = ge.k[0],
+                   .kw = ge.k[1],
+                   .sh = ge.s[0],
+                   .sw = ge.s[1],
+                   .dh = ge.d[0],
+                   .dw = ge.d[1],
+                   .ph = ge.pb[0],
+                   .pw = ge.pb[1]};
   d->depthwise = group > 1 && group == d->c && d->m == d->c;
+  if (d->depthwise && d->kh * d->kw > 64)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
+                           "training supports depthwise kernels up to 64 taps, not %lldx%lld",
+                           (long long)d->kh, (long long)d->kw);
   if (group != 1 && !d->depthwise)
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
                            "training supports group 1 and depthwise convolutions, not group %lld",
@@ -89,130 +104,29 @@ static qcal_status oom(qcal_train *t, qcal_node *n) {
   return qcal_node_error(t->g, n, QCAL_ENOMEM, "out of memory for training buffers");
 }
 
-/* The outputs ox whose tap kx lands inside the input row: [*lo, *hi). */
-static void tap_range(const conv_dims *d, int64_t kx, int64_t *lo, int64_t *hi) {
-  int64_t off = kx * d->dw - d->pw; /* ix = ox * sw + off */
-  int64_t a = off >= 0 ? 0 : (-off + d->sw - 1) / d->sw;
-  int64_t b = d->w - 1 - off < 0 ? 0 : (d->w - 1 - off) / d->sw + 1;
-  *lo = a;
-  *hi = b < d->ow ? b : d->ow;
-}
-
-/* Depthwise: one plane (image, channel) per task; for each tap, the output
- * rows and the span of columns it reaches, so the inner loop has no bounds
- * checks and vectorises for stride 1. */
-static void depthwise_fwd(const conv_dims *d, const float *x, const float *w, const float *bias,
-                          float *y) {
-#pragma omp parallel for schedule(static)
-  for (int64_t bc = 0; bc < d->n * d->c; bc++) {
-    int64_t c = bc % d->c;
-    const float *xp = x + bc * d->h * d->w, *k = w + c * d->kh * d->kw;
-    float *yp = y + bc * d->oh * d->ow;
-    const float b0 = bias ? bias[c] : 0.0f;
-    for (int64_t i = 0; i < d->oh * d->ow; i++)
-      yp[i] = b0;
-    for (int64_t ky = 0; ky < d->kh; ky++)
-      for (int64_t kx = 0; kx < d->kw; kx++) {
-        int64_t lo, hi, off = kx * d->dw - d->pw;
-        tap_range(d, kx, &lo, &hi);
-        const float kv = k[ky * d->kw + kx];
-        for (int64_t oy = 0; oy < d->oh; oy++) {
-          int64_t iy = oy * d->sh - d->ph + ky * d->dh;
-          if (iy < 0 || iy >= d->h)
-            continue;
-          const float *xr = xp + iy * d->w + off;
-          float *yr = yp + oy * d->ow;
-          if (d->sw == 1)
-            span_axpy(yr + lo, xr + lo, kv, (size_t)(hi > lo ? hi - lo : 0));
-          else
-            for (int64_t ox = lo; ox < hi; ox++)
-              yr[ox] += kv * xr[ox * d->sw];
-        }
-      }
-  }
-}
-
-static void depthwise_bwd(const conv_dims *d, const float *x, const float *w, const float *dy,
-                          float *dx, float *dw, float *db) {
-  const int64_t HW = d->h * d->w, OHW = d->oh * d->ow;
-  if (dx) {
-#pragma omp parallel for schedule(static)
-    for (int64_t bc = 0; bc < d->n * d->c; bc++) {
-      int64_t c = bc % d->c;
-      const float *k = w + c * d->kh * d->kw, *g = dy + bc * OHW;
-      float *xp = dx + bc * HW;
-      for (int64_t ky = 0; ky < d->kh; ky++)
-        for (int64_t kx = 0; kx < d->kw; kx++) {
-          int64_t lo, hi, off = kx * d->dw - d->pw;
-          tap_range(d, kx, &lo, &hi);
-          const float kv = k[ky * d->kw + kx];
-          for (int64_t oy = 0; oy < d->oh; oy++) {
-            int64_t iy = oy * d->sh - d->ph + ky * d->dh;
-            if (iy < 0 || iy >= d->h)
-              continue;
-            float *xr = xp + iy * d->w + off;
-            const float *gr = g + oy * d->ow;
-            if (d->sw == 1)
-              span_axpy(xr + lo, gr + lo, kv, (size_t)(hi > lo ? hi - lo : 0));
-            else
-              for (int64_t ox = lo; ox < hi; ox++)
-                xr[ox * d->sw] += kv * gr[ox];
-          }
-        }
-    }
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < d->c; c++) {
-    float *k = dw ? dw + c * d->kh * d->kw : NULL;
-    double bsum = 0;
-    for (int64_t b = 0; b < d->n; b++) {
-      const float *xp = x + (b * d->c + c) * HW, *g = dy + (b * d->c + c) * OHW;
-      for (int64_t ky = 0; k && ky < d->kh; ky++)
-        for (int64_t kx = 0; kx < d->kw; kx++) {
-          int64_t lo, hi, off = kx * d->dw - d->pw;
-          tap_range(d, kx, &lo, &hi);
-          double s = 0;
-          for (int64_t oy = 0; oy < d->oh; oy++) {
-            int64_t iy = oy * d->sh - d->ph + ky * d->dh;
-            if (iy < 0 || iy >= d->h)
-              continue;
-            const float *xr = xp + iy * d->w + off, *gr = g + oy * d->ow;
-            if (d->sw == 1)
-              s += span_dot(xr + lo, gr + lo, (size_t)(hi > lo ? hi - lo : 0));
-            else
-              for (int64_t ox = lo; ox < hi; ox++)
-                s += xr[ox * d->sw] * gr[ox];
-          }
-          k[ky * d->kw + kx] += (float)s;
-        }
-      if (db)
-        bsum += span_sum(g, (size_t)OHW);
-    }
-    if (db)
-      db[c] += (float)bsum;
-  }
-}
-
-/* Depthwise through padded planes (dilation 1): the input plane with its
- * zero border [Hp][Wp], and the stride-1 output laid out on the same row
- * pitch Wp, so each tap is one long axpy or dot over the whole plane
- * rather than one per row (a row of 28 was mostly call overhead). Strided
- * outputs are read from the stride-1 grid; backward spreads dY onto it. */
+/* Depthwise through padded planes: the input plane with its zero border
+ * [Hp][Wp], and the stride-1 output laid out on the same row pitch Wp, so
+ * each tap (offset ky*dh*Wp + kx*dw) is one long axpy or dot over the whole
+ * plane rather than one per row (a row of 28 was mostly call overhead).
+ * Strided outputs are read from the stride-1 grid; backward spreads dY
+ * onto it. */
 typedef struct dw_plane {
   int64_t hp, wp, oh1, ow1, span; /* padded size, stride-1 output, elements per tap */
 } dw_plane;
 
-static bool dw_plane_fits(const conv_dims *d, dw_plane *p) {
-  if (d->dh != 1 || d->dw != 1)
-    return false;
-  int64_t pe = (d->oh - 1) * d->sh + d->kh - d->h - d->ph; /* bottom / right padding used */
-  int64_t pr = (d->ow - 1) * d->sw + d->kw - d->w - d->pw;
+static void dw_plane_of(const conv_dims *d, dw_plane *p) {
+  int64_t pe = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1 - d->h - d->ph; /* bottom pad used */
+  int64_t pr = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1 - d->w - d->pw;
   p->hp = d->h + d->ph + (pe > 0 ? pe : 0);
   p->wp = d->w + d->pw + (pr > 0 ? pr : 0);
-  p->oh1 = p->hp - d->kh + 1;
-  p->ow1 = p->wp - d->kw + 1;
+  p->oh1 = p->hp - (d->kh - 1) * d->dh;
+  p->ow1 = p->wp - (d->kw - 1) * d->dw;
   p->span = (p->oh1 - 1) * p->wp + p->ow1;
-  return p->oh1 >= (d->oh - 1) * d->sh + 1 && p->ow1 >= (d->ow - 1) * d->sw + 1;
+}
+
+/* Where tap (ky, kx) reads in the padded plane. */
+static int64_t tap_offset(const conv_dims *d, const dw_plane *p, int64_t ky, int64_t kx) {
+  return ky * d->dh * p->wp + kx * d->dw;
 }
 
 static void pad_plane(const conv_dims *d, const dw_plane *p, const float *x, float *xp) {
@@ -239,7 +153,8 @@ static qcal_status depthwise_fwd_padded(qcal_train *t, qcal_node *n, const conv_
       yw[i] = b0;
     for (int64_t ky = 0; ky < d->kh; ky++)
       for (int64_t kx = 0; kx < d->kw; kx++)
-        span_axpy(yw, xp + ky * p->wp + kx, w[(c * d->kh + ky) * d->kw + kx], (size_t)p->span);
+        span_axpy(yw, xp + tap_offset(d, p, ky, kx), w[(c * d->kh + ky) * d->kw + kx],
+                  (size_t)p->span);
     float *yp = y + bc * d->oh * d->ow;
     for (int64_t oy = 0; oy < d->oh; oy++)
       for (int64_t ox = 0; ox < d->ow; ox++)
@@ -278,14 +193,13 @@ static qcal_status depthwise_bwd_padded(qcal_train *t, qcal_node *n, const conv_
         pad_plane(d, p, x + bc * d->h * d->w, xp);
         for (int64_t ky = 0; ky < d->kh; ky++)
           for (int64_t kx = 0; kx < d->kw; kx++)
-            acc[ky * d->kw + kx] += span_dot(gw, xp + ky * p->wp + kx, (size_t)p->span);
+            acc[ky * d->kw + kx] += span_dot(gw, xp + tap_offset(d, p, ky, kx), (size_t)p->span);
       }
       if (dx) {
         memset(dxp, 0, plane * sizeof(float));
         for (int64_t ky = 0; ky < d->kh; ky++)
           for (int64_t kx = 0; kx < d->kw; kx++)
-            span_axpy(dxp + ky * p->wp + kx, gw, w[(c * d->kh + ky) * d->kw + kx],
-                      (size_t)p->span);
+            span_axpy(dxp + tap_offset(d, p, ky, kx), gw, w[(c * d->kh + ky) * d->kw + kx], (size_t)p->span);
         float *q = dx + bc * d->h * d->w;
         for (int64_t iy = 0; iy < d->h; iy++)
           span_axpy(q + iy * d->w, dxp + (iy + d->ph) * p->wp + d->pw, 1.0f, (size_t)d->w);
@@ -307,12 +221,10 @@ qcal_status qcal_tfwd_conv(qcal_train *t, qcal_node *n) {
   QCAL_TRY(dims(t, n, &d));
   const float *x = qcal_tx(t, n, 0), *w = qcal_tx(t, n, 1), *bias = qcal_tx(t, n, 2);
   float *y = qcal_ty(t, n, 0);
-  dw_plane pl;
-  if (d.depthwise && d.kh * d.kw <= 64 && dw_plane_fits(&d, &pl))
-    return depthwise_fwd_padded(t, n, &d, &pl, x, w, bias, y);
   if (d.depthwise) {
-    depthwise_fwd(&d, x, w, bias, y);
-    return QCAL_OK;
+    dw_plane pl;
+    dw_plane_of(&d, &pl);
+    return depthwise_fwd_padded(t, n, &d, &pl, x, w, bias, y);
   }
   const int64_t P = d.oh * d.ow, K = d.c * d.kh * d.kw;
   const bool pw = pointwise(&d);
@@ -342,12 +254,10 @@ qcal_status qcal_bwd_conv(qcal_train *t, qcal_node *n) {
   QCAL_TRY(dims(t, n, &d));
   const float *x = qcal_tx(t, n, 0), *w = qcal_tx(t, n, 1), *dy = qcal_tdy(t, n, 0);
   float *dx = qcal_tdx(t, n, 0), *dw = qcal_tdx(t, n, 1), *db = qcal_tdx(t, n, 2);
-  dw_plane pl;
-  if (d.depthwise && d.kh * d.kw <= 64 && dw_plane_fits(&d, &pl))
-    return depthwise_bwd_padded(t, n, &d, &pl, x, w, dy, dx, dw, db);
   if (d.depthwise) {
-    depthwise_bwd(&d, x, w, dy, dx, dw, db);
-    return QCAL_OK;
+    dw_plane pl;
+    dw_plane_of(&d, &pl);
+    return depthwise_bwd_padded(t, n, &d, &pl, x, w, dy, dx, dw, db);
   }
   const int64_t P = d.oh * d.ow, K = d.c * d.kh * d.kw;
   const bool pw = pointwise(&d);
@@ -364,8 +274,8 @@ qcal_status qcal_bwd_conv(qcal_train *t, qcal_node *n) {
       for (int64_t b = 0; b < d.n; b++) {
         const float *g = dy + (b * d.m + lo) * P;
         if (dw)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(hi - lo), (int)K, (int)P,
-                      1.0f, g, (int)P, cols + b * K * P, (int)P, 1.0f, dw + lo * K, (int)K);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(hi - lo), (int)K, (int)P, 1.0f,
+                      g, (int)P, cols + b * K * P, (int)P, 1.0f, dw + lo * K, (int)K);
       }
       for (int64_t m = lo; db && m < hi; m++) {
         double s = 0;

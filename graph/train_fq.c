@@ -13,8 +13,8 @@
 
 typedef struct fq_params {
   qcal_qformat fmt;
-  int axis;         /* -1: per tensor */
-  int64_t ch;       /* amax values */
+  int axis;             /* -1: per tensor */
+  int64_t ch;           /* amax values */
   int64_t outer, inner; /* element i is in channel (i / inner) % ch */
 } fq_params;
 
@@ -31,8 +31,7 @@ static qcal_status params(qcal_graph *g, qcal_node *n, fq_params *p) {
   p->axis = -1;
   if (a->numel > 1 || axis >= 0) {
     if (axis < 0 || axis >= x->ndim)
-      return qcal_node_error(g, n, QCAL_EINVAL, "per-channel amax needs an axis below %d",
-                             x->ndim);
+      return qcal_node_error(g, n, QCAL_EINVAL, "per-channel amax needs an axis below %d", x->ndim);
     p->axis = (int)axis;
     p->ch = x->shape[axis];
     p->inner = 1;
@@ -67,8 +66,8 @@ static qcal_status fq_run(const fq_params *p, const float *x, const float *amax,
 qcal_status qcal_fwd_fakequantize(qcal_graph *g, qcal_node *n) {
   fq_params p;
   QCAL_TRY(params(g, n, &p));
-  qcal_status st = fq_run(&p, qcal_in(g, n, 0)->data, qcal_in(g, n, 1)->data,
-                          qcal_out(g, n, 0)->data);
+  qcal_status st =
+      fq_run(&p, qcal_in(g, n, 0)->data, qcal_in(g, n, 1)->data, qcal_out(g, n, 0)->data);
   return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
 }
 

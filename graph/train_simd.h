@@ -123,7 +123,7 @@ QCAL_SIMD_CLONES static void span_add(float *restrict y, const float *restrict a
 
 /* [lo, hi) of n for this thread of the team */
 #define QCAL_THREAD_SPAN(n, lo, hi)                                                                \
-  size_t lo = (size_t)(n) * (size_t)omp_get_thread_num() / (size_t)omp_get_num_threads();        \
+  size_t lo = (size_t)(n) * (size_t)omp_get_thread_num() / (size_t)omp_get_num_threads();          \
   size_t hi = (size_t)(n) * (size_t)(omp_get_thread_num() + 1) / (size_t)omp_get_num_threads()
 
 #endif

@@ -3,6 +3,7 @@
  * and QAT; a figure of those bars per network and one of the training
  * curves (loss, and validation top-1 at each epoch's end). */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "reports/report_internal.h"
@@ -21,7 +22,9 @@ static qat_row summarize(const qcal_table *t, long k) {
   qat_row s = {qcal_table_get_s(t, k, QCAL_COL(QAT, net)),
                qcal_table_get_s(t, k, QCAL_COL(QAT, granularity)),
                (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, bits)),
-               (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, act_bits)), NAN, NAN,
+               (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, act_bits)),
+               NAN,
+               NAN,
                qcal_table_get_f(t, k, QCAL_COL(QAT, top1))};
   for (size_t j = 0; j < qcal_table_rows(t); j++) {
     long m = (long)j;
@@ -50,6 +53,23 @@ static int nets_of(const qcal_table *t, int col, const char **nets) {
       nets[n++] = v;
   }
   return n;
+}
+
+/* Close the data and script, run gnuplot, add the figure. */
+static qcal_status finish(rep *r, FILE *d, FILE *gp, const char *stem, const char *title,
+                          const char *what) {
+  char gp_name[80];
+  snprintf(gp_name, sizeof gp_name, "%s.gp", stem);
+  bool ok = d && gp;
+  if (d)
+    fclose(d);
+  if (gp)
+    fclose(gp);
+  qcal_status st = ok ? qcal_rep_gnuplot(r, gp_name, 1)
+                      : qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, gp_name);
+  if (!st)
+    qcal_rep_figure(r, stem, title, what);
+  return st;
 }
 
 static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net, int idx) {
@@ -84,20 +104,11 @@ static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net,
              GN(net, 200), dat, isfinite(fp32) ? fp32 : 0.0);
     qcal_rep_terms(gp, stem, 900, 420, plot);
   }
-  if (d)
-    fclose(d);
-  if (gp)
-    fclose(gp);
-  qcal_status st = d && gp ? qcal_rep_gnuplot(r, gp_name, 1)
-                           : qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, gp_name);
-  if (!st) {
-    char title[300];
-    snprintf(title, sizeof title, "QAT: %s", net);
-    qcal_rep_figure(r, stem, title,
-                    "Per bit width and weight granularity: test top-1 of the best PTQ "
-                    "calibration (by validation top-1) and of QAT started from it, against FP32.");
-  }
-  return st;
+  char title[300];
+  snprintf(title, sizeof title, "QAT: %s", net);
+  return finish(r, d, gp, stem, title,
+                "Per bit width and weight granularity: test top-1 of the best PTQ calibration (by "
+                "validation top-1) and of QAT started from it, against FP32.");
 }
 
 /* One data block per run (gnuplot index k): epoch, loss, validation top-1. */
@@ -141,22 +152,18 @@ static qcal_status curves_figure(rep *r, const qcal_table *c, const char *net, i
                       k ? ", " : "", dat, k, k + 1, GN(runs[k], 120), k, k + 1);
     qcal_rep_terms(gp, stem, 1000, 460, plot);
   }
-  if (d)
-    fclose(d);
-  if (gp)
-    fclose(gp);
-  if (nruns == 0)
+  if (nruns == 0) {
+    if (d)
+      fclose(d);
+    if (gp)
+      fclose(gp);
     return QCAL_OK;
-  qcal_status st = d && gp ? qcal_rep_gnuplot(r, gp_name, 1)
-                           : qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, gp_name);
-  if (!st) {
-    char title[300];
-    snprintf(title, sizeof title, "Training curves: %s", net);
-    qcal_rep_figure(r, stem, title,
-                    "Mean training loss over each eighth of an epoch and validation top-1 at each "
-                    "epoch's end, for the FP32 training and every QAT run.");
   }
-  return st;
+  char title[300];
+  snprintf(title, sizeof title, "Training curves: %s", net);
+  return finish(r, d, gp, stem, title,
+                "Mean training loss over each eighth of an epoch and validation top-1 at each "
+                "epoch's end, for the FP32 training and every QAT run.");
 }
 
 static qcal_status read_both(qcal_results *f, qcal_table **t, qcal_table **c) {
@@ -191,8 +198,8 @@ qcal_status qcal_rep_qat(rep *r, qcal_results *f) {
               "<tr><td>%s</td><td>W%lldA%lld</td><td>%s</td><td>%.2f%%</td><td>%.2f%%</td>"
               "<td>%.2f%%</td></tr>\n",
               H(s.net), s.wb, s.ab, H(s.gran), s.fp32, s.ptq, s.qat);
-      fprintf(r->md, "| %s | W%lldA%lld | %s | %.2f%% | %.2f%% | %.2f%% |\n", M(s.net), s.wb,
-              s.ab, M(s.gran), s.fp32, s.ptq, s.qat);
+      fprintf(r->md, "| %s | W%lldA%lld | %s | %.2f%% | %.2f%% | %.2f%% |\n", M(s.net), s.wb, s.ab,
+              M(s.gran), s.fp32, s.ptq, s.qat);
     }
     fprintf(r->html, "</table>\n");
     fprintf(r->md, "\n");

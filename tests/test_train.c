@@ -36,7 +36,8 @@ static void write_idx(const char *path, int type, int ndim, const uint32_t *dims
                       bool gz) {
   unsigned char buf[4096];
   size_t len = 0, count = 1;
-  buf[len++] = 0, buf[len++] = 0, buf[len++] = (unsigned char)type, buf[len++] = (unsigned char)ndim;
+  buf[len++] = 0, buf[len++] = 0, buf[len++] = (unsigned char)type,
+  buf[len++] = (unsigned char)ndim;
   for (int d = 0; d < ndim; d++, len += 4) {
     put_be32(buf + len, dims[d]);
     count *= dims[d];
@@ -183,16 +184,17 @@ static qcal_node *gb_node(gb *b, qcal_graph_op op, int nin, const int *in, int *
 }
 
 static void set_int(qcal_node *n, const char *name, int64_t v) {
-  cr_assert_eq(qcal_node_add_attr(n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INT,
-                                                  .i = v}),
-               QCAL_OK);
+  cr_assert_eq(
+      qcal_node_add_attr(n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INT, .i = v}),
+      QCAL_OK);
 }
 
 static void gb_ints(qcal_node *n, const char *name, int count, int64_t a, int64_t c) {
   int64_t v[4] = {a, c, a, c};
-  cr_assert_eq(qcal_node_add_attr(n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INTS,
-                                                  .n = count, .ints = v}),
-               QCAL_OK);
+  cr_assert_eq(
+      qcal_node_add_attr(
+          n, &(qcal_attr){.name = (char *)name, .type = QCAL_ATTR_INTS, .n = count, .ints = v}),
+      QCAL_OK);
 }
 
 static int gb_input(gb *b, int ndim, const int64_t *shape) {
@@ -343,6 +345,28 @@ Test(grad, depthwise_batchnorm_clip_add_gap) {
   y = gb_gemm(&b, y, 4, 3, true);
   gb_output(&b, y);
   cr_assert_eq(fd_check(b.g, 6, 6 * 3 * 6 * 6, 2e-2), 10);
+  qcal_graph_free(b.g);
+}
+
+/* Depthwise 3x3 with dilation 2, stride 2 and unequal pads (7x7 input):
+ * the padded-plane path at its edges */
+Test(grad, depthwise_dilated_strided) {
+  gb b = {0};
+  int64_t s[4] = {-1, 3, 7, 7};
+  int x = gb_conv(&b, gb_input(&b, 4, s), 3, 3, 1, 1, 1, false);
+  int64_t ws[4] = {3, 1, 3, 3}, bs[1] = {3};
+  int in[3] = {x, gb_const(&b, 4, ws, 0.5f, 0), gb_const(&b, 1, bs, 0.2f, 0)}, y;
+  qcal_node *n = gb_node(&b, QCAL_GOP_Conv, 3, in, &y);
+  gb_ints(n, "kernel_shape", 2, 3, 3);
+  gb_ints(n, "strides", 2, 2, 2);
+  gb_ints(n, "dilations", 2, 2, 2);
+  gb_ints(n, "pads", 4, 2, 1);
+  set_int(n, "group", 3);
+  y = gb_unary(&b, QCAL_GOP_Flatten, y);
+  y = gb_gemm(&b, y, 3 * 4 * 3, 3, true); /* 4 x 3 outputs: pads 2, 1 */
+  gb_output(&b, y);
+  /* its input gradient is checked through the 1x1 Conv before it */
+  cr_assert_eq(fd_check(b.g, 4, 4 * 3 * 7 * 7, 2e-2), 5);
   qcal_graph_free(b.g);
 }
 

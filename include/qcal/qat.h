@@ -22,7 +22,7 @@ typedef struct qcal_net_info {
   int epochs; /* FP32 training epochs by default */
   double lr;  /* SGD peak learning rate (batch 128) */
 } qcal_net_info;
-#define QCAL_NET(id, name, help, fn, epochs, lr)                                                               \
+#define QCAL_NET(id, name, help, fn, epochs, lr)                                                   \
   qcal_status fn(int rows, int cols, int classes, uint64_t seed, qcal_graph **out);
 #include "analysis/nets.inc"
 #undef QCAL_NET
@@ -78,15 +78,15 @@ typedef struct qcal_qat_cfg {
   double qat_lr; /* QAT initial learning rate (0: lr / 100 as NVIDIA's recipe) */
   qcal_optim_kind optim;
   uint64_t seed;
-  int val;   /* validation images carved from the training set */
-  int calib; /* calibration images (from the training split) */
+  int val;                     /* validation images carved from the training set */
+  int calib;                   /* calibration images (from the training split) */
   int train_limit, test_limit; /* use only this many (0: all): --quick */
   bool learn_amax;
-  bool unsigned_acts; /* qcal_qat_config.unsigned_acts */
-  int input_bits;     /* qcal_qat_config.input_bits */
-  const char *save; /* folder for the ONNX models, or NULL */
+  bool unsigned_acts;     /* qcal_qat_config.unsigned_acts */
+  int input_bits;         /* qcal_qat_config.input_bits */
+  const char *save;       /* folder for the ONNX models, or NULL */
   const char *dump_grads; /* instead of training: one batch's gradients into this .npz */
-  int threads;      /* for the table (the caller sets the thread count) */
+  int threads;            /* for the table (the caller sets the thread count) */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;
 } qcal_qat_cfg;

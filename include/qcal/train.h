@@ -45,8 +45,8 @@ typedef struct qcal_param {
   float *grad;
   float *m, *v; /* optimizer state (momentum / Adam moments) */
   size_t numel;
-  bool decay;   /* weight decay applies (weights; not biases, norms, amax) */
-  bool frozen;  /* left alone by the optimizer */
+  bool decay;    /* weight decay applies (weights; not biases, norms, amax) */
+  bool frozen;   /* left alone by the optimizer */
   bool positive; /* kept above 0 (a learned amax) */
 } qcal_param;
 int qcal_train_nparams(const qcal_train *t);

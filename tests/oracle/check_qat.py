@@ -38,10 +38,10 @@ def table(f, name):
     return {k: [v.decode() if isinstance(v, bytes) else v for v in g[k][:]] for k in g}
 
 
-def ort_top1(root, peers, model, x, labels, tmp):
+def ort_top1(root, peers, model, x, labels, tmp, opt):
     env = dict(os.environ, QCAL_PEERS=peers)
     prefix = os.path.join(tmp, "ort_out")
-    r = run("node", os.path.join(root, "tests/oracle/ort_run.js"), model, x, prefix, 2, 1, "all",
+    r = run("node", os.path.join(root, "tests/oracle/ort_run.js"), model, x, prefix, 2, 1, opt,
             env=env)
     if r.returncode:
         raise RuntimeError(r.stderr.strip())
@@ -49,12 +49,21 @@ def ort_top1(root, peers, model, x, labels, tmp):
     return 100.0 * float((logits.argmax(1) == labels).mean())
 
 
+# Under the sanitizers (QCAL_ORACLE_QUICK, .ci/run) a smaller run: the same
+# checks on 1024 training and 400 test images, W8A8 only.
+QUICK = os.environ.get("QCAL_ORACLE_QUICK") == "1"
+SIZE = ["--train-images", "1024", "--test-images", "400", "--val", "400", "--calib", "256",
+        "--bits", "8", "--qat-epochs", "0.25"] if QUICK else []
+NTEST = 400 if QUICK else 2000
+BITS = (8,) if QUICK else (8, 4)
+
+
 def main():
     qcal, root = sys.argv[1], sys.argv[2]
     peers = run("bash", os.path.join(root, "tests/oracle/peers.sh")).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "qat.h5")
-        r = run(qcal, "qat", "--quick", "--threads", "2", "--save", tmp, "-o", out)
+        r = run(qcal, "qat", "--quick", *SIZE, "--threads", "2", "--save", tmp, "-o", out)
         check(r.returncode == 0, f"qcal qat --quick: exit {r.returncode} {r.stderr.strip()[-300:]}")
         if r.returncode:
             sys.exit(1)
@@ -69,9 +78,11 @@ def main():
             fp = [x[6] for x in mine if x[1] == "fp32"]
             ptq = [x for x in mine if x[1] == "ptq"]
             qat = [x for x in mine if x[1] == "qat"]
-            check(len(fp) == 1 and len(ptq) == 2 * 2 * 4 and len(qat) == 4,
-                  f"{net}: 1 fp32, 16 ptq and 4 qat rows ({len(fp)}, {len(ptq)}, {len(qat)})")
-            for b in (8, 4):
+            want = (len(BITS) * 2 * 4, 2 + (len(BITS) - 1))  # W8A8: both granularities
+            check(len(fp) == 1 and (len(ptq), len(qat)) == want,
+                  f"{net}: 1 fp32, {want[0]} ptq and {want[1]} qat rows ({len(fp)}, {len(ptq)}, "
+                  f"{len(qat)})")
+            for b in BITS:
                 for g in ("per-tensor", "per-channel"):
                     best = [x for x in ptq if x[4] == b and x[3] == g and x[7] == 1]
                     check(len(best) == 1, f"{net} W{b}A8 {g}: one best calibration")
@@ -80,10 +91,10 @@ def main():
                   f"{net}: W8A8 per-channel PTQ {best8:.2f}% within 1.5 points of FP32 {fp[0]:.2f}%")
             check(all(0 <= x[6] <= 100 for x in mine), f"{net}: top-1 in 0..100")
             curve = [e for n, e in zip(c["net"], c["epoch"]) if n == net]
-            check(len(curve) >= 8, f"{net}: {len(curve)} training-curve points")
-        # ONNX Runtime on the written models, the first 2000 test images (--quick)
-        imgs = idx(os.path.join(DATA, "t10k-images-idx3-ubyte.gz"))[:2000]
-        labels = idx(os.path.join(DATA, "t10k-labels-idx1-ubyte.gz"))[:2000]
+            check(len(curve) >= 3, f"{net}: {len(curve)} training-curve points")
+        # ONNX Runtime on the written models, the same first test images
+        imgs = idx(os.path.join(DATA, "t10k-images-idx3-ubyte.gz"))[:NTEST]
+        labels = idx(os.path.join(DATA, "t10k-labels-idx1-ubyte.gz"))[:NTEST]
         x = ((imgs.astype(np.float32) / np.float32(255) - np.float32(0.2860)) / np.float32(0.3530))
         xpath = os.path.join(tmp, "x.npy")
         np.save(xpath, x.reshape(-1, 1, 28, 28).astype(np.float32))
@@ -93,13 +104,19 @@ def main():
                                        ("qat", "per-tensor", f"{net}-qat-w8a8-per-tensor.onnx")):
                 mine = [x[6] for x in rows if x[0] == net and x[1] == stage and x[3] == gran
                         and x[4] in (8, 32)]
-                try:
-                    o = ort_top1(root, peers, os.path.join(tmp, fname), xpath, labels, tmp)
-                except RuntimeError as e:
-                    check(False, f"{fname}: ONNX Runtime: {e}")
-                    continue
-                check(mine and abs(o - mine[0]) <= 0.1 + 1e-9,
-                      f"{fname}: ONNX Runtime top-1 {o:.2f}% vs qcal {mine[0]:.2f}% (within 0.1)")
+                # Q/DQ as written (float quantize-dequantize, ONNX's semantics), and
+                # ONNX Runtime's own int8 kernels (graph optimizations on), which
+                # requantize in integers and may flip an image or two
+                # (0.25 points is 5 of 2000 images)
+                for opt, tol in (("disabled", 0.1), ("all", 0.25 if not QUICK else 0.5)):
+                    try:
+                        o = ort_top1(root, peers, os.path.join(tmp, fname), xpath, labels, tmp, opt)
+                    except RuntimeError as e:
+                        check(False, f"{fname}: ONNX Runtime: {e}")
+                        continue
+                    check(mine and abs(o - mine[0]) <= tol + 1e-9,
+                          f"{fname}: ONNX Runtime ({opt} optimizations) top-1 {o:.2f}% vs qcal "
+                          f"{mine[0]:.2f}% (within {tol} on {NTEST} images)")
         # a classifier exported by torch.onnx, trained by `qcal qat MODEL.onnx`
         sys.path.insert(0, os.path.join(root, "tests/oracle"))
         import torch
@@ -112,13 +129,15 @@ def main():
                           dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}})
         o2 = os.path.join(tmp, "m.h5")
         r = run(qcal, "qat", mpath, "--epochs", "1", "--quick", "--bits", "8", "--qat-epochs",
-                "0.25", "--threads", "2", "-o", o2)
+                "0.25", "--threads", "2", *SIZE[:8], "-o", o2)
         check(r.returncode == 0, f"qcal qat torch_cnn.onnx: exit {r.returncode} {r.stderr.strip()}")
         if r.returncode == 0:
             with h5py.File(o2) as f:
                 t = table(f, "qat")
             fp = [a for a, s in zip(t["top1"], t["stage"]) if s == "fp32"]
-            check(fp and fp[0] > 70, f"torch_cnn.onnx: one epoch on 8192 images: {fp[0]:.2f}% > 70%")
+            floor = 20 if QUICK else 70
+            check(fp and fp[0] > floor,
+                  f"torch_cnn.onnx: one epoch: {fp[0]:.2f}% > {floor}% (chance is 10%)")
         # bad input: one line on stderr, exit status 2, no results file
         bad = os.path.join(tmp, "bad")
         os.mkdir(bad)
