@@ -113,8 +113,8 @@ int qcal_cmd_infer(int argc, char **argv) {
   if (r)
     return r > 0 ? QCAL_EXIT_OK : QCAL_EXIT_USAGE;
   if (cfg.list_ops) {
-    printf("| op | inputs | outputs | quantizable weight (input, output-channel axis) |\n"
-           "|---|---|---|---|\n");
+    printf("| op | inputs | outputs | quantizable weight (input, output-channel axis) | trains "
+           "(backward) |\n|---|---|---|---|---|\n");
     for (int k = 0; k < QCAL_GOP_COUNT; k++) {
       const qcal_op_info *o = &qcal_op_infos[k];
       if (o->flags & QCAL_OPF_LOWERED)
@@ -122,8 +122,8 @@ int qcal_cmd_infer(int argc, char **argv) {
       char w[64] = "";
       if (o->weight_slot >= 0)
         snprintf(w, sizeof w, "input %d, axis %d", o->weight_slot, o->weight_axis);
-      printf("| %s | %d..%d | %d..%d | %s |\n", o->name, o->min_in, o->max_in, o->min_out,
-             o->max_out, w);
+      printf("| %s | %d..%d | %d..%d | %s | %s |\n", o->name, o->min_in, o->max_in, o->min_out,
+             o->max_out, w, qcal_op_trainable((qcal_graph_op)k) ? "yes" : "");
     }
     return QCAL_EXIT_OK;
   }

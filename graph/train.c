@@ -26,6 +26,10 @@ static const qcal_train_fn bwd_of[QCAL_GOP_COUNT] = {
 #undef QCAL_OP
 };
 
+bool qcal_op_trainable(qcal_graph_op op) {
+  return op >= 0 && op < QCAL_GOP_COUNT && bwd_of[op] != qcal_train_none;
+}
+
 qcal_status qcal_train_none(qcal_train *t, qcal_node *n) {
   return qcal_node_error(t->g, n, QCAL_EUNSUPPORTED, "this op has no backward pass (training)");
 }

@@ -14,8 +14,12 @@ qcal_status qcal_infer_sce(qcal_graph *g, qcal_node *n) {
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "reduction '%s' (only mean)", red);
   if (qcal_node_attr(n, "ignore_index") || qcal_in(g, n, 2))
     return qcal_node_error(g, n, QCAL_EUNSUPPORTED, "ignore_index and weights are not supported");
-  if (x->ndim != 2 || l->ndim != 1 || l->shape[0] != x->shape[0])
-    return qcal_node_error(g, n, QCAL_EFORMAT, "needs scores [N, C] and labels [N]");
+  if (x->ndim != 2 || l->ndim != 1)
+    return qcal_node_error(g, n, QCAL_EUNSUPPORTED,
+                           "scores of %d dims: only [N, C] with labels [N] is supported", x->ndim);
+  if (l->shape[0] != x->shape[0])
+    return qcal_node_error(g, n, QCAL_EFORMAT, "%lld labels for %lld rows of scores",
+                           (long long)l->shape[0], (long long)x->shape[0]);
   if (l->dtype != QCAL_DT_I64 && l->dtype != QCAL_DT_I32)
     return qcal_node_error(g, n, QCAL_EDTYPE, "labels must be int64 or int32, not %s",
                            qcal_dtype_name(l->dtype));

@@ -59,6 +59,8 @@ extern const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT];
 /* Op by ONNX name; QCAL_GOP_COUNT when not in the list (lowered ops are
  * never found: a model file cannot name them). */
 qcal_graph_op qcal_op_find(const char *name);
+/* The op has a training forward and a backward (graph/train.c). */
+bool qcal_op_trainable(qcal_graph_op op);
 
 typedef enum qcal_value_kind { QCAL_VAL_INPUT, QCAL_VAL_CONST, QCAL_VAL_ACT } qcal_value_kind;
 
