@@ -404,8 +404,8 @@ static qcal_status evaluate_both(qat_run *r, qcal_graph *g, double *test, double
 
 /* PTQ of every method x granularity at one bit width; best[gran] the
  * method with the best validation top-1, best_val[gran] that top-1. */
-static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_bits b,
-                       int best[2], double best_val[2]) {
+static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_bits b, int best[2],
+                       double best_val[2]) {
   for (int gr = 0; gr < 2; gr++) {
     best_val[gr] = -1;
     long best_row = -1;

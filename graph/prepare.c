@@ -11,13 +11,15 @@
 #include "qcal/escape.h"
 
 const qcal_op_fn qcal_op_infer[QCAL_GOP_COUNT] = {
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, \
+                bwd)                                                                               \
   [QCAL_GOP_##id] = infer,
 #include "graph/ops.inc"
 #undef QCAL_OP
 };
 const qcal_op_fn qcal_op_fwd[QCAL_GOP_COUNT] = {
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, \
+                bwd)                                                                               \
   [QCAL_GOP_##id] = fwd,
 #include "graph/ops.inc"
 #undef QCAL_OP

@@ -199,7 +199,8 @@ static qcal_status depthwise_bwd_padded(qcal_train *t, qcal_node *n, const conv_
         memset(dxp, 0, plane * sizeof(float));
         for (int64_t ky = 0; ky < d->kh; ky++)
           for (int64_t kx = 0; kx < d->kw; kx++)
-            span_axpy(dxp + tap_offset(d, p, ky, kx), gw, w[(c * d->kh + ky) * d->kw + kx], (size_t)p->span);
+            span_axpy(dxp + tap_offset(d, p, ky, kx), gw, w[(c * d->kh + ky) * d->kw + kx],
+                      (size_t)p->span);
         float *q = dx + bc * d->h * d->w;
         for (int64_t iy = 0; iy < d->h; iy++)
           span_axpy(q + iy * d->w, dxp + (iy + d->ph) * p->wp + d->pw, 1.0f, (size_t)d->w);

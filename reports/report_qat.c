@@ -78,7 +78,7 @@ static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net,
   snprintf(dat, sizeof dat, "%s.dat", stem);
   snprintf(gp_name, sizeof gp_name, "%s.gp", stem);
   FILE *d = qcal_rep_open(r, dat), *gp = qcal_rep_open(r, gp_name);
-  double fp32 = NAN;
+  double fp32 = NAN, lo = 100;
   if (d) {
     for (size_t i = 0; i < qcal_table_rows(t); i++) {
       long k = (long)i;
@@ -90,18 +90,19 @@ static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net,
       char label[96];
       snprintf(label, sizeof label, "W%lldA%lld %s", s.wb, s.ab, s.gran);
       fprintf(d, "\"%s\" %.4f %.4f\n", D(label), s.ptq, s.qat);
+      lo = fmin(lo, fmin(isfinite(s.ptq) ? s.ptq : 100, isfinite(s.qat) ? s.qat : 100));
     }
   }
   if (gp) {
     char plot[2048];
     snprintf(plot, sizeof plot,
              "set title '%s: test top-1 after PTQ (best calibration) and QAT; dashed: FP32'\n"
-             "set ylabel 'top-1 %%'\nset yrange [0:100]\nset style data histograms\n"
+             "set ylabel 'top-1 %%'\nset yrange [%.0f:100]\nset style data histograms\n"
              "set style histogram clustered gap 1\nset style fill solid 0.7\nset key bottom left\n"
              "set grid ytics\nset xtics rotate by 20 right\n"
              "plot '%s' using 2:xtic(1) title 'PTQ', '' using 3 title 'QAT', %.4f with lines "
              "dt 2 lw 2 title 'FP32'",
-             GN(net, 200), dat, isfinite(fp32) ? fp32 : 0.0);
+             GN(net, 200), fmax(0, floor(lo / 5) * 5 - 5), dat, isfinite(fp32) ? fp32 : 0.0);
     qcal_rep_terms(gp, stem, 900, 420, plot);
   }
   char title[300];
