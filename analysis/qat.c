@@ -145,7 +145,8 @@ static void curve_row(qat_run *r, const char *run, double epoch, double loss, do
   qcal_table_set_f(c, QCAL_COL(QAT_CURVES, lr), lr);
 }
 
-/* Train for `epochs` (fractions allowed) with a cosine schedule from lr0;
+/* Train for `epochs` (fractions allowed) with a cosine (or step) schedule
+ * from lr0;
  * the validation top-1 at every epoch's end. *epoch_s: the median epoch
  * time (of the whole epochs; a fraction alone is scaled up). */
 static qcal_status train(qat_run *r, qcal_train *t, double epochs, double lr0, const char *run,
@@ -179,7 +180,11 @@ static qcal_status train(qat_run *r, qcal_train *t, double epochs, double lr0, c
     qcal_progress_start(&p, label, (size_t)steps);
     double t0 = qcal_now();
     for (long k = 0; k < steps && st == QCAL_OK; k++, step++) {
-      lr = lr0 * 0.5 * (1.0 + cos(M_PI * (double)step / (double)total));
+      const double done = (double)step / (double)total;
+      lr = c->step_schedule ? lr0 * (done < 0.5    ? 1.0
+                                     : done < 0.75 ? 0.1
+                                                   : 0.01)
+                            : lr0 * 0.5 * (1.0 + cos(M_PI * done));
       gather(r, &r->train, order + k * c->batch, c->batch);
       float loss;
       st = qcal_train_forward(t, c->batch, r->xb, r->yb, true, &loss);

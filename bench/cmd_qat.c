@@ -13,13 +13,14 @@
 #include "qcal/qat.h"
 
 typedef struct {
-  const char *net, *data, *bits, *out, *save, *optim, *dump;
+  const char *net, *data, *bits, *out, *save, *optim, *dump, *schedule;
   int epochs, batch, threads, val, calib, seed, learn_amax, quick, list, signed_acts, input_bits;
   int train_images, test_images;
   double qat_epochs, lr, qat_lr;
 } qat_cli;
 
 static const char *const optim_choices[] = {"sgd", "adam", NULL};
+static const char *const schedule_choices[] = {"cosine", "step", NULL};
 
 #define O(f) offsetof(qat_cli, f)
 static const qcal_opt opts[] = {
@@ -38,6 +39,9 @@ static const qcal_opt opts[] = {
     {"qat-lr", "LR", "QAT initial learning rate (0: 1% of --lr, NVIDIA's recipe)", O(qat_lr),
      OPT_DOUBLE, 0, 10, NULL},
     {"optim", "NAME", "sgd (momentum 0.9) or adam", O(optim), OPT_CHOICE, 0, 0, optim_choices},
+    {"schedule", "NAME",
+     "learning rate: cosine annealing, or step (x0.1 at half and three quarters of the steps)",
+     O(schedule), OPT_CHOICE, 0, 0, schedule_choices},
     {"learn-amax", NULL, "QAT learns amax (LSQ) instead of keeping the calibrated one",
      O(learn_amax), OPT_FLAG, 0, 0, NULL},
     {"signed-acts", NULL,
@@ -191,6 +195,7 @@ int qcal_cmd_qat(int argc, char **argv) {
                       .lr = c.lr,
                       .qat_lr = c.qat_lr,
                       .optim = strcmp(c.optim, "adam") ? QCAL_OPTIM_SGD : QCAL_OPTIM_ADAM,
+                      .step_schedule = !strcmp(c.schedule, "step"),
                       .seed = (uint64_t)c.seed,
                       .val = c.val,
                       .calib = c.calib,
@@ -247,6 +252,7 @@ int qcal_cmd_qat(int argc, char **argv) {
   json_object_object_add(j, "qat_epochs", json_object_new_double(c.qat_epochs));
   json_object_object_add(j, "batch", json_object_new_int(c.batch));
   json_object_object_add(j, "optim", json_object_new_string(c.optim));
+  json_object_object_add(j, "schedule", json_object_new_string(c.schedule));
   json_object_object_add(j, "seed", json_object_new_int(c.seed));
   json_object_object_add(j, "threads", json_object_new_int(cfg.threads));
   json_object_object_add(j, "learn_amax", json_object_new_boolean(c.learn_amax));

@@ -541,3 +541,65 @@ Test(grad, training_is_bit_identical_per_thread_count) {
     cr_assert_eq(memcmp(a, b2, na * sizeof(float)), 0, "%d threads: two runs differ", threads);
   }
 }
+
+/* The optimizer step against its formulas, element by element: SGD with
+ * momentum and weight decay on the weight (not the bias), Adam with bias
+ * correction and decoupled decay, a learned amax kept above zero. */
+Test(grad, optimizer_steps_follow_their_formulas) {
+  gb b = {0};
+  int64_t s[2] = {-1, 2};
+  int x = gb_input(&b, 2, s);
+  int y = gb_gemm(&b, x, 2, 2, true);
+  const int w = b.g->nodes[b.g->nnodes - 1].in[1];
+  gb_output(&b, y);
+  for (int kind = 0; kind < 2; kind++) {
+    qcal_train *t;
+    cr_assert_eq(qcal_train_new(b.g, 2, &t), QCAL_OK, "%s", qcal_last_error());
+    qcal_optim o = {.kind = kind ? QCAL_OPTIM_ADAM : QCAL_OPTIM_SGD,
+                    .momentum = 0.9f,
+                    .beta1 = 0.9f,
+                    .beta2 = 0.999f,
+                    .eps = 1e-8f,
+                    .weight_decay = 0.1f};
+    cr_assert_eq(qcal_train_nparams(t), 2);
+    float w0[4], m[4] = {0}, v[4] = {0};
+    qcal_param *pw = NULL, *pb = NULL;
+    for (int k = 0; k < 2; k++) {
+      qcal_param *p = qcal_train_param(t, k);
+      if (p->value == w)
+        pw = p;
+      else
+        pb = p;
+    }
+    cr_assert(pw && pb && pw->decay && !pb->decay);
+    memcpy(w0, pw->data, sizeof w0);
+    const float bias0 = pb->data[0];
+    for (int step = 1; step <= 3; step++) {
+      for (int i = 0; i < 4; i++)
+        pw->grad[i] = 0.1f * (float)(i + 1) * (float)step;
+      for (int i = 0; i < 2; i++)
+        pb->grad[i] = 0.5f;
+      qcal_optim_step(t, &o, 0.01f);
+      for (int i = 0; i < 4; i++) {
+        float g = 0.1f * (float)(i + 1) * (float)step;
+        if (kind == 0) {
+          m[i] = 0.9f * m[i] + (g + 0.1f * w0[i]);
+          w0[i] -= 0.01f * m[i];
+        } else {
+          m[i] = 0.9f * m[i] + 0.1f * g;
+          v[i] = 0.999f * v[i] + 0.001f * g * g;
+          float mh = m[i] / (1.0f - powf(0.9f, (float)step)),
+                vh = v[i] / (1.0f - powf(0.999f, (float)step));
+          w0[i] -= 0.01f * (mh / (sqrtf(vh) + 1e-8f) + 0.1f * w0[i]);
+        }
+        cr_assert_float_eq(pw->data[i], w0[i], 1e-6, "%s step %d w[%d]: %g vs %g",
+                           kind ? "adam" : "sgd", step, i, pw->data[i], w0[i]);
+      }
+    }
+    /* the bias moved without decay: SGD 0.5 * (1 + 1.9 + 2.71) * 0.01 */
+    if (kind == 0)
+      cr_assert_float_eq(pb->data[0], bias0 - 0.01f * 0.5f * (1 + 1.9f + 2.71f), 1e-6);
+    qcal_train_free(t);
+  }
+  qcal_graph_free(b.g);
+}

@@ -77,6 +77,7 @@ typedef struct qcal_qat_cfg {
   double lr;     /* FP32 peak learning rate (0: default) */
   double qat_lr; /* QAT initial learning rate (0: lr / 100 as NVIDIA's recipe) */
   qcal_optim_kind optim;
+  bool step_schedule; /* learning rate x0.1 at 50% and 75% of the steps instead of cosine */
   uint64_t seed;
   int val;                     /* validation images carved from the training set */
   int calib;                   /* calibration images (from the training split) */
