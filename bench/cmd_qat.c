@@ -172,6 +172,7 @@ int qcal_cmd_qat(int argc, char **argv) {
                .bits = "8,w4a8,4",
                .out = "qat.h5",
                .optim = "sgd",
+               .schedule = "cosine",
                .qat_epochs = 1,
                .batch = 128,
                .val = 5000,

@@ -167,6 +167,35 @@ static qcal_status curves_figure(rep *r, const qcal_table *c, const char *net, i
                 "epoch's end, for the FP32 training and every QAT run.");
 }
 
+/* Every stage and configuration, as measured (test and validation top-1). */
+static void every_row(rep *r, const qcal_table *t) {
+  fprintf(r->html, "<h3>Every configuration</h3>\n<table><tr><th>network</th><th>stage</th>"
+                   "<th>bits</th><th>weights</th><th>calibrator</th><th>test top-1</th>"
+                   "<th>validation top-1</th><th>best</th></tr>\n");
+  fprintf(r->md, "Every configuration:\n\n| network | stage | bits | weights | calibrator | test "
+                 "top-1 | validation top-1 | best |\n|---|---|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < qcal_table_rows(t); i++) {
+    long k = (long)i;
+    const char *net = qcal_table_get_s(t, k, QCAL_COL(QAT, net)),
+               *stage = qcal_table_get_s(t, k, QCAL_COL(QAT, stage)),
+               *gran = qcal_table_get_s(t, k, QCAL_COL(QAT, granularity)),
+               *method = qcal_table_get_s(t, k, QCAL_COL(QAT, method));
+    long long wb = (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, bits)),
+              ab = (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, act_bits));
+    double top1 = qcal_table_get_f(t, k, QCAL_COL(QAT, top1)),
+           val = qcal_table_get_f(t, k, QCAL_COL(QAT, val_top1));
+    const char *best = qcal_table_get_i(t, k, QCAL_COL(QAT, best)) ? "yes" : "";
+    fprintf(r->html,
+            "<tr><td>%s</td><td>%s</td><td>W%lldA%lld</td><td>%s</td><td>%s</td><td>%.2f%%</td>"
+            "<td>%.2f%%</td><td>%s</td></tr>\n",
+            H(net), H(stage), wb, ab, H(gran), H(method), top1, val, best);
+    fprintf(r->md, "| %s | %s | W%lldA%lld | %s | %s | %.2f%% | %.2f%% | %s |\n", M(net), M(stage),
+            wb, ab, M(gran), M(method), top1, val, best);
+  }
+  fprintf(r->html, "</table>\n");
+  fprintf(r->md, "\n");
+}
+
 static qcal_status read_both(qcal_results *f, qcal_table **t, qcal_table **c) {
   QCAL_TRY(qcal_results_read(f, QCAL_TABLE_QAT, t));
   if (qcal_results_has(f, QCAL_TABLE_QAT_CURVES))
@@ -204,6 +233,7 @@ qcal_status qcal_rep_qat(rep *r, qcal_results *f) {
     }
     fprintf(r->html, "</table>\n");
     fprintf(r->md, "\n");
+    every_row(r, t);
     const char *nets[MAX_NETS];
     int n = nets_of(t, QCAL_COL(QAT, net), nets);
     for (int k = 0; k < n && !st; k++) {
