@@ -153,7 +153,7 @@ static qcal_status depthwise_fwd_padded(qcal_train *t, qcal_node *n, const conv_
       yw[i] = b0;
     for (int64_t ky = 0; ky < d->kh; ky++)
       for (int64_t kx = 0; kx < d->kw; kx++)
-        span_axpy(yw, xp + tap_offset(d, p, ky, kx), w[(c * d->kh + ky) * d->kw + kx],
+        qcal_span_axpy(yw, xp + tap_offset(d, p, ky, kx), w[(c * d->kh + ky) * d->kw + kx],
                   (size_t)p->span);
     float *yp = y + bc * d->oh * d->ow;
     for (int64_t oy = 0; oy < d->oh; oy++)
@@ -188,22 +188,22 @@ static qcal_status depthwise_bwd_padded(qcal_train *t, qcal_node *n, const conv_
         for (int64_t ox = 0; ox < d->ow; ox++)
           gw[oy * d->sh * p->wp + ox * d->sw] = g[oy * d->ow + ox];
       if (db)
-        bsum += span_sum(g, (size_t)(d->oh * d->ow));
+        bsum += qcal_span_sum(g, (size_t)(d->oh * d->ow));
       if (dw) {
         pad_plane(d, p, x + bc * d->h * d->w, xp);
         for (int64_t ky = 0; ky < d->kh; ky++)
           for (int64_t kx = 0; kx < d->kw; kx++)
-            acc[ky * d->kw + kx] += span_dot(gw, xp + tap_offset(d, p, ky, kx), (size_t)p->span);
+            acc[ky * d->kw + kx] += qcal_span_dot(gw, xp + tap_offset(d, p, ky, kx), (size_t)p->span);
       }
       if (dx) {
         memset(dxp, 0, plane * sizeof(float));
         for (int64_t ky = 0; ky < d->kh; ky++)
           for (int64_t kx = 0; kx < d->kw; kx++)
-            span_axpy(dxp + tap_offset(d, p, ky, kx), gw, w[(c * d->kh + ky) * d->kw + kx],
+            qcal_span_axpy(dxp + tap_offset(d, p, ky, kx), gw, w[(c * d->kh + ky) * d->kw + kx],
                       (size_t)p->span);
         float *q = dx + bc * d->h * d->w;
         for (int64_t iy = 0; iy < d->h; iy++)
-          span_axpy(q + iy * d->w, dxp + (iy + d->ph) * p->wp + d->pw, 1.0f, (size_t)d->w);
+          qcal_span_axpy(q + iy * d->w, dxp + (iy + d->ph) * p->wp + d->pw, 1.0f, (size_t)d->w);
       }
     }
     for (int64_t k = 0; dw && k < taps; k++)
@@ -281,7 +281,7 @@ qcal_status qcal_bwd_conv(qcal_train *t, qcal_node *n) {
       for (int64_t m = lo; db && m < hi; m++) {
         double s = 0;
         for (int64_t b = 0; b < d.n; b++)
-          s += span_sum(dy + (b * d.m + m) * P, (size_t)P);
+          s += qcal_span_sum(dy + (b * d.m + m) * P, (size_t)P);
         db[m] += (float)s;
       }
     }

@@ -48,10 +48,10 @@ qcal_status qcal_tfwd_batchnorm(qcal_train *t, qcal_node *n) {
     if (train) {
       double s = 0, s2 = 0;
       for (int64_t b = 0; b < d.n; b++)
-        s += span_sum(x + (b * d.c + c) * d.hw, (size_t)d.hw);
+        s += qcal_span_sum(x + (b * d.c + c) * d.hw, (size_t)d.hw);
       mean = s / (double)per;
       for (int64_t b = 0; b < d.n; b++)
-        s2 += span_sumsq_dev(x + (b * d.c + c) * d.hw, (float)mean, (size_t)d.hw);
+        s2 += qcal_span_sumsq_dev(x + (b * d.c + c) * d.hw, (float)mean, (size_t)d.hw);
       var = s2 / (double)per;
       double unbiased = per > 1 ? s2 / (double)(per - 1) : var;
       rmean[c] = (float)(rmean[c] * d.momentum + mean * (1.0 - d.momentum));
@@ -65,7 +65,7 @@ qcal_status qcal_tfwd_batchnorm(qcal_train *t, qcal_node *n) {
     st[d.c + c] = inv;
     float a = gam[c] * inv, b0 = bet[c] - mu * a;
     for (int64_t b = 0; b < d.n; b++)
-      span_affine(y + (b * d.c + c) * d.hw, x + (b * d.c + c) * d.hw, a, b0, (size_t)d.hw);
+      qcal_span_affine(y + (b * d.c + c) * d.hw, x + (b * d.c + c) * d.hw, a, b0, (size_t)d.hw);
   }
   return QCAL_OK;
 }
@@ -84,8 +84,8 @@ qcal_status qcal_bwd_batchnorm(qcal_train *t, qcal_node *n) {
     double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat */
     for (int64_t b = 0; b < d.n; b++) {
       const float *p = x + (b * d.c + c) * d.hw, *g = dy + (b * d.c + c) * d.hw;
-      sdy += span_sum(g, (size_t)d.hw);
-      sdyx += span_dot_norm(g, p, mu, inv, (size_t)d.hw);
+      sdy += qcal_span_sum(g, (size_t)d.hw);
+      sdyx += qcal_span_dot_norm(g, p, mu, inv, (size_t)d.hw);
     }
     if (dg)
       dg[c] += (float)sdyx;
@@ -97,7 +97,7 @@ qcal_status qcal_bwd_batchnorm(qcal_train *t, qcal_node *n) {
     const float mdy = train ? (float)(sdy / per) : 0.0f, mdyx = train ? (float)(sdyx / per) : 0.0f;
     for (int64_t b = 0; b < d.n; b++) {
       const int64_t o = (b * d.c + c) * d.hw;
-      span_bn_dx(dx + o, dy + o, x + o, k, mdy, mu, inv, mdyx, (size_t)d.hw);
+      qcal_span_bn_dx(dx + o, dy + o, x + o, k, mdy, mu, inv, mdyx, (size_t)d.hw);
     }
   }
   return QCAL_OK;

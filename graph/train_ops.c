@@ -84,7 +84,7 @@ qcal_status qcal_tfwd_act(qcal_train *t, qcal_node *n) {
 #pragma omp parallel
   {
     QCAL_THREAD_SPAN(len, a, b);
-    span_clamp(y + a, x + a, lo, hi, b - a);
+    qcal_span_clamp(y + a, x + a, lo, hi, b - a);
   }
   return QCAL_OK;
 }
@@ -101,7 +101,7 @@ qcal_status qcal_bwd_act(qcal_train *t, qcal_node *n) {
 #pragma omp parallel
   {
     QCAL_THREAD_SPAN(len, a, b);
-    span_clamp_bwd(dx + a, x + a, dy + a, lo, hi, b - a);
+    qcal_span_clamp_bwd(dx + a, x + a, dy + a, lo, hi, b - a);
   }
   return QCAL_OK;
 }
@@ -234,7 +234,7 @@ qcal_status qcal_tfwd_add(qcal_train *t, qcal_node *n) {
 #pragma omp parallel
   {
     QCAL_THREAD_SPAN(len, lo, hi);
-    span_add(y + lo, a + lo, b + lo, hi - lo);
+    qcal_span_add(y + lo, a + lo, b + lo, hi - lo);
   }
   return QCAL_OK;
 }
@@ -249,7 +249,7 @@ qcal_status qcal_bwd_add(qcal_train *t, qcal_node *n) {
 #pragma omp parallel
     {
       QCAL_THREAD_SPAN(len, lo, hi);
-      span_axpy(dx + lo, dy + lo, 1.0f, hi - lo);
+      qcal_span_axpy(dx + lo, dy + lo, 1.0f, hi - lo);
     }
   }
   return QCAL_OK;
