@@ -14,7 +14,9 @@
  * a bound so that a corrupt header cannot ask for the machine's memory. */
 #define IDX_MAX_BYTES ((size_t)1 << 31)
 
-static qcal_status read_exact(gzFile f, const char *path, void *dst, size_t len, const char *what) {
+/* len bytes, the part from `base` of a `whole` that messages count in */
+static qcal_status read_part(gzFile f, const char *path, void *dst, size_t len, const char *what,
+                             size_t base, size_t whole) {
   size_t got = 0;
   while (got < len) {
     unsigned chunk = len - got > (1u << 30) ? 1u << 30 : (unsigned)(len - got);
@@ -26,10 +28,14 @@ static qcal_status read_exact(gzFile f, const char *path, void *dst, size_t len,
     }
     if (r == 0)
       return qcal_error(QCAL_EFORMAT, "%s: truncated: %s ends after %zu of %zu bytes", path, what,
-                        got, len);
+                        base + got, whole);
     got += (size_t)r;
   }
   return QCAL_OK;
+}
+
+static qcal_status read_exact(gzFile f, const char *path, void *dst, size_t len, const char *what) {
+  return read_part(f, path, dst, len, what, 0, len);
 }
 
 static qcal_status parse(gzFile f, const char *path, qcal_idx *out) {
@@ -59,9 +65,23 @@ static qcal_status parse(gzFile f, const char *path, qcal_idx *out) {
     total *= v;
   }
   out->count = total;
-  if (!(out->data = malloc(total)))
-    return qcal_error(QCAL_ENOMEM, "%s: out of memory for %zu bytes", path, total);
-  QCAL_TRY(read_exact(f, path, out->data, total, "the data"));
+  /* the buffer grows with the data read, so a short file that claims
+   * gigabytes costs what it holds, not what it claims */
+  size_t got = 0, cap = 0;
+  while (got < total) {
+    size_t want = total - got < ((size_t)1 << 20) ? total - got : (size_t)1 << 20;
+    if (got + want > cap) {
+      size_t ncap = cap ? cap * 2 : (size_t)1 << 20;
+      ncap = ncap < total ? ncap : total;
+      uint8_t *p = realloc(out->data, ncap);
+      if (!p)
+        return qcal_error(QCAL_ENOMEM, "%s: out of memory for %zu bytes", path, ncap);
+      out->data = p;
+      cap = ncap;
+    }
+    QCAL_TRY(read_part(f, path, out->data + got, want, "the data", got, total));
+    got += want;
+  }
   unsigned char extra;
   int r = gzread(f, &extra, 1);
   if (r != 0)

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 seconds=${1:-30}
-targets=${QCAL_FUZZ_TARGETS:-npy npz safetensors tfjs results thresholds image onnx}
+targets=${QCAL_FUZZ_TARGETS:-npy npz safetensors tfjs results thresholds image onnx idx}
 # fuzz_results reaches libhdf5 1.10.8 (Debian 12), which itself segfaults,
 # hangs or over-allocates on some corrupt files (its global heap, H5HG_read;
 # tests/fuzz/regressions/results-hdf5-*). qcal's product reads every results

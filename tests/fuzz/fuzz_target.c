@@ -149,6 +149,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (put(dir, "image.jpg", data, size, path, sizeof path) == 0 &&
       qcal_image_preprocess(path, &p, &t) == QCAL_OK)
     qcal_tensor_free(&t);
+#elif defined(FUZZ_IDX)
+  /* the same bytes as one IDX file, then as both files of a labelled set */
+  qcal_idx x;
+  qcal_labelled d;
+  if (put(dir, "train-images-idx3-ubyte", data, size, path, sizeof path) == 0) {
+    if (qcal_idx_read(path, &x) == QCAL_OK)
+      qcal_idx_free(&x);
+    snprintf(extra, sizeof extra, "%s/train-labels-idx1-ubyte", dir);
+    FILE *f = fopen(extra, "wb");
+    if (f) {
+      fwrite(data, 1, size, f);
+      fclose(f);
+      if (qcal_labelled_load(dir, "train", 10, &d) == QCAL_OK)
+        qcal_labelled_free(&d);
+    }
+  }
 #else
 #error "define one FUZZ_<TARGET>"
 #endif

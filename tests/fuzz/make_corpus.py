@@ -72,6 +72,16 @@ def png(w, h):
 
 
 put("image", "rgb.png", png(7, 5))
+
+
+def idx(dims, data):
+    return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data)
+
+
+import gzip  # noqa: E402
+put("idx", "images.idx", idx([3, 4, 4], rng.integers(0, 255, 48, dtype=np.uint8)))
+put("idx", "labels.idx", idx([5], [0, 3, 9, 1, 7]))
+put("idx", "images.gz", gzip.compress(idx([2, 3, 3], range(18)), mtime=0))
 put("image", "gray.pgm", b"P5\n4 3\n255\n" + bytes(range(12)))
 
 with tempfile.TemporaryDirectory() as tmp:
