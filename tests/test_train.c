@@ -91,6 +91,15 @@ Test(idx, bad_files_name_the_file_and_problem) {
       {"trunc", 0x08, 3, {2, 3, 4}, -5, false, QCAL_EFORMAT, "truncated"},
       {"trunc.gz", 0x08, 3, {2, 3, 4}, -1, true, QCAL_EFORMAT, "truncated"},
       {"trail", 0x08, 1, {4}, 3, false, QCAL_EFORMAT, "trailing data"},
+      /* 2e9 bytes claimed, 5 there: an error, not a 2 GB allocation */
+      {"huge",
+       0x08,
+       3,
+       {40000, 200, 250},
+       5 - 2000000000L,
+       false,
+       QCAL_EFORMAT,
+       "ends after 5 of 2000000000 bytes"},
       {"zero", 0x08, 2, {0, 4}, 0, false, QCAL_EEMPTY, "dim 0 is 0"},
       {"dims", 0x08, 0, {0}, 0, false, QCAL_EFORMAT, "0 dims"},
   };
