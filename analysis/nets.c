@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "graph/internal.h"
+#include "qcal/datasets.h"
 #include "qcal/qat.h"
 
 typedef struct builder {
@@ -16,12 +17,8 @@ typedef struct builder {
   int count; /* layers, for names */
 } builder;
 
-static double uniform(builder *b) { /* splitmix64 */
-  uint64_t z = (b->rng += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return (double)(z >> 11) / 9007199254740992.0;
+static double uniform(builder *b) {
+  return (double)(qcal_splitmix64(&b->rng) >> 11) / 9007199254740992.0;
 }
 
 static qcal_status add_param(builder *b, const char *name, int ndim, const int64_t *shape,

@@ -44,17 +44,10 @@ static void say(qat_run *r, const char *fmt, ...) {
     r->cfg->log(r->cfg->log_ctx, line);
 }
 
-static uint64_t mix(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 static void shuffle(int *v, int n, uint64_t seed) {
   uint64_t s = seed;
   for (int i = n - 1; i > 0; i--) {
-    int j = (int)(mix(&s) % (uint64_t)(i + 1));
+    int j = (int)(qcal_splitmix64(&s) % (uint64_t)(i + 1));
     int t = v[i];
     v[i] = v[j];
     v[j] = t;

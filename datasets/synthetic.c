@@ -6,7 +6,7 @@
 
 #include "qcal/datasets.h"
 
-static uint64_t splitmix64(uint64_t *x) {
+uint64_t qcal_splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -15,7 +15,7 @@ static uint64_t splitmix64(uint64_t *x) {
 
 void qcal_rng_seed(qcal_rng *r, uint64_t seed) {
   for (int i = 0; i < 4; i++)
-    r->s[i] = splitmix64(&seed);
+    r->s[i] = qcal_splitmix64(&seed);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) {

@@ -93,6 +93,8 @@ typedef struct qcal_rng {
   uint64_t s[4];
 } qcal_rng;
 void qcal_rng_seed(qcal_rng *r, uint64_t seed);
+/* splitmix64: the next value of a 64-bit state (also seeds qcal_rng) */
+uint64_t qcal_splitmix64(uint64_t *state);
 uint64_t qcal_rng_next(qcal_rng *r);
 double qcal_rng_uniform(qcal_rng *r); /* [0, 1) */
 double qcal_rng_normal(qcal_rng *r);
