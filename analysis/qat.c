@@ -390,13 +390,42 @@ static const qcal_method_config *method_config(const char *label) {
   return NULL;
 }
 
-static qcal_status evaluate_both(qat_run *r, qcal_graph *g, double *test, double *val) {
+/* Test and validation top-1 of the trainer's graph as it stands. */
+static qcal_status evaluate_both(qat_run *r, qcal_train *t, double *test, double *val) {
+  QCAL_TRY(evaluate(r, t, &r->test, r->test_idx, r->ntest, test));
+  return evaluate(r, t, &r->train, r->val_idx, r->nval, val);
+}
+
+/* Every method at one bit width and granularity gr, on one trainer (the
+ * methods change amax values only); *best the method with the best
+ * validation top-1, *best_val that top-1. */
+static qcal_status ptq_methods(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_bits b,
+                               int gr, int *best, double *best_val) {
   qcal_train *t;
   QCAL_TRY(qcal_train_new(g, r->cfg->batch, &t));
-  qcal_status st = evaluate(r, t, &r->test, r->test_idx, r->ntest, test);
-  if (st == QCAL_OK)
-    st = evaluate(r, t, &r->train, r->val_idx, r->nval, val);
+  qcal_status st = QCAL_OK;
+  long best_row = -1;
+  *best_val = -1;
+  for (int m = 0; m < NMETHODS && st == QCAL_OK; m++) {
+    double t0 = qcal_now(), test, val;
+    st = set_act_amax(g, cs, method_config(methods[m]), b.a);
+    if (st == QCAL_OK)
+      st = evaluate_both(r, t, &test, &val);
+    if (st != QCAL_OK)
+      break;
+    long row = result_row(r, "ptq", methods[m], gran_name[gr], b.w, b.a, test, val, 0,
+                          qcal_now() - t0, NAN);
+    say(r, "  %-10s ptq W%dA%d %-11s %-8s test top-1 %6.2f%% (validation %.2f%%)", r->net, b.w, b.a,
+        gran_name[gr], methods[m], test, val);
+    if (val > *best_val) {
+      *best_val = val;
+      best_row = row;
+      *best = m;
+    }
+  }
   qcal_train_free(t);
+  if (st == QCAL_OK)
+    qcal_table_set_at_i(r->res, best_row, QCAL_COL(QAT, best), 1);
   return st;
 }
 
@@ -405,26 +434,10 @@ static qcal_status evaluate_both(qat_run *r, qcal_graph *g, double *test, double
 static qcal_status ptq(qat_run *r, qcal_graph *g, const calib_set *cs, qcal_qat_bits b, int best[2],
                        double best_val[2]) {
   for (int gr = 0; gr < 2; gr++) {
-    best_val[gr] = -1;
-    long best_row = -1;
     qcal_qat_config qc = {b.w, b.a, gr == 1, false, r->cfg->unsigned_acts, r->cfg->input_bits};
     QCAL_TRY(qcal_qat_configure(g, &qc));
     QCAL_TRY(qcal_qat_weight_amax(g));
-    for (int m = 0; m < NMETHODS; m++) {
-      double t0 = qcal_now(), test, val;
-      QCAL_TRY(set_act_amax(g, cs, method_config(methods[m]), b.a));
-      QCAL_TRY(evaluate_both(r, g, &test, &val));
-      long row = result_row(r, "ptq", methods[m], gran_name[gr], b.w, b.a, test, val, 0,
-                            qcal_now() - t0, NAN);
-      say(r, "  %-10s ptq W%dA%d %-11s %-8s test top-1 %6.2f%% (validation %.2f%%)", r->net, b.w,
-          b.a, gran_name[gr], methods[m], test, val);
-      if (val > best_val[gr]) {
-        best_val[gr] = val;
-        best_row = row;
-        best[gr] = m;
-      }
-    }
-    qcal_table_set_at_i(r->res, best_row, QCAL_COL(QAT, best), 1);
+    QCAL_TRY(ptq_methods(r, g, cs, b, gr, &best[gr], &best_val[gr]));
   }
   return QCAL_OK;
 }
@@ -454,9 +467,7 @@ static qcal_status qat(qat_run *r, qcal_graph *g, const calib_set *cs, const sna
   QCAL_TRY(qcal_train_new(g, c->batch, &t));
   qcal_status st = train(r, t, c->qat_epochs, r->qat_lr, run, &epoch_s);
   if (st == QCAL_OK)
-    st = evaluate(r, t, &r->test, r->test_idx, r->ntest, &test);
-  if (st == QCAL_OK)
-    st = evaluate(r, t, &r->train, r->val_idx, r->nval, &val);
+    st = evaluate_both(r, t, &test, &val);
   qcal_train_free(t);
   QCAL_TRY(st);
   long row = result_row(r, "qat", methods[m], gran_name[gr], b.w, b.a, test, val, c->qat_epochs,
@@ -553,9 +564,7 @@ static qcal_status fp32(qat_run *r, qcal_graph *g, int epochs, double lr) {
   qcal_status st = epochs > 0 ? train(r, t, epochs, lr, "fp32", &epoch_s) : QCAL_OK;
   double train_s = qcal_now() - t0;
   if (st == QCAL_OK)
-    st = evaluate(r, t, &r->test, r->test_idx, r->ntest, &test);
-  if (st == QCAL_OK)
-    st = evaluate(r, t, &r->train, r->val_idx, r->nval, &val);
+    st = evaluate_both(r, t, &test, &val);
   qcal_train_free(t);
   QCAL_TRY(st);
   result_row(r, "fp32", "float", "float", 32, 32, test, val, epochs, train_s, epoch_s);
