@@ -210,6 +210,8 @@ static qcal_status train(qat_run *r, qcal_train *t, double epochs, double lr0, c
     if (st == QCAL_OK) {
       curve_row(r, run, (double)step / per_epoch, loss_n ? loss_sum / (double)loss_n : NAN, val,
                 lr);
+      loss_sum = 0; /* those steps are in this row: not again in the next */
+      loss_n = 0;
       say(r, "  %-10s %-22s epoch %ld: %.1f s, validation top-1 %.2f%%", r->net, run, ep + 1, dt,
           val);
     }
