@@ -55,29 +55,44 @@ static int nets_of(const qcal_table *t, int col, const char **nets) {
   return n;
 }
 
-/* Close the data and script, run gnuplot, add the figure. */
-static qcal_status finish(rep *r, FILE *d, FILE *gp, const char *stem, const char *title,
-                          const char *what) {
+/* A figure's files: STEM.dat for the data, STEM.gp for the script. */
+typedef struct figure {
+  char stem[64], dat[80];
+  FILE *d, *gp;
+} figure;
+
+static void figure_open(rep *r, const char *kind, int idx, figure *f) {
   char gp_name[80];
-  snprintf(gp_name, sizeof gp_name, "%s.gp", stem);
-  bool ok = d && gp;
-  if (d)
-    fclose(d);
-  if (gp)
-    fclose(gp);
+  snprintf(f->stem, sizeof f->stem, "qat_%s_%d", kind, idx);
+  snprintf(f->dat, sizeof f->dat, "%s.dat", f->stem);
+  snprintf(gp_name, sizeof gp_name, "%s.gp", f->stem);
+  f->d = qcal_rep_open(r, f->dat);
+  f->gp = qcal_rep_open(r, gp_name);
+}
+
+/* Close the files; with a title, run gnuplot and add the figure (none:
+ * nothing to draw). */
+static qcal_status figure_finish(rep *r, figure *f, const char *title, const char *what) {
+  char gp_name[80];
+  snprintf(gp_name, sizeof gp_name, "%s.gp", f->stem);
+  bool ok = f->d && f->gp;
+  if (f->d)
+    fclose(f->d);
+  if (f->gp)
+    fclose(f->gp);
+  if (!title)
+    return QCAL_OK;
   qcal_status st = ok ? qcal_rep_gnuplot(r, gp_name, 1)
                       : qcal_error(QCAL_EIO, "%s: cannot write %s", r->dir, gp_name);
   if (!st)
-    qcal_rep_figure(r, stem, title, what);
+    qcal_rep_figure(r, f->stem, title, what);
   return st;
 }
 
 static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net, int idx) {
-  char stem[64], dat[80], gp_name[80];
-  snprintf(stem, sizeof stem, "qat_accuracy_%d", idx);
-  snprintf(dat, sizeof dat, "%s.dat", stem);
-  snprintf(gp_name, sizeof gp_name, "%s.gp", stem);
-  FILE *d = qcal_rep_open(r, dat), *gp = qcal_rep_open(r, gp_name);
+  figure f;
+  figure_open(r, "accuracy", idx, &f);
+  FILE *d = f.d, *gp = f.gp;
   double fp32 = NAN, lo = 100;
   if (d) {
     for (size_t i = 0; i < qcal_table_rows(t); i++) {
@@ -102,23 +117,22 @@ static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net,
              "set grid ytics\nset xtics rotate by 20 right\n"
              "plot '%s' using 2:xtic(1) title 'PTQ', '' using 3 title 'QAT', %.4f with lines "
              "dt 2 lw 2 title 'FP32'",
-             GN(net, 200), fmax(0, floor(lo / 5) * 5 - 5), dat, isfinite(fp32) ? fp32 : 0.0);
-    qcal_rep_terms(gp, stem, 900, 420, plot);
+             GN(net, 200), fmax(0, floor(lo / 5) * 5 - 5), f.dat, isfinite(fp32) ? fp32 : 0.0);
+    qcal_rep_terms(gp, f.stem, 900, 420, plot);
   }
   char title[300];
   snprintf(title, sizeof title, "QAT: %s", net);
-  return finish(r, d, gp, stem, title,
-                "Per bit width and weight granularity: test top-1 of the best PTQ calibration (by "
-                "validation top-1) and of QAT started from it, against FP32.");
+  return figure_finish(
+      r, &f, title,
+      "Per bit width and weight granularity: test top-1 of the best PTQ calibration (by "
+      "validation top-1) and of QAT started from it, against FP32.");
 }
 
 /* One data block per run (gnuplot index k): epoch, loss, validation top-1. */
 static qcal_status curves_figure(rep *r, const qcal_table *c, const char *net, int idx) {
-  char stem[64], dat[80], gp_name[80];
-  snprintf(stem, sizeof stem, "qat_curves_%d", idx);
-  snprintf(dat, sizeof dat, "%s.dat", stem);
-  snprintf(gp_name, sizeof gp_name, "%s.gp", stem);
-  FILE *d = qcal_rep_open(r, dat), *gp = qcal_rep_open(r, gp_name);
+  figure f;
+  figure_open(r, "curves", idx, &f);
+  FILE *d = f.d, *gp = f.gp;
   const char *runs[MAX_NETS];
   int nruns = 0;
   for (size_t i = 0; d && i < qcal_table_rows(c); i++) {
@@ -150,21 +164,15 @@ static qcal_status curves_figure(rep *r, const qcal_table *c, const char *net, i
       len += snprintf(plot + len, sizeof plot - (size_t)len,
                       "%s'%s' index %d using 1:2 with lines lc %d title '%s', '' index %d using "
                       "1:3 axes x1y2 with points pt 7 lc %d notitle",
-                      k ? ", " : "", dat, k, k + 1, GN(runs[k], 120), k, k + 1);
-    qcal_rep_terms(gp, stem, 1000, 460, plot);
-  }
-  if (nruns == 0) {
-    if (d)
-      fclose(d);
-    if (gp)
-      fclose(gp);
-    return QCAL_OK;
+                      k ? ", " : "", f.dat, k, k + 1, GN(runs[k], 120), k, k + 1);
+    qcal_rep_terms(gp, f.stem, 1000, 460, plot);
   }
   char title[300];
   snprintf(title, sizeof title, "Training curves: %s", net);
-  return finish(r, d, gp, stem, title,
-                "Mean training loss over each eighth of an epoch and validation top-1 at each "
-                "epoch's end, for the FP32 training and every QAT run.");
+  return figure_finish(
+      r, &f, nruns ? title : NULL,
+      "Mean training loss over each eighth of an epoch and validation top-1 at each "
+      "epoch's end, for the FP32 training and every QAT run.");
 }
 
 /* Every stage and configuration, as measured (test and validation top-1). */
