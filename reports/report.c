@@ -91,11 +91,12 @@ qcal_status qcal_rep_gnuplot(rep *r, const char *script, int nfigs) {
   return QCAL_OK;
 }
 
+/* title and what are text: a figure of a file's network names them */
 void qcal_rep_figure(rep *r, const char *stem, const char *title, const char *what) {
   fprintf(r->html,
           "<figure><a href=\"%s.svg\"><img src=\"%s.svg\" alt=\"%s\"></a>"
           "<figcaption><b>%s.</b> %s</figcaption></figure>\n",
-          stem, stem, title, title, what);
+          stem, stem, H(title), H(title), H(what));
 }
 
 /* Figures of per-tensor histograms drawn at most: a sweep of 10^5 file
@@ -1068,10 +1069,9 @@ static qcal_status check_report_dir(const char *dir, int *exists) {
   return QCAL_OK;
 }
 
-static const qcal_table_id drawn[] = {QCAL_TABLE_RESULTS,     QCAL_TABLE_GEMM,
-                                      QCAL_TABLE_STREAM,      QCAL_TABLE_ZOO,
-                                      QCAL_TABLE_MODEL_BENCH, QCAL_TABLE_ARCHITECTURES,
-                                      QCAL_TABLE_QAT};
+static const qcal_table_id drawn[] = {
+    QCAL_TABLE_RESULTS,     QCAL_TABLE_GEMM,          QCAL_TABLE_STREAM, QCAL_TABLE_ZOO,
+    QCAL_TABLE_MODEL_BENCH, QCAL_TABLE_ARCHITECTURES, QCAL_TABLE_QAT};
 
 qcal_status qcal_report_build(const char *const *files, int nfiles, const char *dir_in,
                               qcal_report_out *out) {

@@ -153,6 +153,42 @@ with tempfile.TemporaryDirectory() as tmp:
           and not os.path.exists(p("rep_arch_bad")),
           "a negative time in /architectures -> exit 2 naming the file, no report")
 
+    # the QAT tables (qcal qat): a network name from the file reaches HTML,
+    # Markdown, gnuplot strings and data files only escaped
+    evil = "n'; system('touch PWNED')\n\"<script>|x"
+    with h5py.File(p("qat.h5"), "w") as f:
+        f.attrs["schema_version"] = np.int64(5)
+        s = h5py.string_dtype("utf-8")
+        g = f.create_group("qat")
+        rows = [("fp32", "float", "float", 32, 32, 90.0, 0), ("ptq", "max", "per-channel", 4, 4, 70.0, 1),
+                ("qat", "max", "per-channel", 4, 4, 88.0, 0)]
+        g.create_dataset("net", data=[evil] * 3, dtype=s)
+        for k, i in (("stage", 0), ("method", 1), ("granularity", 2)):
+            g.create_dataset(k, data=[r[i] for r in rows], dtype=s)
+        g["bits"] = np.array([r[3] for r in rows], np.int64)
+        g["act_bits"] = np.array([r[4] for r in rows], np.int64)
+        g["top1"] = np.array([r[5] for r in rows], np.float64)
+        g["val_top1"] = np.array([r[5] for r in rows], np.float64)
+        g["best"] = np.array([r[6] for r in rows], np.int64)
+        for k in ("learn_amax", "threads", "batch"):
+            g[k] = np.array([0, 0, 0] if k == "learn_amax" else [2, 2, 2], np.int64)
+        for k in ("epochs", "seconds", "epoch_seconds"):
+            g[k] = np.array([1.0, 0.5, 1.0], np.float64)
+        c = f.create_group("qat_curves")
+        c.create_dataset("net", data=[evil] * 2, dtype=s)
+        c.create_dataset("run", data=["fp32", evil], dtype=s)
+        for k, v in (("epoch", [1.0, 1.0]), ("train_loss", [0.5, 0.4]), ("val_top1", [90.0, np.nan]),
+                     ("lr", [0.1, 0.001])):
+            c[k] = np.array(v, np.float64)
+    rc, out, err = run("report", p("qat.h5"), "-o", p("rep_qat"))
+    html = open(p("rep_qat/index.html")).read() if rc == 0 else ""
+    md = open(p("rep_qat/summary.md")).read() if rc == 0 else ""
+    check(rc == 0 and "<script" not in html and "88.00%" in md
+          and os.path.exists(p("rep_qat/qat_accuracy_0.png"))
+          and os.path.exists(p("rep_qat/qat_curves_0.png"))
+          and not os.path.exists(p("rep_qat/PWNED")) and not os.path.exists("PWNED"),
+          f"report draws /qat and /qat_curves with a hostile network name escaped ({err.strip()})")
+
     # bad input: missing, foreign, schema mismatch, no gnuplot
     with h5py.File(p("foreign.h5"), "w") as f:
         f["x"] = np.zeros(3)
