@@ -84,15 +84,22 @@ static qcal_status attach_loss(qcal_train *t) {
   return qcal_graph_add_output(g, t->loss);
 }
 
-static qcal_status set_batch(qcal_train *t, int n) {
+/* The input's and the labels' first dim set to n. */
+static qcal_status bind_batch(qcal_train *t, int n) {
   qcal_graph *g = t->g;
-  qcal_value *x = &g->values[t->input];
+  const qcal_value *x = &g->values[t->input];
   int64_t shp[QCAL_MAX_DIMS];
   memcpy(shp, x->shape, sizeof shp);
   shp[0] = n;
   QCAL_TRY(qcal_graph_resize_input(g, 0, x->ndim, shp));
   int64_t ls[1] = {n};
-  QCAL_TRY(qcal_graph_resize_input(g, 1, 1, ls));
+  return qcal_graph_resize_input(g, 1, 1, ls);
+}
+
+/* Another batch size: the new shapes inferred node by node. */
+static qcal_status set_batch(qcal_train *t, int n) {
+  qcal_graph *g = t->g;
+  QCAL_TRY(bind_batch(t, n));
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead)
       QCAL_TRY(qcal_op_infer[g->nodes[i].op](g, &g->nodes[i]));
@@ -110,17 +117,13 @@ static qcal_status prepare(qcal_train *t) {
   if (g->values[t->input].dtype != QCAL_DT_F32 || g->values[t->input].ndim < 2)
     return qcal_error(QCAL_EINVAL, "%s: training needs a float input [N, ...]", g->path);
   QCAL_TRY(attach_loss(t));
-  qcal_value *x = &g->values[t->input];
-  int64_t shp[QCAL_MAX_DIMS];
-  memcpy(shp, x->shape, sizeof shp);
-  shp[0] = t->max_batch;
+  const qcal_value *x = &g->values[t->input];
   for (int d = 1; d < x->ndim; d++)
-    if (shp[d] < 1)
+    if (x->shape[d] < 1)
       return qcal_error(QCAL_EINVAL, "%s: input dim %d is symbolic; training needs it fixed",
                         g->path, d);
-  QCAL_TRY(qcal_graph_resize_input(g, 0, x->ndim, shp));
-  int64_t ls[1] = {t->max_batch};
-  QCAL_TRY(qcal_graph_resize_input(g, 1, 1, ls));
+  QCAL_TRY(bind_batch(t, t->max_batch));
+  t->batch = t->max_batch;
   qcal_graph_opts o = {0};
   QCAL_TRY(qcal_pass_check(g, &o));
   QCAL_TRY(qcal_pass_sort(g, &o));
@@ -129,7 +132,6 @@ static qcal_status prepare(qcal_train *t) {
   for (int i = 0; i < g->nnodes; i++) /* the sort moved it */
     if (!g->nodes[i].dead && g->nodes[i].out[0] == t->loss)
       t->loss_node = i;
-  t->batch = t->max_batch;
   const qcal_value *lg = &g->values[t->logits];
   if (lg->ndim != 2)
     return qcal_error(QCAL_EINVAL, "%s: output 0 ('%s') must be the logits [N, classes]", g->path,
