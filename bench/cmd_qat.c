@@ -260,19 +260,8 @@ int qcal_cmd_qat(int argc, char **argv) {
   json_object_object_add(j, "unsigned_acts", json_object_new_boolean(!c.signed_acts));
   json_object_object_add(j, "input_bits", json_object_new_int(c.input_bits));
   json_object_object_add(j, "quick", json_object_new_boolean(c.quick));
-  qcal_h5 h;
-  st = qcal_h5_create(&h, c.out);
-  if (!st) {
-    st = qcal_write_provenance(&h, json_object_to_json_string(j));
-    if (!st)
-      st = qcal_h5_write_table(&h, res);
-    if (!st)
-      st = qcal_h5_write_table(&h, cur);
-    if (st)
-      qcal_h5_abort(&h);
-    else
-      st = qcal_h5_commit(&h);
-  }
+  const qcal_table *tables[2] = {res, cur};
+  st = qcal_results_save(c.out, json_object_to_json_string(j), tables, 2);
   json_object_put(j);
   qcal_table_free(res);
   qcal_table_free(cur);

@@ -101,19 +101,8 @@ int qcal_cmd_zoo(int argc, char **argv) {
     json_object_object_add(j, "images", json_object_new_string(c.images));
     json_object_object_add(j, "calib", json_object_new_int(c.calib));
     json_object_object_add(j, "held", json_object_new_int(c.held));
-    qcal_h5 h;
-    st = qcal_h5_create(&h, c.out);
-    if (!st) {
-      st = qcal_write_provenance(&h, json_object_to_json_string(j));
-      if (!st)
-        st = qcal_h5_write_table(&h, zoo);
-      if (!st)
-        st = qcal_h5_write_table(&h, nets);
-      if (st)
-        qcal_h5_abort(&h);
-      else
-        st = qcal_h5_commit(&h);
-    }
+    const qcal_table *tables[2] = {zoo, nets};
+    st = qcal_results_save(c.out, json_object_to_json_string(j), tables, 2);
     json_object_put(j);
     if (!st)
       printf("results: %s\n", c.out);

@@ -50,3 +50,17 @@ qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json) {
   QCAL_TRY(qcal_h5_attr_str(h, "/", "compiler", QCAL_COMPILER));
   return qcal_h5_attr_str(h, "/", "config", config_json);
 }
+
+qcal_status qcal_results_save(const char *path, const char *config_json,
+                              const qcal_table *const *tables, int ntables) {
+  qcal_h5 h;
+  QCAL_TRY(qcal_h5_create(&h, path));
+  qcal_status st = qcal_write_provenance(&h, config_json);
+  for (int i = 0; i < ntables && st == QCAL_OK; i++)
+    st = qcal_h5_write_table(&h, tables[i]);
+  if (st != QCAL_OK) {
+    qcal_h5_abort(&h);
+    return st;
+  }
+  return qcal_h5_commit(&h);
+}

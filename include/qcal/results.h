@@ -121,5 +121,9 @@ void qcal_sweep_tables_free(qcal_sweep_tables *s);
 /* Provenance attributes of a results file being written: tool version, git
  * commit, date, CPU, GPU, compiler, and the run's configuration (JSON). */
 qcal_status qcal_write_provenance(qcal_h5 *h, const char *config_json);
+/* A whole results file: provenance, then the tables; it appears at path
+ * complete or not at all. */
+qcal_status qcal_results_save(const char *path, const char *config_json,
+                              const qcal_table *const *tables, int ntables);
 
 #endif
