@@ -616,6 +616,31 @@ static qcal_status one_net(qat_run *r, qcal_graph *g, int epochs, double lr) {
   return st;
 }
 
+/* The FP32 and best-PTQ top-1 of QAT row k's network and configuration. */
+qcal_qat_summary qcal_qat_summarize(const qcal_table *t, long k) {
+  qcal_qat_summary s = {qcal_table_get_s(t, k, QCAL_COL(QAT, net)),
+                        qcal_table_get_s(t, k, QCAL_COL(QAT, granularity)),
+                        (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, bits)),
+                        (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, act_bits)),
+                        NAN,
+                        NAN,
+                        qcal_table_get_f(t, k, QCAL_COL(QAT, top1))};
+  for (size_t j = 0; j < qcal_table_rows(t); j++) {
+    long m = (long)j;
+    if (strcmp(qcal_table_get_s(t, m, QCAL_COL(QAT, net)), s.net))
+      continue;
+    const char *st = qcal_table_get_s(t, m, QCAL_COL(QAT, stage));
+    if (!strcmp(st, "fp32"))
+      s.fp32 = qcal_table_get_f(t, m, QCAL_COL(QAT, top1));
+    else if (!strcmp(st, "ptq") && qcal_table_get_i(t, m, QCAL_COL(QAT, best)) &&
+             !strcmp(qcal_table_get_s(t, m, QCAL_COL(QAT, granularity)), s.gran) &&
+             qcal_table_get_i(t, m, QCAL_COL(QAT, bits)) == s.wb &&
+             qcal_table_get_i(t, m, QCAL_COL(QAT, act_bits)) == s.ab)
+      s.ptq = qcal_table_get_f(t, m, QCAL_COL(QAT, top1));
+  }
+  return s;
+}
+
 qcal_status qcal_qat_run(const qcal_qat_cfg *cfg, qcal_table **results, qcal_table **curves) {
   *results = *curves = NULL;
   if (cfg->batch < 1 || cfg->nbits < 1 || cfg->calib < 1)

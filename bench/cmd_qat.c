@@ -141,28 +141,10 @@ static void summary(const qcal_table *t) {
     long k = (long)i;
     if (strcmp(qcal_table_get_s(t, k, QCAL_COL(QAT, stage)), "qat"))
       continue;
-    const char *net = qcal_table_get_s(t, k, QCAL_COL(QAT, net));
-    const char *gran = qcal_table_get_s(t, k, QCAL_COL(QAT, granularity));
-    int64_t wb = qcal_table_get_i(t, k, QCAL_COL(QAT, bits));
-    int64_t ab = qcal_table_get_i(t, k, QCAL_COL(QAT, act_bits));
-    double fp = NAN, ptq = NAN;
-    for (size_t j = 0; j < rows; j++) {
-      long m = (long)j;
-      if (strcmp(qcal_table_get_s(t, m, QCAL_COL(QAT, net)), net))
-        continue;
-      const char *st = qcal_table_get_s(t, m, QCAL_COL(QAT, stage));
-      if (!strcmp(st, "fp32"))
-        fp = qcal_table_get_f(t, m, QCAL_COL(QAT, top1));
-      else if (!strcmp(st, "ptq") && qcal_table_get_i(t, m, QCAL_COL(QAT, best)) &&
-               !strcmp(qcal_table_get_s(t, m, QCAL_COL(QAT, granularity)), gran) &&
-               qcal_table_get_i(t, m, QCAL_COL(QAT, bits)) == wb &&
-               qcal_table_get_i(t, m, QCAL_COL(QAT, act_bits)) == ab)
-        ptq = qcal_table_get_f(t, m, QCAL_COL(QAT, top1));
-    }
+    qcal_qat_summary q = qcal_qat_summarize(t, k);
     char bits[16];
-    snprintf(bits, sizeof bits, "W%dA%d", (int)wb, (int)ab);
-    printf("%-12s %-6s %-12s %7.2f%% %8.2f%% %8.2f%%\n", net, bits, gran, fp, ptq,
-           qcal_table_get_f(t, k, QCAL_COL(QAT, top1)));
+    snprintf(bits, sizeof bits, "W%lldA%lld", q.wb, q.ab);
+    printf("%-12s %-6s %-12s %7.2f%% %8.2f%% %8.2f%%\n", q.net, bits, q.gran, q.fp32, q.ptq, q.qat);
   }
 }
 

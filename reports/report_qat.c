@@ -6,41 +6,11 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "qcal/qat.h"
 #include "reports/report_internal.h"
 
 #define MAX_QAT_ROWS 100000
 #define MAX_NETS 16
-
-typedef struct qat_row {
-  const char *net, *gran;
-  long long wb, ab;
-  double fp32, ptq, qat;
-} qat_row;
-
-/* The FP32 and best-PTQ top-1 of QAT row k's network and configuration. */
-static qat_row summarize(const qcal_table *t, long k) {
-  qat_row s = {qcal_table_get_s(t, k, QCAL_COL(QAT, net)),
-               qcal_table_get_s(t, k, QCAL_COL(QAT, granularity)),
-               (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, bits)),
-               (long long)qcal_table_get_i(t, k, QCAL_COL(QAT, act_bits)),
-               NAN,
-               NAN,
-               qcal_table_get_f(t, k, QCAL_COL(QAT, top1))};
-  for (size_t j = 0; j < qcal_table_rows(t); j++) {
-    long m = (long)j;
-    if (strcmp(qcal_table_get_s(t, m, QCAL_COL(QAT, net)), s.net))
-      continue;
-    const char *st = qcal_table_get_s(t, m, QCAL_COL(QAT, stage));
-    if (!strcmp(st, "fp32"))
-      s.fp32 = qcal_table_get_f(t, m, QCAL_COL(QAT, top1));
-    else if (!strcmp(st, "ptq") && qcal_table_get_i(t, m, QCAL_COL(QAT, best)) &&
-             !strcmp(qcal_table_get_s(t, m, QCAL_COL(QAT, granularity)), s.gran) &&
-             qcal_table_get_i(t, m, QCAL_COL(QAT, bits)) == s.wb &&
-             qcal_table_get_i(t, m, QCAL_COL(QAT, act_bits)) == s.ab)
-      s.ptq = qcal_table_get_f(t, m, QCAL_COL(QAT, top1));
-  }
-  return s;
-}
 
 static int nets_of(const qcal_table *t, int col, const char **nets) {
   int n = 0;
@@ -100,7 +70,7 @@ static qcal_status accuracy_figure(rep *r, const qcal_table *t, const char *net,
       if (strcmp(qcal_table_get_s(t, k, QCAL_COL(QAT, net)), net) ||
           strcmp(qcal_table_get_s(t, k, QCAL_COL(QAT, stage)), "qat"))
         continue;
-      qat_row s = summarize(t, k);
+      qcal_qat_summary s = qcal_qat_summarize(t, k);
       fp32 = s.fp32;
       char label[96];
       snprintf(label, sizeof label, "W%lldA%lld %s", s.wb, s.ab, s.gran);
@@ -231,7 +201,7 @@ qcal_status qcal_rep_qat(rep *r, qcal_results *f) {
       long k = (long)i;
       if (strcmp(qcal_table_get_s(t, k, QCAL_COL(QAT, stage)), "qat"))
         continue;
-      qat_row s = summarize(t, k);
+      qcal_qat_summary s = qcal_qat_summarize(t, k);
       fprintf(r->html,
               "<tr><td>%s</td><td>W%lldA%lld</td><td>%s</td><td>%.2f%%</td><td>%.2f%%</td>"
               "<td>%.2f%%</td></tr>\n",

@@ -92,6 +92,16 @@ typedef struct qcal_qat_cfg {
   void *log_ctx;
 } qcal_qat_cfg;
 
+/* A qat-stage row of the QAT table beside its network's FP32 top-1 and the
+ * best PTQ top-1 of the same bits and granularity (NaN where absent): a
+ * line of the summary qcal qat prints and the report draws. */
+typedef struct qcal_qat_summary {
+  const char *net, *gran;
+  long long wb, ab;
+  double fp32, ptq, qat;
+} qcal_qat_summary;
+qcal_qat_summary qcal_qat_summarize(const qcal_table *t, long row);
+
 /* Run it; *results and *curves are the QAT and QAT_CURVES tables. */
 qcal_status qcal_qat_run(const qcal_qat_cfg *cfg, qcal_table **results, qcal_table **curves);
 
