@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/repair_internal.h"
 #include "qcal/calib.h"
 #include "qcal/escape.h"
 #include "qcal/export.h"
@@ -67,8 +68,8 @@ static qcal_status point_for(qcal_quantized *q, const qcal_qpoint *p, int *cap) 
   return QCAL_OK;
 }
 
-static qcal_status load_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q,
-                               qcal_tensor **imgs) {
+static qcal_status load_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q, qcal_tensor **imgs,
+                               qcal_tensor **held, int *nheld) {
   char **names;
   int n;
   QCAL_TRY(qcal_image_dir(cfg->images, &names, &n));
@@ -89,14 +90,34 @@ static qcal_status load_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q,
     st = qcal_error(QCAL_EDATA, "%s: no usable image to calibrate on", cfg->images);
   if (!st) {
     int ncal = cfg->calib > 0 && cfg->calib < usable ? cfg->calib : usable;
-    qcal_image_split(ok, n, ncal, 0, idx, &q->ncalib, NULL, NULL);
-    *imgs = calloc((size_t)q->ncalib, sizeof **imgs);
-    if (!*imgs)
+    const bool want_held = !isnan(cfg->target_db);
+    if (want_held && cfg->calib == 0) /* half to calibrate, half held out */
+      ncal = (usable + 1) / 2;
+    int *hidx = malloc(((size_t)n + 1) * sizeof *hidx);
+    if (!hidx)
+      st = oom();
+    else
+      qcal_image_split(ok, n, ncal, 0, idx, &q->ncalib, hidx, nheld);
+    if (!st && want_held && *nheld == 0)
+      st = qcal_error(QCAL_EINVAL,
+                      "--target-db measures on held-out photos, and --calib %d leaves none of the "
+                      "%d usable photos in %s",
+                      cfg->calib, usable, cfg->images);
+    if (!want_held)
+      *nheld = 0;
+    *imgs = st ? NULL : calloc((size_t)q->ncalib, sizeof **imgs);
+    *held = st || !*nheld ? NULL : calloc((size_t)*nheld, sizeof **held);
+    if (!st && (!*imgs || (*nheld && !*held)))
       st = oom();
     for (int k = 0; k < q->ncalib && !st; k++) { /* move the chosen ones */
       (*imgs)[k] = all[idx[k]];
       all[idx[k]].data = NULL;
     }
+    for (int k = 0; k < *nheld && !st; k++) {
+      (*held)[k] = all[hidx[k]];
+      all[hidx[k]].data = NULL;
+    }
+    free(hidx);
   }
   for (int i = 0; all && i < n; i++)
     qcal_tensor_free(&all[i]);
@@ -160,7 +181,7 @@ static qcal_status calibrate_points(const qcal_quantize_cfg *cfg, qcal_quantized
     }
     qcal_calib_request rq = {p->weight ? wmax : mi, p->weight ? p->axis : QCAL_PER_TENSOR,
                              QCAL_HIST_OPTS_DEFAULT, QCAL_CALIB_OPTS_DEFAULT};
-    rq.calib.fmt = (qcal_qformat){cfg->bits, false, false};
+    rq.calib.fmt = p->weight ? repair_wfmt(cfg) : repair_afmt(cfg);
     if (cfg->percentile > 0)
       rq.calib.percentile = cfg->percentile;
     rq.hist.threads = cfg->threads;
@@ -187,14 +208,57 @@ static qcal_status calibrate_points(const qcal_quantize_cfg *cfg, qcal_quantized
   return st;
 }
 
+static qcal_status read_outputs(qcal_graph *g, float **out);
+
+/* The graph's float outputs on each photo, [n * noutputs]. */
+static qcal_status float_outputs(qcal_graph *g, qcal_tensor *imgs, int n, float ***ref) {
+  *ref = calloc((size_t)(n * g->noutputs) + 1, sizeof **ref);
+  if (!*ref)
+    return oom();
+  qcal_status st = QCAL_OK;
+  for (int i = 0; i < n && !st; i++) {
+    const void *in[1] = {imgs[i].data};
+    st = qcal_graph_run(g, in);
+    if (!st)
+      st = read_outputs(g, *ref + (size_t)i * (size_t)g->noutputs);
+  }
+  return st;
+}
+
+/* The repairs that need calibrated points, in the list's order. */
+static qcal_status run_repairs(const qcal_quantize_cfg *cfg, qcal_quantized *q, qcal_tensor *imgs,
+                               qcal_tensor *held, int nheld, float **ref) {
+  rstate rs;
+  qcal_status st = repair_layers(&rs, q, cfg);
+  double t0 = qcal_now();
+  if (!st && (cfg->repair & (1u << QCAL_REPAIR_ADAROUND)))
+    st = repair_adaround(&rs, imgs, q->ncalib);
+  q->rep.seconds[1] = qcal_now() - t0;
+  t0 = qcal_now();
+  if (!st && (cfg->repair & (1u << QCAL_REPAIR_BIAS)))
+    st = repair_bias(&rs, imgs, q->ncalib);
+  q->rep.seconds[2] = qcal_now() - t0;
+  t0 = qcal_now();
+  if (!st && nheld)
+    st = repair_mixed(&rs, held, nheld, ref);
+  q->rep.seconds[3] = qcal_now() - t0;
+  repair_layers_free(&rs);
+  return st;
+}
+
 qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized *q) {
   memset(q, 0, sizeof *q);
   double t0 = qcal_now();
+  q->rep.target_db = cfg->target_db;
+  q->rep.mask = cfg->repair;
   if (cfg->bits != 8)
     return qcal_error(QCAL_EUNSUPPORTED,
                       "--bits %d: ONNX QuantizeLinear holds int8 (4-bit needs opset 21's int4, "
-                      "which TensorRT 8 and ONNX Runtime's CPU kernels do not run); 8 only",
+                      "which TensorRT 8 and ONNX Runtime's CPU kernels do not run); 8 only "
+                      "(--weight-bits 2..8 puts the weights on a narrower grid held in int8)",
                       cfg->bits);
+  if (cfg->wbits && (cfg->wbits < 2 || cfg->wbits > 8))
+    return qcal_error(QCAL_EINVAL, "--weight-bits %d: 2 to 8 (held in int8)", cfg->wbits);
   QCAL_TRY(qcal_model_file(cfg->model, q->model_path, sizeof q->model_path));
   QCAL_TRY(qcal_graph_load(q->model_path, &q->g));
   qcal_graph *g = q->g;
@@ -214,9 +278,13 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
   bool resize;
   QCAL_TRY(qcal_preproc_resolve(&cfg->pre, q->model_path, in->ndim, in->shape, &q->pre, &resize));
   bool calibrate = strcmp(cfg->method, "none") != 0;
-  qcal_tensor *imgs = NULL;
+  qcal_tensor *imgs = NULL, *held = NULL;
+  int nheld = 0;
+  if (!calibrate && ((cfg->repair & ~(1u << QCAL_REPAIR_CLE)) || !isnan(cfg->target_db)))
+    return qcal_error(QCAL_EINVAL, "--method none writes the float model: of the repairs, only "
+                                   "cle applies to it");
   if (calibrate)
-    QCAL_TRY(load_photos(cfg, q, &imgs));
+    QCAL_TRY(load_photos(cfg, q, &imgs, &held, &nheld));
   qcal_status st = QCAL_OK;
   int64_t shape[QCAL_MAX_DIMS];
   int ndim = in->ndim;
@@ -231,7 +299,11 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
   }
   st = resize ? qcal_graph_resize_input(g, 0, ndim, shape)
               : qcal_graph_bind_input(g, 0, ndim, shape);
-  qcal_graph_opts go = {.threads = cfg->threads, .no_fuse = true, .plain_values = true};
+  qcal_graph_opts go = {.threads = cfg->threads,
+                        .no_fuse = true,
+                        .plain_values = true,
+                        .repair_params = cfg->repair || !isnan(cfg->target_db),
+                        .equalize = cfg->repair & (1u << QCAL_REPAIR_CLE)};
   if (!st)
     st = qcal_graph_prepare(g, &go);
   qcal_qpoint *qp = NULL;
@@ -255,8 +327,29 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
                     "%s: the model has no quantizable node (Conv, ConvTranspose, Gemm or MatMul)",
                     q->model_path);
   q->t_load = qcal_now() - t0;
+  q->rep.cle = g->cle;
+  float **ref = NULL;
+  if (!st && nheld) /* the original model's outputs (equalization keeps them) */
+    st = float_outputs(g, held, nheld, &ref);
+  t0 = qcal_now();
+  rstate rs = {0};
+  if (!st && (cfg->repair & (1u << QCAL_REPAIR_BIAS))) {
+    st = repair_layers(&rs, q, cfg); /* the pairs need no points yet */
+    if (!st)
+      st = repair_absorb(&rs, imgs, q->ncalib);
+    repair_layers_free(&rs);
+  }
+  q->rep.seconds[0] = qcal_now() - t0;
   if (!st && calibrate)
     st = calibrate_points(cfg, q, imgs);
+  if (!st && (cfg->repair & ~(1u << QCAL_REPAIR_CLE) || nheld))
+    st = run_repairs(cfg, q, imgs, held, nheld, ref);
+  for (int i = 0; ref && i < nheld * g->noutputs; i++)
+    free(ref[i]);
+  free(ref);
+  for (int i = 0; held && i < nheld; i++)
+    qcal_tensor_free(&held[i]);
+  free(held);
   if (!st && imgs) { /* kept for qcal_quantize_check */
     q->probe = imgs[0];
     memset(&imgs[0], 0, sizeof imgs[0]);
@@ -311,9 +404,12 @@ qcal_status qcal_quantize_write_json(const qcal_quantized *q, const qcal_quantiz
       json_object_new_string(cfg->weights_per_tensor ? "per-tensor" : "per-channel"));
   json_object_object_add(root, "placement",
                          json_object_new_string(qcal_placement_names[cfg->placement]));
-  float qmax = (float)((1 << (cfg->bits - 1)) - 1);
+  if (cfg->wbits && cfg->wbits != cfg->bits)
+    json_object_object_add(root, "weight_bits", json_object_new_int(cfg->wbits));
+  json_object_object_add(root, "repair", qcal_repair_report_json(&q->rep));
   for (int k = 0; k < q->npts; k++) {
     const qcal_quant_point *p = &q->pts[k];
+    const float qmax = qcal_qformat_qmax(p->weight ? repair_wfmt(cfg) : repair_afmt(cfg));
     char name[1100];
     const char *nm = qcal_onnx_value_name(q->g, p->value, name, sizeof name);
     json_object_object_add(list, nm,
@@ -355,13 +451,13 @@ qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg,
   float **sim = calloc((size_t)g->noutputs + 1, sizeof *sim);
   float **got = calloc((size_t)g->noutputs + 1, sizeof *got);
   qcal_status st = fq && sim && got ? QCAL_OK : oom();
-  const qcal_qformat fmt = {cfg->bits, false, false};
   nfq = 0;
   for (int k = 0; !st && k < q->npts; k++) {
     const qcal_quant_point *p = &q->pts[k];
     for (int j = 0; j < p->nreaders; j++)
       fq[nfq++] = (qcal_graph_fq){p->reader_node[j], p->reader_slot[j],
-                                  p->nscale > 1 ? p->axis : QCAL_PER_TENSOR, p->amax, fmt};
+                                  p->nscale > 1 ? p->axis : QCAL_PER_TENSOR, p->amax,
+                                  p->weight ? repair_wfmt(cfg) : repair_afmt(cfg)};
   }
   const void *in[1] = {q->probe.data};
   if (!st)
@@ -412,5 +508,6 @@ void qcal_quantized_free(qcal_quantized *q) {
   free(q->pts);
   qcal_graph_free(q->g);
   qcal_tensor_free(&q->probe);
+  qcal_repair_report_free(&q->rep);
   memset(q, 0, sizeof *q);
 }

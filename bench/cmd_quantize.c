@@ -14,8 +14,9 @@
 
 typedef struct {
   const char *model_unused, *images, *method, *weights, *placement, *out, *trt_cache, *json;
-  double percentile;
-  int bits, calib, threads;
+  const char *repair, *ada_dump;
+  double percentile, target_db;
+  int bits, wbits, calib, threads, ada_iters;
   qcal_preproc_opts pre;
 } quantize_cli;
 
@@ -33,6 +34,20 @@ static const qcal_opt opts[] = {
     {"placement", "P", "trt (weighted layers + residual Add, Concat, pooling, SE Mul) or weighted",
      O(placement), OPT_CHOICE, 0, 0, qcal_placement_names},
     {"bits", "N", "bit width (ONNX int8: 8)", O(bits), OPT_INT, 2, 16, NULL},
+    {"weight-bits", "N", "weights on the narrow N-bit grid, held in int8 (default: --bits)",
+     O(wbits), OPT_INT, 2, 8, NULL},
+    {"repair", "LIST",
+     "repairs, in this order: cle (cross-layer equalization), bias (high-bias "
+     "absorption, then bias correction), adaround (learned rounding); docs/repair.md",
+     O(repair), OPT_STRING, 0, 0, NULL},
+    {"target-db", "D",
+     "keep the fewest layers in float so the worst output reaches D dB SQNR on "
+     "held-out photos (with --calib 0, half the photos calibrate and half are held out)",
+     O(target_db), OPT_DOUBLE, 1, 200, NULL},
+    {"adaround-iters", "N", "AdaRound: Adam steps per layer", O(ada_iters), OPT_INT, 1, 1000000,
+     NULL},
+    {"adaround-dump", "FILE", "AdaRound: write each layer's problem and answer (test oracle)",
+     O(ada_dump), OPT_STRING, 0, 0, NULL},
     {"calib", "N", "calibrate on N photos (0: all; the same split as sweep --calib N)", O(calib),
      OPT_INT, 0, 100000, NULL},
     {"threads", "N", "threads (0: all cores)", O(threads), OPT_INT, 0, 1024, NULL},
@@ -88,6 +103,8 @@ int qcal_cmd_quantize(int argc, char **argv) {
                     .placement = "trt",
                     .percentile = 99.99,
                     .bits = 8,
+                    .target_db = NAN,
+                    .ada_iters = QCAL_ADAROUND_OPTS_DEFAULT.iters,
                     .pre = {.scale = NAN, .offset = NAN}};
   const char *pos[1];
   int npos, r = qcal_opts_parse(&info, &c, argc, argv, pos, 1, &npos);
@@ -103,6 +120,12 @@ int qcal_cmd_quantize(int argc, char **argv) {
   if (none && (c.trt_cache || c.json))
     return qcal_die("quantize: --method none writes the float model; it has no scales for "
                     "--trt-cache or --json");
+  unsigned repair = 0;
+  if (c.repair && qcal_repair_parse(c.repair, &repair))
+    return qcal_die_status(QCAL_EINVAL);
+  if (none && ((repair & ~(1u << QCAL_REPAIR_CLE)) || !isnan(c.target_db)))
+    return qcal_die("quantize: --method none writes the float model: of the repairs only cle "
+                    "applies to it (bias, adaround and --target-db need calibration)");
   const char *ins[2] = {pos[0], c.images};
   if (qcal_check_outputs("quantize", c.out, c.json, ins, c.images ? 2 : 1) ||
       (c.trt_cache && qcal_check_outputs("quantize", c.trt_cache, NULL, ins, c.images ? 2 : 1)))
@@ -115,7 +138,13 @@ int qcal_cmd_quantize(int argc, char **argv) {
                            .bits = c.bits,
                            .calib = c.calib,
                            .threads = c.threads,
-                           .pre = c.pre};
+                           .pre = c.pre,
+                           .wbits = c.wbits,
+                           .repair = repair,
+                           .target_db = c.target_db,
+                           .ada = QCAL_ADAROUND_OPTS_DEFAULT,
+                           .adaround_dump = c.ada_dump};
+  cfg.ada.iters = c.ada_iters;
   for (int k = 0; k < QCAL_PLACE_COUNT; k++)
     if (!strcmp(c.placement, qcal_placement_names[k]))
       cfg.placement = (qcal_placement)k;
@@ -152,17 +181,22 @@ int qcal_cmd_quantize(int argc, char **argv) {
     q.pts[k].weight ? weights++ : acts++;
   char shown[1200];
   if (none) {
-    printf("wrote %s: the float model (opset %d)\n", qcal_escape_text(c.out, shown, sizeof shown),
-           q.g->opset < 13 ? 13 : q.g->opset);
+    printf("wrote %s: the float model (opset %d)%s\n", qcal_escape_text(c.out, shown, sizeof shown),
+           q.g->opset < 13 ? 13 : q.g->opset, repair ? ", equalized" : "");
+    qcal_repair_report_print(&q.rep, stdout);
   } else {
     char agree[48] = "exactly";
     if (!isinf(check_db))
       snprintf(agree, sizeof agree, "at %.1f dB", check_db);
-    printf("wrote %s: %d activation and %d weight Q/DQ pairs (%s, weights %s, placement %s), "
-           "calibrated on %d photos in %.1f s; run as written, it reproduces the fake-quant "
+    printf("wrote %s: %d activation and %d weight Q/DQ pairs (%s, weights %s, %d-bit, placement "
+           "%s), calibrated on %d photos in %.1f s; run as written, it reproduces the fake-quant "
            "simulation of the same points %s (first photo)\n",
            qcal_escape_text(c.out, shown, sizeof shown), acts, weights, c.method, c.weights,
-           c.placement, q.ncalib, q.t_load + q.t_forward + q.t_calib, agree);
+           c.wbits ? c.wbits : c.bits, c.placement, q.ncalib,
+           q.t_load + q.t_forward + q.t_calib + q.rep.seconds[0] + q.rep.seconds[1] +
+               q.rep.seconds[2] + q.rep.seconds[3],
+           agree);
+    qcal_repair_report_print(&q.rep, stdout);
   }
   qcal_quantized_free(&q);
   return QCAL_EXIT_OK;

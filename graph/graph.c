@@ -9,7 +9,8 @@
 #include "qcal_config.h"
 
 const qcal_op_info qcal_op_infos[QCAL_GOP_COUNT] = {
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, \
+                bwd)                                                                               \
   [QCAL_GOP_##id] = {name, min_in, max_in, min_out, max_out, flags, wslot, waxis},
 #include "graph/ops.inc"
 #undef QCAL_OP
@@ -144,6 +145,18 @@ static void attr_free(qcal_attr *a) {
   free(a->ints);
   free(a->floats);
   free(a->s);
+}
+
+void qcal_node_clear_attrs(qcal_node *n) {
+  for (int a = 0; a < n->nattr; a++)
+    attr_free(&n->attr[a]);
+  free(n->attr);
+  n->attr = NULL;
+  n->nattr = 0;
+}
+
+void qcal_graph_const_changed(qcal_graph *g, int v) {
+  g->values[v].data_gen = ++g->fq_gen ? g->fq_gen : ++g->fq_gen; /* never 0 */
 }
 
 bool qcal_conv_depthwise(const qcal_graph *g, const qcal_node *n) {

@@ -63,6 +63,8 @@ void qcal_graph_relocate(qcal_graph *g);
 qcal_status qcal_node_error(qcal_graph *g, const qcal_node *n, qcal_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Drop every attribute of n. */
+void qcal_node_clear_attrs(qcal_node *n);
 /* Set an output's dtype and shape (checks the element count fits). */
 qcal_status qcal_set_out(qcal_graph *g, const qcal_node *n, int i, qcal_dtype dt, int ndim,
                          const int64_t *shape);

@@ -34,7 +34,8 @@ size_t qcal_dtype_size(qcal_dtype t);
 const char *qcal_dtype_name(qcal_dtype t);
 
 typedef enum qcal_graph_op {
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, \
+                bwd)                                                                               \
   QCAL_GOP_##id,
 #include "graph/ops.inc"
 #undef QCAL_OP
@@ -138,6 +139,14 @@ typedef struct qcal_node {
   qcal_node_exec x;
 } qcal_node;
 
+/* What cross-layer equalization did (graph/pass_cle.c). */
+typedef struct qcal_cle_report {
+  int pairs;        /* layer pairs equalized */
+  int iterations;   /* sweeps over all pairs until no scale moved */
+  int clips;        /* Clip(0, hi) split into Relu and a per-channel Min */
+  double max_scale; /* the largest factor applied to a channel (>= 1, either way) */
+} qcal_cle_report;
+
 typedef struct qcal_graph {
   char *path;     /* the model file, for messages */
   char name_mark; /* an importer's mark before the suffixes of values it derives
@@ -160,6 +169,7 @@ typedef struct qcal_graph {
   void *plan;                      /* execution buffers (graph/exec.c) */
   void *fq;                        /* fake quantization while running (graph/fakequant.c) */
   unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */
+  qcal_cle_report cle;
 } qcal_graph;
 
 /* ---- building (importers, tests) */
@@ -212,6 +222,9 @@ typedef struct qcal_graph_opts {
   bool reference_conv; /* Conv through graph/conv_ref.c (im2col + BLAS): the same bits on
                           every x86 ISA, for analysis that must reproduce (implies
                           plain_values); QCAL_CONV_REF=1 sets it too */
+  bool repair_params;  /* every Conv/Gemm gets its own weight and bias constants (a zero bias
+                          where none): what the repairs of docs/repair.md change */
+  bool equalize;       /* cross-layer equalization (implies repair_params) */
 } qcal_graph_opts;
 
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
@@ -290,6 +303,28 @@ typedef struct qcal_qpoint {
 /* Every quantization point of a prepared graph, in node order; optional
  * points only when with_optional. *pts is malloc'ed. */
 qcal_status qcal_graph_qpoints(const qcal_graph *g, bool with_optional, qcal_qpoint **pts, int *n);
+
+/* ---- repair (docs/repair.md) */
+/* Two convolutions joined by a positively homogeneous activation, whose
+ * channels can be rescaled against each other: a's output channel c is
+ * b's input channel c and nothing else reads what lies between. */
+typedef enum qcal_pair_kind {
+  QCAL_PAIR_IDENTITY, /* a feeds b directly */
+  QCAL_PAIR_RELU,     /* Relu, LeakyRelu or Clip(0, inf) */
+  QCAL_PAIR_PRELU,    /* PRelu with a per-channel or scalar slope */
+  QCAL_PAIR_CLIP,     /* Clip(0, hi): equalization splits it */
+  QCAL_PAIR_RELU_MIN  /* Relu then Min(., per-channel bound): a split Clip */
+} qcal_pair_kind;
+typedef struct qcal_layer_pair {
+  int a, act, min, b; /* node indices (act, min: -1 when absent) */
+  qcal_pair_kind kind;
+} qcal_layer_pair;
+/* The pairs of a linked graph (after preparation, before fusion), *pairs
+ * malloc'ed. Indices hold until the node array changes. */
+qcal_status qcal_graph_layer_pairs(qcal_graph *g, qcal_layer_pair **pairs, int *n);
+/* A constant's elements were changed in place after preparation: converted
+ * copies that the engine keeps (packed weights) are made again. */
+void qcal_graph_const_changed(qcal_graph *g, int v);
 
 /* ---- importers */
 /* An ONNX ModelProto (.onnx); external data files are read from beside it. */

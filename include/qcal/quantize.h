@@ -11,6 +11,7 @@
 
 #include "qcal/datasets.h"
 #include "qcal/graph.h"
+#include "qcal/repair.h"
 
 /* Where Q/DQ pairs go, one line per placement: QCAL_PLACEMENT(id, name, optional points, help) */
 #define QCAL_PLACEMENTS(X)                                                                         \
@@ -31,11 +32,16 @@ typedef struct qcal_quantize_cfg {
   const char *method; /* none (float model), max, entropy, mse, percentile */
   double percentile;  /* with percentile */
   bool weights_per_tensor;
-  int bits;  /* 8: ONNX int8 */
+  int bits;  /* activations; 8: ONNX int8 */
+  int wbits; /* weights (0: bits); below 8 on the narrow grid of that width, held in int8 */
   int calib; /* photos to calibrate on (0: all); the interleaved split sweep uses */
   qcal_placement placement;
   int threads;
   qcal_preproc_opts pre;
+  unsigned repair;  /* 1 << qcal_repair_id (docs/repair.md) */
+  double target_db; /* mixed precision: NaN for none */
+  qcal_adaround_opts ada;
+  const char *adaround_dump; /* test hook: each AdaRound layer's problem and answer */
 } qcal_quantize_cfg;
 
 /* One Q/DQ pair: a value, the nodes reading it through the pair, and its
@@ -58,6 +64,7 @@ typedef struct qcal_quantized {
   qcal_quant_point *pts;
   int npts;
   double t_load, t_forward, t_calib;
+  qcal_repair_report rep;
   qcal_tensor probe; /* the first calibration photo, preprocessed: the check's input */
 } qcal_quantized;
 
