@@ -8,7 +8,11 @@
  * with beta annealed linearly from beta_hi to beta_lo; the weight then
  * rounds up where V >= 0. The reconstruction term is exact over every
  * calibration position through the Gram matrix H = X^T X of the layer's
- * (quantized) input: sum_p |dW x_p|^2 = tr(dW H dW^T). */
+ * (quantized) input: sum_p |dW x_p|^2 = tr(dW H dW^T). Both sides read the
+ * same input, so the loss starts at zero: dW is computed from the change
+ * of h since the start (plus any clipping), never as a difference of two
+ * nearly equal weights, whose rounding noise Adam would scale up to whole
+ * steps during the warm-up. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -42,16 +46,26 @@ static void times_gram(const float *D, int64_t O, int64_t Kg, int64_t groups, co
   }
 }
 
-static double recon(const float *w, const float *wq, float *D, float *G, int64_t O, int64_t Kg,
-                    int64_t groups, const float *H, double P) {
+static double recon_d(const float *D, float *G, int64_t O, int64_t Kg, int64_t groups,
+                      const float *H, double P) {
   const size_t n = (size_t)(O * Kg);
-  for (size_t i = 0; i < n; i++)
-    D[i] = wq[i] - w[i];
   times_gram(D, O, Kg, groups, H, G);
   double acc = 0;
   for (size_t i = 0; i < n; i++)
     acc += (double)D[i] * G[i];
   return acc / P;
+}
+
+static double recon(const float *w, const float *wq, float *D, float *G, int64_t O, int64_t Kg,
+                    int64_t groups, const float *H, double P) {
+  for (size_t i = 0; i < (size_t)(O * Kg); i++)
+    D[i] = wq[i] - w[i];
+  return recon_d(D, G, O, Kg, groups, H, P);
+}
+
+static float soft_h(float v) {
+  const float sg = 1.0f / (1.0f + expf(-v));
+  return fminf(1.0f, fmaxf(0.0f, sg * (ZETA - GAMMA) + GAMMA));
 }
 
 qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups, const float *H,
@@ -64,9 +78,11 @@ qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups,
   float *fl = malloc(n * sizeof *fl), *V = malloc(n * sizeof *V), *m = calloc(n, sizeof *m);
   float *v = calloc(n, sizeof *v), *wq = malloc(n * sizeof *wq), *D = malloc(n * sizeof *D);
   float *G = malloc(n * sizeof *G), *sc = malloc((size_t)O * sizeof *sc);
-  float *sd = malloc((size_t)O * sizeof *sd);
-  if (!fl || !V || !m || !v || !wq || !D || !G || !sc || !sd) {
+  float *sd = malloc((size_t)O * sizeof *sd), *q0 = malloc(n * sizeof *q0);
+  float *c0 = malloc(n * sizeof *c0);
+  if (!fl || !V || !m || !v || !wq || !D || !G || !sc || !sd || !q0 || !c0) {
     free(fl), free(V), free(m), free(v), free(wq), free(D), free(G), free(sc), free(sd);
+    free(q0), free(c0);
     return qcal_error(QCAL_ENOMEM, "out of memory");
   }
   const float qmin = qcal_qformat_qmin(f), qmax = qcal_qformat_qmax(f);
@@ -80,6 +96,8 @@ qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups,
     fl[i] = floorf(ws);
     const float rest = ws - fl[i];
     V[i] = -logf((ZETA - GAMMA) / (rest - GAMMA) - 1.0f);
+    q0[i] = fminf(qmax, fmaxf(qmin, fl[i] + soft_h(V[i]))); /* the start, on the grid's scale */
+    c0[i] = fminf(qmax, fmaxf(qmin, ws)) - ws;               /* clipping: 0 inside the grid */
     wq[i] = qcal_fake_quant_one(w[i], sc[o], sd[o], qmin, qmax); /* nearest */
   }
   *loss_nearest = recon(w, wq, D, G, O, Kg, groups, H, P);
@@ -92,14 +110,12 @@ qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups,
     const float rel = T > warm ? (float)(t - warm) / (float)(T - warm) : 1.0f;
     const float beta =
         !reg_on ? opt->beta_hi : opt->beta_lo + (opt->beta_hi - opt->beta_lo) * fmaxf(0, 1 - rel);
-    for (size_t i = 0; i < n; i++) { /* the soft-rounded weight */
+    for (size_t i = 0; i < n; i++) { /* the soft-rounded weight's distance from w */
       const int64_t o = (int64_t)(i / (size_t)Kg);
-      const float sg = 1.0f / (1.0f + expf(-V[i]));
-      const float h = fminf(1.0f, fmaxf(0.0f, sg * (ZETA - GAMMA) + GAMMA));
-      const float qs = fminf(qmax, fmaxf(qmin, fl[i] + h));
-      wq[i] = qs / sd[o];
+      const float qs = fminf(qmax, fmaxf(qmin, fl[i] + soft_h(V[i])));
+      D[i] = ((qs - q0[i]) + c0[i]) / sd[o];
     }
-    const double rc = recon(w, wq, D, G, O, Kg, groups, H, P);
+    const double rc = recon_d(D, G, O, Kg, groups, H, P);
     double reg = 0;
     b1t *= b1, b2t *= b2;
     for (size_t i = 0; i < n; i++) {
@@ -136,6 +152,7 @@ qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups,
   *flipped = fl_n;
   *loss_final = recon(w, out, D, G, O, Kg, groups, H, P);
   free(fl), free(V), free(m), free(v), free(wq), free(D), free(G), free(sc), free(sd);
+  free(q0), free(c0);
   return QCAL_OK;
 }
 

@@ -1,0 +1,380 @@
+"""PTQ repair (`qcal quantize --repair`, docs/repair.md) against independent
+arithmetic:
+
+- cross-layer equalization: a seeded PyTorch network (conv -> ReLU ->
+  depthwise -> ReLU6 -> pointwise -> PReLU -> grouped conv -> ReLU -> conv,
+  BatchNorm after each, channel ranges spread over orders of magnitude) is
+  exported to ONNX; `--method none --repair cle` writes it equalized. Its
+  weights equal a NumPy implementation of Nagel et al. 2019's equations
+  (BatchNorm folded, s = sqrt(r1 / r2) per channel, repeated to
+  convergence), and ONNX Runtime runs both files to the same outputs
+  (>= 100 dB); a model with no pair says so and still writes;
+- bias correction: on a one-convolution model, the corrected bias in the
+  written file equals b - mean(W_q * Q(x) - W * x) over the calibration
+  photos, computed in NumPy from the photos and the --json scales;
+- AdaRound: each layer's problem (weights, Gram matrix, scales) as qcal
+  solved it, solved again by a PyTorch implementation (BRECQ's rectified
+  sigmoid, regulariser and annealing, Adam): the same loss curve within
+  tolerance, and qcal's final reconstruction error the same or better;
+- mixed precision: `--target-db 30` on facemesh reaches 30 dB in ONNX
+  Runtime on the held-out photos with >= 75% of the weights in int8;
+- bad input: an unknown repair, --target-db out of range, repairs with
+  --method none: exit 2 with one line.
+usage: check_repair.py QCAL SOURCE_ROOT"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_zoo  # noqa: E402
+
+qcal, root = sys.argv[1], sys.argv[2]
+models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
+                        capture_output=True, text=True).stdout.strip()
+images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
+                                     capture_output=True, text=True).stdout.strip(), "images")
+peers = onnx_zoo.peers(root)
+fails = 0
+
+
+def check(ok, what):
+    global fails
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    fails += not ok
+
+
+def run(*args):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True)
+
+
+def ort(model, x, prefix):
+    outs, _ = onnx_zoo.ort_run(root, peers, model, x, prefix)
+    return [o.astype(np.float64) for o in outs]
+
+
+def make_net(path):
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(7)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.Conv2d(16, 24, 1), nn.BatchNorm2d(24), nn.PReLU(24),
+        nn.Conv2d(24, 24, 3, padding=1, groups=4), nn.BatchNorm2d(24), nn.ReLU(),
+        nn.Conv2d(24, 8, 1))
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.BatchNorm2d):  # channel ranges over three decades
+                c = m.num_features
+                m.weight.copy_(10 ** (torch.rand(c, generator=g) * 3 - 1.5))
+                m.bias.copy_(torch.randn(c, generator=g) * 0.5)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+            if isinstance(m, nn.PReLU):
+                m.weight.copy_(torch.rand(24, generator=g) * 0.3)
+    net.eval()
+    torch.onnx.export(net, torch.zeros(1, 3, 32, 32), path, opset_version=13,
+                      input_names=["x"], output_names=["y"])
+    return net
+
+
+def folded(net):
+    """(weight, bias) of each conv with its BatchNorm folded, in NumPy."""
+    import torch.nn as nn
+    mods = list(net)
+    out = []
+    for i, m in enumerate(mods):
+        if not isinstance(m, nn.Conv2d):
+            continue
+        w = m.weight.detach().numpy().astype(np.float64)
+        b = m.bias.detach().numpy().astype(np.float64)
+        if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+            bn = mods[i + 1]
+            s = bn.weight.detach().numpy() / np.sqrt(bn.running_var.numpy() + bn.eps)
+            w = w * s[:, None, None, None]
+            b = (b - bn.running_mean.numpy()) * s + bn.bias.detach().numpy()
+        out.append([w, b, m.groups])
+    return out
+
+
+def cle_numpy(layers):
+    """Nagel et al. 2019, eq. (8)-(11): every consecutive pair, to convergence."""
+    for _ in range(5000):
+        worst = 0.0
+        for (w1, b1, _), (w2, _, g2) in zip(layers, layers[1:]):
+            C = w1.shape[0]
+            ig = w2.shape[1]
+            og = w2.shape[0] // (C // ig)
+            r1 = np.abs(w1).reshape(C, -1).max(1)
+            r2 = np.array([np.abs(w2[(c // ig) * og:(c // ig + 1) * og, c % ig]).max()
+                           for c in range(C)])
+            s = np.sqrt(r1 / r2)
+            w1 /= s[:, None, None, None]
+            b1 /= s
+            for c in range(C):
+                w2[(c // ig) * og:(c // ig + 1) * og, c % ig] *= s[c]
+            worst = max(worst, float(np.abs(np.log(s)).max()))
+        if worst < 1e-6:
+            break
+    return layers
+
+
+def conv_weights(path):
+    """Each Conv's float weight and bias (through a weight's Q/DQ pair)."""
+    m = onnx.load(path)
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    prod = {o: n for n in m.graph.node for o in n.output}
+
+    def const(v):
+        while v not in init and v in prod and prod[v].op_type in ("QuantizeLinear",
+                                                                  "DequantizeLinear"):
+            v = prod[v].input[0]
+        return init[v]
+    return [(const(n.input[1]), const(n.input[2]) if len(n.input) > 2 else None)
+            for n in m.graph.node if n.op_type == "Conv"]
+
+
+def check_cle(tmp):
+    src = os.path.join(tmp, "pairs.onnx")
+    net = make_net(src)
+    out = os.path.join(tmp, "cle.onnx")
+    r = run(qcal, "quantize", src, "--method", "none", "--repair", "cle", "-o", out)
+    check(r.returncode == 0 and "4 layer pairs equalized" in r.stdout,
+          f"cle: 4 pairs equalized ({(r.stdout + r.stderr).strip()[-300:]})")
+    if r.returncode:
+        return
+    want = cle_numpy(folded(net))
+    got = conv_weights(out)
+    worst = 0.0
+    for (w, b, _), (gw, gb) in zip(want, got):
+        worst = max(worst, np.abs(gw - w).max() / np.abs(w).max(),
+                    np.abs(gb - b).max() / max(np.abs(b).max(), 1e-12))
+    check(len(got) == len(want) and worst < 1e-4,
+          f"cle: weights and biases equal NumPy's equalization (largest relative difference "
+          f"{worst:.2e})")
+    ranges = [np.abs(gw).reshape(gw.shape[0], -1).max(1) for gw, _ in got]
+    spread0 = max(np.abs(w).reshape(w.shape[0], -1).max(1).ptp() for w, _, _ in folded(net))
+    check(max(r.max() / r.min() for r in ranges[:4]) < max(
+        np.abs(w).reshape(w.shape[0], -1).max(1).max() / np.abs(w).reshape(w.shape[0], -1).max(1).min()
+        for w, _, _ in folded(net)[:4]) and spread0 > 0,
+          "cle: the widest per-channel range ratio of the equalized layers shrank")
+    x = os.path.join(tmp, "x.npy")
+    run(qcal, "infer", src, "--image", os.path.join(images, "astronaut.png"), "--save-input", x,
+        "-o", os.path.join(tmp, "f.npz"))
+    a, b = ort(src, x, os.path.join(tmp, "a")), ort(out, x, os.path.join(tmp, "b"))
+    db = min(onnx_zoo.sqnr_db(p, q) for p, q in zip(a, b))
+    check(db >= 100, f"cle: ONNX Runtime gives the equalized model the original's outputs "
+          f"({db:.1f} dB >= 100)")
+    # no pair: said, not an error
+    import torch
+    one = os.path.join(tmp, "one.onnx")
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 16, 16), one, opset_version=13)
+    r = run(qcal, "quantize", one, "--images", images, "--calib", "2", "--repair", "cle", "-o",
+            os.path.join(tmp, "one_q.onnx"))
+    check(r.returncode == 0 and "no pair of layers can be equalized" in r.stdout,
+          f"cle on a model without pairs: said, exit 0 ({(r.stdout + r.stderr).strip()[-160:]})")
+
+
+def check_bias(tmp):
+    import torch
+    torch.manual_seed(5)
+    conv = torch.nn.Conv2d(3, 6, 3, stride=2, padding=1)
+    src = os.path.join(tmp, "conv.onnx")
+    torch.onnx.export(conv, torch.zeros(1, 3, 24, 24), src, opset_version=13, input_names=["x"])
+    out, js = os.path.join(tmp, "bias.onnx"), os.path.join(tmp, "bias.json")
+    r = run(qcal, "quantize", src, "--images", images, "--method", "max", "--weight-bits", "4",
+            "--repair", "bias", "-o", out, "--json", js)
+    check(r.returncode == 0, f"bias: quantize --repair bias runs ({r.stderr.strip()[-200:]})")
+    if r.returncode:
+        return
+    scales = json.load(open(js))["tensors"]
+    w = conv.weight.detach().numpy().astype(np.float32)
+    b = conv.bias.detach().numpy().astype(np.float64)
+    wamax = np.array([e["amax"] for n, e in scales.items() if e["kind"] == "weight"][0],
+                     dtype=np.float32).reshape(-1)
+    xamax = np.float32([e["amax"] for n, e in scales.items() if e["kind"] == "activation"][0]
+                       if np.ndim([e["amax"] for n, e in scales.items()
+                                   if e["kind"] == "activation"][0]) == 0
+                       else [e["amax"] for n, e in scales.items()
+                             if e["kind"] == "activation"][0][0])
+
+    def fq(v, amax, q):
+        s = np.float32(q) / amax
+        return (np.rint(np.clip(v * s, -q, q)) / s).astype(np.float32)
+
+    wq = fq(w, wamax[:, None, None, None], 7)
+    err = np.zeros(6)
+    npos = 0
+    for n in sorted(os.listdir(images)):
+        x = os.path.join(tmp, "bx.npy")
+        if run(qcal, "infer", src, "--image", os.path.join(images, n), "--save-input", x,
+               "-o", os.path.join(tmp, "f.npz")).returncode:
+            continue
+        xi = np.load(x).astype(np.float32)
+        xq = fq(xi, xamax, 127)
+        with torch.no_grad():
+            yq = torch.nn.functional.conv2d(torch.from_numpy(xq).double(),
+                                            torch.from_numpy(wq).double(), stride=2, padding=1)
+            y = torch.nn.functional.conv2d(torch.from_numpy(xi).double(),
+                                           torch.from_numpy(w).double(), stride=2, padding=1)
+        d = (yq - y).numpy()
+        err += d.sum(axis=(0, 2, 3))
+        npos += d.shape[0] * d.shape[2] * d.shape[3]
+    want = b - err / npos
+    got = conv_weights(out)[0][1].astype(np.float64)
+    diff = np.abs(got - want).max()
+    check(diff < 1e-4 * max(1.0, np.abs(want).max()) and np.abs(err / npos).max() > 1e-4,
+          f"bias: corrected bias = b - mean quantization error of the output over the "
+          f"{len(os.listdir(images))} photos (NumPy/torch float64; largest difference {diff:.2e}, "
+          f"largest correction {np.abs(err / npos).max():.3e})")
+
+
+def adaround_torch(w, H, P, amax, bits, iters, groups, lr=0.01, lam=0.01, b_hi=20, b_lo=2,
+                   warm=0.2):
+    import torch
+    t = torch.float64
+    W = torch.tensor(w, dtype=t)
+    Hm = torch.tensor(H, dtype=t).reshape(groups, w.shape[1], w.shape[1])
+    q = 2 ** (bits - 1) - 1
+    s = (q / torch.tensor(amax, dtype=t).reshape(-1, 1).to(torch.float32)).to(t)
+    fl = torch.floor(W * s)
+    rest = W * s - fl
+    V = (-torch.log(1.2 / (rest + 0.1) - 1)).clone().requires_grad_(True)
+    with torch.no_grad():  # qcal's dW: the change of h since the start, plus clipping
+        q0 = torch.clamp(fl + torch.clamp(torch.sigmoid(V) * 1.2 - 0.1, 0, 1), -q, q)
+        c0 = torch.clamp(W * s, -q, q) - W * s
+    opt = torch.optim.Adam([V], lr=lr)
+    og = w.shape[0] // groups
+    curve = []
+
+    def rec_d(D):
+        D = D.reshape(groups, og, -1)
+        return torch.einsum("gok,gkl,gol->", D, Hm, D) / P
+
+    def rec(Wq):
+        return rec_d(Wq - W)
+
+    warm_t = int(warm * iters)
+    for it in range(iters):
+        h = torch.clamp(torch.sigmoid(V) * 1.2 - 0.1, 0, 1)
+        loss = rec_d((torch.clamp(fl + h, -q, q) - q0 + c0) / s)
+        if it >= warm_t:
+            rel = (it - warm_t) / (iters - warm_t)
+            beta = b_lo + (b_hi - b_lo) * max(0.0, 1 - rel)
+            loss = loss + lam * (1 - (2 * h - 1).abs().pow(beta)).sum()
+        curve.append(float(loss))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        Wq = torch.clamp(fl + (V >= 0).to(t), -q, q) / s
+        return np.array(curve), float(rec(Wq))
+
+
+def check_adaround(tmp):
+    src = os.path.join(tmp, "pairs.onnx")
+    dump = os.path.join(tmp, "ada.bin")
+    iters = 1000
+    r = run(qcal, "quantize", src, "--images", images, "--calib", "6", "--weight-bits", "4",
+            "--repair", "adaround", "--adaround-iters", iters, "--adaround-dump", dump, "-o",
+            os.path.join(tmp, "ada.onnx"))
+    check(r.returncode == 0 and "adaround: 5 layers" in r.stdout,
+          f"adaround: 5 layers at 4 bits ({(r.stdout + r.stderr).strip()[-300:]})")
+    if r.returncode:
+        return
+    buf = open(dump, "rb").read()
+    off = 0
+    for layer in range(5):
+        O, Kg, groups, P, nscale = np.frombuffer(buf, np.int64, 5, off)
+        off += 40
+
+        def take(n):
+            nonlocal off
+            a = np.frombuffer(buf, np.float32, int(n), off)
+            off += 4 * int(n)
+            return a
+
+        w = take(O * Kg).reshape(O, Kg)
+        H = take(groups * Kg * Kg)
+        amax = take(nscale)
+        curve = take(iters)
+        out = take(O * Kg).reshape(O, Kg)
+        tc, tfinal = adaround_torch(w.astype(np.float64), H.astype(np.float64), float(P),
+                                    np.broadcast_to(amax, (O,)).copy(), 4, iters, int(groups))
+        rel = np.abs(curve - tc) / np.maximum(np.abs(tc), 1e-3 * np.abs(tc).max())
+        q = 7
+        s = (np.float32(q) / np.broadcast_to(amax, (O,))).astype(np.float32)[:, None]
+        Hm = H.astype(np.float64).reshape(groups, Kg, Kg)
+        D = (out.astype(np.float64) - w).reshape(groups, O // groups, Kg)
+        cfinal = float(np.einsum("gok,gkl,gol->", D, Hm, D) / P)
+        Dn = ((np.rint(np.clip(w * s, -q, q)) / s).astype(np.float64) - w).reshape(groups, -1, Kg)
+        nearest = float(np.einsum("gok,gkl,gol->", Dn, Hm, Dn) / P)
+        # single weights flip a few steps apart while beta anneals: the curves meet again
+        area = float(np.abs(curve - tc).sum() / np.abs(tc).sum())
+        check(np.median(rel) < 1e-2 and area < 3e-2,
+              f"adaround layer {layer} ({O}x{Kg}, {groups} groups): loss curve = PyTorch's "
+              f"(relative difference: median {np.median(rel):.1e}, over the whole curve "
+              f"{area:.1e}, largest {rel.max():.1e})")
+        check(cfinal <= tfinal * 1.01 + 1e-9 and cfinal <= nearest * (1 + 1e-6),
+              f"adaround layer {layer}: reconstruction error {cfinal:.4g} vs PyTorch "
+              f"{tfinal:.4g}, nearest {nearest:.4g}")
+
+
+def check_mixed(tmp):
+    src = os.path.join(models, "facemesh.json")
+    out, js = os.path.join(tmp, "mp.onnx"), os.path.join(tmp, "mp.json")
+    r = run(qcal, "quantize", src, "--images", images, "--calib", "8", "--target-db", "30", "-o",
+            out, "--json", js)
+    check(r.returncode == 0, f"target-db: runs ({r.stderr.strip()[-200:]})")
+    if r.returncode:
+        return
+    mp = json.load(open(js))["repair"]["mixed_precision"]
+    f32 = os.path.join(tmp, "fm32.onnx")
+    run(qcal, "quantize", src, "--method", "none", "-o", f32)
+    names = sorted(os.listdir(images))
+    sig, err = None, None
+    for k, n in enumerate(names[1::2]):  # the held-out half of --calib 8
+        x = os.path.join(tmp, "mx.npy")
+        run(qcal, "infer", src, "--image", os.path.join(images, n), "--save-input", x, "-o",
+            os.path.join(tmp, "f.npz"))
+        a, b = ort(f32, x, os.path.join(tmp, "ma")), ort(out, x, os.path.join(tmp, "mb"))
+        s = [float((p ** 2).sum()) for p in a]
+        e = [float(((p - q) ** 2).sum()) for p, q in zip(a, b)]
+        sig = s if sig is None else [u + v for u, v in zip(sig, s)]
+        err = e if err is None else [u + v for u, v in zip(err, e)]
+    db = min(10 * np.log10(s / e) if e else float("inf") for s, e in zip(sig, err))
+    check(db >= 30 and mp["weight_fraction_int8"] >= 0.75,
+          f"target-db 30 on facemesh: ONNX Runtime {db:.1f} dB on the held-out photos (qcal "
+          f"{mp['reached_db']:.1f}), {100 * mp['weight_fraction_int8']:.1f}% of the weights int8, "
+          f"{len(mp['kept_float'])} units float")
+
+
+def check_bad(tmp):
+    src = os.path.join(tmp, "pairs.onnx")
+    out = os.path.join(tmp, "bad.onnx")
+    cases = [(["--images", images, "--repair", "cle,nope"], "unknown repair 'nope'"),
+             (["--images", images, "--target-db", "500"], "--target-db"),
+             (["--method", "none", "--repair", "bias"], "only cle"),
+             (["--images", images, "--weight-bits", "9"], "--weight-bits")]
+    for args, needle in cases:
+        r = run(qcal, "quantize", src, *args, "-o", out)
+        check(r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1
+              and not os.path.exists(out), f"bad input {args[-2:]}: exit 2, one line: "
+              f"{r.stderr.strip()}")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    check_cle(tmp)
+    check_bias(tmp)
+    check_adaround(tmp)
+    check_mixed(tmp)
+    check_bad(tmp)
+print(f"{fails} failed")
+sys.exit(1 if fails else 0)
