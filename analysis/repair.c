@@ -554,7 +554,8 @@ void qcal_repair_report_print(const qcal_repair_report *r, FILE *out) {
             r->adaround_loss, r->seconds[1]);
   if (!isnan(r->target_db)) {
     fprintf(out,
-            "  target %.1f dB: all layers int8 %.1f dB; %d of %d layers kept in float -> %.1f dB "
+            "  target %.1f dB: all int8 %.1f dB; %d of %d units (layers, Add/Concat/pool inputs) "
+            "kept in float -> %.1f dB "
             "on %d held-out photos; %.1f%% of the weights and %.1f%% of the MACs stay int8%s\n",
             r->target_db, r->all_int8_db, r->kept_float, r->layers, r->reached_db, r->held,
             100 * r->weight_frac_int8, 100 * r->mac_frac_int8,

@@ -22,6 +22,33 @@ typedef struct held_set {
   float **ref; /* [n * noutputs]: the original float model's outputs */
 } held_set;
 
+/* Photo i's outputs after a run, added to es[noutputs]. */
+static qcal_status add_outputs(qcal_graph *g, const held_set *h, int i, float *buf,
+                               qcal_error_stats *es) {
+  const int no = g->noutputs;
+  for (int o = 0; o < no; o++) {
+    const float *r = h->ref[(size_t)i * (size_t)no + (size_t)o];
+    if (!r)
+      continue;
+    QCAL_TRY(qcal_graph_read(g, g->outputs[o], buf));
+    qcal_error_stats_update(&es[o], g->values[g->outputs[o]].numel, r, buf, INFINITY);
+  }
+  return QCAL_OK;
+}
+
+/* The lowest output SQNR of es[noutputs]. */
+static double worst_output(const qcal_graph *g, const held_set *h, const qcal_error_stats *es) {
+  double db = INFINITY;
+  for (int o = 0; o < g->noutputs; o++) {
+    if (!h->ref[o])
+      continue;
+    qcal_metrics m;
+    qcal_error_stats_finish(&es[o], &m);
+    db = m.sqnr_db < db ? m.sqnr_db : db;
+  }
+  return db;
+}
+
 /* Worst output SQNR over the held photos of the graph as it is (fq set). */
 static qcal_status held_db(qcal_graph *g, const held_set *h, float *buf, double *db) {
   const int no = g->noutputs;
@@ -34,23 +61,10 @@ static qcal_status held_db(qcal_graph *g, const held_set *h, float *buf, double 
   for (int i = 0; i < h->n && !st; i++) {
     const void *in[1] = {h->imgs[i].data};
     st = qcal_graph_run(g, in);
-    for (int o = 0; o < no && !st; o++) {
-      const float *r = h->ref[(size_t)i * (size_t)no + (size_t)o];
-      if (!r)
-        continue;
-      st = qcal_graph_read(g, g->outputs[o], buf);
-      if (!st)
-        qcal_error_stats_update(&es[o], g->values[g->outputs[o]].numel, r, buf, INFINITY);
-    }
+    if (!st)
+      st = add_outputs(g, h, i, buf, es);
   }
-  *db = INFINITY;
-  for (int o = 0; o < no && !st; o++) {
-    if (!h->ref[o])
-      continue;
-    qcal_metrics m;
-    qcal_error_stats_finish(&es[o], &m);
-    *db = m.sqnr_db < *db ? m.sqnr_db : *db;
-  }
+  *db = st ? 0 : worst_output(g, h, es);
   free(es);
   return st;
 }
@@ -130,29 +144,14 @@ static qcal_status sensitivities(rstate *s, const held_set *h, float *buf, doubl
       st = qcal_graph_fake_quant(g, one, n1);
       if (!st)
         st = qcal_graph_run_from(g, in, s->units[k].node);
-      for (int o = 0; o < no && !st; o++) {
-        const float *r = h->ref[(size_t)i * (size_t)no + (size_t)o];
-        if (!r)
-          continue;
-        st = qcal_graph_read(g, g->outputs[o], buf);
-        if (!st)
-          qcal_error_stats_update(&es[k * no + o], g->values[g->outputs[o]].numel, r, buf,
-                                  INFINITY);
-      }
+      if (!st)
+        st = add_outputs(g, h, i, buf, es + (size_t)k * (size_t)no);
     }
     qcal_progress_step(&prog, 1);
   }
   qcal_progress_end(&prog);
-  for (int k = 0; k < L && !st; k++) {
-    sens[k] = INFINITY;
-    for (int o = 0; o < no; o++) {
-      if (!h->ref[o])
-        continue;
-      qcal_metrics m;
-      qcal_error_stats_finish(&es[k * no + o], &m);
-      sens[k] = m.sqnr_db < sens[k] ? m.sqnr_db : sens[k];
-    }
-  }
+  for (int k = 0; k < L && !st; k++)
+    sens[k] = worst_output(g, h, es + (size_t)k * (size_t)no);
   qcal_status cl = qcal_graph_fake_quant(g, NULL, 0);
   free(es), free(all), free(one);
   return st ? st : cl;
