@@ -332,12 +332,9 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
   if (!st && nheld) /* the original model's outputs (equalization keeps them) */
     st = float_outputs(g, held, nheld, &ref);
   t0 = qcal_now();
-  rstate rs = {0};
   if (!st && (cfg->repair & (1u << QCAL_REPAIR_BIAS))) {
-    st = repair_layers(&rs, q, cfg); /* the pairs need no points yet */
-    if (!st)
-      st = repair_absorb(&rs, imgs, q->ncalib);
-    repair_layers_free(&rs);
+    rstate rs = {.q = q, .cfg = cfg}; /* absorption works on pairs, not on the layer list */
+    st = repair_absorb(&rs, imgs, q->ncalib);
   }
   q->rep.seconds[0] = qcal_now() - t0;
   if (!st && calibrate)

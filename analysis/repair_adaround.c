@@ -97,7 +97,7 @@ qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups,
     const float rest = ws - fl[i];
     V[i] = -logf((ZETA - GAMMA) / (rest - GAMMA) - 1.0f);
     q0[i] = fminf(qmax, fmaxf(qmin, fl[i] + soft_h(V[i]))); /* the start, on the grid's scale */
-    c0[i] = fminf(qmax, fmaxf(qmin, ws)) - ws;               /* clipping: 0 inside the grid */
+    c0[i] = fminf(qmax, fmaxf(qmin, ws)) - ws;              /* clipping: 0 inside the grid */
     wq[i] = qcal_fake_quant_one(w[i], sc[o], sd[o], qmin, qmax); /* nearest */
   }
   *loss_nearest = recon(w, wq, D, G, O, Kg, groups, H, P);
@@ -145,12 +145,15 @@ qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups,
   for (size_t i = 0; i < n; i++) {
     const int64_t o = (int64_t)(i / (size_t)Kg);
     const float q = fminf(qmax, fmaxf(qmin, fl[i] + (V[i] >= 0 ? 1.0f : 0.0f)));
-    const float nearest = qcal_fake_quant_one(w[i], sc[o], sd[o], qmin, qmax);
     out[i] = q / sd[o];
-    fl_n += out[i] != nearest;
+    fl_n += out[i] != wq[i]; /* wq: the nearest rounding */
   }
   *flipped = fl_n;
   *loss_final = recon(w, out, D, G, O, Kg, groups, H, P);
+  if (*loss_final > *loss_nearest) { /* learning did worse: keep the nearest rounding */
+    memcpy(out, wq, n * sizeof *out);
+    *loss_final = *loss_nearest, *flipped = 0;
+  }
   free(fl), free(V), free(m), free(v), free(wq), free(D), free(G), free(sc), free(sd);
   free(q0), free(c0);
   return QCAL_OK;
@@ -184,15 +187,6 @@ qcal_status repair_adaround(rstate *s, qcal_tensor *imgs, int n) {
                        p->nscale, repair_wfmt(cfg), &cfg->ada, out, curve, &ln, &lf, &flipped);
     if (st)
       break;
-    if (lf > ln) /* keep the nearest rounding where learning did worse */
-      for (size_t i = 0; i < l->wnumel; i++) {
-        const int64_t o = (int64_t)(i / (size_t)l->Kg);
-        const qcal_qformat f = repair_wfmt(cfg);
-        const float a = p->amax[p->nscale > 1 ? o : 0];
-        out[i] = qcal_fake_quant_one(l->w0[i], qcal_quant_scale(f, a), qcal_dequant_scale(f, a),
-                                     qcal_qformat_qmin(f), qcal_qformat_qmax(f));
-        lf = ln, flipped = 0;
-      }
     rlayer_put_w(s, l, out);
     r->adaround_layers++;
     r->adaround_weights += (long)l->wnumel;

@@ -80,8 +80,8 @@ void qcal_repair_report_print(const qcal_repair_report *r, FILE *out);
  * matrix H [groups][Kg][Kg] of its input summed over P positions, amax per
  * row (namax = O) or one. out gets the rounded weight (dequantized, on the
  * grid); curve, when not NULL, the loss of each step; the reconstruction
- * error with nearest and with the learned rounding; how many weights
- * rounded the other way. */
+ * error with nearest and with the learned rounding (nearest is kept where
+ * it reconstructs better); how many weights rounded the other way. */
 qcal_status qcal_adaround(const float *w, int64_t O, int64_t Kg, int64_t groups, const float *H,
                           double P, const float *amax, int namax, qcal_qformat f,
                           const qcal_adaround_opts *opt, float *out, float *curve,

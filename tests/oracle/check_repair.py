@@ -199,11 +199,8 @@ def check_bias(tmp):
     b = conv.bias.detach().numpy().astype(np.float64)
     wamax = np.array([e["amax"] for n, e in scales.items() if e["kind"] == "weight"][0],
                      dtype=np.float32).reshape(-1)
-    xamax = np.float32([e["amax"] for n, e in scales.items() if e["kind"] == "activation"][0]
-                       if np.ndim([e["amax"] for n, e in scales.items()
-                                   if e["kind"] == "activation"][0]) == 0
-                       else [e["amax"] for n, e in scales.items()
-                             if e["kind"] == "activation"][0][0])
+    xamax = np.float32(np.ravel([e["amax"] for e in scales.values()
+                                 if e["kind"] == "activation"][0])[0])
 
     def fq(v, amax, q):
         s = np.float32(q) / amax
