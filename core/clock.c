@@ -21,14 +21,17 @@ double qcal_measure_ghz(void) {
 #if defined(__x86_64__)
   double best = 0;
   for (int rep = 0; rep < 5; rep++) {
-    uint64_t n = 20000000, x = 0;
+    uint64_t n = 20000000, x = 0, one = 1;
     double t0 = now();
-    /* 8 dependent adds per iteration: 8 cycles; the loop counter runs beside */
+    /* 8 dependent register adds per iteration: 8 cycles; the loop counter
+     * runs beside. Register, not immediate, operands: some cores fold chains
+     * of add-immediate at rename and would report twice the clock. */
     __asm__ volatile("1:\n\t"
-                     "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-                     "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                     "add %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\t"
+                     "add %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\t"
                      "dec %1\n\tjnz 1b"
-                     : "+r"(x), "+r"(n));
+                     : "+r"(x), "+r"(n)
+                     : "r"(one));
     double ghz = 8.0 * 20000000.0 / (now() - t0) / 1e9;
     best = ghz > best ? ghz : best;
   }
