@@ -68,8 +68,36 @@ static qcal_status point_for(qcal_quantized *q, const qcal_qpoint *p, int *cap) 
   return QCAL_OK;
 }
 
+static qcal_status copy_set(const qcal_tensor *src, int n, qcal_tensor **dst) {
+  *dst = calloc((size_t)n + 1, sizeof **dst);
+  if (!*dst)
+    return oom();
+  for (int i = 0; i < n; i++) {
+    QCAL_TRY(qcal_tensor_alloc(&(*dst)[i], src[i].ndim, src[i].shape));
+    memcpy((*dst)[i].data, src[i].data, src[i].numel * sizeof *src[i].data);
+    memcpy((*dst)[i].name, src[i].name, sizeof src[i].name);
+  }
+  return QCAL_OK;
+}
+
+/* The caller's preloaded split (cfg->calib_set), copied: the engine owns
+ * and frees its photos. */
+static qcal_status given_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q, qcal_tensor **imgs,
+                                qcal_tensor **held, int *nheld) {
+  if (cfg->ncalib_set < 1)
+    return qcal_error(QCAL_EINVAL, "no calibration photos given");
+  q->ncalib = cfg->ncalib_set;
+  *nheld = isnan(cfg->target_db) ? 0 : cfg->nheld_set;
+  if (!isnan(cfg->target_db) && *nheld == 0)
+    return qcal_error(QCAL_EINVAL, "--target-db measures on held-out photos, and none are given");
+  QCAL_TRY(copy_set(cfg->calib_set, cfg->ncalib_set, imgs));
+  return *nheld ? copy_set(cfg->held_set, *nheld, held) : QCAL_OK;
+}
+
 static qcal_status load_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q, qcal_tensor **imgs,
                                qcal_tensor **held, int *nheld) {
+  if (cfg->calib_set)
+    return given_photos(cfg, q, imgs, held, nheld);
   char **names;
   int n;
   QCAL_TRY(qcal_image_dir(cfg->images, &names, &n));
@@ -435,30 +463,42 @@ static qcal_status read_outputs(qcal_graph *g, float **out) {
   return QCAL_OK;
 }
 
+/* Fake quantization of every point as the file will hold it. */
+static qcal_status fake_quant_all(qcal_quantized *q, const qcal_quantize_cfg *cfg) {
+  rstate rs = {.q = q, .cfg = cfg};
+  qcal_graph_fq *fq;
+  int nfq;
+  QCAL_TRY(repair_fq_list(&rs, NULL, &fq, &nfq));
+  qcal_status st = qcal_graph_fake_quant(q->g, fq, nfq);
+  free(fq);
+  return st;
+}
+
+qcal_status qcal_quantize_run(qcal_quantized *q, const qcal_quantize_cfg *cfg,
+                              const qcal_tensor *imgs, int n, qcal_quantize_each_fn fn, void *ctx) {
+  qcal_status st = fake_quant_all(q, cfg);
+  for (int i = 0; i < n && !st; i++) {
+    const void *in[1] = {imgs[i].data};
+    st = qcal_graph_run(q->g, in);
+    if (!st)
+      st = fn(ctx, i, q->g);
+  }
+  qcal_status cl = qcal_graph_fake_quant(q->g, NULL, 0);
+  return st ? st : cl;
+}
+
 qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg, const char *path,
                                 double *db) {
   *db = INFINITY;
   if (!q->npts || !q->probe.data)
     return QCAL_OK;
   qcal_graph *g = q->g, *r = NULL;
-  int nfq = 0;
-  for (int k = 0; k < q->npts; k++)
-    nfq += q->pts[k].nreaders;
-  qcal_graph_fq *fq = calloc((size_t)nfq + 1, sizeof *fq);
   float **sim = calloc((size_t)g->noutputs + 1, sizeof *sim);
   float **got = calloc((size_t)g->noutputs + 1, sizeof *got);
-  qcal_status st = fq && sim && got ? QCAL_OK : oom();
-  nfq = 0;
-  for (int k = 0; !st && k < q->npts; k++) {
-    const qcal_quant_point *p = &q->pts[k];
-    for (int j = 0; j < p->nreaders; j++)
-      fq[nfq++] = (qcal_graph_fq){p->reader_node[j], p->reader_slot[j],
-                                  p->nscale > 1 ? p->axis : QCAL_PER_TENSOR, p->amax,
-                                  p->weight ? repair_wfmt(cfg) : repair_afmt(cfg)};
-  }
+  qcal_status st = sim && got ? QCAL_OK : oom();
   const void *in[1] = {q->probe.data};
   if (!st)
-    st = qcal_graph_fake_quant(g, fq, nfq);
+    st = fake_quant_all(q, cfg);
   if (!st)
     st = qcal_graph_run(g, in);
   if (!st)
@@ -492,7 +532,7 @@ qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg,
   }
   for (int o = 0; o < (sim ? g->noutputs : 0); o++)
     free(sim[o]), free(got ? got[o] : NULL);
-  free(sim), free(got), free(fq);
+  free(sim), free(got);
   qcal_graph_free(r);
   return st;
 }

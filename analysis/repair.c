@@ -54,6 +54,19 @@ qcal_status qcal_repair_parse(const char *list, unsigned *mask) {
   return QCAL_OK;
 }
 
+void qcal_repair_text(unsigned mask, double target_db, char *buf, size_t cap) {
+  size_t u = 0;
+  if (cap)
+    buf[0] = 0;
+  for (int k = 0; k < QCAL_REPAIR_COUNT && u < cap; k++)
+    if (mask & (1u << k)) {
+      int w = snprintf(buf + u, cap - u, "%s%s", u ? "," : "", qcal_repair_names[k]);
+      u += w > 0 ? (size_t)w : 0;
+    }
+  if (!isnan(target_db) && u < cap)
+    snprintf(buf + u, cap - u, "%starget-db=%g", u ? "," : "", target_db);
+}
+
 void qcal_repair_report_free(qcal_repair_report *r) {
   for (int k = 0; r->kept_names && k < r->kept_float; k++)
     free(r->kept_names[k]);

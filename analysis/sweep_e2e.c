@@ -11,6 +11,7 @@
 
 #include "analysis/task.h"
 #include "qcal/progress.h"
+#include "qcal/quantize.h"
 #include "qcal/sweep.h"
 
 typedef struct {
@@ -45,8 +46,8 @@ typedef struct {
 
 /* Compare the graph's outputs (as the last run left them) with held-out
  * image h's FP32 outputs, into acc[noutputs] and the task's accumulator. */
-static qcal_status accumulate(sweep_state *s, int h, float **q, out_acc *acc, void *task_acc) {
-  qcal_graph *g = s->graph;
+static qcal_status accumulate(sweep_state *s, qcal_graph *g, int h, float **q, out_acc *acc,
+                              void *task_acc) {
   for (int o = 0; o < g->noutputs; o++) {
     const qcal_value *v = &g->values[g->outputs[o]];
     const float *a = s->fp32_out[h][o];
@@ -81,7 +82,7 @@ static qcal_status run_held(sweep_state *s, run_ctx *r) {
   for (int h = 0; h < s->nheld; h++) {
     const void *in[1] = {s->images[s->held_idx[h]].data};
     QCAL_TRY(qcal_graph_run(g, in));
-    QCAL_TRY(accumulate(s, h, r->q, r->acc, r->task_acc));
+    QCAL_TRY(accumulate(s, g, h, r->q, r->acc, r->task_acc));
   }
   return QCAL_OK;
 }
@@ -258,7 +259,7 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
         if (!st)
           st = qcal_graph_run_from(g, in, s->layers[l].node);
         if (!st)
-          st = accumulate(s, h, r.q, sacc + (size_t)k * no1,
+          st = accumulate(s, g, h, r.q, sacc + (size_t)k * no1,
                           tacc ? tacc + (size_t)k * s->task->acc_size : NULL);
       }
     /* the sensitivity share of the bar, spread over the photos */
@@ -293,6 +294,117 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
   for (int o = 0; r.q && o < no; o++)
     free(r.q[o]);
   free(r.q), free(r.acc), free(r.task_acc), free(fq);
+  s->t_e2e += qcal_now() - t0;
+  return st;
+}
+
+typedef struct {
+  sweep_state *s;
+  run_ctx *r;
+} repaired_ctx;
+
+static qcal_status repaired_each(void *ctx, int i, qcal_graph *g) {
+  repaired_ctx *c = ctx;
+  return accumulate(c->s, g, i, c->r->q, c->r->acc, c->r->task_acc);
+}
+
+/* One repaired configuration: the quantize engine on the sweep's split,
+ * then its rows. */
+static qcal_status repaired_one(sweep_state *s, qcal_sweep_repair *rc, run_ctx *r, qcal_tensor *cal,
+                                qcal_tensor *held) {
+  const qcal_method_config *mc = &qcal_method_configs[rc->method];
+  qcal_quantize_cfg qc = {.model = s->model_path,
+                          .method = mc->method,
+                          .percentile = mc->percentile,
+                          .weights_per_tensor = !rc->per_channel,
+                          .bits = 8,
+                          .wbits = rc->wbits,
+                          .placement = QCAL_PLACE_WEIGHTED,
+                          .threads = s->cfg.jobs,
+                          .pre = s->cfg.pre,
+                          .repair = rc->repair,
+                          .target_db = rc->target_db,
+                          .ada = s->cfg.ada,
+                          .calib_set = cal,
+                          .ncalib_set = s->ncalib,
+                          .held_set = held,
+                          .nheld_set = s->nheld};
+  qcal_quantized q;
+  qcal_status st = qcal_quantize_calibrate(&qc, &q);
+  qcal_graph *g = q.g;
+  memset(r->acc, 0, (size_t)s->graph->noutputs * sizeof *r->acc);
+  if (s->task)
+    memset(r->task_acc, 0, s->task->acc_size);
+  if (!st && g->noutputs != s->graph->noutputs)
+    st = qcal_error(QCAL_EINVAL, "%s: the quantize engine sees %d outputs, the sweep %d",
+                    s->model_path, g->noutputs, s->graph->noutputs);
+  repaired_ctx c = {s, r};
+  if (!st)
+    st = qcal_quantize_run(&q, &qc, held, s->nheld, repaired_each, &c);
+  char label[160];
+  qcal_repair_text(rc->repair, rc->target_db, label, sizeof label);
+  const char *wg = rc->per_channel ? "per-channel" : "per-tensor";
+  const bool w4 = s->e2e_w4a8 && rc->wbits != 8;
+  rc->worst_db = INFINITY;
+  for (int o = 0; o < s->graph->noutputs && !st; o++) {
+    if (!s->fp32_out[0][o])
+      continue;
+    qcal_table *t = w4 ? s->e2e_w4a8 : s->e2e_outputs;
+    new_e2e_row(t, mc->label, wg, rc->wbits);
+    qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), s->graph->values[s->graph->outputs[o]].name);
+    set_metrics(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), &r->acc[o]);
+    qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
+    qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, repair), label);
+    double db = sqnr(r->acc[o].sig, r->acc[o].err);
+    rc->worst_db = db < rc->worst_db ? db : rc->worst_db;
+  }
+  if (!st && s->task && !w4) {
+    new_e2e_row(s->e2e, mc->label, wg, rc->wbits);
+    qcal_table_set_i(s->e2e, QCAL_COL(E2E, images), s->nheld);
+    qcal_table_set_s(s->e2e, QCAL_COL(E2E, repair), label);
+    s->task->e2e_row(s->task_ctx, r->task_acc, s->e2e);
+  }
+  if (!st) { /* the report outlives q */
+    rc->rep = q.rep;
+    memset(&q.rep, 0, sizeof q.rep);
+  }
+  qcal_quantized_free(&q);
+  return st;
+}
+
+qcal_status qcal_sweep_e2e_repaired(sweep_state *s, qcal_sweep_repair *rc, int n) {
+  if (!s->have_model || s->nheld == 0 || n == 0)
+    return QCAL_OK;
+  if (!s->e2e_outputs)
+    return qcal_error(QCAL_EINVAL, "the repaired rows come after the end-to-end runs");
+  double t0 = qcal_now();
+  qcal_graph *g = s->graph;
+  const int no = g->noutputs;
+  run_ctx r = {calloc((size_t)no + 1, sizeof(out_acc)), NULL,
+               calloc((size_t)no + 1, sizeof(float *))};
+  /* the split as the engine takes it: views of the sweep's photos */
+  qcal_tensor *cal = calloc((size_t)s->ncalib + 1, sizeof *cal);
+  qcal_tensor *held = calloc((size_t)s->nheld + 1, sizeof *held);
+  qcal_status st = r.acc && r.q && cal && held ? QCAL_OK : qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int o = 0; o < no && !st; o++)
+    if (s->fp32_out[0][o] && !(r.q[o] = malloc(g->values[g->outputs[o]].numel * sizeof(float) + 1)))
+      st = qcal_error(QCAL_ENOMEM, "out of memory");
+  if (!st && s->task && !(r.task_acc = calloc(1, s->task->acc_size)))
+    st = qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int k = 0; k < s->ncalib && !st; k++)
+    cal[k] = s->images[s->calib_idx[k]];
+  for (int k = 0; k < s->nheld && !st; k++)
+    held[k] = s->images[s->held_idx[k]];
+  qcal_progress prog;
+  qcal_progress_start(&prog, "repaired end-to-end", (size_t)n);
+  for (int i = 0; i < n && !st; i++) {
+    st = repaired_one(s, &rc[i], &r, cal, held);
+    qcal_progress_step(&prog, 1);
+  }
+  qcal_progress_end(&prog);
+  for (int o = 0; r.q && o < no; o++)
+    free(r.q[o]);
+  free(r.q), free(r.acc), free(r.task_acc), free(cal), free(held);
   s->t_e2e += qcal_now() - t0;
   return st;
 }

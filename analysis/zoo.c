@@ -51,7 +51,8 @@ static double worst(const qcal_table *t, const char *act, const char *wg) {
   double w = NAN;
   for (size_t i = 0; t && i < qcal_table_rows(t); i++) {
     long r = (long)i;
-    if (strcmp(qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, act_method)), act) ||
+    if (*qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, repair)) ||
+        strcmp(qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, act_method)), act) ||
         strcmp(qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, weight_granularity)), wg))
       continue;
     double v = qcal_table_get_f(t, r, QCAL_COL(E2E_OUTPUTS, sqnr_db));
@@ -95,6 +96,8 @@ static void copy_rows(qcal_table *zoo, const char *net, const qcal_table *t, int
                      qcal_table_get_f(t, r, QCAL_COL(E2E_OUTPUTS, top1_agreement)));
     qcal_table_set_i(zoo, QCAL_COL(ZOO, images),
                      qcal_table_get_i(t, r, QCAL_COL(E2E_OUTPUTS, images)));
+    qcal_table_set_s(zoo, QCAL_COL(ZOO, repair),
+                     qcal_table_get_s(t, r, QCAL_COL(E2E_OUTPUTS, repair)));
   }
 }
 
@@ -139,6 +142,88 @@ static void recommend(char *out, size_t cap, double pc, const char *pcm, double 
              COLLAPSE_DB, wo);
 }
 
+static int method_index(const char *label) {
+  for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++)
+    if (!strcmp(qcal_method_configs[m].label, label))
+      return m;
+  return 1; /* entropy */
+}
+
+/* What the network needed, cheapest first (docs/zoo.md): rpt, rpc the
+ * repaired W8A8 runs (NaN: not run), mixed the --target-db run or NULL. */
+static void needed(char *out, size_t cap, unsigned repair, double pt, double pc, double rpt,
+                   double rpc, const qcal_sweep_repair *mixed) {
+  char rp[160];
+  qcal_repair_text(repair, NAN, rp, sizeof rp);
+  if (!isnan(pt) && pt >= COLLAPSE_DB)
+    snprintf(out, cap, "nothing (per-tensor weights %.1f dB)", pt);
+  else if (!isnan(pc) && pc >= COLLAPSE_DB)
+    snprintf(out, cap, "per-channel weights (%.1f dB)", pc);
+  else if (!isnan(rpt) && rpt >= COLLAPSE_DB)
+    snprintf(out, cap, "per-tensor weights with %s (%.1f dB)", rp, rpt);
+  else if (!isnan(rpc) && rpc >= COLLAPSE_DB)
+    snprintf(out, cap, "per-channel weights with %s (%.1f dB)", rp, rpc);
+  else if (mixed && mixed->worst_db >= COLLAPSE_DB)
+    snprintf(out, cap, "%d of %d layers in float (%.1f dB, %.0f%% of the weights INT8)",
+             mixed->rep.kept_float, mixed->rep.layers, mixed->worst_db,
+             100 * mixed->rep.weight_frac_int8);
+  else
+    snprintf(out, cap, "training (at best %.1f dB)",
+             fmax(fmax(pc, isnan(rpc) ? pc : rpc), mixed ? mixed->worst_db : pc));
+}
+
+/* The repaired configurations: [0] W8A8 per-channel, [1] per-tensor, [2]
+ * W4A8 per-channel (each with its best activation method), [3] mixed
+ * precision for the target; their worst outputs into the networks row. */
+static qcal_status repaired(const qcal_zoo_cfg *cfg, sweep_state *s, qcal_table *nets,
+                            const char *pcm, const char *ptm, const char *w4m, double pt,
+                            double pc) {
+  const unsigned rp = cfg->repair;
+  qcal_sweep_repair rc[4] = {{.method = method_index(pcm),
+                              .per_channel = true,
+                              .wbits = 8,
+                              .repair = rp,
+                              .target_db = NAN},
+                             {.method = method_index(ptm),
+                              .per_channel = false,
+                              .wbits = 8,
+                              .repair = rp,
+                              .target_db = NAN},
+                             {.method = method_index(w4m),
+                              .per_channel = true,
+                              .wbits = 4,
+                              .repair = rp,
+                              .target_db = NAN},
+                             {.method = method_index(pcm),
+                              .per_channel = true,
+                              .wbits = 8,
+                              .repair = rp,
+                              .target_db = cfg->target_db}};
+  const int n = isnan(cfg->target_db) ? 3 : 4;
+  qcal_sweep_repair *first = rp ? rc : rc + 3; /* --target-db alone: the mixed run only */
+  const int nrun = rp ? n : 1;
+  s->cfg.ada = cfg->ada;
+  qcal_status st = qcal_sweep_e2e_repaired(s, first, nrun);
+  if (!st) {
+    if (rp) {
+      qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, repaired_sqnr_db), rc[0].worst_db);
+      qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, repaired_per_tensor_sqnr_db), rc[1].worst_db);
+      qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, repaired_w4_sqnr_db), rc[2].worst_db);
+    }
+    if (n == 4) {
+      qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, mixed_sqnr_db), rc[3].worst_db);
+      qcal_table_set_f(nets, QCAL_COL(ZOO_NETWORKS, mixed_weight_int8), rc[3].rep.weight_frac_int8);
+    }
+    char need[256];
+    needed(need, sizeof need, rp, pt, pc, rp ? rc[1].worst_db : NAN, rp ? rc[0].worst_db : NAN,
+           n == 4 ? &rc[3] : NULL);
+    qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, needed), need);
+  }
+  for (int i = 0; i < 4; i++)
+    qcal_repair_report_free(&rc[i].rep);
+  return st;
+}
+
 static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_table *nets) {
   double t0 = qcal_now();
   sweep_state s;
@@ -163,6 +248,15 @@ static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_tab
   const char *name = qcal_zoo_names[k];
   qcal_table_row(nets);
   qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, network), name);
+  const char *pcm = "", *ptm = "", *w4m = "";
+  double pc = NAN, pt = NAN;
+  if (!st) {
+    pc = best_of(s.e2e_outputs, "per-channel", &pcm);
+    pt = best_of(s.e2e_outputs, "per-tensor", &ptm);
+    best_of(s.e2e_w4a8, "per-channel", &w4m);
+    if (cfg->repair || !isnan(cfg->target_db))
+      st = repaired(cfg, &s, nets, pcm, ptm, w4m, pt, pc);
+  }
   if (st) {
     char msg[1200];
     snprintf(msg, sizeof msg, "error: %s", qcal_last_error());
@@ -172,9 +266,6 @@ static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_tab
     copy_rows(zoo, name, s.e2e_w4a8, 8);
     char pre[256], rec[512], lay[256];
     qcal_preproc_describe(&s.pre, pre, sizeof pre);
-    const char *pcm, *ptm, *w4m;
-    double pc = best_of(s.e2e_outputs, "per-channel", &pcm);
-    double pt = best_of(s.e2e_outputs, "per-tensor", &ptm);
     double w4 = best_of(s.e2e_w4a8, "per-channel", &w4m);
     double wo = worst(s.e2e_outputs, "float", "per-channel");
     double sdb;

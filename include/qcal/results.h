@@ -13,7 +13,7 @@
  * instead of one group per tensor; version 3 adds the per-output tables of
  * any network (e2e_outputs, sensitivity_outputs). Versions 1 and 2 are still
  * read. */
-#define QCAL_SCHEMA_VERSION 5
+#define QCAL_SCHEMA_VERSION 6
 #define QCAL_SCHEMA_MIN_VERSION 1
 
 /* An in-memory table of typed columns ('f' double, 'i' int64, 's' string). */

@@ -16,6 +16,7 @@
 #include "qcal/datasets.h"
 #include "qcal/graph.h"
 #include "qcal/metrics.h"
+#include "qcal/repair.h"
 #include "qcal/results.h"
 
 typedef enum { ITEM_WEIGHT, ITEM_ACTIVATION, ITEM_SYNTHETIC, ITEM_FILE } item_kind;
@@ -64,6 +65,11 @@ typedef struct sweep_cfg {
    * (weights at 4 bits) into e2e_w4a8, sensitivity per channel only */
   int zoo;
   qcal_preproc_opts pre;
+  /* --repair: e2e rows again with repaired weights (qcal_sweep_e2e_repaired) */
+  unsigned repair;
+  qcal_adaround_opts ada;
+  const char *repair_spec; /* the command's --repair LIST and --adaround-iters N */
+  int ada_iters;
 } sweep_cfg;
 
 struct qcal_task;
@@ -114,6 +120,24 @@ qcal_status qcal_sweep_synthetic_items(sweep_state *s);
 qcal_status qcal_sweep_file_items(sweep_state *s, const char *spec);
 qcal_status qcal_sweep_calibrate(sweep_state *s);
 qcal_status qcal_sweep_e2e(sweep_state *s);
+/* One configuration of the e2e runs made again by the quantize engine
+ * (analysis/quantize.c) on the same split, with repairs (docs/repair.md):
+ * activations by qcal_method_configs[method] at 8 bits, weights per tensor
+ * or per channel at wbits, on the weighted layers as the e2e runs place
+ * them; mixed precision when target_db is a number. */
+typedef struct qcal_sweep_repair {
+  int method;
+  bool per_channel;
+  int wbits;
+  unsigned repair;
+  double target_db;
+  /* out */
+  double worst_db;        /* worst output on the held-out photos */
+  qcal_repair_report rep; /* what the repairs did (free with qcal_repair_report_free) */
+} qcal_sweep_repair;
+/* Run each of rc[n] and add its rows (repair column set) to e2e_outputs
+ * (8-bit weights) or, in zoo mode, e2e_w4a8, and the task's e2e table. */
+qcal_status qcal_sweep_e2e_repaired(sweep_state *s, qcal_sweep_repair *rc, int n);
 /* The results file (temporary name, renamed when whole); config_json goes
  * into the provenance. */
 qcal_status qcal_sweep_write(sweep_state *s, const char *path, const char *config_json);

@@ -6,6 +6,7 @@
 #ifndef QCAL_ZOO_H
 #define QCAL_ZOO_H
 
+#include "qcal/repair.h"
 #include "qcal/results.h"
 #include "qcal/status.h"
 
@@ -15,6 +16,11 @@ typedef struct qcal_zoo_cfg {
   const char *only; /* comma-separated subset, or NULL */
   int calib, held;  /* photos per split */
   int jobs;
+  /* --repair / --target-db: per network, the best configurations again with
+   * the repairs (0: none), and mixed precision (NaN: none) */
+  unsigned repair;
+  double target_db;
+  qcal_adaround_opts ada;
 } qcal_zoo_cfg;
 
 extern const char *const qcal_zoo_names[];

@@ -18,8 +18,15 @@ arithmetic:
   tolerance, and qcal's final reconstruction error the same or better;
 - mixed precision: `--target-db 30` on facemesh reaches 30 dB in ONNX
   Runtime on the held-out photos with >= 75% of the weights in int8;
+- `qcal zoo --repair` and `qcal sweep --repair`: the repaired rows (repair
+  column set) beside the plain ones, the networks table's repaired columns
+  equal to the worst of those rows and a "needed" verdict; the repaired
+  per-tensor row of the zoo equals what ONNX Runtime delivers on the same
+  held-out photos for the file `qcal quantize` writes with the same split,
+  method, placement and repairs (within 1 dB); the zoo heatmap draws
+  discrete cells (no embedded bitmap);
 - bad input: an unknown repair, --target-db out of range, repairs with
-  --method none: exit 2 with one line.
+  --method none, --repair without a network: exit 2 with one line.
 usage: check_repair.py QCAL SOURCE_ROOT"""
 import json
 import os
@@ -324,6 +331,22 @@ def check_adaround(tmp):
               f"{tfinal:.4g}, nearest {nearest:.4g}")
 
 
+def ort_worst_db(tmp, src, f32, q, names):
+    """Worst output SQNR of q against f32, both in ONNX Runtime, signal and
+    error summed over the photos (preprocessed by qcal infer for src)."""
+    sig = err = None
+    for n in names:
+        x = os.path.join(tmp, "ox.npy")
+        run(qcal, "infer", src, "--image", os.path.join(images, n), "--save-input", x, "-o",
+            os.path.join(tmp, "o.npz"))
+        a, b = ort(f32, x, os.path.join(tmp, "oa")), ort(q, x, os.path.join(tmp, "ob"))
+        s_ = [float((u ** 2).sum()) for u in a]
+        e_ = [float(((u - v) ** 2).sum()) for u, v in zip(a, b)]
+        sig = s_ if sig is None else [u + v for u, v in zip(sig, s_)]
+        err = e_ if err is None else [u + v for u, v in zip(err, e_)]
+    return min(10 * np.log10(u / v) if v else float("inf") for u, v in zip(sig, err))
+
+
 def check_mixed(tmp):
     src = os.path.join(models, "facemesh.json")
     out, js = os.path.join(tmp, "mp.onnx"), os.path.join(tmp, "mp.json")
@@ -335,22 +358,73 @@ def check_mixed(tmp):
     mp = json.load(open(js))["repair"]["mixed_precision"]
     f32 = os.path.join(tmp, "fm32.onnx")
     run(qcal, "quantize", src, "--method", "none", "-o", f32)
-    names = sorted(os.listdir(images))
-    sig, err = None, None
-    for k, n in enumerate(names[1::2]):  # the held-out half of --calib 8
-        x = os.path.join(tmp, "mx.npy")
-        run(qcal, "infer", src, "--image", os.path.join(images, n), "--save-input", x, "-o",
-            os.path.join(tmp, "f.npz"))
-        a, b = ort(f32, x, os.path.join(tmp, "ma")), ort(out, x, os.path.join(tmp, "mb"))
-        s = [float((p ** 2).sum()) for p in a]
-        e = [float(((p - q) ** 2).sum()) for p, q in zip(a, b)]
-        sig = s if sig is None else [u + v for u, v in zip(sig, s)]
-        err = e if err is None else [u + v for u, v in zip(err, e)]
-    db = min(10 * np.log10(s / e) if e else float("inf") for s, e in zip(sig, err))
+    db = ort_worst_db(tmp, src, f32, out, sorted(os.listdir(images))[1::2])  # held out of 8
     check(db >= 30 and mp["weight_fraction_int8"] >= 0.75,
           f"target-db 30 on facemesh: ONNX Runtime {db:.1f} dB on the held-out photos (qcal "
           f"{mp['reached_db']:.1f}), {100 * mp['weight_fraction_int8']:.1f}% of the weights int8, "
           f"{len(mp['kept_float'])} units float")
+
+
+def h5col(t, name):
+    v = t[name]
+    return list(v.asstr()[()]) if v.dtype.kind == "O" else list(v[()])
+
+
+def method_args(label):
+    return ["--method", "percentile", "--percentile", label[3:]] if label.startswith("pct") \
+        else ["--method", label]
+
+
+def check_sweep_zoo(tmp):
+    import h5py
+    zf = os.path.join(tmp, "zoo.h5")
+    r = run(qcal, "zoo", "--models", models, "--images", images, "--networks", "emotion",
+            "--calib", "4", "--held", "12", "--repair", "cle,bias", "-o", zf)
+    check(r.returncode == 0, f"zoo --repair cle,bias: runs ({r.stderr.strip()[-200:]})")
+    if r.returncode:
+        return
+    f = h5py.File(zf, "r")
+    z, n = f["zoo"], f["zoo_networks"]
+    rep, wb, wg, act = (h5col(z, c) for c in ("repair", "weight_bits", "weight_granularity",
+                                               "act_method"))
+    db, out = h5col(z, "sqnr_db"), h5col(z, "output")
+    rows = [i for i in range(len(rep)) if rep[i] == "cle,bias"]
+    confs = {(wb[i], wg[i]) for i in rows}
+    check(confs == {(8, "per-channel"), (8, "per-tensor"), (4, "per-channel")}
+          and len(rows) == 3 * len(set(out)) and len(rep) > len(rows),
+          f"zoo: repaired rows for {sorted(confs)} beside {len(rep) - len(rows)} plain rows")
+    worst = {c: min(db[i] for i in rows if (wb[i], wg[i]) == c) for c in confs}
+    cols = {(8, "per-channel"): "repaired_sqnr_db", (8, "per-tensor"): "repaired_per_tensor_sqnr_db",
+            (4, "per-channel"): "repaired_w4_sqnr_db"}
+    check(all(abs(h5col(n, cols[c])[0] - worst[c]) < 1e-9 for c in confs if c in cols)
+          and h5col(n, "needed")[0], f"zoo_networks: repaired columns {worst}, needed: "
+          f"{h5col(n, 'needed')[0]}")
+    # the repaired per-tensor configuration, written by qcal quantize on the same split
+    pt = [i for i in rows if (wb[i], wg[i]) == (8, "per-tensor")]
+    src = os.path.join(models, "emotion.json")
+    q, f32 = os.path.join(tmp, "emo_pt.onnx"), os.path.join(tmp, "emo32.onnx")
+    r = run(qcal, "quantize", src, "--images", images, "--calib", "4", *method_args(act[pt[0]]),
+            "--weights", "per-tensor", "--placement", "weighted", "--repair", "cle,bias", "-o", q)
+    run(qcal, "quantize", src, "--method", "none", "-o", f32)
+    ort_db = ort_worst_db(tmp, src, f32, q, onnx_zoo.held_photos(images, 4, 12))
+    check(r.returncode == 0 and abs(ort_db - worst[(8, "per-tensor")]) < 1.0,
+          f"zoo repaired per-tensor ({act[pt[0]]}): qcal {worst[(8, 'per-tensor')]:.2f} dB, "
+          f"ONNX Runtime on qcal quantize's file {ort_db:.2f} dB")
+    rr = run(qcal, "report", zf, "-o", os.path.join(tmp, "zrep"))
+    svg = os.path.join(tmp, "zrep", "zoo_heatmap.svg")
+    body = open(svg).read() if os.path.exists(svg) else ""
+    check(rr.returncode == 0 and body and "<image" not in body,
+          "zoo heatmap: discrete cells, no interpolated bitmap")
+    sf = os.path.join(tmp, "sw.h5")
+    r = run(qcal, "sweep", "--model", src, "--images", images, "--no-synthetic", "--calib", "4",
+            "--held", "4", "--repair", "cle", "-o", sf)
+    ok = r.returncode == 0
+    if ok:
+        e = h5py.File(sf, "r")["e2e_outputs"]
+        rp, eo = h5col(e, "repair"), h5col(e, "output")
+        ok = rp.count("cle") == 12 * len(set(eo)) and rp.count("") == 20 * len(set(eo))
+    check(ok, f"sweep --repair cle: 12 repaired configurations beside the 20 plain ones "
+              f"({r.stderr.strip()[-200:]})")
 
 
 def check_bad(tmp):
@@ -365,6 +439,14 @@ def check_bad(tmp):
         check(r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1
               and not os.path.exists(out), f"bad input {args[-2:]}: exit 2, one line: "
               f"{r.stderr.strip()}")
+    for cmd, needle in [(["zoo", "--networks", "emotion", "--repair", "nope"], "unknown repair"),
+                        (["sweep", "--no-network", "--repair", "cle"], "--no-network"),
+                        (["zoo", "--networks", "emotion", "--adaround-iters", "5"], "needs")]:
+        o = os.path.join(tmp, "bad.h5")
+        r = run(qcal, *cmd, "-o", o)
+        check(r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1
+              and not os.path.exists(o), f"bad input {' '.join(cmd)}: exit 2, one line: "
+              f"{r.stderr.strip()}")
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -372,6 +454,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check_bias(tmp)
     check_adaround(tmp)
     check_mixed(tmp)
+    check_sweep_zoo(tmp)
     check_bad(tmp)
 print(f"{fails} failed")
 sys.exit(1 if fails else 0)

@@ -24,7 +24,7 @@ def main():
         assert r.returncode == 0, r.stderr
         assert f"results: {out}" in r.stdout
         f = h5py.File(out, "r")
-        assert f.attrs["schema_version"] == 5
+        assert f.attrs["schema_version"] == 6
         for key in ["qcal_version", "git_commit", "date", "cpu_model", "cpu_flags", "gpu",
                     "compiler", "config"]:
             assert key in f.attrs, key

@@ -41,19 +41,6 @@ def check(ok, what):
     fails += not ok
 
 
-def split(folder, ncal, nheld):
-    """qcal_image_split over the sorted image files (all of them decode)."""
-    ext = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".JPG", ".PNG")
-    names = sorted(n for n in os.listdir(folder) if not n.startswith(".") and n.endswith(ext))
-    calib, held = 0, []
-    for k, n in enumerate(names):
-        if calib < ncal and (k % 2 == 0 or len(names) - k <= ncal - calib):
-            calib += 1
-        elif len(held) < nheld:
-            held.append(n)
-    return held
-
-
 def col(t, name):
     v = t[name]
     return v.asstr()[()] if v.dtype.kind == "O" else v[()]
@@ -90,7 +77,7 @@ with tempfile.TemporaryDirectory() as tmp:
               f"sensitive layer {col(n, 'sensitive_layer')[k]}")
         # the held-out photos: qcal's interleaved split (datasets/image_dir.c)
         path = os.path.join(models, net + ".json")
-        held = split(images, 4, 4)
+        held = onnx_zoo.held_photos(images, 4, 4)
         xs = []
         for j, name in enumerate(held):
             x = os.path.join(tmp, f"{net}_x{j}.npy")

@@ -97,3 +97,17 @@ def sqnr_db(ref, test):
     err = ref - np.asarray(test, dtype=np.float64)
     e = float((err ** 2).sum())
     return float("inf") if e == 0 else 10 * np.log10(float((ref ** 2).sum()) / e)
+
+
+def held_photos(folder, ncal, nheld):
+    """The held-out photos of qcal_image_split (datasets/image_dir.c) over the
+    sorted image files of folder (all of them decode)."""
+    ext = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".JPG", ".PNG")
+    names = sorted(n for n in os.listdir(folder) if not n.startswith(".") and n.endswith(ext))
+    calib, held = 0, []
+    for k, n in enumerate(names):
+        if calib < ncal and (k % 2 == 0 or len(names) - k <= ncal - calib):
+            calib += 1
+        elif len(held) < nheld:
+            held.append(n)
+    return held
