@@ -4,24 +4,32 @@
  * network column, and per network the findings: best configuration at
  * W8A8, what per-tensor weights and 4-bit weights cost, the most sensitive
  * layer, and a recommendation (rule in docs/zoo.md). */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "qcal/crops.h"
 #include "qcal/datasets.h"
 #include "qcal/progress.h"
 #include "qcal/sweep.h"
 #include "qcal/zoo.h"
 
 const char *const qcal_zoo_names[] = {
-#define QCAL_ZOO(name, about) name,
+#define QCAL_ZOO(name, about, crop) name,
 #include "analysis/zoo.inc"
 #undef QCAL_ZOO
     NULL};
 const char *const qcal_zoo_about[] = {
-#define QCAL_ZOO(name, about) about,
+#define QCAL_ZOO(name, about, crop) about,
+#include "analysis/zoo.inc"
+#undef QCAL_ZOO
+    NULL};
+const char *const qcal_zoo_crop[] = {
+#define QCAL_ZOO(name, about, crop) crop,
 #include "analysis/zoo.inc"
 #undef QCAL_ZOO
     NULL};
@@ -224,14 +232,47 @@ static qcal_status repaired(const qcal_zoo_cfg *cfg, sweep_state *s, qcal_table 
   return st;
 }
 
-static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_table *nets) {
+/* The crops the zoo made, per kind (include/qcal/crops.h). */
+typedef struct zoo_crops {
+  char dir[QCAL_CROP_COUNT][4200];
+  int n[QCAL_CROP_COUNT];
+} zoo_crops;
+
+static int crop_kind(const char *name) {
+  for (int c = 0; c < QCAL_CROP_COUNT; c++)
+    if (!strcmp(qcal_crop_names[c], name))
+      return c;
+  return -1;
+}
+
+/* The photos network k is measured on, and the data column saying so. */
+static const char *network_data(const qcal_zoo_cfg *cfg, const zoo_crops *zc, int k, char *data,
+                                size_t cap) {
+  const char *crop = qcal_zoo_crop[k];
+  const int c = crop_kind(crop);
+  if (!*crop) {
+    snprintf(data, cap, "whole photos, as in use");
+    return cfg->images;
+  }
+  if (c >= 0 && zc->n[c] >= 2) {
+    snprintf(data, cap, "in domain: %s crops (%d made from %s)", crop, zc->n[c], cfg->people);
+    return zc->dir[c];
+  }
+  snprintf(data, cap, "out of domain: whole photos; in use it reads %s crops%s", crop,
+           c >= 0 ? " (fewer than 2 made: --people)" : ", which qcal does not make yet");
+  return cfg->images;
+}
+
+static qcal_status one(const qcal_zoo_cfg *cfg, const zoo_crops *zc, int k, qcal_table *zoo,
+                       qcal_table *nets) {
   double t0 = qcal_now();
   sweep_state s;
   memset(&s, 0, sizeof s);
   char model[4200];
   snprintf(model, sizeof model, "%s/%s.json", cfg->models, qcal_zoo_names[k]);
   s.cfg.model = model;
-  s.cfg.images = cfg->images;
+  char data[600];
+  s.cfg.images = network_data(cfg, zc, k, data, sizeof data);
   s.cfg.bits[0] = 4, s.cfg.bits[1] = 8, s.cfg.nbits = 2;
   s.cfg.calib_images = cfg->calib;
   s.cfg.held_images = cfg->held;
@@ -248,6 +289,7 @@ static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_tab
   const char *name = qcal_zoo_names[k];
   qcal_table_row(nets);
   qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, network), name);
+  qcal_table_set_s(nets, QCAL_COL(ZOO_NETWORKS, data), data);
   const char *pcm = "", *ptm = "", *w4m = "";
   double pc = NAN, pt = NAN;
   if (!st) {
@@ -292,6 +334,53 @@ static qcal_status one(const qcal_zoo_cfg *cfg, int k, qcal_table *zoo, qcal_tab
   return QCAL_OK;
 }
 
+/* Each crop kind a selected network reads, made once from the people
+ * photos into a temporary folder. */
+static qcal_status make_crops(const qcal_zoo_cfg *cfg, zoo_crops *zc) {
+  struct stat sb;
+  if (!cfg->people || stat(cfg->people, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return QCAL_OK; /* the rows say: out of domain */
+  for (int c = 0; c < QCAL_CROP_COUNT; c++) {
+    bool want = false;
+    for (int k = 0; k < qcal_zoo_count; k++)
+      want |= selected(cfg->only, qcal_zoo_names[k]) && crop_kind(qcal_zoo_crop[k]) == c;
+    if (!want)
+      continue;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(zc->dir[c], sizeof zc->dir[c], "%s/qcal-%s-crops-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+             qcal_crop_names[c]);
+    if (!mkdtemp(zc->dir[c])) {
+      zc->dir[c][0] = 0;
+      return qcal_error(QCAL_EIO, "cannot create a folder for the %s crops", qcal_crop_names[c]);
+    }
+    const char *dirs[1] = {cfg->people};
+    const qcal_crop_opts o = QCAL_CROP_OPTS_DEFAULT;
+    fprintf(stderr, "zoo: %s crops of %s\n", qcal_crop_names[c], cfg->people);
+    QCAL_TRY(
+        qcal_crops_make(cfg->models, (qcal_crop_kind)c, dirs, 1, zc->dir[c], &o, &zc->n[c], NULL));
+  }
+  return QCAL_OK;
+}
+
+static void remove_crops(const zoo_crops *zc) {
+  for (int c = 0; c < QCAL_CROP_COUNT; c++) {
+    if (!zc->dir[c][0])
+      continue;
+    DIR *d = opendir(zc->dir[c]);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      char p[4600];
+      if (e->d_name[0] == '.')
+        continue;
+      snprintf(p, sizeof p, "%s/%s", zc->dir[c], e->d_name);
+      unlink(p);
+    }
+    if (d)
+      closedir(d);
+    rmdir(zc->dir[c]);
+  }
+}
+
 qcal_status qcal_zoo_run(const qcal_zoo_cfg *cfg, qcal_table **zoo, qcal_table **networks) {
   if (cfg->only)
     for (const char *p = cfg->only; *p;) {
@@ -325,14 +414,18 @@ qcal_status qcal_zoo_run(const qcal_zoo_cfg *cfg, qcal_table **zoo, qcal_table *
   *networks = qcal_table_new_schema(QCAL_TABLE_ZOO_NETWORKS);
   if (!*zoo || !*networks)
     return qcal_error(QCAL_ENOMEM, "out of memory");
+  zoo_crops zc;
+  memset(&zc, 0, sizeof zc);
+  qcal_status st = make_crops(cfg, &zc);
   int total = 0, done = 0;
   for (int k = 0; k < qcal_zoo_count; k++)
     total += selected(cfg->only, qcal_zoo_names[k]);
-  for (int k = 0; k < qcal_zoo_count; k++) {
+  for (int k = 0; k < qcal_zoo_count && !st; k++) {
     if (!selected(cfg->only, qcal_zoo_names[k]))
       continue;
     fprintf(stderr, "zoo [%d/%d] %s\n", ++done, total, qcal_zoo_names[k]);
-    QCAL_TRY(one(cfg, k, *zoo, *networks));
+    st = one(cfg, &zc, k, *zoo, *networks);
   }
-  return QCAL_OK;
+  remove_crops(&zc);
+  return st;
 }

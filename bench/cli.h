@@ -119,6 +119,7 @@ int qcal_cmd_infer(int argc, char **argv);
 int qcal_cmd_quantize(int argc, char **argv);
 int qcal_cmd_bench_model(int argc, char **argv);
 int qcal_cmd_zoo(int argc, char **argv);
+int qcal_cmd_crops(int argc, char **argv);
 int qcal_cmd_qat(int argc, char **argv);
 
 #endif

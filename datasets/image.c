@@ -10,7 +10,7 @@
  * the size (a header may claim gigapixels), and 16 bits per channel, whose
  * PNM path in Debian's stb_image reads past its buffer (found by
  * fuzz_image). */
-static qcal_status decode_rgb(const char *path, unsigned char **px, int *w, int *h) {
+qcal_status qcal_image_decode_rgb(const char *path, unsigned char **px, int *w, int *h) {
   int n;
   if (!stbi_info(path, w, h, &n))
     return qcal_error(QCAL_EFORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
@@ -52,25 +52,37 @@ static void name_after(qcal_tensor *t, const char *path) {
   snprintf(t->name, sizeof t->name, "%s", base ? base + 1 : path);
 }
 
-qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out) {
-  memset(out, 0, sizeof *out);
+static qcal_status check_preproc(const qcal_preproc *p) {
   if (p->height < 1 || p->width < 1 || p->height > 8192 || p->width > 8192)
     return qcal_error(QCAL_EINVAL, "input size %dx%d out of range (1..8192)", p->height, p->width);
   if (p->channels != 1 && p->channels != 3)
     return qcal_error(QCAL_EINVAL, "channels must be 1 or 3, got %d", p->channels);
+  return QCAL_OK;
+}
+
+qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out) {
+  memset(out, 0, sizeof *out);
+  QCAL_TRY(check_preproc(p));
   unsigned char *px = NULL;
   int w, h;
-  QCAL_TRY(decode_rgb(path, &px, &w, &h));
+  QCAL_TRY(qcal_image_decode_rgb(path, &px, &w, &h));
+  qcal_status st = qcal_image_preprocess_rgb(px, w, h, p, out);
+  stbi_image_free(px);
+  if (!st)
+    name_after(out, path);
+  return st;
+}
+
+qcal_status qcal_image_preprocess_rgb(const unsigned char *px, int w, int h, const qcal_preproc *p,
+                                      qcal_tensor *out) {
+  memset(out, 0, sizeof *out);
+  QCAL_TRY(check_preproc(p));
   int H = p->height, W = p->width, C = p->channels;
   /* p * scale as the frameworks write it, p / 127.5 - 1 or p / 255: dividing
    * by the reciprocal gives those bit for bit (1/127.5 is not a float) */
   const float inv = p->scale != 0 ? (float)(1.0 / p->scale) : 0.0f, off = (float)p->offset;
   int64_t shape[4] = {1, p->nchw ? C : H, p->nchw ? H : W, p->nchw ? W : C};
-  qcal_status st = qcal_tensor_alloc(out, 4, shape);
-  if (st != QCAL_OK) {
-    stbi_image_free(px);
-    return st;
-  }
+  QCAL_TRY(qcal_tensor_alloc(out, 4, shape));
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++) {
       float rgb[3];
@@ -85,7 +97,9 @@ qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_
         out->data[at] = v;
       }
     }
-  stbi_image_free(px);
-  name_after(out, path);
   return QCAL_OK;
+}
+
+void qcal_image_free(unsigned char *px) {
+  stbi_image_free(px);
 }

@@ -4,13 +4,18 @@
 #    (MIT; scripts/fetch-models.sh, for qcal zoo), and PoseNet MobileNetV1
 #    0.75 (posenet.json + posenet.bin) from it, checked against their SHA-256;
 #  - natural photos shipped by Debian's python3-skimage and darknet packages
-#    (only the .deb is downloaded and the photos extracted; nothing installed).
+#    (only the .deb is downloaded and the photos extracted; nothing installed);
+#  - photos of people for the zoo's in-domain face crops (qcal crops,
+#    docs/zoo.md): three of the above, matplotlib's grace_hopper.jpg
+#    (python-matplotlib-data) and scikit-image's lfw_subset.npy (100 faces of
+#    Labeled Faces in the Wild and 100 non-faces, 25x25 grey).
 # Prints the cache directory. QCAL_CACHE overrides ~/.cache/qcal.
 set -euo pipefail
 cache=${QCAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcal}
 model="$cache/posenet"
 images="$cache/images"
-mkdir -p "$model" "$images"
+people="$cache/people"
+mkdir -p "$model" "$images" "$people"
 
 JSON_SHA=a0070d53d9e2b085a9df22be217658f9416df055770a020ee0bef9bfa44ff0d4
 BIN_SHA=15e9a22e499fe09307b077ee9bd37939987a5e20acb1a17506ccdf1cb72cd433
@@ -45,11 +50,17 @@ PHOTOS=(
   kite.jpg:darknet:usr/share/darknet/data/kite.jpg
   person.jpg:darknet:usr/share/darknet/data/person.jpg
 )
+PEOPLE=(
+  grace_hopper.jpg:python-matplotlib-data:usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg
+  lfw_subset.npy:python3-skimage:usr/lib/python3/dist-packages/skimage/data/lfw_subset.npy
+)
+PEOPLE_FROM_PHOTOS="astronaut.png camera.png person.jpg"
 need=0
 for p in "${PHOTOS[@]}"; do [ -s "$images/${p%%:*}" ] || need=1; done
+for p in "${PEOPLE[@]}"; do [ -s "$people/${p%%:*}" ] || need=1; done
 if [ $need = 1 ]; then
   tmp2=$(mktemp -d)
-  for pkg in python3-skimage darknet; do
+  for pkg in python3-skimage darknet python-matplotlib-data; do
     (cd "$tmp2" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
       sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
       $sudo apt-get update -q >/dev/null && (cd "$tmp2" && apt-get download -q "$pkg" >/dev/null)
@@ -60,6 +71,13 @@ if [ $need = 1 ]; then
     name=${p%%:*}
     cp "$tmp2/root/${p##*:}" "$images/$name"
   done
+  for p in "${PEOPLE[@]}"; do
+    name=${p%%:*}
+    cp "$tmp2/root/${p##*:}" "$people/$name"
+  done
   rm -rf "$tmp2"
 fi
+for name in $PEOPLE_FROM_PHOTOS; do
+  [ -s "$people/$name" ] || cp "$images/$name" "$people/$name"
+done
 echo "$cache"

@@ -56,6 +56,15 @@ typedef struct qcal_preproc {
   double scale, offset; /* double: p / 127.5 - 1 is computed as written (image.c) */
 } qcal_preproc;
 qcal_status qcal_image_preprocess(const char *path, const qcal_preproc *p, qcal_tensor *out);
+/* The same from w x h RGB pixels already decoded. */
+qcal_status qcal_image_preprocess_rgb(const unsigned char *px, int w, int h, const qcal_preproc *p,
+                                      qcal_tensor *out);
+/* A photo's RGB pixels, 8 bits each, row-major (free with qcal_image_free);
+ * refuses more than 64 megapixels and 16-bit files. Errors name the file. */
+qcal_status qcal_image_decode_rgb(const char *path, unsigned char **px, int *w, int *h);
+void qcal_image_free(unsigned char *px);
+/* An RGB PNG of w x h pixels, via a temporary file and rename. */
+qcal_status qcal_image_write_png(const char *path, const unsigned char *px, int w, int h);
 
 /* The image files of a folder (.jpg .png .bmp .gif .tga .ppm .pgm), sorted
  * by name; free with qcal_image_dir_free. */

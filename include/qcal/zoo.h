@@ -13,8 +13,9 @@
 typedef struct qcal_zoo_cfg {
   const char *models; /* folder of the TF.js models (model NAME.json each) */
   const char *images;
-  const char *only; /* comma-separated subset, or NULL */
-  int calib, held;  /* photos per split */
+  const char *people; /* photos of people: the face networks' crops (NULL: none) */
+  const char *only;   /* comma-separated subset, or NULL */
+  int calib, held;    /* photos per split */
   int jobs;
   /* --repair / --target-db: per network, the best configurations again with
    * the repairs (0: none), and mixed precision (NaN: none) */
@@ -25,6 +26,7 @@ typedef struct qcal_zoo_cfg {
 
 extern const char *const qcal_zoo_names[];
 extern const char *const qcal_zoo_about[];
+extern const char *const qcal_zoo_crop[]; /* "" or a crop kind (analysis/zoo.inc) */
 extern const int qcal_zoo_count;
 
 /* Run the zoo; *zoo and *networks are the ZOO and ZOO_NETWORKS tables. A

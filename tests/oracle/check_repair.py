@@ -60,8 +60,8 @@ def run(*args):
     return subprocess.run([str(a) for a in args], capture_output=True, text=True)
 
 
-def ort(model, x, prefix):
-    outs, _ = onnx_zoo.ort_run(root, peers, model, x, prefix)
+def ort(model, x, prefix, level="all"):
+    outs, _ = onnx_zoo.ort_run(root, peers, model, x, prefix, level=level)
     return [o.astype(np.float64) for o in outs]
 
 
@@ -331,15 +331,16 @@ def check_adaround(tmp):
               f"{tfinal:.4g}, nearest {nearest:.4g}")
 
 
-def ort_worst_db(tmp, src, f32, q, names):
-    """Worst output SQNR of q against f32, both in ONNX Runtime, signal and
-    error summed over the photos (preprocessed by qcal infer for src)."""
+def ort_worst_db(tmp, src, f32, q, names, folder=images, level="all"):
+    """Worst output SQNR of q against f32, both in ONNX Runtime (graph
+    optimizations at level), signal and error summed over the photos
+    (preprocessed by qcal infer for src)."""
     sig = err = None
     for n in names:
         x = os.path.join(tmp, "ox.npy")
-        run(qcal, "infer", src, "--image", os.path.join(images, n), "--save-input", x, "-o",
+        run(qcal, "infer", src, "--image", os.path.join(folder, n), "--save-input", x, "-o",
             os.path.join(tmp, "o.npz"))
-        a, b = ort(f32, x, os.path.join(tmp, "oa")), ort(q, x, os.path.join(tmp, "ob"))
+        a, b = ort(f32, x, os.path.join(tmp, "oa")), ort(q, x, os.path.join(tmp, "ob"), level)
         s_ = [float((u ** 2).sum()) for u in a]
         e_ = [float(((u - v) ** 2).sum()) for u, v in zip(a, b)]
         sig = s_ if sig is None else [u + v for u, v in zip(sig, s_)]
@@ -400,16 +401,22 @@ def check_sweep_zoo(tmp):
           and h5col(n, "needed")[0], f"zoo_networks: repaired columns {worst}, needed: "
           f"{h5col(n, 'needed')[0]}")
     # the repaired per-tensor configuration, written by qcal quantize on the same split
+    # emotion reads face crops: the zoo measured it on those qcal crops makes
     pt = [i for i in rows if (wb[i], wg[i]) == (8, "per-tensor")]
     src = os.path.join(models, "emotion.json")
+    crops = os.path.join(tmp, "crops")
+    run(qcal, "crops", "--models", models, "-o", crops)
     q, f32 = os.path.join(tmp, "emo_pt.onnx"), os.path.join(tmp, "emo32.onnx")
-    r = run(qcal, "quantize", src, "--images", images, "--calib", "4", *method_args(act[pt[0]]),
+    r = run(qcal, "quantize", src, "--images", crops, "--calib", "4", *method_args(act[pt[0]]),
             "--weights", "per-tensor", "--placement", "weighted", "--repair", "cle,bias", "-o", q)
     run(qcal, "quantize", src, "--method", "none", "-o", f32)
-    ort_db = ort_worst_db(tmp, src, f32, q, onnx_zoo.held_photos(images, 4, 12))
+    # optimizations disabled: the file as written. ORT's optimized graph of this model (its
+    # QDQ propagation duplicates DequantizeLinear nodes) gives 3.6 dB more on these crops;
+    # qcal's qdq engine equals the unoptimized run (measured; the cause is not traced)
+    ort_db = ort_worst_db(tmp, src, f32, q, onnx_zoo.held_photos(crops, 4, 12), crops, "disabled")
     check(r.returncode == 0 and abs(ort_db - worst[(8, "per-tensor")]) < 1.0,
           f"zoo repaired per-tensor ({act[pt[0]]}): qcal {worst[(8, 'per-tensor')]:.2f} dB, "
-          f"ONNX Runtime on qcal quantize's file {ort_db:.2f} dB")
+          f"ONNX Runtime (graph optimizations off) on qcal quantize's file {ort_db:.2f} dB")
     rr = run(qcal, "report", zf, "-o", os.path.join(tmp, "zrep"))
     svg = os.path.join(tmp, "zrep", "zoo_heatmap.svg")
     body = open(svg).read() if os.path.exists(svg) else ""

@@ -4,6 +4,8 @@ computation and for its tables:
 - zoo has network x configuration x output rows (W8A8: 14 configurations,
   W4A8: 10), zoo_networks one row per network, status ok, the recommendation
   and sensitive layer filled in;
+- the face networks are measured in domain, on the face crops `qcal crops`
+  makes from the people photos, the others on whole photos (data column);
 - the W4A8 and W8A8 "float activations / per-channel weights" rows are
   recomputed without qcal's graph: NumPy fake-quantizes every conv,
   depthwise and MatMul weight of model.json per output channel at 4 and 8
@@ -27,6 +29,8 @@ import tfjs_quant  # noqa: E402
 
 qcal, root = sys.argv[1], sys.argv[2]
 NETS = os.environ.get("QCAL_ZOO_MODELS", "emotion,liveness").split(",")
+FACE = {"facemesh", "emotion", "gender", "age", "mobilefacenet", "faceres", "liveness",
+        "antispoof", "gear", "mobileface"}  # the networks that read face crops (analysis/zoo.inc)
 models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
                         capture_output=True, text=True).stdout.strip()
 images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
@@ -76,12 +80,22 @@ with tempfile.TemporaryDirectory() as tmp:
               f"{net}: best W8A8 {best:.2f} dB; recommended: {col(n, 'recommended')[k]}; most "
               f"sensitive layer {col(n, 'sensitive_layer')[k]}")
         # the held-out photos: qcal's interleaved split (datasets/image_dir.c)
+        # of the photos, or of the face crops that qcal crops makes
         path = os.path.join(models, net + ".json")
-        held = onnx_zoo.held_photos(images, 4, 4)
+        data = col(n, "data")[k]
+        folder = images
+        if data.startswith("in domain: face crops"):
+            folder = os.path.join(tmp, "crops")
+            if not os.path.isdir(folder):
+                subprocess.run([qcal, "crops", "--models", models, "-o", folder], check=True,
+                               capture_output=True)
+        check(data.startswith("in domain: face crops") == (net in FACE),
+              f"{net}: measured on {data}")
+        held = onnx_zoo.held_photos(folder, 4, 4)
         xs = []
         for j, name in enumerate(held):
             x = os.path.join(tmp, f"{net}_x{j}.npy")
-            subprocess.run([qcal, "infer", path, "--image", os.path.join(images, name),
+            subprocess.run([qcal, "infer", path, "--image", os.path.join(folder, name),
                             "--save-input", x], check=True, capture_output=True)
             xs.append(x)
         names, ref = tfjs_quant.tfjs(root, peers, path, xs, os.path.join(tmp, net + "_ref"))

@@ -67,15 +67,17 @@ def peers(source_root):
                           capture_output=True, text=True).stdout.strip()
 
 
-def ort_run(source_root, peers_dir, model, x_path, prefix, threads=2, repeat=1, optimized=None):
+def ort_run(source_root, peers_dir, model, x_path, prefix, threads=2, repeat=1, optimized=None,
+            level="all"):
     """ONNX Runtime's outputs (list of arrays) and median latency (ms);
-    optimized: a path to save the graph ORT runs after its optimizations."""
+    optimized: a path to save the graph ORT runs after its optimizations;
+    level: its graph optimizations, all or disabled (the file as written)."""
     import json
     env = dict(os.environ, QCAL_PEERS=peers_dir)
     if optimized:
         env["QCAL_ORT_OPTIMIZED"] = optimized
     r = subprocess.run(["node", os.path.join(source_root, "tests/oracle/ort_run.js"), model,
-                        x_path, prefix, str(threads), str(repeat)],
+                        x_path, prefix, str(threads), str(repeat), level],
                        env=env, check=True, capture_output=True, text=True)
     info = json.loads(r.stdout.strip().splitlines()[-1])
     outs = [np.load(f"{prefix}{i}.npy") for i in range(len(info["outputs"]))]

@@ -1,32 +1,18 @@
 // TensorFlow.js (npm @tensorflow/tfjs, CPU backend) as a test oracle:
 //   node tfjs_run.js MODEL.json INPUT.npy OUT_DIR [MORE.npy ...]
-// Loads the graph model from its files through an IO handler (model.json and
-// the weight files its manifest names), runs it on the float32 .npy, and
+// Loads the graph model from its files (tfjs_model.js), runs it on the float32 .npy, and
 // writes each output as OUT_DIR/<i>.npy (for the k-th further input,
 // OUT_DIR/<k>_<i>.npy); prints one JSON line with the output names (without
 // ":0").
-const fs = require('fs');
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy.js');
+const { loadModel } = require('./tfjs_model.js');
 const tf = require(path.join(process.env.QCAL_PEERS, 'node_modules', '@tensorflow', 'tfjs'));
 
 async function main() {
   const [modelPath, input, outDir, ...more] = process.argv.slice(2);
   await tf.setBackend('cpu');
-  const dir = path.dirname(modelPath);
-  const json = JSON.parse(fs.readFileSync(modelPath, 'utf8'));
-  const specs = [], parts = [];
-  for (const g of json.weightsManifest) {
-    specs.push(...g.weights);
-    for (const p of g.paths) parts.push(fs.readFileSync(path.join(dir, p)));
-  }
-  const all = Buffer.concat(parts);
-  const handler = { load: async () => ({
-    modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy, signature: json.signature,
-    userDefinedMetadata: json.userDefinedMetadata, weightSpecs: specs,
-    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.length) }) };
-  const model = await tf.loadGraphModel(handler);
+  const model = await loadModel(tf, modelPath);
   const names = model.outputs.map(o => o.name);
   for (const [k, file] of [input, ...more].entries()) {
     const x = readNpy(file);

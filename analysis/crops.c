@@ -1,0 +1,436 @@
+/* In-domain crops: a zoo detector on photos, each detection cropped as
+ * npm @vladmandic/human 3.0.7 crops it (include/qcal/crops.h lists the
+ * kinds and the source lines they follow). Face: BlazeFace's SSD anchors
+ * (strides size/16 and size/8, 2 and 6 anchors per cell), box = anchor +
+ * regressed centre and size in input pixels, sigmoid scores, greedy NMS,
+ * the box scaled to the photo, enlarged 1.4x, made square (rounded), then
+ * cropped with tf.image.cropAndResize's bilinear sampling (0 outside the
+ * photo), no rotation (the library's default). */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qcal/crops.h"
+#include "qcal/datasets.h"
+#include "qcal/graph.h"
+
+const char *const qcal_crop_names[QCAL_CROP_COUNT + 1] = {
+#define X(id, name, det, enlarge, src) name,
+    QCAL_CROPS(X)
+#undef X
+        NULL};
+static const char *const detector_files[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, src) det,
+    QCAL_CROPS(X)
+#undef X
+};
+static const double enlargement[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, src) enlarge,
+    QCAL_CROPS(X)
+#undef X
+};
+
+typedef struct det {
+  float score;
+  float x1, y1, x2, y2; /* detector input pixels */
+} det;
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static qcal_status oom(void) {
+  return qcal_error(QCAL_ENOMEM, "out of memory");
+}
+
+/* BlazeFace's rows [score logit, cx, cy, w, h, 6 keypoints] from its
+ * outputs: one [1, 896, 17] tensor, or (the converted model the zoo ships)
+ * scores [1, 512, 1], [1, 384, 1] and boxes [1, 512, 16], [1, 384, 16],
+ * joined 512 first as the library joins them. */
+static qcal_status face_rows(qcal_graph *g, const char *path, float **rows, int *n) {
+  const int no = g->noutputs;
+  int sc[2] = {-1, -1}, bx[2] = {-1, -1}, one = -1;
+  for (int o = 0; o < no; o++) {
+    const qcal_value *v = &g->values[g->outputs[o]];
+    if (v->ndim != 3 || v->shape[0] != 1)
+      continue;
+    if (v->shape[2] == 17 && v->shape[1] == 896)
+      one = o;
+    const int big = v->shape[1] == 512 ? 0 : v->shape[1] == 384 ? 1 : -1;
+    if (big >= 0 && v->shape[2] == 1)
+      sc[big] = o;
+    if (big >= 0 && v->shape[2] == 16)
+      bx[big] = o;
+  }
+  if (one < 0 && (sc[0] < 0 || sc[1] < 0 || bx[0] < 0 || bx[1] < 0))
+    return qcal_error(QCAL_EUNSUPPORTED,
+                      "%s: not a BlazeFace detector (outputs [1, 896, 17] or [1, 512|384, 1] and "
+                      "[1, 512|384, 16])",
+                      path);
+  *n = 896;
+  float *r = malloc(896 * 17 * sizeof *r), *tmp = malloc(512 * 16 * sizeof *tmp);
+  if (!r || !tmp) {
+    free(r), free(tmp);
+    return oom();
+  }
+  qcal_status st = QCAL_OK;
+  if (one >= 0)
+    st = qcal_graph_read(g, g->outputs[one], r);
+  for (int part = 0; one < 0 && part < 2 && !st; part++) {
+    const int cnt = part ? 384 : 512, base = part ? 512 : 0;
+    st = qcal_graph_read(g, g->outputs[sc[part]], tmp);
+    for (int i = 0; i < cnt && !st; i++)
+      r[(size_t)(base + i) * 17] = tmp[i];
+    if (!st)
+      st = qcal_graph_read(g, g->outputs[bx[part]], tmp);
+    for (int i = 0; i < cnt && !st; i++)
+      memcpy(&r[(size_t)(base + i) * 17 + 1], &tmp[(size_t)i * 16], 16 * sizeof *tmp);
+  }
+  free(tmp);
+  if (st)
+    free(r);
+  else
+    *rows = r;
+  return st;
+}
+
+/* Anchor centres of a size x size BlazeFace input (facemeshutil.ts
+ * generateAnchors). */
+static void face_anchor(int size, int i, float *ax, float *ay) {
+  const int strides[2] = {size / 16, size / 8}, per[2] = {2, 6};
+  for (int l = 0; l < 2; l++) {
+    const int grid = (size + strides[l] - 1) / strides[l], cnt = grid * grid * per[l];
+    if (i < cnt) {
+      const int cell = i / per[l];
+      *ax = (float)strides[l] * ((float)(cell % grid) + 0.5f);
+      *ay = (float)strides[l] * ((float)(cell / grid) + 0.5f);
+      return;
+    }
+    i -= cnt;
+  }
+  *ax = *ay = 0;
+}
+
+static float iou(const det *a, const det *b) {
+  const float ix = fminf(a->x2, b->x2) - fmaxf(a->x1, b->x1);
+  const float iy = fminf(a->y2, b->y2) - fmaxf(a->y1, b->y1);
+  if (ix <= 0 || iy <= 0)
+    return 0;
+  const float inter = ix * iy;
+  const float ua = (a->x2 - a->x1) * (a->y2 - a->y1) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
+  return ua > 0 ? inter / ua : 0;
+}
+
+static int by_score(const void *a, const void *b) {
+  const float x = ((const det *)a)->score, y = ((const det *)b)->score;
+  return (x < y) - (x > y);
+}
+
+/* Greedy NMS as tf.image.nonMaxSuppression: highest score first, kept
+ * when its IoU with every kept box is at most thr; n kept at most. */
+static int nms(det *d, int n, int max, double thr, double min_score) {
+  qsort(d, (size_t)n, sizeof *d, by_score);
+  int k = 0;
+  for (int i = 0; i < n && k < max; i++) {
+    if (d[i].score < min_score)
+      break;
+    bool keep = true;
+    for (int j = 0; j < k && keep; j++)
+      keep = iou(&d[i], &d[j]) <= thr;
+    if (keep)
+      d[k++] = d[i];
+  }
+  return k;
+}
+
+/* tf.image.cropAndResize of the normalized box (y1, x1, y2, x2) of an
+ * h x w RGB photo to s x s, bilinear, 0 outside: the box held in float32 as
+ * its tensor holds it, the sample positions in double with TensorFlow.js's
+ * association (a sample exactly on the last row stays inside). */
+static void crop_resize(const unsigned char *px, int w, int h, const double bd[4], int s,
+                        unsigned char *out) {
+  const double b[4] = {(float)bd[0], (float)bd[1], (float)bd[2], (float)bd[3]};
+  const double hs = (b[2] - b[0]) * (h - 1) / (s - 1), ws = (b[3] - b[1]) * (w - 1) / (s - 1);
+  for (int y = 0; y < s; y++) {
+    const double iy = b[0] * (h - 1) + y * hs;
+    for (int x = 0; x < s; x++) {
+      const double ix = b[1] * (w - 1) + x * ws;
+      unsigned char *o = &out[((size_t)y * s + x) * 3];
+      if (iy < 0 || iy > h - 1 || ix < 0 || ix > w - 1) {
+        o[0] = o[1] = o[2] = 0;
+        continue;
+      }
+      const int y0 = (int)floor(iy), y1 = (int)ceil(iy), x0 = (int)floor(ix), x1 = (int)ceil(ix);
+      const double wy = iy - y0, wx = ix - x0;
+      for (int c = 0; c < 3; c++) {
+        const double tl = px[((size_t)y0 * w + x0) * 3 + c], tr = px[((size_t)y0 * w + x1) * 3 + c];
+        const double bl = px[((size_t)y1 * w + x0) * 3 + c], br = px[((size_t)y1 * w + x1) * 3 + c];
+        const double top = tl + (tr - tl) * wx, bot = bl + (br - bl) * wx;
+        const double v = top + (bot - top) * wy;
+        o[c] = (unsigned char)lrint(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+    }
+  }
+}
+
+typedef struct crop_run {
+  qcal_graph *g;
+  qcal_preproc pre;
+  qcal_crop_kind kind;
+  const char *out_dir;
+  const qcal_crop_opts *o;
+  unsigned char *crop;
+  int ncrops;
+  qcal_crop_info *info; /* NULL: not wanted */
+  int cap;
+  float *x; /* the detector's input */
+} crop_run;
+
+/* The detector's input as the library makes it: tf.image.resizeBilinear
+ * without half-pixel centres (source = destination x in / out), then
+ * p / 127.5 - 0.5 as the model's preprocessing says (datasets/models.inc). */
+static void detector_input(const unsigned char *px, int w, int h, const qcal_preproc *p,
+                           float *out) {
+  const int H = p->height, W = p->width;
+  const float inv = (float)(1.0 / p->scale), off = (float)p->offset;
+  const float sy = (float)h / (float)H, sx = (float)w / (float)W;
+  for (int y = 0; y < H; y++) {
+    const float fy = (float)y * sy;
+    const int y0 = (int)fy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+    const float wy = fy - (float)y0;
+    for (int x = 0; x < W; x++) {
+      const float fx = (float)x * sx;
+      const int x0 = (int)fx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+      const float wx = fx - (float)x0;
+      for (int c = 0; c < 3; c++) {
+        const float tl = px[((size_t)y0 * w + x0) * 3 + c], tr = px[((size_t)y0 * w + x1) * 3 + c];
+        const float bl = px[((size_t)y1 * w + x0) * 3 + c], br = px[((size_t)y1 * w + x1) * 3 + c];
+        const float top = tl + (tr - tl) * wx, bot = bl + (br - bl) * wx;
+        out[((size_t)y * W + x) * 3 + c] = (top + (bot - top) * wy) / inv + off;
+      }
+    }
+  }
+}
+
+/* One photo (RGB pixels, named stem): detect, then write each kept
+ * detection's crop. */
+static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h, const char *stem,
+                             const char *what) {
+  detector_input(px, w, h, &c->pre, c->x);
+  const void *in[1] = {c->x};
+  qcal_status st = qcal_graph_run(c->g, in);
+  float *rows = NULL;
+  int n = 0;
+  if (!st)
+    st = face_rows(c->g, what, &rows, &n);
+  det *d = st ? NULL : malloc((size_t)n * sizeof *d);
+  if (!st && !d)
+    st = oom();
+  const float size = (float)c->pre.width;
+  for (int i = 0; i < n && !st; i++) {
+    const float *r = &rows[(size_t)i * 17];
+    float ax, ay;
+    face_anchor(c->pre.width, i, &ax, &ay);
+    const float cx = r[1] + ax, cy = r[2] + ay, hw = r[3] / 2, hh = r[4] / 2;
+    d[i] = (det){1.0f / (1.0f + expf(-r[0])), cx - hw, cy - hh, cx + hw, cy + hh};
+  }
+  const int k = st ? 0 : nms(d, n, c->o->max_per_photo, c->o->iou, c->o->min_score);
+  for (int j = 0; j < k && !st; j++) {
+    /* to photo pixels, enlarged, squared and rounded as squarifyBox does */
+    const double sx = w / size, sy = h / size, f = enlargement[c->kind];
+    const double cx = (d[j].x1 + d[j].x2) * sx / 2, cy = (d[j].y1 + d[j].y2) * sy / 2;
+    const double half = fmax((d[j].x2 - d[j].x1) * sx, (d[j].y2 - d[j].y1) * sy) * f / 2;
+    const double x1 = round(cx - half), y1 = round(cy - half), x2 = round(cx + half),
+                 y2 = round(cy + half);
+    const double box[4] = {y1 / h, x1 / w, y2 / h, x2 / w};
+    crop_resize(px, w, h, box, c->o->size, c->crop);
+    char out[4600];
+    snprintf(out, sizeof out, "%s/%s_%s%d.png", c->out_dir, stem, qcal_crop_names[c->kind], j);
+    st = qcal_image_write_png(out, c->crop, c->o->size, c->o->size);
+    if (!st && c->info && c->ncrops == c->cap) {
+      const int cap = c->cap ? 2 * c->cap : 64;
+      qcal_crop_info *m = realloc(c->info, (size_t)cap * sizeof *m);
+      if (!m)
+        st = oom();
+      else
+        c->info = m, c->cap = cap;
+    }
+    if (!st && c->info) {
+      qcal_crop_info *ci = &c->info[c->ncrops];
+      const char *base = strrchr(out, '/');
+      snprintf(ci->file, sizeof ci->file, "%.*s", (int)sizeof ci->file - 1, base ? base + 1 : out);
+      snprintf(ci->photo, sizeof ci->photo, "%.*s", (int)sizeof ci->photo - 1, what);
+      ci->score = d[j].score;
+      ci->box[0] = x1, ci->box[1] = y1, ci->box[2] = x2, ci->box[3] = y2;
+    }
+    c->ncrops += !st;
+  }
+  free(rows), free(d);
+  return st;
+}
+
+static void stem_of(const char *name, char *stem, size_t cap) {
+  snprintf(stem, cap, "%s", name);
+  char *dot = strrchr(stem, '.');
+  if (dot)
+    *dot = 0;
+}
+
+/* An image file of a folder. */
+static qcal_status file_photo(crop_run *c, const char *dir, const char *name) {
+  char path[4400], stem[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  stem_of(name, stem, sizeof stem);
+  unsigned char *px;
+  int w, h;
+  QCAL_TRY(qcal_image_decode_rgb(path, &px, &w, &h));
+  qcal_status st = one_photo(c, px, w, h, stem, path);
+  qcal_image_free(px);
+  return st;
+}
+
+/* A stack of photos in a .npy file, [N, H, W] (grey) or [N, H, W, 3], values
+ * in 0..1 (scikit-image's convention, e.g. its lfw_subset.npy) or 0..255. */
+static qcal_status npy_photos(crop_run *c, const char *dir, const char *name) {
+  char path[4400], stem[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  stem_of(name, stem, sizeof stem);
+  qcal_tensor t;
+  QCAL_TRY(qcal_npy_load(path, &t));
+  const bool rgb = t.ndim == 4 && t.shape[3] == 3;
+  qcal_status st = QCAL_OK;
+  if ((t.ndim != 3 && !rgb) || t.shape[1] < 1 || t.shape[2] < 1 || t.shape[1] > 8192 ||
+      t.shape[2] > 8192)
+    st = qcal_error(QCAL_EDATA, "%s: a stack of photos is [N, H, W] or [N, H, W, 3]", path);
+  float hi = 0, lo = 0;
+  for (size_t i = 0; i < t.numel && !st; i++) {
+    hi = t.data[i] > hi ? t.data[i] : hi;
+    lo = t.data[i] < lo ? t.data[i] : lo;
+    if (!isfinite(t.data[i]))
+      st = qcal_error(QCAL_EDATA, "%s: element %zu is not finite", path, i);
+  }
+  if (!st && (lo < 0 || hi > 255))
+    st = qcal_error(QCAL_EDATA, "%s: pixels from %g to %g (0..1 or 0..255 expected)", path, lo, hi);
+  const int h = st ? 0 : (int)t.shape[1], w = st ? 0 : (int)t.shape[2];
+  const float mul = hi <= 1 ? 255.0f : 1.0f;
+  unsigned char *px = st ? NULL : malloc((size_t)w * h * 3);
+  if (!st && !px)
+    st = oom();
+  for (int64_t k = 0; k < (st ? 0 : t.shape[0]); k++) {
+    const float *src = t.data + (size_t)k * w * h * (rgb ? 3 : 1);
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+      px[i] = (unsigned char)lrintf(src[rgb ? i : i / 3] * mul);
+    char one[300], what[4500];
+    snprintf(one, sizeof one, "%s_%04lld", stem, (long long)k);
+    snprintf(what, sizeof what, "%s[%lld]", path, (long long)k);
+    if ((st = one_photo(c, px, w, h, one, what)))
+      break;
+  }
+  free(px);
+  qcal_tensor_free(&t);
+  return st;
+}
+
+/* The .npy files of a folder, sorted. */
+static qcal_status npy_names(const char *dir, char ***names, int *n) {
+  *names = NULL;
+  *n = 0;
+  DIR *d = opendir(dir);
+  if (!d)
+    return QCAL_OK; /* qcal_image_dir has said what is wrong with it */
+  struct dirent *e;
+  qcal_status st = QCAL_OK;
+  while (!st && (e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l < 5 || strcmp(e->d_name + l - 4, ".npy") || e->d_name[0] == '.')
+      continue;
+    char **m = realloc(*names, (size_t)(*n + 1) * sizeof *m);
+    if (!m || !(m[*n] = strdup(e->d_name))) {
+      if (m)
+        *names = m;
+      st = oom();
+      break;
+    }
+    *names = m;
+    ++*n;
+  }
+  closedir(d);
+  if (!st && *n > 1)
+    qsort(*names, (size_t)*n, sizeof **names, by_name);
+  return st;
+}
+
+qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const char *const *dirs,
+                            int ndirs, const char *out_dir, const qcal_crop_opts *o, int *ncrops,
+                            qcal_crop_info **info) {
+  *ncrops = 0;
+  if (info)
+    *info = NULL;
+  if (kind < 0 || kind >= QCAL_CROP_COUNT)
+    return qcal_error(QCAL_EINVAL, "unknown crop kind %d", (int)kind);
+  if (o->size < 2 || o->size > 4096 || o->max_per_photo < 1)
+    return qcal_error(QCAL_EINVAL, "crop size %d (2..4096), %d detections per photo (>= 1)",
+                      o->size, o->max_per_photo);
+  if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
+    return qcal_error(QCAL_EIO, "%s: cannot create the crop folder: %s", out_dir, strerror(errno));
+  char model[4200];
+  snprintf(model, sizeof model, "%s/%s", models_dir, detector_files[kind]);
+  qcal_graph *g = NULL;
+  QCAL_TRY(qcal_graph_load(model, &g));
+  qcal_status st = QCAL_OK;
+  const qcal_value *iv = &g->values[g->inputs[0]];
+  qcal_preproc pre;
+  bool resize;
+  qcal_preproc_opts po = {.scale = NAN, .offset = NAN};
+  st = qcal_preproc_resolve(&po, model, iv->ndim, iv->shape, &pre, &resize);
+  int64_t shape[4] = {1, pre.height, pre.width, 3};
+  if (!st && (pre.nchw || pre.height != pre.width))
+    st = qcal_error(QCAL_EUNSUPPORTED, "%s: a square NHWC detector input expected", model);
+  if (!st)
+    st = qcal_graph_bind_input(g, 0, 4, shape);
+  qcal_graph_opts go = {0};
+  if (!st)
+    st = qcal_graph_prepare(g, &go);
+  crop_run c = {g, pre, kind, out_dir, o, NULL, 0, NULL, 0, NULL};
+  if (!st && !(c.info = malloc(64 * sizeof *c.info))) /* kept to undo a failed run too */
+    st = oom();
+  c.cap = c.info ? 64 : 0;
+  c.crop = st ? NULL : malloc((size_t)o->size * o->size * 3);
+  c.x = st ? NULL : malloc((size_t)pre.height * pre.width * 3 * sizeof *c.x);
+  if (!st && (!c.crop || !c.x))
+    st = oom();
+  for (int k = 0; k < ndirs && !st; k++) {
+    char **names = NULL, **stacks = NULL;
+    int n = 0, ns = 0;
+    st = qcal_image_dir(dirs[k], &names, &n);
+    if (!st)
+      st = npy_names(dirs[k], &stacks, &ns);
+    for (int i = 0; i < n && !st; i++)
+      st = file_photo(&c, dirs[k], names[i]);
+    for (int i = 0; i < ns && !st; i++)
+      st = npy_photos(&c, dirs[k], stacks[i]);
+    if (!st && n + ns == 0)
+      st = qcal_error(QCAL_EDATA, "%s: no image file or .npy stack of photos", dirs[k]);
+    if (names)
+      qcal_image_dir_free(names, n);
+    qcal_image_dir_free(stacks, ns);
+  }
+  for (int i = 0; st && i < c.ncrops; i++) { /* no half-made folder of crops */
+    char p[4600];
+    snprintf(p, sizeof p, "%s/%s", out_dir, c.info[i].file);
+    unlink(p);
+  }
+  *ncrops = st ? 0 : c.ncrops;
+  if (info && !st)
+    *info = c.info;
+  else
+    free(c.info);
+  free(c.crop), free(c.x);
+  qcal_graph_free(g);
+  return st;
+}

@@ -1,0 +1,54 @@
+/* In-domain data for the networks that expect crops (analysis/crops.c,
+ * docs/zoo.md): a detector of the zoo runs on photos and each detection is
+ * cropped as the library that ships the networks (npm @vladmandic/human
+ * 3.0.7) crops it for the next network. One line per crop kind:
+ *   QCAL_CROP(id, name, detector model file, box enlargement, source) */
+#ifndef QCAL_CROPS_H
+#define QCAL_CROPS_H
+
+#include "qcal/status.h"
+
+#define QCAL_CROPS(X)                                                                              \
+  X(FACE, "face", "blazeface.json", 1.4,                                                           \
+    "src/face/blazeface.ts getBoxes (anchors, decodeBoxes, NMS), facemeshutil.ts enlargeBox 1.4, " \
+    "squarifyBox, cutAndResize (tf.image.cropAndResize, bilinear, 0 outside)")
+typedef enum qcal_crop_kind {
+#define X(id, name, det, enlarge, src) QCAL_CROP_##id,
+  QCAL_CROPS(X)
+#undef X
+      QCAL_CROP_COUNT
+} qcal_crop_kind;
+extern const char *const qcal_crop_names[QCAL_CROP_COUNT + 1];
+
+typedef struct qcal_crop_opts {
+  int size;          /* crops are size x size RGB PNG files */
+  int max_per_photo; /* detections kept per photo (the library's maxDetected) */
+  double min_score;  /* the library's minConfidence */
+  double iou;        /* its NMS iouThreshold */
+} qcal_crop_opts;
+/* The library's face defaults (config.ts: maxDetected 1, iouThreshold
+ * 0.1) but a score of 0.5, not its minConfidence 0.2: at 0.2 BlazeFace also
+ * fires on coins and motorcycles, at 0.5 on none of scikit-image's 100 LFW
+ * non-faces (it still takes animal faces, so the zoo crops photos of
+ * people only); 256-pixel crops. */
+#define QCAL_CROP_OPTS_DEFAULT ((qcal_crop_opts){256, 1, 0.5, 0.1})
+
+/* One crop: its file, the photo (a stack member is "file.npy[k]"), the
+ * detection score, and the square box cropped, in photo pixels (x1, y1,
+ * x2, y2; it may reach outside the photo). */
+typedef struct qcal_crop_info {
+  char file[320], photo[320];
+  float score;
+  double box[4];
+} qcal_crop_info;
+
+/* Run kind's detector (found in models_dir) on every photo of dirs[ndirs]
+ * (image files, and .npy stacks [N, H, W] or [N, H, W, 3] in 0..1 or
+ * 0..255) and write each detection's crop into out_dir (created) as
+ * "<photo>_<kind><k>.png"; *ncrops how many, and *info (when not NULL,
+ * malloc'ed) what each is. */
+qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const char *const *dirs,
+                            int ndirs, const char *out_dir, const qcal_crop_opts *o, int *ncrops,
+                            qcal_crop_info **info);
+
+#endif

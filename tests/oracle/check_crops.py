@@ -1,0 +1,143 @@
+"""`qcal crops` (the zoo's in-domain face crops) against the library's
+pipeline computed with TensorFlow.js's own ops (crops_tfjs.js: BlazeFace,
+its anchors, nonMaxSuppression, cropAndResize, as npm @vladmandic/human
+3.0.7's blazeface.ts and facemeshutil.ts do it):
+
+- on every photo of the people folder (the colour photos and the 200 LFW
+  images of scikit-image's lfw_subset.npy): the same photos have a face, with
+  the same score (1e-3) and the same square box (pixels, +-1 for rounding);
+- each crop qcal wrote equals TensorFlow.js's cropAndResize of that box
+  within one grey level (qcal stores 8-bit PNG);
+- none of the 100 LFW non-faces is taken for a face;
+- bad input: no photos, a malformed .npy stack, no -o: exit 2, one line.
+usage: check_crops.py QCAL SOURCE_ROOT"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_zoo  # noqa: E402
+
+qcal, root = sys.argv[1], sys.argv[2]
+models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
+                        capture_output=True, text=True).stdout.strip()
+cache = subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
+                       capture_output=True, text=True).stdout.strip()
+people = os.path.join(cache, "people")
+peers = onnx_zoo.peers(root)
+fails = 0
+
+
+def check(ok, what):
+    global fails
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    fails += not ok
+
+
+def run(*args):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True)
+
+
+def image_size(path):
+    """(height, width) from a PNG or JPEG header."""
+    b = open(path, "rb").read()
+    if b[:8] == b"\x89PNG\r\n\x1a\n":
+        w, h = struct.unpack(">II", b[16:24])
+        return h, w
+    i = 2
+    while i < len(b):
+        marker, size = b[i + 1], struct.unpack(">H", b[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack(">HH", b[i + 5:i + 9])
+            return h, w
+        i += 2 + size
+    raise ValueError(path)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    crops, js = os.path.join(tmp, "crops"), os.path.join(tmp, "crops.json")
+    r = run(qcal, "crops", "--models", models, "--images", people, "-o", crops, "--json", js)
+    check(r.returncode == 0, f"qcal crops: {r.stdout.strip()} {r.stderr.strip()[-200:]}")
+    got = {c["photo"]: c for c in json.load(open(js))} if r.returncode == 0 else {}
+    # every photo as [H, W, 3] pixels: colour photos decoded by qcal through
+    # an identity model at their own size, LFW from its array (as qcal rounds it)
+    ident = os.path.join(tmp, "identity.onnx")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "h", "w", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "h", "w", 3])
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])],
+                                                  "id", [x], [y])), ident)
+    photos, keys = [], []
+    for n in sorted(os.listdir(people)):
+        p = os.path.join(people, n)
+        if n.endswith(".npy"):
+            a = np.load(p)
+            for k in range(a.shape[0]):
+                px = np.rint(a[k].astype(np.float32) * 255).astype(np.float32)
+                photos.append(np.repeat(px[:, :, None], 3, axis=2))
+                keys.append(f"{p}[{k}]")
+            continue
+        h, w = image_size(p)
+        o = os.path.join(tmp, "px.npy")
+        rr = run(qcal, "infer", ident, "--image", p, "--input-size", f"{h},{w}", "--layout", "nhwc",
+                 "--channels", "3", "--scale", "1", "--offset", "0", "--save-input", o, "-o",
+                 os.path.join(tmp, "o.npz"))
+        assert rr.returncode == 0, rr.stderr
+        photos.append(np.load(o)[0])
+        keys.append(p)
+    files = []
+    for k, a in enumerate(photos):
+        f = os.path.join(tmp, f"p{k}.npy")
+        np.save(f, np.ascontiguousarray(a, np.float32))
+        files.append(f)
+    out = os.path.join(tmp, "tfjs")
+    os.makedirs(out)
+    rr = subprocess.run(["node", os.path.join(root, "tests/oracle/crops_tfjs.js"),
+                         os.path.join(models, "blazeface.json"), out, *files], capture_output=True,
+                        text=True, env=dict(os.environ, QCAL_PEERS=peers))
+    assert rr.returncode == 0, rr.stderr
+    want = json.loads(rr.stdout.strip().splitlines()[-1])
+    found = {keys[k] for k, v in enumerate(want) if v}
+    check(found == set(got), f"faces found: qcal {len(got)}, TensorFlow.js {len(found)} of "
+          f"{len(keys)} photos (differ: {sorted(found ^ set(got))[:5]})")
+    worst_s = worst_b = worst_px = 0.0
+    for k, v in enumerate(want):
+        if not v or keys[k] not in got:
+            continue
+        g = got[keys[k]]
+        worst_s = max(worst_s, abs(g["score"] - v["score"]))
+        worst_b = max(worst_b, max(abs(a - b) for a, b in zip(g["box"], v["box"])))
+        o = os.path.join(tmp, "c.npy")
+        run(qcal, "infer", ident, "--image", os.path.join(crops, g["file"]), "--input-size",
+            "256,256", "--layout", "nhwc", "--channels", "3", "--scale", "1", "--offset", "0",
+            "--save-input", o, "-o", os.path.join(tmp, "o.npz"))
+        c = np.load(o)[0]
+        t = np.load(os.path.join(out, f"{k}.npy"))
+        worst_px = max(worst_px, float(np.abs(c - t).max()))
+    check(worst_s < 1e-3 and worst_b <= 1 and worst_px <= 1.0,
+          f"scores within {worst_s:.1e}, boxes within {worst_b:g} px, crop pixels within "
+          f"{worst_px:.2f} grey levels of TensorFlow.js")
+    neg = [k for k in got if "lfw_subset.npy[" in k and int(k.split("[")[1][:-1]) >= 100]
+    faces = [k for k in got if "lfw_subset.npy[" in k]
+    check(not neg and len(faces) >= 50,
+          f"LFW: {len(faces)} of 100 faces found, {len(neg)} of 100 non-faces taken for faces")
+
+    bad = os.path.join(tmp, "bad")
+    os.makedirs(bad)
+    np.save(os.path.join(bad, "s.npy"), np.zeros((2, 5), np.float32))
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(empty)
+    for args, needle in [(["--images", bad, "-o", os.path.join(tmp, "b1")], "stack of photos"),
+                         (["--images", empty, "-o", os.path.join(tmp, "b2")], "no image file"),
+                         (["--images", people], "-o DIR")]:
+        rr = run(qcal, "crops", "--models", models, *args)
+        check(rr.returncode == 2 and needle in rr.stderr and rr.stderr.count("\n") == 1,
+              f"bad input {args[:2]}: exit {rr.returncode}: {rr.stderr.strip()}")
+print(f"{fails} failed")
+sys.exit(1 if fails else 0)
