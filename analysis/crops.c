@@ -49,17 +49,19 @@ static qcal_status oom(void) {
 }
 
 /* BlazeFace's rows [score logit, cx, cy, w, h, 6 keypoints] from its
- * outputs: one [1, 896, 17] tensor, or (the converted model the zoo ships)
- * scores [1, 512, 1], [1, 384, 1] and boxes [1, 512, 16], [1, 384, 16],
- * joined 512 first as the library joins them. */
-static qcal_status face_rows(qcal_graph *g, const char *path, float **rows, int *n) {
-  const int no = g->noutputs;
+ * outputs out[noutputs] (as read after a run): one [1, N, 17] tensor (N 896,
+ * or 2304 for FaceMesh's 192-pixel detector: the first such output, as the
+ * library takes res[0]), or (the converted model the zoo ships) scores
+ * [1, 512, 1], [1, 384, 1] and boxes [1, 512, 16], [1, 384, 16], joined 512
+ * first as the library joins them. */
+qcal_status qcal_blazeface_rows(const qcal_graph *g, float *const *out, const char *what,
+                                float **rows, int *n) {
   int sc[2] = {-1, -1}, bx[2] = {-1, -1}, one = -1;
-  for (int o = 0; o < no; o++) {
+  for (int o = 0; o < g->noutputs; o++) {
     const qcal_value *v = &g->values[g->outputs[o]];
-    if (v->ndim != 3 || v->shape[0] != 1)
+    if (v->ndim != 3 || v->shape[0] != 1 || !out[o])
       continue;
-    if (v->shape[2] == 17 && v->shape[1] == 896)
+    if (v->shape[2] == 17 && (v->shape[1] == 896 || v->shape[1] == 2304) && one < 0)
       one = o;
     const int big = v->shape[1] == 512 ? 0 : v->shape[1] == 384 ? 1 : -1;
     if (big >= 0 && v->shape[2] == 1)
@@ -69,41 +71,33 @@ static qcal_status face_rows(qcal_graph *g, const char *path, float **rows, int 
   }
   if (one < 0 && (sc[0] < 0 || sc[1] < 0 || bx[0] < 0 || bx[1] < 0))
     return qcal_error(QCAL_EUNSUPPORTED,
-                      "%s: not a BlazeFace detector (outputs [1, 896, 17] or [1, 512|384, 1] and "
-                      "[1, 512|384, 16])",
-                      path);
-  *n = 896;
-  float *r = malloc(896 * 17 * sizeof *r), *tmp = malloc(512 * 16 * sizeof *tmp);
-  if (!r || !tmp) {
-    free(r), free(tmp);
+                      "%s: not a BlazeFace detector (outputs [1, 896|2304, 17] or [1, 512|384, 1] "
+                      "and [1, 512|384, 16])",
+                      what);
+  *n = one >= 0 ? (int)g->values[g->outputs[one]].shape[1] : 896;
+  float *r = malloc((size_t)*n * 17 * sizeof *r);
+  if (!r)
     return oom();
-  }
-  qcal_status st = QCAL_OK;
   if (one >= 0)
-    st = qcal_graph_read(g, g->outputs[one], r);
-  for (int part = 0; one < 0 && part < 2 && !st; part++) {
+    memcpy(r, out[one], (size_t)*n * 17 * sizeof *r);
+  for (int part = 0; one < 0 && part < 2; part++) {
     const int cnt = part ? 384 : 512, base = part ? 512 : 0;
-    st = qcal_graph_read(g, g->outputs[sc[part]], tmp);
-    for (int i = 0; i < cnt && !st; i++)
-      r[(size_t)(base + i) * 17] = tmp[i];
-    if (!st)
-      st = qcal_graph_read(g, g->outputs[bx[part]], tmp);
-    for (int i = 0; i < cnt && !st; i++)
-      memcpy(&r[(size_t)(base + i) * 17 + 1], &tmp[(size_t)i * 16], 16 * sizeof *tmp);
+    for (int i = 0; i < cnt; i++) {
+      r[(size_t)(base + i) * 17] = out[sc[part]][i];
+      memcpy(&r[(size_t)(base + i) * 17 + 1], &out[bx[part]][(size_t)i * 16], 16 * sizeof *r);
+    }
   }
-  free(tmp);
-  if (st)
-    free(r);
-  else
-    *rows = r;
-  return st;
+  *rows = r;
+  return QCAL_OK;
 }
 
 /* Anchor centres of a size x size BlazeFace input (facemeshutil.ts
- * generateAnchors). */
+ * generateAnchors: FaceMesh's 192-pixel detector one per 4-pixel cell, else
+ * strides size/16 and size/8 with 2 and 6 anchors). */
 static void face_anchor(int size, int i, float *ax, float *ay) {
-  const int strides[2] = {size / 16, size / 8}, per[2] = {2, 6};
-  for (int l = 0; l < 2; l++) {
+  const bool mesh = size == 192;
+  const int strides[2] = {mesh ? 4 : size / 16, size / 8}, per[2] = {mesh ? 1 : 2, 6};
+  for (int l = 0; l < (mesh ? 1 : 2); l++) {
     const int grid = (size + strides[l] - 1) / strides[l], cnt = grid * grid * per[l];
     if (i < cnt) {
       const int cell = i / per[l];
@@ -114,6 +108,14 @@ static void face_anchor(int size, int i, float *ax, float *ay) {
     i -= cnt;
   }
   *ax = *ay = 0;
+}
+
+void qcal_blazeface_box(const float *row, int size, int i, float box[5]) {
+  float ax, ay;
+  face_anchor(size, i, &ax, &ay);
+  const float cx = row[1] + ax, cy = row[2] + ay, hw = row[3] / 2, hh = row[4] / 2;
+  box[0] = 1.0f / (1.0f + expf(-row[0]));
+  box[1] = cx - hw, box[2] = cy - hh, box[3] = cx + hw, box[4] = cy + hh;
 }
 
 static float iou(const det *a, const det *b) {
@@ -188,7 +190,8 @@ typedef struct crop_run {
   int ncrops;
   qcal_crop_info *info; /* NULL: not wanted */
   int cap;
-  float *x; /* the detector's input */
+  float *x;     /* the detector's input */
+  float **outs; /* and its outputs */
 } crop_run;
 
 /* The detector's input as the library makes it: tf.image.resizeBilinear
@@ -226,18 +229,18 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
   qcal_status st = qcal_graph_run(c->g, in);
   float *rows = NULL;
   int n = 0;
+  for (int o = 0; o < c->g->noutputs && !st; o++)
+    st = qcal_graph_read(c->g, c->g->outputs[o], c->outs[o]);
   if (!st)
-    st = face_rows(c->g, what, &rows, &n);
+    st = qcal_blazeface_rows(c->g, c->outs, what, &rows, &n);
   det *d = st ? NULL : malloc((size_t)n * sizeof *d);
   if (!st && !d)
     st = oom();
   const float size = (float)c->pre.width;
   for (int i = 0; i < n && !st; i++) {
-    const float *r = &rows[(size_t)i * 17];
-    float ax, ay;
-    face_anchor(c->pre.width, i, &ax, &ay);
-    const float cx = r[1] + ax, cy = r[2] + ay, hw = r[3] / 2, hh = r[4] / 2;
-    d[i] = (det){1.0f / (1.0f + expf(-r[0])), cx - hw, cy - hh, cx + hw, cy + hh};
+    float b[5];
+    qcal_blazeface_box(&rows[(size_t)i * 17], c->pre.width, i, b);
+    d[i] = (det){b[0], b[1], b[2], b[3], b[4]};
   }
   const int k = st ? 0 : nms(d, n, c->o->max_per_photo, c->o->iou, c->o->min_score);
   for (int j = 0; j < k && !st; j++) {
@@ -396,7 +399,12 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
   qcal_graph_opts go = {0};
   if (!st)
     st = qcal_graph_prepare(g, &go);
-  crop_run c = {g, pre, kind, out_dir, o, NULL, 0, NULL, 0, NULL};
+  crop_run c = {g, pre, kind, out_dir, o, NULL, 0, NULL, 0, NULL, NULL};
+  if (!st && !(c.outs = calloc((size_t)g->noutputs + 1, sizeof *c.outs)))
+    st = oom();
+  for (int k = 0; !st && k < g->noutputs; k++)
+    if (!(c.outs[k] = malloc(g->values[g->outputs[k]].numel * sizeof(float) + 1)))
+      st = oom();
   if (!st && !(c.info = malloc(64 * sizeof *c.info))) /* kept to undo a failed run too */
     st = oom();
   c.cap = c.info ? 64 : 0;
@@ -430,6 +438,9 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     *info = c.info;
   else
     free(c.info);
+  for (int k = 0; c.outs && k < g->noutputs; k++)
+    free(c.outs[k]);
+  free(c.outs);
   free(c.crop), free(c.x);
   qcal_graph_free(g);
   return st;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "analysis/task.h"
+#include "qcal/outmetric.h"
 #include "qcal/progress.h"
 #include "qcal/quantize.h"
 #include "qcal/sweep.h"
@@ -17,6 +18,7 @@
 typedef struct {
   double sig, err, dot, nb; /* sum a^2, (a-b)^2, ab, b^2 over FP32 a, quantized b */
   long top1, n;
+  qcal_om_acc om; /* the primary output's task metric */
 } out_acc;
 
 /* Per image, an output is a class-score vector when its elements lie along
@@ -68,6 +70,9 @@ static qcal_status accumulate(sweep_state *s, qcal_graph *g, int h, float **q, o
       c->n++;
     }
   }
+  if (s->om_output >= 0)
+    qcal_om_update((qcal_outmetric)s->om, g, s->fp32_out[h], q, s->om_output, s->om_side,
+                   &acc[s->om_output].om);
   if (s->task)
     s->task->accumulate(s->task_ctx, g, s->fp32_out[h], q, task_acc);
   return QCAL_OK;
@@ -159,6 +164,15 @@ static void set_metrics(qcal_table *t, int c, const out_acc *a) {
   qcal_table_set_f(t, c + 2, a->n ? (double)a->top1 / (double)a->n : NAN);
 }
 
+/* The task metric of output o in an E2E_OUTPUTS row. */
+static void set_task(const sweep_state *s, qcal_table *t, int o, const out_acc *a) {
+  if (o != s->om_output)
+    return;
+  qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, task_metric), qcal_om_list[s->om].name);
+  qcal_table_set_f(t, QCAL_COL(E2E_OUTPUTS, task_value),
+                   qcal_om_value((qcal_outmetric)s->om, &a->om));
+}
+
 int qcal_sweep_e2e_bits(const sweep_state *s) {
   int bits = s->cfg.bits[0];
   for (int b = 0; b < s->cfg.nbits; b++)
@@ -224,6 +238,7 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
       new_e2e_row(t, label, wnames[wmode], wbits);
       qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), g->values[g->outputs[o]].name);
       set_metrics(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), &r.acc[o]);
+      set_task(s, t, o, &r.acc[o]);
       qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
     }
     if (!st && s->task && wbits == bits) {
@@ -346,6 +361,9 @@ static qcal_status repaired_one(sweep_state *s, qcal_sweep_repair *rc, run_ctx *
   const char *wg = rc->per_channel ? "per-channel" : "per-tensor";
   const bool w4 = s->e2e_w4a8 && rc->wbits != 8;
   rc->worst_db = INFINITY;
+  rc->task_value = s->om_output >= 0 && !st
+                       ? qcal_om_value((qcal_outmetric)s->om, &r->acc[s->om_output].om)
+                       : NAN;
   for (int o = 0; o < s->graph->noutputs && !st; o++) {
     if (!s->fp32_out[0][o])
       continue;
@@ -353,6 +371,7 @@ static qcal_status repaired_one(sweep_state *s, qcal_sweep_repair *rc, run_ctx *
     new_e2e_row(t, mc->label, wg, rc->wbits);
     qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, output), s->graph->values[s->graph->outputs[o]].name);
     set_metrics(t, QCAL_COL(E2E_OUTPUTS, sqnr_db), &r->acc[o]);
+    set_task(s, t, o, &r->acc[o]);
     qcal_table_set_i(t, QCAL_COL(E2E_OUTPUTS, images), s->nheld);
     qcal_table_set_s(t, QCAL_COL(E2E_OUTPUTS, repair), label);
     double db = sqnr(r->acc[o].sig, r->acc[o].err);

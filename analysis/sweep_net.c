@@ -10,6 +10,7 @@
 
 #include "analysis/task.h"
 #include "qcal/escape.h"
+#include "qcal/outmetric.h"
 #include "qcal/progress.h"
 #include "qcal/sweep.h"
 
@@ -225,6 +226,28 @@ static qcal_status forward_one(sweep_state *s, int k) {
   return QCAL_OK;
 }
 
+/* The primary output named by the configuration (qcal zoo's list) and its
+ * task metric. */
+static qcal_status bind_primary(sweep_state *s) {
+  qcal_graph *g = s->graph;
+  s->om_output = -1;
+  s->om_side = s->pre.height > s->pre.width ? s->pre.height : s->pre.width;
+  if (!s->cfg.primary_output || !s->cfg.primary_metric)
+    return QCAL_OK;
+  if ((s->om = qcal_om_find(s->cfg.primary_metric)) < 0)
+    return qcal_error(QCAL_EINVAL, "unknown task metric '%s'", s->cfg.primary_metric);
+  for (int o = 0; o < g->noutputs; o++) {
+    char buf[256];
+    if (!strcmp(qcal_value_model_name(g, &g->values[g->outputs[o]], buf, sizeof buf),
+                s->cfg.primary_output))
+      s->om_output = o;
+  }
+  if (s->om_output < 0)
+    return qcal_error(QCAL_EINVAL, "%s: no output '%s' (the primary output)", s->model_path,
+                      s->cfg.primary_output);
+  return QCAL_OK;
+}
+
 qcal_status qcal_sweep_network_items(sweep_state *s) {
   double t0 = qcal_now();
   QCAL_TRY(qcal_model_file(s->cfg.model, s->model_path, sizeof s->model_path));
@@ -254,6 +277,7 @@ qcal_status qcal_sweep_network_items(sweep_state *s) {
   QCAL_TRY(qcal_graph_prepare(g, &go));
   QCAL_TRY(build_layers(s));
   s->task = qcal_task_find(g, &s->task_ctx);
+  QCAL_TRY(bind_primary(s));
   s->t_load += qcal_now() - t0;
 
   t0 = qcal_now();

@@ -127,7 +127,9 @@ int qcal_cmd_zoo(int argc, char **argv) {
       }
       char a[32], b[32], w[32], o[32], dt[40];
       const char *data = qcal_table_get_s(nets, k, QCAL_COL(ZOO_NETWORKS, data));
-      if (!strncmp(data, "in domain: ", 11)) /* "face crops" */
+      if (strstr(data, "photos of people"))
+        snprintf(dt, sizeof dt, "people photos");
+      else if (!strncmp(data, "in domain: ", 11)) /* "face crops" */
         snprintf(dt, sizeof dt, "%.*s crops", (int)strcspn(data + 11, " "), data + 11);
       else
         snprintf(dt, sizeof dt, "%s", strncmp(data, "out of", 6) ? "photos" : "out of domain");

@@ -6,6 +6,7 @@
 #ifndef QCAL_CROPS_H
 #define QCAL_CROPS_H
 
+#include "qcal/graph.h"
 #include "qcal/status.h"
 
 #define QCAL_CROPS(X)                                                                              \
@@ -50,5 +51,13 @@ typedef struct qcal_crop_info {
 qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const char *const *dirs,
                             int ndirs, const char *out_dir, const qcal_crop_opts *o, int *ncrops,
                             qcal_crop_info **info);
+
+/* BlazeFace's decoded rows [score logit, cx, cy, w, h, keypoints...] (17
+ * each, *n of them, malloc'ed) from a detector's outputs out[noutputs];
+ * what names it in errors. */
+qcal_status qcal_blazeface_rows(const qcal_graph *g, float *const *out, const char *what,
+                                float **rows, int *n);
+/* Row i of a size x size input as {score, x1, y1, x2, y2} in input pixels. */
+void qcal_blazeface_box(const float *row, int size, int i, float box[5]);
 
 #endif

@@ -70,6 +70,8 @@ typedef struct sweep_cfg {
   qcal_adaround_opts ada;
   const char *repair_spec; /* the command's --repair LIST and --adaround-iters N */
   int ada_iters;
+  /* the primary output and its task metric (analysis/outmetrics.inc), or NULL */
+  const char *primary_output, *primary_metric;
 } sweep_cfg;
 
 struct qcal_task;
@@ -99,6 +101,7 @@ typedef struct sweep_state {
   int *calib_idx, *held_idx;
   float ***fp32_out;            /* held-out FP32 outputs [nheld][noutputs] */
   const struct qcal_task *task; /* the network's task module, or NULL */
+  int om, om_output, om_side;   /* primary output's metric, its index (-1: none), input side */
   void *task_ctx;
   /* timings */
   double t_load, t_forward, t_collect, t_compute, t_e2e;
@@ -133,6 +136,7 @@ typedef struct qcal_sweep_repair {
   double target_db;
   /* out */
   double worst_db;        /* worst output on the held-out photos */
+  double task_value;      /* the primary output's task metric (NaN: none) */
   qcal_repair_report rep; /* what the repairs did (free with qcal_repair_report_free) */
 } qcal_sweep_repair;
 /* Run each of rc[n] and add its rows (repair column set) to e2e_outputs
