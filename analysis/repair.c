@@ -343,7 +343,9 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
   QCAL_TRY(qcal_graph_layer_pairs(g, &pairs, &np));
   int *use = calloc((size_t)np + 1, sizeof *use);
   float **mins = calloc((size_t)np + 1, sizeof *mins);
-  qcal_status st = use && mins ? QCAL_OK : oom();
+  double **mom = calloc((size_t)np + 1, sizeof *mom); /* per channel: sum, sum of squares */
+  double *count = calloc((size_t)np + 1, sizeof *count);
+  qcal_status st = use && mins && mom && count ? QCAL_OK : oom();
   size_t ymax = 0;
   for (int k = 0; k < np && !st; k++) {
     qcal_layer_pair *p = &pairs[k];
@@ -354,7 +356,8 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
       continue;
     const qcal_value *y = &g->values[a->out[0]];
     int64_t C = g->values[a->in[1]].shape[0];
-    if (!(mins[k] = malloc((size_t)C * sizeof **mins)))
+    if (!(mins[k] = malloc((size_t)C * sizeof **mins)) ||
+        !(mom[k] = calloc((size_t)(2 * C), sizeof **mom)))
       st = oom();
     for (int64_t c = 0; !st && c < C; c++)
       mins[k][c] = INFINITY;
@@ -378,7 +381,10 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
       for (size_t e = 0; !st && e < yv->numel; e++) {
         int64_t c = (int64_t)((e / hw) % (size_t)C);
         mins[k][c] = fminf(mins[k][c], y[e]);
+        mom[k][2 * c] += y[e];
+        mom[k][2 * c + 1] += (double)y[e] * y[e];
       }
+      count[k] += (double)(yv->numel / (size_t)C);
     }
     qcal_progress_step(&prog, 1);
   }
@@ -396,7 +402,13 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
     const size_t per2 = w2->numel / (size_t)O2, taps = per2 / (size_t)Ig;
     bool any = false;
     for (int64_t c = 0; c < C; c++) {
-      float m = fmaxf(0.0f, mins[k][c]);
+      /* the paper's bound, max(0, beta - 3 gamma), with the pre-activation's
+       * measured mean and deviation, and never beyond the least value seen:
+       * the calibration minimum alone is not a bound for other photos
+       * (posenet, 2 photos: absorbing it cost 3.6 dB with every layer float) */
+      const double mu = mom[k][2 * c] / count[k];
+      const double sd = sqrt(fmax(0.0, mom[k][2 * c + 1] / count[k] - mu * mu));
+      float m = fmaxf(0.0f, fminf(mins[k][c], (float)(mu - 3 * sd)));
       if (mn)
         m = fminf(m, mn[c]);
       if (!(m > 0) || !isfinite(m))
@@ -423,8 +435,8 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
     }
   }
   for (int k = 0; k < np; k++)
-    free(mins ? mins[k] : NULL);
-  free(mins), free(use), free(y), free(pairs);
+    free(mins ? mins[k] : NULL), free(mom ? mom[k] : NULL);
+  free(mins), free(mom), free(count), free(use), free(y), free(pairs);
   return st;
 }
 
