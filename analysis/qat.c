@@ -385,13 +385,6 @@ static const char *const gran_name[2] = {"per-tensor", "per-channel"};
 static const char *const methods[] = {"max", "entropy", "mse", "pct99.99"};
 enum { NMETHODS = 4 };
 
-static const qcal_method_config *method_config(const char *label) {
-  for (int k = 0; k < QCAL_METHOD_CONFIG_COUNT; k++)
-    if (!strcmp(qcal_method_configs[k].label, label))
-      return &qcal_method_configs[k];
-  return NULL;
-}
-
 /* Test and validation top-1 of the trainer's graph as it stands. */
 static qcal_status evaluate_both(qat_run *r, qcal_train *t, double *test, double *val) {
   QCAL_TRY(evaluate(r, t, &r->test, r->test_idx, r->ntest, test));
@@ -410,7 +403,7 @@ static qcal_status ptq_methods(qat_run *r, qcal_graph *g, const calib_set *cs, q
   *best_val = -1;
   for (int m = 0; m < NMETHODS && st == QCAL_OK; m++) {
     double t0 = qcal_now(), test, val;
-    st = set_act_amax(g, cs, method_config(methods[m]), b.a);
+    st = set_act_amax(g, cs, qcal_method_config_find(methods[m]), b.a);
     if (st == QCAL_OK)
       st = evaluate_both(r, t, &test, &val);
     if (st != QCAL_OK)
@@ -461,7 +454,7 @@ static qcal_status qat(qat_run *r, qcal_graph *g, const calib_set *cs, const sna
   qcal_qat_config qc = {b.w, b.a, gr == 1, c->learn_amax, c->unsigned_acts, c->input_bits};
   QCAL_TRY(qcal_qat_configure(g, &qc));
   QCAL_TRY(qcal_qat_weight_amax(g));
-  QCAL_TRY(set_act_amax(g, cs, method_config(methods[m]), b.a));
+  QCAL_TRY(set_act_amax(g, cs, qcal_method_config_find(methods[m]), b.a));
   char run[96];
   snprintf(run, sizeof run, "W%dA%d %s", b.w, b.a, gran_name[gr]);
   double t0 = qcal_now(), epoch_s = NAN, test = NAN, val = NAN;

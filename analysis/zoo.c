@@ -231,10 +231,8 @@ static void recommend(char *out, size_t cap, const judge *j, conf pc, conf pt, c
 }
 
 static int method_index(const char *label) {
-  for (int m = 0; m < QCAL_METHOD_CONFIG_COUNT; m++)
-    if (!strcmp(qcal_method_configs[m].label, label))
-      return m;
-  return 1; /* entropy */
+  const qcal_method_config *mc = qcal_method_config_find(label);
+  return mc ? (int)(mc - qcal_method_configs) : 1; /* none found: entropy */
 }
 
 /* What the network needed, cheapest first (docs/zoo.md): rpt, rpc the
@@ -278,16 +276,26 @@ static void needed(char *out, size_t cap, const judge *j, unsigned repair, conf 
 static qcal_status repaired(const qcal_zoo_cfg *cfg, sweep_state *s, qcal_table *nets,
                             const judge *j, conf pc, conf pt, conf w4) {
   const unsigned rp = cfg->repair;
-  qcal_sweep_repair rc[4] = {
-      {.method = method_index(pc.label), .per_channel = true, .wbits = 8, .repair = rp},
-      {.method = method_index(pt.label), .per_channel = false, .wbits = 8, .repair = rp},
-      {.method = method_index(w4.label), .per_channel = true, .wbits = 4, .repair = rp},
-      {.method = method_index(pc.label),
-       .per_channel = true,
-       .wbits = 8,
-       .repair = rp,
-       .target_db = cfg->target_db}};
-  rc[0].target_db = rc[1].target_db = rc[2].target_db = NAN;
+  qcal_sweep_repair rc[4] = {{.method = method_index(pc.label),
+                              .per_channel = true,
+                              .wbits = 8,
+                              .repair = rp,
+                              .target_db = NAN},
+                             {.method = method_index(pt.label),
+                              .per_channel = false,
+                              .wbits = 8,
+                              .repair = rp,
+                              .target_db = NAN},
+                             {.method = method_index(w4.label),
+                              .per_channel = true,
+                              .wbits = 4,
+                              .repair = rp,
+                              .target_db = NAN},
+                             {.method = method_index(pc.label),
+                              .per_channel = true,
+                              .wbits = 8,
+                              .repair = rp,
+                              .target_db = cfg->target_db}};
   const int n = isnan(cfg->target_db) ? 3 : 4;
   qcal_sweep_repair *first = rp ? rc : rc + 3; /* --target-db alone: the mixed run only */
   s->cfg.ada = cfg->ada;

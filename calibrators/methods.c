@@ -26,3 +26,10 @@ const qcal_method_info *qcal_method_find(const char *name) {
       return &qcal_methods[i];
   return NULL;
 }
+
+const qcal_method_config *qcal_method_config_find(const char *label) {
+  for (int k = 0; k < QCAL_METHOD_CONFIG_COUNT; k++)
+    if (!strcmp(qcal_method_configs[k].label, label))
+      return &qcal_method_configs[k];
+  return NULL;
+}

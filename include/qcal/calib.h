@@ -99,6 +99,8 @@ enum { QCAL_METHOD_CONFIG_COUNT = 6 };
 extern const qcal_method_config qcal_method_configs[QCAL_METHOD_CONFIG_COUNT];
 extern const size_t qcal_method_count;
 const qcal_method_info *qcal_method_find(const char *name);
+/* The configuration labelled label ("pct99.99"), or NULL. */
+const qcal_method_config *qcal_method_config_find(const char *label);
 
 /* One calibration of one tensor: collect (max or histogram), then compute
  * amax per channel. Times exclude everything but those two stages. */
