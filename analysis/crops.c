@@ -36,8 +36,7 @@ static const double enlargement[QCAL_CROP_COUNT] = {
 };
 
 typedef struct det {
-  float score;
-  float x1, y1, x2, y2; /* detector input pixels */
+  float b[5]; /* score, x1, y1, x2, y2 in detector input pixels (qcal_blazeface_box) */
 } det;
 
 static int by_name(const void *a, const void *b) {
@@ -118,18 +117,18 @@ void qcal_blazeface_box(const float *row, int size, int i, float box[5]) {
   box[1] = cx - hw, box[2] = cy - hh, box[3] = cx + hw, box[4] = cy + hh;
 }
 
-static float iou(const det *a, const det *b) {
-  const float ix = fminf(a->x2, b->x2) - fmaxf(a->x1, b->x1);
-  const float iy = fminf(a->y2, b->y2) - fmaxf(a->y1, b->y1);
+float qcal_box_iou(const float a[5], const float b[5]) {
+  const float ix = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
+  const float iy = fminf(a[4], b[4]) - fmaxf(a[2], b[2]);
   if (ix <= 0 || iy <= 0)
     return 0;
   const float inter = ix * iy;
-  const float ua = (a->x2 - a->x1) * (a->y2 - a->y1) + (b->x2 - b->x1) * (b->y2 - b->y1) - inter;
+  const float ua = (a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter;
   return ua > 0 ? inter / ua : 0;
 }
 
 static int by_score(const void *a, const void *b) {
-  const float x = ((const det *)a)->score, y = ((const det *)b)->score;
+  const float x = ((const det *)a)->b[0], y = ((const det *)b)->b[0];
   return (x < y) - (x > y);
 }
 
@@ -139,11 +138,11 @@ static int nms(det *d, int n, int max, double thr, double min_score) {
   qsort(d, (size_t)n, sizeof *d, by_score);
   int k = 0;
   for (int i = 0; i < n && k < max; i++) {
-    if (d[i].score < min_score)
+    if (d[i].b[0] < min_score)
       break;
     bool keep = true;
     for (int j = 0; j < k && keep; j++)
-      keep = iou(&d[i], &d[j]) <= thr;
+      keep = qcal_box_iou(d[i].b, d[j].b) <= thr;
     if (keep)
       d[k++] = d[i];
   }
@@ -237,17 +236,15 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
   if (!st && !d)
     st = oom();
   const float size = (float)c->pre.width;
-  for (int i = 0; i < n && !st; i++) {
-    float b[5];
-    qcal_blazeface_box(&rows[(size_t)i * 17], c->pre.width, i, b);
-    d[i] = (det){b[0], b[1], b[2], b[3], b[4]};
-  }
+  for (int i = 0; i < n && !st; i++)
+    qcal_blazeface_box(&rows[(size_t)i * 17], c->pre.width, i, d[i].b);
   const int k = st ? 0 : nms(d, n, c->o->max_per_photo, c->o->iou, c->o->min_score);
   for (int j = 0; j < k && !st; j++) {
     /* to photo pixels, enlarged, squared and rounded as squarifyBox does */
     const double sx = w / size, sy = h / size, f = enlargement[c->kind];
-    const double cx = (d[j].x1 + d[j].x2) * sx / 2, cy = (d[j].y1 + d[j].y2) * sy / 2;
-    const double half = fmax((d[j].x2 - d[j].x1) * sx, (d[j].y2 - d[j].y1) * sy) * f / 2;
+    const float *e = d[j].b;
+    const double cx = (e[1] + e[3]) * sx / 2, cy = (e[2] + e[4]) * sy / 2;
+    const double half = fmax((e[3] - e[1]) * sx, (e[4] - e[2]) * sy) * f / 2;
     const double x1 = round(cx - half), y1 = round(cy - half), x2 = round(cx + half),
                  y2 = round(cy + half);
     const double box[4] = {y1 / h, x1 / w, y2 / h, x2 / w};
@@ -268,7 +265,7 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
       const char *base = strrchr(out, '/');
       snprintf(ci->file, sizeof ci->file, "%.*s", (int)sizeof ci->file - 1, base ? base + 1 : out);
       snprintf(ci->photo, sizeof ci->photo, "%.*s", (int)sizeof ci->photo - 1, what);
-      ci->score = d[j].score;
+      ci->score = d[j].b[0];
       ci->box[0] = x1, ci->box[1] = y1, ci->box[2] = x2, ci->box[3] = y2;
     }
     c->ncrops += !st;

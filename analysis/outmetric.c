@@ -74,16 +74,6 @@ static void mask(const qcal_value *v, const float *a, const float *b, qcal_om_ac
   acc->n++;
 }
 
-static float box_iou(const float *p, const float *q) {
-  const float ix = fminf(p[3], q[3]) - fmaxf(p[1], q[1]),
-              iy = fminf(p[4], q[4]) - fmaxf(p[2], q[2]);
-  if (ix <= 0 || iy <= 0)
-    return 0;
-  const float in = ix * iy;
-  const float u = (p[3] - p[1]) * (p[4] - p[2]) + (q[3] - q[1]) * (q[4] - q[2]) - in;
-  return u > 0 ? in / u : 0;
-}
-
 /* The top-scoring BlazeFace box of each side, their IoU. */
 static void facebox(const qcal_graph *g, float *const *ref, float *const *q, int side,
                     qcal_om_acc *acc) {
@@ -99,7 +89,7 @@ static void facebox(const qcal_graph *g, float *const *ref, float *const *q, int
         if (bx[0] > best[s][0])
           memcpy(best[s], bx, sizeof bx);
       }
-    acc->sum += box_iou(best[0], best[1]);
+    acc->sum += qcal_box_iou(best[0], best[1]);
     acc->n++;
   }
   free(ra), free(rb);

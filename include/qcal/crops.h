@@ -59,5 +59,7 @@ qcal_status qcal_blazeface_rows(const qcal_graph *g, float *const *out, const ch
                                 float **rows, int *n);
 /* Row i of a size x size input as {score, x1, y1, x2, y2} in input pixels. */
 void qcal_blazeface_box(const float *row, int size, int i, float box[5]);
+/* Intersection over union of two such boxes. */
+float qcal_box_iou(const float a[5], const float b[5]);
 
 #endif
