@@ -47,9 +47,11 @@ typedef struct {
 } run_ctx;
 
 /* Compare the graph's outputs (as the last run left them) with held-out
- * image h's FP32 outputs, into acc[noutputs] and the task's accumulator. */
+ * image h's FP32 outputs, into acc[noutputs] and the task's accumulator;
+ * with om, the primary output's task metric too (the e2e rows carry it, the
+ * sensitivity rows do not). */
 static qcal_status accumulate(sweep_state *s, qcal_graph *g, int h, float **q, out_acc *acc,
-                              void *task_acc) {
+                              void *task_acc, bool om) {
   for (int o = 0; o < g->noutputs; o++) {
     const qcal_value *v = &g->values[g->outputs[o]];
     const float *a = s->fp32_out[h][o];
@@ -70,7 +72,7 @@ static qcal_status accumulate(sweep_state *s, qcal_graph *g, int h, float **q, o
       c->n++;
     }
   }
-  if (s->om_output >= 0)
+  if (om && s->om_output >= 0)
     qcal_om_update((qcal_outmetric)s->om, g, s->fp32_out[h], q, s->om_output, s->om_side,
                    &acc[s->om_output].om);
   if (s->task)
@@ -87,7 +89,7 @@ static qcal_status run_held(sweep_state *s, run_ctx *r) {
   for (int h = 0; h < s->nheld; h++) {
     const void *in[1] = {s->images[s->held_idx[h]].data};
     QCAL_TRY(qcal_graph_run(g, in));
-    QCAL_TRY(accumulate(s, g, h, r->q, r->acc, r->task_acc));
+    QCAL_TRY(accumulate(s, g, h, r->q, r->acc, r->task_acc, true));
   }
   return QCAL_OK;
 }
@@ -275,7 +277,7 @@ qcal_status qcal_sweep_e2e(sweep_state *s) {
           st = qcal_graph_run_from(g, in, s->layers[l].node);
         if (!st)
           st = accumulate(s, g, h, r.q, sacc + (size_t)k * no1,
-                          tacc ? tacc + (size_t)k * s->task->acc_size : NULL);
+                          tacc ? tacc + (size_t)k * s->task->acc_size : NULL, false);
       }
     /* the sensitivity share of the bar, spread over the photos */
     qcal_progress_step(&prog, (size_t)(2 * L) * (size_t)(h + 1) / (size_t)s->nheld -
@@ -320,7 +322,7 @@ typedef struct {
 
 static qcal_status repaired_each(void *ctx, int i, qcal_graph *g) {
   repaired_ctx *c = ctx;
-  return accumulate(c->s, g, i, c->r->q, c->r->acc, c->r->task_acc);
+  return accumulate(c->s, g, i, c->r->q, c->r->acc, c->r->task_acc, true);
 }
 
 /* One repaired configuration: the quantize engine on the sweep's split,
