@@ -68,12 +68,24 @@ static qcal_status point_for(qcal_quantized *q, const qcal_qpoint *p, int *cap) 
   return QCAL_OK;
 }
 
+static void free_set(qcal_tensor *set, int n) {
+  for (int i = 0; set && i < n; i++)
+    qcal_tensor_free(&set[i]);
+  free(set);
+}
+
+/* A copy of src[n]; nothing left allocated when it fails. */
 static qcal_status copy_set(const qcal_tensor *src, int n, qcal_tensor **dst) {
   *dst = calloc((size_t)n + 1, sizeof **dst);
   if (!*dst)
     return oom();
   for (int i = 0; i < n; i++) {
-    QCAL_TRY(qcal_tensor_alloc(&(*dst)[i], src[i].ndim, src[i].shape));
+    qcal_status st = qcal_tensor_alloc(&(*dst)[i], src[i].ndim, src[i].shape);
+    if (st) {
+      free_set(*dst, i);
+      *dst = NULL;
+      return st;
+    }
     memcpy((*dst)[i].data, src[i].data, src[i].numel * sizeof *src[i].data);
     memcpy((*dst)[i].name, src[i].name, sizeof src[i].name);
   }
@@ -91,7 +103,12 @@ static qcal_status given_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q,
   if (!isnan(cfg->target_db) && *nheld == 0)
     return qcal_error(QCAL_EINVAL, "--target-db measures on held-out photos, and none are given");
   QCAL_TRY(copy_set(cfg->calib_set, cfg->ncalib_set, imgs));
-  return *nheld ? copy_set(cfg->held_set, *nheld, held) : QCAL_OK;
+  qcal_status st = *nheld ? copy_set(cfg->held_set, *nheld, held) : QCAL_OK;
+  if (st) {
+    free_set(*imgs, q->ncalib);
+    *imgs = NULL;
+  }
+  return st;
 }
 
 static qcal_status load_photos(const qcal_quantize_cfg *cfg, qcal_quantized *q, qcal_tensor **imgs,
@@ -372,16 +389,12 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
   for (int i = 0; ref && i < nheld * g->noutputs; i++)
     free(ref[i]);
   free(ref);
-  for (int i = 0; held && i < nheld; i++)
-    qcal_tensor_free(&held[i]);
-  free(held);
+  free_set(held, nheld);
   if (!st && imgs) { /* kept for qcal_quantize_check */
     q->probe = imgs[0];
     memset(&imgs[0], 0, sizeof imgs[0]);
   }
-  for (int i = 0; imgs && i < q->ncalib; i++)
-    qcal_tensor_free(&imgs[i]);
-  free(imgs);
+  free_set(imgs, q->ncalib);
   return st;
 }
 
