@@ -348,7 +348,8 @@ qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized
                         .no_fuse = true,
                         .plain_values = true,
                         .repair_params = cfg->repair || !isnan(cfg->target_db),
-                        .equalize = cfg->repair & (1u << QCAL_REPAIR_CLE)};
+                        .equalize = cfg->repair & (1u << QCAL_REPAIR_CLE),
+                        .absorb_form = cfg->repair & (1u << QCAL_REPAIR_BIAS)};
   if (!st)
     st = qcal_graph_prepare(g, &go);
   qcal_qpoint *qp = NULL;

@@ -326,38 +326,26 @@ qcal_status gather_inputs(rstate *s, qcal_tensor *imgs, int n, bool gram, const 
 
 /* ---- high-bias absorption */
 
-/* b's window never reads padding: a constant added to its input passes
- * through as the same constant times the weight sum. */
-static bool no_padding(qcal_graph *g, qcal_node *b) {
-  qcal_geom ge;
-  const qcal_value *x = &g->values[b->in[0]], *w = &g->values[b->in[1]];
-  if (qcal_geom_parse(g, b, x, w->shape + 2, false, false, &ge))
-    return false;
-  return !ge.pb[0] && !ge.pb[1] && !ge.pe[0] && !ge.pe[1];
-}
-
+/* Pairs in the form of graph/pass_absorb.c (a Max floor between them):
+ * per channel c = the least pre-activation seen on the calibration photos
+ * (the paper's beta - 3 gamma, measured, which also covers models whose
+ * BatchNorm is already folded), moved from a's bias (and floor and Clip
+ * bound) into b's bias as W_b c. Exact on every input; c only decides the
+ * range b's input is quantized over. */
 qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
   qcal_graph *g = s->q->g;
   qcal_layer_pair *pairs;
   int np;
   QCAL_TRY(qcal_graph_layer_pairs(g, &pairs, &np));
-  int *use = calloc((size_t)np + 1, sizeof *use);
   float **mins = calloc((size_t)np + 1, sizeof *mins);
-  double **mom = calloc((size_t)np + 1, sizeof *mom); /* per channel: sum, sum of squares */
-  double *count = calloc((size_t)np + 1, sizeof *count);
-  qcal_status st = use && mins && mom && count ? QCAL_OK : oom();
+  qcal_status st = mins ? QCAL_OK : oom();
   size_t ymax = 0;
   for (int k = 0; k < np && !st; k++) {
-    qcal_layer_pair *p = &pairs[k];
-    qcal_node *a = &g->nodes[p->a], *b = &g->nodes[p->b];
-    use[k] = p->kind != QCAL_PAIR_IDENTITY && p->kind != QCAL_PAIR_CLIP && a->nin > 2 &&
-             a->in[2] >= 0 && b->nin > 2 && b->in[2] >= 0 && no_padding(g, b);
-    if (!use[k])
+    if (!pairs[k].floor)
       continue;
-    const qcal_value *y = &g->values[a->out[0]];
-    int64_t C = g->values[a->in[1]].shape[0];
-    if (!(mins[k] = malloc((size_t)C * sizeof **mins)) ||
-        !(mom[k] = calloc((size_t)(2 * C), sizeof **mom)))
+    const qcal_value *y = &g->values[g->nodes[pairs[k].a].out[0]];
+    int64_t C = g->values[g->nodes[pairs[k].a].in[1]].shape[0];
+    if (!(mins[k] = malloc((size_t)C * sizeof **mins)))
       st = oom();
     for (int64_t c = 0; !st && c < C; c++)
       mins[k][c] = INFINITY;
@@ -372,7 +360,7 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
     const void *in[1] = {imgs[i].data};
     st = qcal_graph_run(g, in);
     for (int k = 0; k < np && !st; k++) {
-      if (!use[k])
+      if (!mins[k])
         continue;
       const qcal_value *yv = &g->values[g->nodes[pairs[k].a].out[0]];
       int64_t C = yv->shape[1];
@@ -381,20 +369,18 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
       for (size_t e = 0; !st && e < yv->numel; e++) {
         int64_t c = (int64_t)((e / hw) % (size_t)C);
         mins[k][c] = fminf(mins[k][c], y[e]);
-        mom[k][2 * c] += y[e];
-        mom[k][2 * c + 1] += (double)y[e] * y[e];
       }
-      count[k] += (double)(yv->numel / (size_t)C);
     }
     qcal_progress_step(&prog, 1);
   }
   qcal_progress_end(&prog);
   for (int k = 0; k < np && !st; k++) {
-    if (!use[k])
+    if (!mins[k])
       continue;
     qcal_node *a = &g->nodes[pairs[k].a], *b = &g->nodes[pairs[k].b];
     const qcal_value *w2 = &g->values[b->in[1]];
     float *b1 = g->values[a->in[2]].data, *b2 = g->values[b->in[2]].data;
+    float *lo = g->values[g->nodes[pairs[k].act].in[1]].data;
     float *mn = pairs[k].min >= 0 ? g->values[g->nodes[pairs[k].min].in[1]].data : NULL;
     const float *W2 = w2->data;
     const int64_t C = g->values[a->in[1]].shape[0], O2 = w2->shape[0], Ig = w2->shape[1];
@@ -402,18 +388,12 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
     const size_t per2 = w2->numel / (size_t)O2, taps = per2 / (size_t)Ig;
     bool any = false;
     for (int64_t c = 0; c < C; c++) {
-      /* the paper's bound, max(0, beta - 3 gamma), with the pre-activation's
-       * measured mean and deviation, and never beyond the least value seen:
-       * the calibration minimum alone is not a bound for other photos
-       * (posenet, 2 photos: absorbing it cost 3.6 dB with every layer float) */
-      const double mu = mom[k][2 * c] / count[k];
-      const double sd = sqrt(fmax(0.0, mom[k][2 * c + 1] / count[k] - mu * mu));
-      float m = fmaxf(0.0f, fminf(mins[k][c], (float)(mu - 3 * sd)));
-      if (mn)
-        m = fminf(m, mn[c]);
+      /* above the floor (a ReLU's 0) and below any Clip bound: what the
+       * activation passes, every photo seen */
+      float m = fminf(mins[k][c], mn ? mn[c] : INFINITY) - lo[c];
       if (!(m > 0) || !isfinite(m))
         continue;
-      b1[c] -= m;
+      b1[c] -= m, lo[c] -= m;
       if (mn)
         mn[c] -= m;
       const int64_t gi = c / Ig, li = c % Ig;
@@ -430,13 +410,14 @@ qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n) {
       s->q->rep.absorbed_pairs++;
       qcal_graph_const_changed(g, a->in[2]);
       qcal_graph_const_changed(g, b->in[2]);
+      qcal_graph_const_changed(g, g->nodes[pairs[k].act].in[1]);
       if (mn)
         qcal_graph_const_changed(g, g->nodes[pairs[k].min].in[1]);
     }
   }
   for (int k = 0; k < np; k++)
-    free(mins ? mins[k] : NULL), free(mom ? mom[k] : NULL);
-  free(mins), free(mom), free(count), free(use), free(y), free(pairs);
+    free(mins ? mins[k] : NULL);
+  free(mins), free(y), free(pairs);
   return st;
 }
 

@@ -10,7 +10,8 @@
 
 typedef qcal_status (*qcal_op_fn)(qcal_graph *g, qcal_node *n);
 
-#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, bwd)       \
+#define QCAL_OP(id, name, min_in, max_in, min_out, max_out, flags, infer, fwd, wslot, waxis, tfwd, \
+                bwd)                                                                               \
   qcal_status infer(qcal_graph *g, qcal_node *n);                                                  \
   qcal_status fwd(qcal_graph *g, qcal_node *n);
 #include "graph/ops.inc"
@@ -38,6 +39,17 @@ extern const qcal_pass_info qcal_passes[QCAL_PASS_COUNT];
 unsigned qcal_pass_engine_bit(qcal_engine e);
 /* Producers and live consumer counts; nodes nobody needs marked dead. */
 void qcal_graph_link(qcal_graph *g);
+
+/* ---- shared by the repair passes (graph/pass_cle.c, graph/pass_absorb.c) */
+/* A float constant of this shape named base+suffix (a fresh name), copied
+ * from src (or zero). */
+qcal_status qcal_graph_add_f32(qcal_graph *g, const char *base, const char *suffix, int ndim,
+                               const int64_t *shape, const float *src, int *idx);
+/* v is a float constant of one value per channel (c of them, on axis 1 of
+ * a value of ndim dims), or a scalar. */
+bool qcal_per_channel_const(const qcal_graph *g, int v, int ndim, int64_t c);
+/* A pair's Clip(0, hi) becomes Relu then Min(., hi per channel). */
+qcal_status qcal_pair_split_clip(qcal_graph *g, qcal_layer_pair *p);
 /* The single live node reading value v (and which input, into *slot when
  * slot is not NULL), or -1; a graph output has none. */
 int qcal_sole_consumer(const qcal_graph *g, int v, int *slot);

@@ -419,6 +419,21 @@ const char *qcal_onnx_value_name(const qcal_graph *g, int v, char *buf, size_t c
   return m;
 }
 
+/* Max(x, a constant of zeros no larger than x): a Relu (graph/pass_absorb.c
+ * writes every Relu it may shift so; one it did not shift is written back). */
+static bool zero_floor(const qcal_graph *g, const qcal_node *n) {
+  if (n->op != QCAL_GOP_Max || n->nin != 2 || n->in[0] < 0 || n->in[1] < 0)
+    return false;
+  const qcal_value *x = &g->values[n->in[0]], *f = &g->values[n->in[1]];
+  if (f->kind != QCAL_VAL_CONST || f->dtype != QCAL_DT_F32 || !f->data ||
+      g->values[n->out[0]].numel != x->numel)
+    return false;
+  for (size_t e = 0; e < f->numel; e++)
+    if (((const float *)f->data)[e] != 0.0f)
+      return false;
+  return true;
+}
+
 static qcal_status build(wctx *c, const qcal_qdq *q, int nq, Onnx__ModelProto *m) {
   const qcal_graph *g = c->g;
   c->opset = g->opset < 13 ? 13 : g->opset;
@@ -461,6 +476,9 @@ static qcal_status build(wctx *c, const qcal_qdq *q, int nq, Onnx__ModelProto *m
     }
     const char *in[1100];
     int nin = n->nin;
+    const char *op = qcal_op_infos[n->op].name;
+    if (zero_floor(g, n)) /* bias absorption's form where nothing was absorbed */
+      op = "Relu", nin = 1;
     if (nin > 1024)
       return qcal_error(QCAL_EFORMAT, "%s: node '%s' has too many inputs", g->path, n->name);
     for (int k = 0; k < nin; k++) {
@@ -485,7 +503,7 @@ static qcal_status build(wctx *c, const qcal_qdq *q, int nq, Onnx__ModelProto *m
     int nout = n->nout > 64 ? 64 : n->nout;
     for (int k = 0; k < nout; k++)
       out[k] = n->out[k] >= 0 ? c->vname[n->out[k]] : "";
-    Onnx__NodeProto *np = node_new(c, qcal_op_infos[n->op].name, n->name, nin, in, nout, out);
+    Onnx__NodeProto *np = node_new(c, op, n->name, nin, in, nout, out);
     if (!np || push(&c->nodes, np))
       return oom();
     for (int k = 0; k < n->nattr; k++) {

@@ -50,8 +50,8 @@ static qcal_status fresh_name(const qcal_graph *g, const char *base, const char 
 }
 
 /* A float constant of this shape named base+suffix, copied from src (or zero). */
-static qcal_status add_f32(qcal_graph *g, const char *base, const char *suffix, int ndim,
-                           const int64_t *shape, const float *src, int *idx) {
+qcal_status qcal_graph_add_f32(qcal_graph *g, const char *base, const char *suffix, int ndim,
+                               const int64_t *shape, const float *src, int *idx) {
   size_t n = 1;
   for (int d = 0; d < ndim; d++)
     n *= (size_t)shape[d];
@@ -76,7 +76,7 @@ static int64_t out_channels(qcal_graph *g, qcal_node *n) {
 }
 
 qcal_status qcal_pass_repair_params(qcal_graph *g, const qcal_graph_opts *o) {
-  if (!o->repair_params && !o->equalize)
+  if (!o->repair_params && !o->equalize && !o->absorb_form)
     return QCAL_OK;
   for (int i = 0; i < g->nnodes; i++) {
     if (!weighted(g, &g->nodes[i]))
@@ -85,7 +85,7 @@ qcal_status qcal_pass_repair_params(qcal_graph *g, const qcal_graph_opts *o) {
     if (g->values[w].consumers > 1) {
       qcal_value wv = g->values[w]; /* add_f32 may move the array */
       int nw;
-      QCAL_TRY(add_f32(g, wv.name, ":own", wv.ndim, wv.shape, wv.data, &nw));
+      QCAL_TRY(qcal_graph_add_f32(g, wv.name, ":own", wv.ndim, wv.shape, wv.data, &nw));
       g->values[w].consumers--;
       g->nodes[i].in[1] = nw;
       g->values[nw].consumers = 1;
@@ -106,7 +106,7 @@ qcal_status qcal_pass_repair_params(qcal_graph *g, const qcal_graph_opts *o) {
         continue;
       }
       int nb;
-      qcal_status st = add_f32(g, bv.name, ":own", 1, &oc, full, &nb);
+      qcal_status st = qcal_graph_add_f32(g, bv.name, ":own", 1, &oc, full, &nb);
       free(full);
       QCAL_TRY(st);
       g->values[b].consumers--;
@@ -123,7 +123,7 @@ qcal_status qcal_pass_repair_params(qcal_graph *g, const qcal_graph_opts *o) {
       char base[560];
       snprintf(base, sizeof base, "%s.bias", g->nodes[i].name[0] ? g->nodes[i].name : "layer");
       int nb;
-      QCAL_TRY(add_f32(g, base, ":repair", 1, &oc, NULL, &nb));
+      QCAL_TRY(qcal_graph_add_f32(g, base, ":repair", 1, &oc, NULL, &nb));
       g->nodes[i].in[2] = nb;
       g->values[nb].consumers = 1;
     }
@@ -133,7 +133,7 @@ qcal_status qcal_pass_repair_params(qcal_graph *g, const qcal_graph_opts *o) {
 
 /* The channel axis of a per-channel constant of numel C broadcast against
  * a value of ndim dims (axis 1), or a scalar. */
-static bool per_channel_const(const qcal_graph *g, int v, int ndim, int64_t c) {
+bool qcal_per_channel_const(const qcal_graph *g, int v, int ndim, int64_t c) {
   if (!is_const_f32(g, v))
     return false;
   const qcal_value *s = &g->values[v];
@@ -161,7 +161,7 @@ qcal_status qcal_graph_layer_pairs(qcal_graph *g, qcal_layer_pair **pairs, int *
     qcal_node *a = &g->nodes[i];
     if (!weighted(g, a) || a->op != QCAL_GOP_Conv)
       continue;
-    qcal_layer_pair p = {i, -1, -1, -1, QCAL_PAIR_IDENTITY};
+    qcal_layer_pair p = {i, -1, -1, -1, QCAL_PAIR_IDENTITY, false};
     int64_t C = g->values[a->in[1]].shape[0];
     int y = a->out[0], slot;
     const int ndim = g->values[y].ndim;
@@ -173,10 +173,14 @@ qcal_status qcal_graph_layer_pairs(qcal_graph *g, qcal_layer_pair **pairs, int *
     if (n->op != QCAL_GOP_Conv) {
       if (n->op == QCAL_GOP_Relu || n->op == QCAL_GOP_LeakyRelu)
         p.kind = QCAL_PAIR_RELU;
-      else if (n->op == QCAL_GOP_PRelu && slot == 0 && per_channel_const(g, n->in[1], ndim, C))
+      else if (n->op == QCAL_GOP_PRelu && slot == 0 && qcal_per_channel_const(g, n->in[1], ndim, C))
         p.kind = QCAL_PAIR_PRELU;
       else if (n->op == QCAL_GOP_Clip && clip_bounds(g, n, &lo, &hi) && lo == 0 && hi > 0)
         p.kind = isinf(hi) ? QCAL_PAIR_RELU : QCAL_PAIR_CLIP;
+      else if (n->op == QCAL_GOP_Max && n->nin == 2 && slot == 0 &&
+               qcal_per_channel_const(g, n->in[1], ndim, C) &&
+               g->values[n->in[1]].numel == (size_t)C)
+        p.kind = QCAL_PAIR_RELU, p.floor = true; /* absorption's shifted Relu */
       else
         continue;
       p.act = c;
@@ -186,7 +190,7 @@ qcal_status qcal_graph_layer_pairs(qcal_graph *g, qcal_layer_pair **pairs, int *
         continue;
       n = &g->nodes[c];
       if (p.kind == QCAL_PAIR_RELU && n->op == QCAL_GOP_Min && n->nin == 2 && slot == 0 &&
-          per_channel_const(g, n->in[1], ndim, C) && g->values[n->in[1]].numel == (size_t)C) {
+          qcal_per_channel_const(g, n->in[1], ndim, C) && g->values[n->in[1]].numel == (size_t)C) {
         p.min = c, p.kind = QCAL_PAIR_RELU_MIN; /* a Clip an earlier equalization rewrote */
         y = n->out[0];
         c = g->values[y].is_output ? -1 : qcal_sole_consumer(g, y, &slot);
@@ -217,7 +221,7 @@ qcal_status qcal_graph_layer_pairs(qcal_graph *g, qcal_layer_pair **pairs, int *
 
 /* Clip(x, 0, hi) -> Relu(x) then Min(., hi per channel): the bound can then
  * follow each channel's scale. */
-static qcal_status split_clip(qcal_graph *g, qcal_layer_pair *p) {
+qcal_status qcal_pair_split_clip(qcal_graph *g, qcal_layer_pair *p) {
   qcal_node *n = &g->nodes[p->act];
   float lo = 0, hi = INFINITY;
   clip_bounds(g, n, &lo, &hi);
@@ -236,7 +240,7 @@ static qcal_status split_clip(qcal_graph *g, qcal_layer_pair *p) {
   int cv, t, m;
   char base[560];
   snprintf(base, sizeof base, "%s", n->name[0] ? n->name : "clip");
-  qcal_status st = add_f32(g, base, ":max", cdim, cshape, hv, &cv);
+  qcal_status st = qcal_graph_add_f32(g, base, ":max", cdim, cshape, hv, &cv);
   free(hv);
   QCAL_TRY(st);
   char tn[600];
@@ -292,7 +296,7 @@ static double *dget(qcal_graph *g, dcopies *c, int v) {
 }
 
 typedef struct dpair { /* a pair's arrays in double */
-  double *W1, *b1, *W2, *mn;
+  double *W1, *b1, *W2, *mn, *lo;
 } dpair;
 
 /* One equalization step of a pair; returns the largest |log s_c|. */
@@ -323,6 +327,8 @@ static double equalize(qcal_graph *g, const qcal_layer_pair *p, const dpair *d, 
       d->b1[c] /= s;
     if (d->mn)
       d->mn[c] /= s;
+    if (d->lo)
+      d->lo[c] /= s;
     for (int64_t o = gi * Og; o < (gi + 1) * Og; o++)
       for (size_t t = 0; t < taps; t++)
         W2[(size_t)o * per2 + (size_t)li * taps + t] *= s;
@@ -348,7 +354,7 @@ qcal_status qcal_pass_cle(qcal_graph *g, const qcal_graph_opts *o) {
   size_t nch = 0;
   for (int k = 0; k < np && !st; k++) {
     if (pairs[k].kind == QCAL_PAIR_CLIP) {
-      st = split_clip(g, &pairs[k]);
+      st = qcal_pair_split_clip(g, &pairs[k]);
       g->cle.clips++, added = true;
     }
     nch += (size_t)g->values[g->nodes[pairs[k].a].in[1]].shape[0];
@@ -364,8 +370,9 @@ qcal_status qcal_pass_cle(qcal_graph *g, const qcal_graph_opts *o) {
     dp[k].W2 = dget(g, &dc, b->in[1]);
     dp[k].b1 = a->nin > 2 ? dget(g, &dc, a->in[2]) : NULL;
     dp[k].mn = pairs[k].min >= 0 ? dget(g, &dc, g->nodes[pairs[k].min].in[1]) : NULL;
+    dp[k].lo = pairs[k].floor ? dget(g, &dc, g->nodes[pairs[k].act].in[1]) : NULL;
     if (!dp[k].W1 || !dp[k].W2 || (a->nin > 2 && a->in[2] >= 0 && !dp[k].b1) ||
-        (pairs[k].min >= 0 && !dp[k].mn))
+        (pairs[k].min >= 0 && !dp[k].mn) || (pairs[k].floor && !dp[k].lo))
       st = qcal_error(QCAL_ENOMEM, "out of memory");
   }
   for (size_t c = 0; !st && c < nch; c++)

@@ -225,6 +225,9 @@ typedef struct qcal_graph_opts {
   bool repair_params;  /* every Conv/Gemm gets its own weight and bias constants (a zero bias
                           where none): what the repairs of docs/repair.md change */
   bool equalize;       /* cross-layer equalization (implies repair_params) */
+  bool absorb_form;    /* bias absorption's exact form: the Relu (or Clip(0, hi)) between two
+                          layers whose second reads no padding becomes Max(x, per-channel
+                          floor 0) [then Min(., hi)] (implies repair_params) */
 } qcal_graph_opts;
 
 /* Fix input i's shape (symbolic dims take the given size; fixed ones must
@@ -318,6 +321,8 @@ typedef enum qcal_pair_kind {
 typedef struct qcal_layer_pair {
   int a, act, min, b; /* node indices (act, min: -1 when absent) */
   qcal_pair_kind kind;
+  bool floor; /* kind RELU / RELU_MIN whose act is Max(., per-channel floor <= 0): the form
+                 bias absorption shifts (the pass bias-absorption-form) */
 } qcal_layer_pair;
 /* The pairs of a linked graph (after preparation, before fusion), *pairs
  * malloc'ed. Indices hold until the node array changes. */

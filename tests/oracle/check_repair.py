@@ -9,6 +9,11 @@ arithmetic:
   (BatchNorm folded, s = sqrt(r1 / r2) per channel, repeated to
   convergence), and ONNX Runtime runs both files to the same outputs
   (>= 100 dB); a model with no pair says so and still writes;
+- bias absorption: conv -> ReLU -> 1x1 -> ReLU6 -> 1x1 with high biases:
+  both pairs absorbed, each ReLU written as Max against a floor below 0,
+  and the float model inside the file equal to the original (>= 60 dB,
+  bias correction's shifts aside) on inputs far outside the calibration
+  photos, where the paper's ReLU form (the control) is not;
 - bias correction: on a one-convolution model, the corrected bias in the
   written file equals b - mean(W_q * Q(x) - W * x) over the calibration
   photos, computed in NumPy from the photos and the --json scales;
@@ -240,6 +245,79 @@ def check_bias(tmp):
           f"largest correction {np.abs(err / npos).max():.3e})")
 
 
+def strip_qdq(path, out):
+    """The float model inside a Q/DQ file: every DequantizeLinear(QuantizeLinear(v)) read as v."""
+    m = onnx.load(path)
+    q_in = {n.output[0]: n.input[0] for n in m.graph.node if n.op_type == "QuantizeLinear"}
+    alias = {n.output[0]: q_in[n.input[0]] for n in m.graph.node
+             if n.op_type == "DequantizeLinear" and n.input[0] in q_in}
+    keep = [n for n in m.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
+    for n in keep:
+        for i, v in enumerate(n.input):
+            n.input[i] = alias.get(v, v)
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    onnx.save(m, out)
+
+
+def check_absorb(tmp):
+    """High-bias absorption keeps the float model exact on inputs whose
+    pre-activations fall below what the calibration photos showed."""
+    import torch
+    torch.manual_seed(11)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 1), torch.nn.ReLU6(),
+                              torch.nn.Conv2d(8, 4, 1))
+    with torch.no_grad():
+        net[0].bias.copy_(torch.linspace(0.5, 4.0, 8))  # high biases, as after BatchNorm
+        net[2].bias.copy_(torch.linspace(1.0, 3.0, 8))
+    src = os.path.join(tmp, "absorb.onnx")
+    torch.onnx.export(net.eval(), torch.zeros(1, 3, 32, 32), src, opset_version=13,
+                      input_names=["x"])
+    out = os.path.join(tmp, "absorb_q.onnx")
+    r = run(qcal, "quantize", src, "--images", images, "--calib", "2", "--repair", "bias", "-o",
+            out)
+    absorbed = int(r.stdout.split(" pairs absorbed")[0].split()[-1]) if " pairs absorbed" in \
+        r.stdout else 0
+    check(r.returncode == 0 and absorbed == 2,
+          f"absorb: both pairs absorbed high bias ({(r.stdout + r.stderr).strip()[-200:]})")
+    if r.returncode:
+        return
+    m = onnx.load(out)
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    floors = [init[n.input[1]] for n in m.graph.node if n.op_type == "Max" and n.input[1] in init]
+    check(len(floors) == 2 and all(f.min() < 0 for f in floors),
+          f"absorb: each shifted Relu is a Max against a per-channel floor below 0 "
+          f"(floors {[float(f.min()) for f in floors]})")
+    # the float model inside the file (bias correction's small shifts included), and the same
+    # with the paper's form (each floor back to a Relu at 0) as a control
+    flt, paper = os.path.join(tmp, "absorb_f.onnx"), os.path.join(tmp, "absorb_p.onnx")
+    strip_qdq(out, flt)
+    pm = onnx.load(flt)
+    for n in pm.graph.node:
+        if n.op_type == "Max":
+            n.op_type = "Relu"
+            del n.input[1:]
+    onnx.save(pm, paper)
+    x = os.path.join(tmp, "ax.npy")
+    run(qcal, "infer", src, "--image", os.path.join(images, "astronaut.png"), "--save-input", x,
+        "-o", os.path.join(tmp, "f.npz"))
+    photo = np.load(x)
+    dbs, paper_dbs = [], []
+    for k, scale in enumerate((1.0, -4.0, 6.0)):  # far outside the calibration photos too
+        xs = os.path.join(tmp, f"ax{k}.npy")
+        np.save(xs, (photo * scale).astype(np.float32))
+        a = ort(src, xs, os.path.join(tmp, "aa"))
+        b, c = ort(flt, xs, os.path.join(tmp, "ab")), ort(paper, xs, os.path.join(tmp, "ac"))
+        dbs.append(min(onnx_zoo.sqnr_db(p, q) for p, q in zip(a, b)))
+        paper_dbs.append(min(onnx_zoo.sqnr_db(p, q) for p, q in zip(a, c)))
+    check(min(dbs) >= 60 and min(paper_dbs) < 40,
+          f"absorb: the float model in the file (Q/DQ stripped; bias correction's shifts are "
+          f"all that differs) stays at {', '.join(f'{d:.1f}' for d in dbs)} dB from the original "
+          f"on a photo and on it scaled by -4 and 6 (>= 60), where the paper's Relu form gives "
+          f"{', '.join(f'{d:.1f}' for d in paper_dbs)} dB (control, < 40 somewhere)")
+
+
 def adaround_torch(w, H, P, amax, bits, iters, groups, lr=0.01, lam=0.01, b_hi=20, b_lo=2,
                    warm=0.2):
     import torch
@@ -459,6 +537,7 @@ def check_bad(tmp):
 with tempfile.TemporaryDirectory() as tmp:
     check_cle(tmp)
     check_bias(tmp)
+    check_absorb(tmp)
     check_adaround(tmp)
     check_mixed(tmp)
     check_sweep_zoo(tmp)
