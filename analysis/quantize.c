@@ -280,6 +280,8 @@ static qcal_status run_repairs(const qcal_quantize_cfg *cfg, qcal_quantized *q, 
     st = repair_adaround(&rs, imgs, q->ncalib);
   q->rep.seconds[1] = qcal_now() - t0;
   t0 = qcal_now();
+  if (!st && (cfg->repair & (1u << QCAL_REPAIR_BIAS_BN)))
+    st = repair_bias_bn(&rs);
   if (!st && (cfg->repair & (1u << QCAL_REPAIR_BIAS)))
     st = repair_bias(&rs, imgs, q->ncalib);
   q->rep.seconds[2] = qcal_now() - t0;

@@ -511,6 +511,13 @@ struct json_object *qcal_repair_report_json(const qcal_repair_report *r) {
     json_object_object_add(c, "max_correction", json_object_new_double(r->bias_max_shift));
     json_object_object_add(o, "bias", c);
   }
+  if (r->mask & (1u << QCAL_REPAIR_BIAS_BN)) {
+    json_object *c = json_object_new_object();
+    json_object_object_add(c, "batchnorm_statistics", json_object_new_int(r->bn_statistics));
+    json_object_object_add(c, "corrected_layers", json_object_new_int(r->bn_layers));
+    json_object_object_add(c, "max_correction", json_object_new_double(r->bn_max_shift));
+    json_object_object_add(o, "bias_bn", c);
+  }
   if (r->mask & (1u << QCAL_REPAIR_ADAROUND)) {
     json_object *c = json_object_new_object();
     json_object_object_add(c, "layers", json_object_new_int(r->adaround_layers));
@@ -552,6 +559,18 @@ void qcal_repair_report_print(const qcal_repair_report *r, FILE *out) {
             "  bias: %d pairs absorbed high bias (largest %.3g); %d layers' biases corrected "
             "(largest %.3g)\n",
             r->absorbed_pairs, r->absorbed_max, r->bias_layers, r->bias_max_shift);
+  if (r->mask & (1u << QCAL_REPAIR_BIAS_BN)) {
+    if (r->bn_layers)
+      fprintf(out,
+              "  bias-bn: %d layers' biases corrected from %d folded BatchNorms' statistics "
+              "(largest %.3g)\n",
+              r->bn_layers, r->bn_statistics, r->bn_max_shift);
+    else
+      fprintf(out, "  bias-bn: nothing corrected: %s\n",
+              r->bn_statistics ? "no layer reads a BatchNorm-set output through Relu/Clip"
+                               : "the model carries no BatchNormalization statistics (folded "
+                                 "before export); use bias for the empirical correction");
+  }
   if (r->mask & (1u << QCAL_REPAIR_ADAROUND))
     fprintf(out,
             "  adaround: %d layers, %ld of %ld weights rounded the other way than nearest; "

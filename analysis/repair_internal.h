@@ -54,6 +54,7 @@ qcal_qformat repair_afmt(const qcal_quantize_cfg *cfg);
 qcal_status repair_absorb(rstate *s, qcal_tensor *imgs, int n);
 qcal_status repair_bias(rstate *s, qcal_tensor *imgs, int n);
 qcal_status repair_adaround(rstate *s, qcal_tensor *imgs, int n);
+qcal_status repair_bias_bn(rstate *s);
 qcal_status repair_mixed(rstate *s, qcal_tensor *held, int nheld, float **ref);
 
 #endif

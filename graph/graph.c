@@ -198,6 +198,9 @@ void qcal_graph_free(qcal_graph *g) {
   }
   qcal_fq_free(g);
   qcal_plan_free(g);
+  for (int k = 0; k < g->nbn; k++)
+    free(g->bn[k].beta), free(g->bn[k].gamma), free(g->bn[k].bias), free(g->bn[k].wnorm);
+  free(g->bn);
   names *nm = g->names;
   free(nm->slot);
   free(nm);

@@ -29,6 +29,33 @@ static qcal_status new_const(qcal_graph *g, int like, const char *suffix, size_t
   return QCAL_OK;
 }
 
+/* Keep what analytic bias correction needs of this BatchNormalization. */
+static qcal_status keep_stats(qcal_graph *g, int out, int64_t cout, size_t per, const float *gam,
+                              const float *be, const float *nb, const float *nw) {
+  qcal_bn_stats *nbn = realloc(g->bn, (size_t)(g->nbn + 1) * sizeof *nbn);
+  if (!nbn)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  g->bn = nbn;
+  qcal_bn_stats *s = &g->bn[g->nbn];
+  *s = (qcal_bn_stats){out,
+                       cout,
+                       malloc((size_t)cout * sizeof(float)),
+                       malloc((size_t)cout * sizeof(float)),
+                       malloc((size_t)cout * sizeof(float)),
+                       malloc((size_t)cout * sizeof(float))};
+  g->nbn++;
+  if (!s->beta || !s->gamma || !s->bias || !s->wnorm)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  for (int64_t o = 0; o < cout; o++) {
+    double n2 = 0;
+    for (size_t k = 0; k < per; k++)
+      n2 += (double)nw[(size_t)o * per + k] * nw[(size_t)o * per + k];
+    s->beta[o] = be[o], s->gamma[o] = fabsf(gam[o]), s->bias[o] = nb[o];
+    s->wnorm[o] = (float)sqrt(n2);
+  }
+  return QCAL_OK;
+}
+
 qcal_status qcal_pass_fold_bn(qcal_graph *g, const qcal_graph_opts *o) {
   if (o->no_fold_bn)
     return QCAL_OK;
@@ -66,6 +93,7 @@ qcal_status qcal_pass_fold_bn(qcal_graph *g, const qcal_graph_opts *o) {
         nw[(size_t)o * per + k] = ow[(size_t)o * per + k] * s;
       nb[o] = ((ob ? ob[o] : 0) - mu[o]) * s + be[o];
     }
+    QCAL_TRY(keep_stats(g, g->nodes[i].out[0], cout, per, sc, be, nb, nw));
     qcal_node *cv = &g->nodes[p];
     if (cv->nin < 3) {
       int *in = realloc(cv->in, 3 * sizeof *in);

@@ -147,6 +147,18 @@ typedef struct qcal_cle_report {
   double max_scale; /* the largest factor applied to a channel (>= 1, either way) */
 } qcal_cle_report;
 
+/* The statistics of a BatchNormalization folded into the Conv before it
+ * (graph/pass_fold_bn.c), kept for analytic bias correction
+ * (docs/repair.md): on the data it was trained on, the Conv's output has
+ * per channel mean beta and deviation |gamma|. bias and wnorm are the
+ * folded bias and each folded weight row's L2 norm, against which later
+ * rescaling (equalization) and shifts (absorption) are read. */
+typedef struct qcal_bn_stats {
+  int value; /* the Conv's output value */
+  int64_t channels;
+  float *beta, *gamma, *bias, *wnorm;
+} qcal_bn_stats;
+
 typedef struct qcal_graph {
   char *path;     /* the model file, for messages */
   char name_mark; /* an importer's mark before the suffixes of values it derives
@@ -170,6 +182,8 @@ typedef struct qcal_graph {
   void *fq;                        /* fake quantization while running (graph/fakequant.c) */
   unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */
   qcal_cle_report cle;
+  qcal_bn_stats *bn; /* one per folded BatchNormalization */
+  int nbn;
 } qcal_graph;
 
 /* ---- building (importers, tests) */

@@ -6,6 +6,7 @@
  *   bias      high-bias absorption (before calibration), then empirical
  *             bias correction (after AdaRound)
  *   adaround  learned up/down rounding of every weight
+ *   bias-bn   analytic bias correction from folded BatchNorm statistics
  * and, with a target, mixed precision: the fewest layers kept in float so
  * that the worst output reaches target_db on held-out photos. */
 #ifndef QCAL_REPAIR_H
@@ -24,7 +25,10 @@
   X(BIAS, "bias",                                                                                  \
     "high-bias absorption into the next layer (Nagel et al. 2019, 4.1) and empirical bias "        \
     "correction (4.2)")                                                                            \
-  X(ADAROUND, "adaround", "learned rounding of each weight (Nagel et al. 2020, AdaRound)")
+  X(ADAROUND, "adaround", "learned rounding of each weight (Nagel et al. 2020, AdaRound)")         \
+  X(BIAS_BN, "bias-bn",                                                                            \
+    "analytic bias correction from the statistics of folded BatchNorms, without photos "           \
+    "(Nagel et al. 2019, 4.2)")
 typedef enum qcal_repair_id {
 #define X(id, name, help) QCAL_REPAIR_##id,
   QCAL_REPAIRS(X)
@@ -33,6 +37,8 @@ typedef enum qcal_repair_id {
 } qcal_repair_id;
 extern const char *const qcal_repair_names[QCAL_REPAIR_COUNT + 1];
 extern const char *const qcal_repair_help[QCAL_REPAIR_COUNT];
+/* E[clip(z, lo, hi)] for z ~ N(mu, sd^2) (lo may be -inf, hi inf). */
+double qcal_clipped_normal_mean(double mu, double sd, double lo, double hi);
 /* "cle,bias" -> bit mask (1 << id); an unknown name is an error naming it. */
 qcal_status qcal_repair_parse(const char *list, unsigned *mask);
 /* The mask back as "cle,bias", with ",target-db=D" when target_db is a number. */
@@ -57,6 +63,9 @@ typedef struct qcal_repair_report {
   double absorbed_max;   /* the largest bias moved */
   int bias_layers;       /* layers whose bias was corrected */
   double bias_max_shift; /* the largest correction of one output channel's mean */
+  int bn_layers;         /* bias-bn: layers whose bias was corrected analytically */
+  int bn_statistics;     /* folded BatchNormalizations whose statistics the model carried */
+  double bn_max_shift;   /* the largest correction of one output channel's mean */
   int adaround_layers;
   long adaround_weights,
       adaround_flipped; /* weights rounded, and rounded the other way than nearest */

@@ -14,6 +14,10 @@ arithmetic:
   and the float model inside the file equal to the original (>= 60 dB,
   bias correction's shifts aside) on inputs far outside the calibration
   photos, where the paper's ReLU form (the control) is not;
+- analytic bias correction (bias-bn): a network exported with its
+  BatchNorms: each corrected bias equals b - (W_q - W) E[x] with E[x] of
+  clip(z, lo, hi), z ~ N(beta, gamma^2), integrated numerically in NumPy;
+  a model whose BatchNorms were folded at export says so;
 - bias correction: on a one-convolution model, the corrected bias in the
   written file equals b - mean(W_q * Q(x) - W * x) over the calibration
   photos, computed in NumPy from the photos and the --json scales;
@@ -243,6 +247,92 @@ def check_bias(tmp):
           f"bias: corrected bias = b - mean quantization error of the output over the "
           f"{len(os.listdir(images))} photos (NumPy/torch float64; largest difference {diff:.2e}, "
           f"largest correction {np.abs(err / npos).max():.3e})")
+
+
+def check_bias_bn(tmp):
+    """Analytic bias correction against NumPy: BatchNorm folded by hand, the
+    mean of clip(z, lo, hi) for z ~ N(beta, gamma^2) integrated numerically."""
+    import torch
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, padding=1, groups=8), torch.nn.BatchNorm2d(8), torch.nn.ReLU6(),
+        torch.nn.Conv2d(8, 6, 1), torch.nn.BatchNorm2d(6), torch.nn.Conv2d(6, 4, 1))
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 2), m.bias.uniform_(-1, 2)
+    src = os.path.join(tmp, "bnnet.onnx")
+    torch.onnx.export(net.eval(), torch.zeros(1, 3, 32, 32), src, opset_version=13,
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                      input_names=["x"])
+    out, js = os.path.join(tmp, "bnq.onnx"), os.path.join(tmp, "bnq.json")
+    r = run(qcal, "quantize", src, "--images", images, "--calib", "2", "--method", "max",
+            "--weight-bits", "4", "--repair", "bias-bn", "-o", out, "--json", js)
+    check(r.returncode == 0 and "3 layers' biases corrected from 3 folded BatchNorms" in r.stdout,
+          f"bias-bn: 3 layers corrected ({(r.stdout + r.stderr).strip()[-200:]})")
+    if r.returncode:
+        return
+    convs = [m for m in net if isinstance(m, torch.nn.Conv2d)]
+    bns = {i: net[i + 1] for i, m in enumerate(net) if isinstance(m, torch.nn.Conv2d)
+           and i + 1 < len(net) and isinstance(net[i + 1], torch.nn.BatchNorm2d)}
+    folded_wb, stats = [], []
+    for i, m in enumerate(net):
+        if not isinstance(m, torch.nn.Conv2d):
+            continue
+        w = m.weight.detach().double().numpy()
+        b = m.bias.detach().double().numpy()
+        if i in bns:
+            bn = bns[i]
+            s_ = bn.weight.detach().double().numpy() / np.sqrt(bn.running_var.double().numpy()
+                                                               + bn.eps)
+            w, b = w * s_[:, None, None, None], (b - bn.running_mean.double().numpy()) * s_ + \
+                bn.bias.detach().double().numpy()
+            stats.append((bn.bias.detach().double().numpy(), np.abs(bn.weight.detach().double()
+                                                                     .numpy())))
+        else:
+            stats.append(None)
+        folded_wb.append((w, b))
+    bounds = [(0, np.inf), (0, 6), (-np.inf, np.inf)]  # what follows conv 0, 1, 2
+
+    def clipped_mean(mu, sd, lo, hi):  # numerically, on a fine grid
+        z = np.linspace(mu - 12 * sd, mu + 12 * sd, 200001)
+        pdf = np.exp(-0.5 * ((z - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+        return np.trapz(np.clip(z, lo, hi) * pdf, z)
+    scales = json.load(open(js))["tensors"]
+    wamax = [np.array(e["amax"], dtype=np.float32).reshape(-1) for e in scales.values()
+             if e["kind"] == "weight"]
+    got = conv_weights(out)
+    worst, shift = 0.0, 0.0
+    for L in range(1, 4):
+        beta, gamma = stats[L - 1]
+        lo, hi = bounds[L - 1]
+        ex = np.array([clipped_mean(beta[c], gamma[c], lo, hi) for c in range(len(beta))])
+        w, b = folded_wb[L]
+        w32 = w.astype(np.float32)
+        s_ = np.float32(7) / wamax[L].reshape(-1, 1, 1, 1).astype(np.float32)
+        wq = (np.rint(np.clip(w32 * s_, -7, 7)) / s_).astype(np.float64)
+        groups = convs[L].groups
+        ig = w.shape[1]
+        og = w.shape[0] // groups
+        err = np.array([((wq[o] - w32[o].astype(np.float64)) *
+                         ex[(o // og) * ig:(o // og + 1) * ig, None, None]).sum()
+                        for o in range(w.shape[0])])
+        want = b - err
+        worst = max(worst, float(np.abs(got[L][1] - want).max()))
+        shift = max(shift, float(np.abs(err).max()))
+    check(worst < 1e-4 and shift > 1e-3,
+          f"bias-bn: corrected biases = b - (W_q - W) E[x], E[x] from BatchNorm's beta/gamma "
+          f"through ReLU, ReLU6 and identity, integrated in NumPy (largest difference "
+          f"{worst:.2e}, largest correction {shift:.3g})")
+    flat = os.path.join(tmp, "bn_folded.onnx")
+    torch.onnx.export(net.eval(), torch.zeros(1, 3, 32, 32), flat, opset_version=13)
+    r = run(qcal, "quantize", flat, "--images", images, "--calib", "2", "--repair", "bias-bn",
+            "-o", os.path.join(tmp, "bnq2.onnx"))
+    check(r.returncode == 0 and "carries no BatchNormalization statistics" in r.stdout,
+          f"bias-bn on a model whose BatchNorms torch folded at export: said, exit 0 "
+          f"({(r.stdout + r.stderr).strip()[-160:]})")
 
 
 def strip_qdq(path, out):
@@ -538,6 +628,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check_cle(tmp)
     check_bias(tmp)
     check_absorb(tmp)
+    check_bias_bn(tmp)
     check_adaround(tmp)
     check_mixed(tmp)
     check_sweep_zoo(tmp)

@@ -2,12 +2,19 @@
 (the benchmark behind docs/repair.md; not a CI test: about half an hour).
 
 For each network, `qcal quantize` writes the Q/DQ model in each
-configuration (calibrated on 8 photos), ONNX Runtime runs it and the float
-model (`qcal quantize --method none`) on the 8 other photos, and the table
-gives the worst output's SQNR (signal and error summed over the photos,
-per output, lowest output) and the time qcal took.
+configuration, ONNX Runtime runs it and the float model (`qcal quantize
+--method none`) on the held-out photos, and the table gives the worst
+output's SQNR (signal and error summed over the photos, per output, lowest
+output) and the time qcal took. The data is the zoo's (analysis/zoo.inc):
+face networks on the face crops `qcal crops` makes (16 to calibrate, the
+other 69 held out), whole-image networks on the photos of people (2 and 2),
+the hand and body landmark networks on the natural photos (8 and 8; out of
+domain: qcal does not crop hands or bodies yet). The held-out photos are
+qcal's own split (every other photo until the calibration has its count,
+the rest held out), which `--target-db` also measures on.
 usage: repair_zoo.py QCAL SOURCE_ROOT [NETWORK ...]   (QCAL_REPAIR_ITERS: AdaRound steps)"""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -25,8 +32,11 @@ NETS = sys.argv[3:] or ["facemesh", "mobilefacenet", "meet", "efficientpose", "f
                         "handlandmark-full", "handlandmark-lite", "posenet", "handskeleton"]
 models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=True,
                         capture_output=True, text=True).stdout.strip()
-images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
-                                     capture_output=True, text=True).stdout.strip(), "images")
+cache = subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
+                       capture_output=True, text=True).stdout.strip()
+images, people = os.path.join(cache, "images"), os.path.join(cache, "people")
+ZOO = dict(re.findall(r'QCAL_ZOO\("([^"]+)", "[^"]*", "([^"]+)"',
+                      open(os.path.join(root, "analysis/zoo.inc")).read()))
 peers = onnx_zoo.peers(root)
 ITERS = os.environ.get("QCAL_REPAIR_ITERS", "1000")
 CONFIGS = [
@@ -57,12 +67,33 @@ def worst_db(ref, got):
     return min(dbs)
 
 
-names = sorted(os.listdir(images))
-held = names[1::2]
-print("| network | bits | " + " | ".join(c for c, _ in CONFIGS) + " | target 30 dB |")
-print("|---|---|" + "---|" * (len(CONFIGS) + 1))
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".JPG", ".PNG")
+
+
+def split(folder, ncal):
+    """qcal's split (datasets/image_dir.c): every other photo to calibrate
+    until ncal, the rest held out (all photos here decode)."""
+    names = sorted(n for n in os.listdir(folder) if n.endswith(IMAGE_EXT))
+    cal, held = [], []
+    for k, n in enumerate(names):
+        if len(cal) < ncal and (k % 2 == 0 or len(names) - k <= ncal - len(cal)):
+            cal.append(n)
+        else:
+            held.append(n)
+    return held
+
+
+print("| network | data | bits | " + " | ".join(c for c, _ in CONFIGS) + " | target 30 dB |")
+print("|---|---|---|" + "---|" * (len(CONFIGS) + 1))
 with tempfile.TemporaryDirectory() as tmp:
+    crops = os.path.join(tmp, "crops")
+    subprocess.run([qcal, "crops", "-o", crops], check=True, capture_output=True)
     for net in NETS:
+        kind = ZOO.get(net, "people")
+        folder, ncal, data = ((crops, 16, "face crops") if kind == "face" else
+                              (people, 2, "people photos") if kind == "people" else
+                              (images, 8, "out of domain"))
+        held = split(folder, ncal)
         src = os.path.join(models, net + ".json")
         f32 = os.path.join(tmp, "f32.onnx")
         subprocess.run([qcal, "quantize", src, "--method", "none", "-o", f32], check=True,
@@ -70,7 +101,7 @@ with tempfile.TemporaryDirectory() as tmp:
         xs = []
         for k, n in enumerate(held):
             x = os.path.join(tmp, f"x{k}.npy")
-            r = subprocess.run([qcal, "infer", src, "--image", os.path.join(images, n),
+            r = subprocess.run([qcal, "infer", src, "--image", os.path.join(folder, n),
                                 "--save-input", x, "-o", os.path.join(tmp, "f.npz")],
                                capture_output=True, text=True)
             if r.returncode == 0:
@@ -83,7 +114,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 out = os.path.join(tmp, "q.onnx")
                 js = os.path.join(tmp, "q.json")
                 t0 = time.time()
-                r = subprocess.run([qcal, "quantize", src, "--images", images, "--calib", "8",
+                r = subprocess.run([qcal, "quantize", src, "--images", folder, "--calib", str(ncal),
                                     "--weight-bits", str(bits), *args, "-o", out, "--json", js],
                                    capture_output=True, text=True)
                 dt = time.time() - t0
@@ -100,4 +131,5 @@ with tempfile.TemporaryDirectory() as tmp:
                 cells.append(cell)
             if bits == 4:
                 cells.append("")
-            print(f"| {net} | W{bits}A8 | " + " | ".join(cells) + " |", flush=True)
+            print(f"| {net} | {data}, {len(xs)} held | W{bits}A8 | " + " | ".join(cells) + " |",
+                  flush=True)
