@@ -37,8 +37,9 @@ static const qcal_opt opts[] = {
     {"weight-bits", "N", "weights on the narrow N-bit grid, held in int8 (default: --bits)",
      O(wbits), OPT_INT, 2, 8, NULL},
     {"repair", "LIST",
-     "repairs, in this order: cle (cross-layer equalization), bias (high-bias "
-     "absorption, then bias correction), adaround (learned rounding); docs/repair.md",
+     "repairs, comma-separated: cle (cross-layer equalization), bias (high-bias absorption, then "
+     "empirical bias correction), adaround (learned rounding), bias-bn (analytic bias correction "
+     "from BatchNorm statistics, no photos); docs/repair.md gives the order they run in",
      O(repair), OPT_STRING, 0, 0, NULL},
     {"target-db", "D",
      "keep the fewest layers in float so the worst output reaches D dB SQNR on "

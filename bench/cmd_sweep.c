@@ -52,7 +52,7 @@ static const qcal_opt opts[] = {
      "4 images, input 129 (PoseNet; others keep theirs), smaller synthetic tensors (CI)", O(quick),
      OPT_FLAG, 0, 0, NULL},
     {"repair", "LIST",
-     "the end-to-end runs again with repaired weights: cle, bias, adaround (docs/repair.md); "
+     "the end-to-end runs again with repaired weights: cle, bias, adaround, bias-bn (docs/repair.md); "
      "each activation method x weight granularity at 8 bits",
      O(repair_spec), OPT_STRING, 0, 0, NULL},
     {"adaround-iters", "N", "AdaRound: Adam steps per layer (default 1000)", O(ada_iters), OPT_INT,

@@ -36,7 +36,7 @@ static const qcal_opt opts[] = {
     {"output", "FILE.h5", "results file (-o)", O(out), OPT_STRING, 0, 0, NULL},
     {"repair", "LIST",
      "per network, the best W8A8 per-channel, W8A8 per-tensor and W4A8 configurations again "
-     "with these repairs: cle, bias, adaround (docs/repair.md)",
+     "with these repairs: cle, bias, adaround, bias-bn (docs/repair.md)",
      O(repair), OPT_STRING, 0, 0, NULL},
     {"target-db", "D",
      "mixed precision: per network, the fewest layers in float for a worst output of D dB",
