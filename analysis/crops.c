@@ -5,7 +5,9 @@
  * regressed centre and size in input pixels, sigmoid scores, greedy NMS,
  * the box scaled to the photo, enlarged 1.4x, made square (rounded), then
  * cropped with tf.image.cropAndResize's bilinear sampling (0 outside the
- * photo), no rotation (the library's default). */
+ * photo), no rotation (the library's default). Body: no detector (the
+ * library's default for BlazePose): the photo padded to a square and
+ * resized as blazepose.ts prepareImage does. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -219,10 +221,72 @@ static void detector_input(const unsigned char *px, int w, int h, const qcal_pre
   }
 }
 
+/* Add crop info (file written at path out) to the run's list. */
+static qcal_status note_crop(crop_run *c, const char *out, const char *what, float score,
+                             const double box[4]) {
+  if (!c->info)
+    return QCAL_OK;
+  if (c->ncrops == c->cap) {
+    const int cap = c->cap ? 2 * c->cap : 64;
+    qcal_crop_info *m = realloc(c->info, (size_t)cap * sizeof *m);
+    if (!m)
+      return oom();
+    c->info = m, c->cap = cap;
+  }
+  qcal_crop_info *ci = &c->info[c->ncrops];
+  const char *base = strrchr(out, '/');
+  snprintf(ci->file, sizeof ci->file, "%.*s", (int)sizeof ci->file - 1, base ? base + 1 : out);
+  snprintf(ci->photo, sizeof ci->photo, "%.*s", (int)sizeof ci->photo - 1, what);
+  ci->score = score;
+  memcpy(ci->box, box, sizeof ci->box);
+  return QCAL_OK;
+}
+
+/* blazepose.ts prepareImage without a crop box: tf.pad with zeros, trunc
+ * of half the difference on each side of the short dimension, then
+ * tf.image.resizeBilinear to s x s (no half-pixel centres, no aligned
+ * corners: source = destination x in / out). */
+static qcal_status whole_photo(crop_run *c, const unsigned char *px, int w, int h, const char *stem,
+                               const char *what) {
+  const int ph = w > h ? (w - h) / 2 : 0, pw = h > w ? (h - w) / 2 : 0;
+  const int H = h + 2 * ph, W = w + 2 * pw, s = c->o->size;
+  const double ry = (double)H / s, rx = (double)W / s;
+  for (int y = 0; y < s; y++) {
+    const double fy = y * ry;
+    const int y0 = (int)fy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
+    const double wy = fy - y0;
+    for (int x = 0; x < s; x++) {
+      const double fx = x * rx;
+      const int x0 = (int)fx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+      const double wx = fx - x0;
+      for (int ch = 0; ch < 3; ch++) {
+        double v[4];
+        const int ys[2] = {y0 - ph, y1 - ph}, xs[2] = {x0 - pw, x1 - pw};
+        for (int k = 0; k < 4; k++) {
+          const int yy = ys[k / 2], xx = xs[k % 2];
+          v[k] = yy >= 0 && yy < h && xx >= 0 && xx < w ? px[((size_t)yy * w + xx) * 3 + ch] : 0;
+        }
+        const double top = v[0] + (v[1] - v[0]) * wx, bot = v[2] + (v[3] - v[2]) * wx;
+        const double r = top + (bot - top) * wy;
+        c->crop[((size_t)y * s + x) * 3 + ch] = (unsigned char)lrint(r < 0 ? 0 : r > 255 ? 255 : r);
+      }
+    }
+  }
+  char out[4600];
+  snprintf(out, sizeof out, "%s/%s_%s0.png", c->out_dir, stem, qcal_crop_names[c->kind]);
+  QCAL_TRY(qcal_image_write_png(out, c->crop, s, s));
+  const double box[4] = {-pw, -ph, w + pw, h + ph};
+  QCAL_TRY(note_crop(c, out, what, 0.0f, box));
+  c->ncrops++;
+  return QCAL_OK;
+}
+
 /* One photo (RGB pixels, named stem): detect, then write each kept
  * detection's crop. */
 static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h, const char *stem,
                              const char *what) {
+  if (!c->g)
+    return whole_photo(c, px, w, h, stem, what);
   detector_input(px, w, h, &c->pre, c->x);
   const void *in[1] = {c->x};
   qcal_status st = qcal_graph_run(c->g, in);
@@ -252,22 +316,9 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
     char out[4600];
     snprintf(out, sizeof out, "%s/%s_%s%d.png", c->out_dir, stem, qcal_crop_names[c->kind], j);
     st = qcal_image_write_png(out, c->crop, c->o->size, c->o->size);
-    if (!st && c->info && c->ncrops == c->cap) {
-      const int cap = c->cap ? 2 * c->cap : 64;
-      qcal_crop_info *m = realloc(c->info, (size_t)cap * sizeof *m);
-      if (!m)
-        st = oom();
-      else
-        c->info = m, c->cap = cap;
-    }
-    if (!st && c->info) {
-      qcal_crop_info *ci = &c->info[c->ncrops];
-      const char *base = strrchr(out, '/');
-      snprintf(ci->file, sizeof ci->file, "%.*s", (int)sizeof ci->file - 1, base ? base + 1 : out);
-      snprintf(ci->photo, sizeof ci->photo, "%.*s", (int)sizeof ci->photo - 1, what);
-      ci->score = d[j].b[0];
-      ci->box[0] = x1, ci->box[1] = y1, ci->box[2] = x2, ci->box[3] = y2;
-    }
+    const double pbox[4] = {x1, y1, x2, y2};
+    if (!st)
+      st = note_crop(c, out, what, d[j].b[0], pbox);
     c->ncrops += !st;
   }
   free(rows), free(d);
@@ -378,42 +429,45 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
                       o->size, o->max_per_photo);
   if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
     return qcal_error(QCAL_EIO, "%s: cannot create the crop folder: %s", out_dir, strerror(errno));
-  char model[4200];
-  snprintf(model, sizeof model, "%s/%s", models_dir, detector_files[kind]);
   qcal_graph *g = NULL;
-  QCAL_TRY(qcal_graph_load(model, &g));
   qcal_status st = QCAL_OK;
-  const qcal_value *iv = &g->values[g->inputs[0]];
-  qcal_preproc pre;
-  bool resize;
-  qcal_preproc_opts po = {.scale = NAN, .offset = NAN};
-  st = qcal_preproc_resolve(&po, model, iv->ndim, iv->shape, &pre, &resize);
-  int64_t shape[4] = {1, pre.height, pre.width, 3};
-  if (!st && (pre.nchw || pre.height != pre.width))
-    st = qcal_error(QCAL_EUNSUPPORTED, "%s: a square NHWC detector input expected", model);
-  if (!st)
-    st = qcal_graph_bind_input(g, 0, 4, shape);
-  qcal_graph_opts go = {0};
-  if (!st)
-    st = qcal_graph_prepare(g, &go);
+  qcal_preproc pre = {0};
+  const bool detect = detector_files[kind] != NULL;
+  if (detect) {
+    char model[4200];
+    snprintf(model, sizeof model, "%s/%s", models_dir, detector_files[kind]);
+    QCAL_TRY(qcal_graph_load(model, &g));
+    const qcal_value *iv = &g->values[g->inputs[0]];
+    bool resize;
+    qcal_preproc_opts po = {.scale = NAN, .offset = NAN};
+    st = qcal_preproc_resolve(&po, model, iv->ndim, iv->shape, &pre, &resize);
+    int64_t shape[4] = {1, pre.height, pre.width, 3};
+    if (!st && (pre.nchw || pre.height != pre.width))
+      st = qcal_error(QCAL_EUNSUPPORTED, "%s: a square NHWC detector input expected", model);
+    if (!st)
+      st = qcal_graph_bind_input(g, 0, 4, shape);
+    qcal_graph_opts go = {0};
+    if (!st)
+      st = qcal_graph_prepare(g, &go);
+  }
   crop_run c = {g, pre, kind, out_dir, o, NULL, 0, NULL, 0, NULL, NULL};
-  if (!st && !(c.outs = calloc((size_t)g->noutputs + 1, sizeof *c.outs)))
+  if (!st && g && !(c.outs = calloc((size_t)g->noutputs + 1, sizeof *c.outs)))
     st = oom();
-  for (int k = 0; !st && k < g->noutputs; k++)
+  for (int k = 0; !st && g && k < g->noutputs; k++)
     if (!(c.outs[k] = malloc(g->values[g->outputs[k]].numel * sizeof(float) + 1)))
       st = oom();
   if (!st && !(c.info = malloc(64 * sizeof *c.info))) /* kept to undo a failed run too */
     st = oom();
   c.cap = c.info ? 64 : 0;
   c.crop = st ? NULL : malloc((size_t)o->size * o->size * 3);
-  c.x = st ? NULL : malloc((size_t)pre.height * pre.width * 3 * sizeof *c.x);
+  c.x = st ? NULL : malloc(((size_t)pre.height * pre.width * 3 + 1) * sizeof *c.x);
   if (!st && (!c.crop || !c.x))
     st = oom();
   for (int k = 0; k < ndirs && !st; k++) {
     char **names = NULL, **stacks = NULL;
     int n = 0, ns = 0;
     st = qcal_image_dir(dirs[k], &names, &n);
-    if (!st)
+    if (!st && detect) /* stacks of faces are no photos of whole people */
       st = npy_names(dirs[k], &stacks, &ns);
     for (int i = 0; i < n && !st; i++)
       st = file_photo(&c, dirs[k], names[i]);
@@ -435,7 +489,7 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     *info = c.info;
   else
     free(c.info);
-  for (int k = 0; c.outs && k < g->noutputs; k++)
+  for (int k = 0; c.outs && g && k < g->noutputs; k++)
     free(c.outs[k]);
   free(c.outs);
   free(c.crop), free(c.x);

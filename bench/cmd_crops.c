@@ -18,7 +18,9 @@ typedef struct {
 
 #define O(f) offsetof(crops_cli, f)
 static const qcal_opt opts[] = {
-    {"kind", "K", "what to crop", O(kind), OPT_CHOICE, 0, 0, qcal_crop_names},
+    {"kind", "K",
+     "face (BlazeFace detections) or body (whole photos padded square, as BlazePose reads them)",
+     O(kind), OPT_CHOICE, 0, 0, qcal_crop_names},
     {"models", "DIR", "the TF.js models (scripts/fetch-models.sh): the detector", O(models),
      OPT_STRING, 0, 0, NULL},
     {"images", "DIR",
@@ -42,7 +44,9 @@ static const qcal_cmd_info info = {
     "Run the zoo's detector for KIND on every photo and write each detection\n"
     "cropped as the library that ships the zoo (npm @vladmandic/human 3.0.7) crops\n"
     "it for the next network (include/qcal/crops.h names the source lines): the\n"
-    "data qcal zoo measures the face networks on (docs/zoo.md).",
+    "data qcal zoo measures the face networks on (docs/zoo.md). --kind body has no\n"
+    "detector (the library's default for BlazePose): every image file, padded to a\n"
+    "square with zeros and resized as the library does (.npy stacks are skipped).",
     opts,
 };
 

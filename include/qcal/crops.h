@@ -2,7 +2,8 @@
  * docs/zoo.md): a detector of the zoo runs on photos and each detection is
  * cropped as the library that ships the networks (npm @vladmandic/human
  * 3.0.7) crops it for the next network. One line per crop kind:
- *   QCAL_CROP(id, name, detector model file, box enlargement, source) */
+ *   QCAL_CROP(id, name, detector model file (NULL: none, the whole photo),
+ *             box enlargement, source) */
 #ifndef QCAL_CROPS_H
 #define QCAL_CROPS_H
 
@@ -12,7 +13,11 @@
 #define QCAL_CROPS(X)                                                                              \
   X(FACE, "face", "blazeface.json", 1.4,                                                           \
     "src/face/blazeface.ts getBoxes (anchors, decodeBoxes, NMS), facemeshutil.ts enlargeBox 1.4, " \
-    "squarifyBox, cutAndResize (tf.image.cropAndResize, bilinear, 0 outside)")
+    "squarifyBox, cutAndResize (tf.image.cropAndResize, bilinear, 0 outside)")                     \
+  X(BODY, "body", NULL, 1.0,                                                                       \
+    "src/body/blazepose.ts predict without config.body.detector (experimental, off by default): "  \
+    "prepareImage pads the photo to a square with zeros (trunc of half the difference on each "    \
+    "side) and resizes it with tf.image.resizeBilinear; image files only, every photo kept")
 typedef enum qcal_crop_kind {
 #define X(id, name, det, enlarge, src) QCAL_CROP_##id,
   QCAL_CROPS(X)

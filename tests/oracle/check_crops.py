@@ -9,6 +9,9 @@ its anchors, nonMaxSuppression, cropAndResize, as npm @vladmandic/human
 - each crop qcal wrote equals TensorFlow.js's cropAndResize of that box
   within one grey level (qcal stores 8-bit PNG);
 - none of the 100 LFW non-faces is taken for a face;
+- --kind body (BlazePose's input without its detector): one per colour
+  photo, equal to TensorFlow.js's tf.pad + resizeBilinear within one grey
+  level, the padded square as its box;
 - bad input: no photos, a malformed .npy stack, no -o: exit 2, one line.
 usage: check_crops.py QCAL SOURCE_ROOT"""
 import json
@@ -128,6 +131,36 @@ with tempfile.TemporaryDirectory() as tmp:
     check(not neg and len(faces) >= 50,
           f"LFW: {len(faces)} of 100 faces found, {len(neg)} of 100 non-faces taken for faces")
 
+    # body: every colour photo padded square and resized, as blazepose.ts prepareImage
+    bodies, bjs = os.path.join(tmp, "bodies"), os.path.join(tmp, "bodies.json")
+    r = run(qcal, "crops", "--kind", "body", "--images", people, "-o", bodies, "--json", bjs)
+    bgot = {c["photo"]: c for c in json.load(open(bjs))} if r.returncode == 0 else {}
+    colour = [k for k, key in enumerate(keys) if ".npy[" not in key]
+    bout = os.path.join(tmp, "tfjs_body")
+    os.makedirs(bout)
+    rr = subprocess.run(["node", os.path.join(root, "tests/oracle/crops_tfjs.js"), "--body", bout,
+                         *[files[k] for k in colour]], capture_output=True, text=True,
+                        env=dict(os.environ, QCAL_PEERS=peers))
+    assert rr.returncode == 0, rr.stderr
+    worst_px, boxes_ok = 0.0, True
+    for j, k in enumerate(colour):
+        g = bgot.get(keys[k])
+        if not g:
+            boxes_ok = False
+            continue
+        h, w = photos[k].shape[:2]
+        ph, pw = (w - h) // 2 if w > h else 0, (h - w) // 2 if h > w else 0
+        boxes_ok &= g["box"] == [-pw, -ph, w + pw, h + ph]
+        o = os.path.join(tmp, "c.npy")
+        run(qcal, "infer", ident, "--image", os.path.join(bodies, g["file"]), "--input-size",
+            "256,256", "--layout", "nhwc", "--channels", "3", "--scale", "1", "--offset", "0",
+            "--save-input", o, "-o", os.path.join(tmp, "o.npz"))
+        worst_px = max(worst_px, float(np.abs(np.load(o)[0] - np.load(
+            os.path.join(bout, f"{j}.npy"))).max()))
+    check(r.returncode == 0 and len(bgot) == len(colour) and boxes_ok and worst_px <= 1.0,
+          f"body: {len(bgot)} of {len(colour)} colour photos, padded square as TensorFlow.js's "
+          f"tf.pad + resizeBilinear within {worst_px:.2f} grey levels, boxes "
+          f"{'equal' if boxes_ok else 'differ'}")
     bad = os.path.join(tmp, "bad")
     os.makedirs(bad)
     np.save(os.path.join(bad, "s.npy"), np.zeros((2, 5), np.float32))

@@ -9,6 +9,10 @@
 // enlarged 1.4x, squared and rounded, then cropAndResize to 256 x 256.
 // Writes OUT_DIR/<k>.npy (the crop, [256, 256, 3]) and prints one JSON line:
 // per photo null or {score, box: [x1, y1, x2, y2]}.
+//   node crops_tfjs.js --body OUT_DIR PHOTO.npy ...
+// BlazePose's input without its detector (src/body/blazepose.ts
+// prepareImage): tf.pad to a square (trunc of half the difference on each
+// side), tf.image.resizeBilinear to 256 x 256; OUT_DIR/<k>.npy each.
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy.js');
 const { loadModel } = require('./tfjs_model.js');
@@ -26,9 +30,23 @@ function anchors(size) {
   return a;
 }
 
+function body(outDir, photos) {
+  for (const [k, file] of photos.entries()) {
+    const x = readNpy(file);
+    const img = tf.tensor(x.data, [1, ...x.shape], 'float32');
+    const h = x.shape[0], w = x.shape[1];
+    const ph = w > h ? Math.trunc((w - h) / 2) : 0, pw = h > w ? Math.trunc((h - w) / 2) : 0;
+    const padded = tf.pad(img, [[0, 0], [ph, ph], [pw, pw], [0, 0]]);
+    const out = tf.image.resizeBilinear(padded, [256, 256]);
+    writeNpy(path.join(outDir, `${k}.npy`), [256, 256, 3], out.dataSync());
+  }
+  console.log(JSON.stringify(photos.length));
+}
+
 async function main() {
   const [modelPath, outDir, ...photos] = process.argv.slice(2);
   await tf.setBackend('cpu');
+  if (modelPath === '--body') return body(outDir, photos);
   const model = await loadModel(tf, modelPath);
   const size = model.inputs[0].shape[2];
   const anc = tf.tensor2d(anchors(size));
