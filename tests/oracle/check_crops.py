@@ -26,6 +26,8 @@ import onnx
 from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(__file__))
+import oracle  # noqa: E402
+from oracle import run  # noqa: E402
 import onnx_zoo  # noqa: E402
 
 qcal, root = sys.argv[1], sys.argv[2]
@@ -35,17 +37,11 @@ cache = subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True
                        capture_output=True, text=True).stdout.strip()
 people = os.path.join(cache, "people")
 peers = onnx_zoo.peers(root)
-fails = 0
+check = oracle.Checks()
 
 
-def check(ok, what):
-    global fails
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    fails += not ok
 
 
-def run(*args):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True)
 
 
 def image_size(path):
@@ -172,5 +168,4 @@ with tempfile.TemporaryDirectory() as tmp:
         rr = run(qcal, "crops", "--models", models, *args)
         check(rr.returncode == 2 and needle in rr.stderr and rr.stderr.count("\n") == 1,
               f"bad input {args[:2]}: exit {rr.returncode}: {rr.stderr.strip()}")
-print(f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.finish()

@@ -6,23 +6,21 @@ tests/oracle/peers.sh) on the same test images give the same top-1 as qcal
 `qcal qat MODEL.onnx`, and bad input gets one line and exit status 2.
 
   check_qat.py QCAL_BIN SOURCE_ROOT"""
-import gzip, os, subprocess, sys, tempfile
+import gzip, os, sys, tempfile
 
 import h5py
 import numpy as np
 
-fails = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle  # noqa: E402
+from oracle import run  # noqa: E402
+
+check = oracle.Checks()
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
-def check(ok, what):
-    global fails
-    print(("ok     " if ok else "FAIL   ") + what)
-    fails += not ok
 
 
-def run(*args, **kw):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, **kw)
 
 
 def idx(path):
@@ -154,7 +152,7 @@ def main():
             lines = r.stderr.strip().split("\n")
             check(r.returncode == 2 and len(lines) == 1 and says in lines[0] and not os.path.exists(o3),
                   f"qat {' '.join(args)}: exit {r.returncode}, '{lines[-1]}'")
-    sys.exit(1 if fails else 0)
+    check.finish()
 
 
 if __name__ == "__main__":

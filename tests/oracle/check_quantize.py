@@ -37,6 +37,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
+import oracle  # noqa: E402
+from oracle import run  # noqa: E402
 import onnx_zoo  # noqa: E402
 
 qcal, root = sys.argv[1], sys.argv[2]
@@ -48,17 +50,11 @@ images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh"
                                      capture_output=True, text=True).stdout.strip(), "images")
 peers = onnx_zoo.peers(root)
 IMAGENET = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"]
-fails = 0
+check = oracle.Checks()
 
 
-def check(ok, what):
-    global fails
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    fails += not ok
 
 
-def run(*args, env=None):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env)
 
 
 def ort(model, x, prefix, opt="disabled"):
@@ -338,5 +334,4 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 2 and len(lines) == 1 and needle in r.stderr and not os.path.exists(
             os.path.join(tmp, "a.onnx")), f"bad input, {what}: exit {r.returncode}: {r.stderr.strip()}")
 
-print("quantize:", "all passed" if not fails else f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.finish("quantize: ")

@@ -48,6 +48,8 @@ import onnx
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
+import oracle  # noqa: E402
+from oracle import run  # noqa: E402
 import onnx_zoo  # noqa: E402
 
 qcal, root = sys.argv[1], sys.argv[2]
@@ -56,17 +58,11 @@ models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=T
 images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
                                      capture_output=True, text=True).stdout.strip(), "images")
 peers = onnx_zoo.peers(root)
-fails = 0
+check = oracle.Checks()
 
 
-def check(ok, what):
-    global fails
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    fails += not ok
 
 
-def run(*args):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True)
 
 
 def ort(model, x, prefix, level="all"):
@@ -633,5 +629,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check_mixed(tmp)
     check_sweep_zoo(tmp)
     check_bad(tmp)
-print(f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.finish()

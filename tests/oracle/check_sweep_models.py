@@ -15,7 +15,6 @@ computation:
   over those photos and the top-1 agreement must match qcal's row.
 QCAL_SWEEP_MODELS="a b" picks a subset (the sanitizer build runs one).
 usage: check_sweep_models.py QCAL SOURCE_ROOT"""
-import json
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+import oracle  # noqa: E402
 import onnx_zoo  # noqa: E402
 import tfjs_quant  # noqa: E402
 
@@ -36,13 +36,9 @@ models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=T
 images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
                                      capture_output=True, text=True).stdout.strip(), "images")
 peers = onnx_zoo.peers(root)
-fails = 0
+check = oracle.Checks()
 
 
-def check(ok, what):
-    global fails
-    print(("ok   " if ok else "FAIL ") + what)
-    fails += not ok
 
 
 def col(f, table, name):
@@ -144,5 +140,4 @@ with tempfile.TemporaryDirectory() as tmp:
                       f"TF.js {agree:.2f}")
         f.close()
         shutil.rmtree(qdir)
-print(f"{'all' if not fails else fails} {'passed' if not fails else 'failed'}")
-sys.exit(1 if fails else 0)
+check.finish()

@@ -14,15 +14,12 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle  # noqa: E402
 from qat_nets import NETS  # noqa: E402
 
-fails = 0
+check = oracle.Checks()
 
 
-def check(ok, what):
-    global fails
-    print(("ok     " if ok else "FAIL   ") + what)
-    fails += not ok
 
 
 def load_npz(path):
@@ -107,7 +104,7 @@ def main():
         d = dump(qcal, [path], os.path.join(tmp, "torch_cnn.npz"))
         if d is not None:
             compare("torch_cnn.onnx", model, d, by_order=False)
-    sys.exit(1 if fails else 0)
+    check.finish()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
+import oracle  # noqa: E402
 import onnx_zoo  # noqa: E402
 import tfjs_quant  # noqa: E402
 
@@ -40,13 +41,9 @@ models = subprocess.run([os.path.join(root, "scripts/fetch-models.sh")], check=T
 images = os.path.join(subprocess.run([os.path.join(root, "scripts/fetch-data.sh")], check=True,
                                      capture_output=True, text=True).stdout.strip(), "images")
 peers = onnx_zoo.peers(root)
-fails = 0
+check = oracle.Checks()
 
 
-def check(ok, what):
-    global fails
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    fails += not ok
 
 
 def col(t, name):
@@ -158,5 +155,4 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode in (1, 2) and needle in r.stderr and len(errs) <= 1
               and not os.path.exists(o), f"bad input, {what}: exit {r.returncode}: {r.stderr.strip()[-200:]}")
 
-print("zoo:", "all passed" if not fails else f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.finish("zoo: ")
