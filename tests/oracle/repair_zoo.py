@@ -8,8 +8,9 @@ output's SQNR (signal and error summed over the photos, per output, lowest
 output) and the time qcal took. The data is the zoo's (analysis/zoo.inc):
 face networks on the face crops `qcal crops` makes (16 to calibrate, the
 other 69 held out), whole-image networks on the photos of people (2 and 2),
-the hand and body landmark networks on the natural photos (8 and 8; out of
-domain: qcal does not crop hands or bodies yet). The held-out photos are
+BlazePose on them padded square (`qcal crops --kind body`, 2 and 2), the
+hand landmark networks on the natural photos (8 and 8; out of domain: qcal
+does not crop hands). The held-out photos are
 qcal's own split (every other photo until the calibration has its count,
 the rest held out), which `--target-db` also measures on. The activation
 calibrator is, per network, the best of max, entropy, mse and percentile
@@ -89,12 +90,15 @@ def split(folder, ncal):
 print("| network | data | bits | " + " | ".join(c for c, _ in CONFIGS) + " | target 30 dB |")
 print("|---|---|---|" + "---|" * (len(CONFIGS) + 1))
 with tempfile.TemporaryDirectory() as tmp:
-    crops = os.path.join(tmp, "crops")
+    crops, bodies = os.path.join(tmp, "crops"), os.path.join(tmp, "bodies")
     subprocess.run([qcal, "crops", "-o", crops], check=True, capture_output=True)
+    subprocess.run([qcal, "crops", "--kind", "body", "-o", bodies], check=True,
+                   capture_output=True)
     for net in NETS:
         kind = ZOO.get(net, "people")
         folder, ncal, data = ((crops, 16, "face crops") if kind == "face" else
                               (people, 2, "people photos") if kind == "people" else
+                              (bodies, 2, "body inputs") if kind == "body" else
                               (images, 8, "out of domain"))
         held = split(folder, ncal)
         src = os.path.join(models, net + ".json")
