@@ -22,17 +22,27 @@
 #include "qcal/graph.h"
 
 const char *const qcal_crop_names[QCAL_CROP_COUNT + 1] = {
-#define X(id, name, det, enlarge, src) name,
+#define X(id, name, det, enlarge, marks, side, src) name,
     QCAL_CROPS(X)
 #undef X
         NULL};
 static const char *const detector_files[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, src) det,
+#define X(id, name, det, enlarge, marks, side, src) det,
+    QCAL_CROPS(X)
+#undef X
+};
+static const char *const landmark_files[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, marks, side, src) marks,
+    QCAL_CROPS(X)
+#undef X
+};
+static const int crop_side[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, marks, side, src) side,
     QCAL_CROPS(X)
 #undef X
 };
 static const double enlargement[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, src) enlarge,
+#define X(id, name, det, enlarge, marks, side, src) enlarge,
     QCAL_CROPS(X)
 #undef X
 };
@@ -152,30 +162,38 @@ static int nms(det *d, int n, int max, double thr, double min_score) {
 }
 
 /* tf.image.cropAndResize of the normalized box (y1, x1, y2, x2) of an
- * h x w RGB photo to s x s, bilinear, 0 outside: the box held in float32 as
- * its tensor holds it, the sample positions in double with TensorFlow.js's
- * association (a sample exactly on the last row stays inside). */
-static void crop_resize(const unsigned char *px, int w, int h, const double bd[4], int s,
-                        unsigned char *out) {
+ * h x w RGB image (8-bit p8, or pd) to s x s, bilinear, 0 outside: the box
+ * held in float32 as its tensor holds it, the sample positions in double
+ * with TensorFlow.js's association (a sample exactly on the last row stays
+ * inside). Written rounded to 8 bits (o8) or as computed (od); flip mirrors
+ * the columns as tf.image.flipLeftRight does. */
+static void crop_resize(const unsigned char *p8, const double *pd, int w, int h, const double bd[4],
+                        int s, unsigned char *o8, double *od, bool flip) {
   const double b[4] = {(float)bd[0], (float)bd[1], (float)bd[2], (float)bd[3]};
   const double hs = (b[2] - b[0]) * (h - 1) / (s - 1), ws = (b[3] - b[1]) * (w - 1) / (s - 1);
   for (int y = 0; y < s; y++) {
     const double iy = b[0] * (h - 1) + y * hs;
     for (int x = 0; x < s; x++) {
       const double ix = b[1] * (w - 1) + x * ws;
-      unsigned char *o = &out[((size_t)y * s + x) * 3];
-      if (iy < 0 || iy > h - 1 || ix < 0 || ix > w - 1) {
-        o[0] = o[1] = o[2] = 0;
-        continue;
-      }
-      const int y0 = (int)floor(iy), y1 = (int)ceil(iy), x0 = (int)floor(ix), x1 = (int)ceil(ix);
+      const size_t at = ((size_t)y * s + (size_t)(flip ? s - 1 - x : x)) * 3;
+      const bool out = iy < 0 || iy > h - 1 || ix < 0 || ix > w - 1;
+      const int y0 = out ? 0 : (int)floor(iy), y1 = out ? 0 : (int)ceil(iy);
+      const int x0 = out ? 0 : (int)floor(ix), x1 = out ? 0 : (int)ceil(ix);
       const double wy = iy - y0, wx = ix - x0;
       for (int c = 0; c < 3; c++) {
-        const double tl = px[((size_t)y0 * w + x0) * 3 + c], tr = px[((size_t)y0 * w + x1) * 3 + c];
-        const double bl = px[((size_t)y1 * w + x0) * 3 + c], br = px[((size_t)y1 * w + x1) * 3 + c];
-        const double top = tl + (tr - tl) * wx, bot = bl + (br - bl) * wx;
-        const double v = top + (bot - top) * wy;
-        o[c] = (unsigned char)lrint(v < 0 ? 0 : v > 255 ? 255 : v);
+        double v = 0;
+        if (!out) {
+          const size_t i00 = ((size_t)y0 * w + x0) * 3 + c, i01 = ((size_t)y0 * w + x1) * 3 + c;
+          const size_t i10 = ((size_t)y1 * w + x0) * 3 + c, i11 = ((size_t)y1 * w + x1) * 3 + c;
+          const double tl = p8 ? p8[i00] : pd[i00], tr = p8 ? p8[i01] : pd[i01];
+          const double bl = p8 ? p8[i10] : pd[i10], br = p8 ? p8[i11] : pd[i11];
+          const double top = tl + (tr - tl) * wx, bot = bl + (br - bl) * wx;
+          v = top + (bot - top) * wy;
+        }
+        if (o8)
+          o8[at + c] = (unsigned char)lrint(v < 0 ? 0 : v > 255 ? 255 : v);
+        else
+          od[at + c] = v;
       }
     }
   }
@@ -191,8 +209,12 @@ typedef struct crop_run {
   int ncrops;
   qcal_crop_info *info; /* NULL: not wanted */
   int cap;
-  float *x;     /* the detector's input */
-  float **outs; /* and its outputs */
+  float *x;         /* the detector's input */
+  float **outs;     /* and its outputs */
+  int side;         /* crop side */
+  qcal_graph *mesh; /* eye: FaceMesh, and the face it reads */
+  double *face;
+  float *mx, *mout;
 } crop_run;
 
 /* The detector's input as the library makes it: tf.image.resizeBilinear
@@ -249,7 +271,7 @@ static qcal_status note_crop(crop_run *c, const char *out, const char *what, flo
 static qcal_status whole_photo(crop_run *c, const unsigned char *px, int w, int h, const char *stem,
                                const char *what) {
   const int ph = w > h ? (w - h) / 2 : 0, pw = h > w ? (h - w) / 2 : 0;
-  const int H = h + 2 * ph, W = w + 2 * pw, s = c->o->size;
+  const int H = h + 2 * ph, W = w + 2 * pw, s = c->side;
   const double ry = (double)H / s, rx = (double)W / s;
   for (int y = 0; y < s; y++) {
     const double fy = y * ry;
@@ -278,6 +300,50 @@ static qcal_status whole_photo(crop_run *c, const unsigned char *px, int w, int 
   const double box[4] = {-pw, -ph, w + pw, h + ph};
   QCAL_TRY(note_crop(c, out, what, 0.0f, box));
   c->ncrops++;
+  return QCAL_OK;
+}
+
+/* The eye crops of one face (iris.ts getEyeBox): the face cut to FaceMesh's
+ * 192 x 192 (box: normalized, as cropped; pbox: photo pixels), its
+ * landmarks, then each eye's box (corners 33, 133 and 263, 362) enlarged
+ * 2.3, squared, cropped from the face and mirrored. */
+static qcal_status eyes(crop_run *c, const unsigned char *px, int w, int h, const double box[4],
+                        const double pbox[4], const char *stem, int j, const char *what,
+                        float score) {
+  enum { MESH = 192 };
+  static const int corners[2][2] = {{33, 133}, {263, 362}}; /* right, left */
+  crop_resize(px, NULL, w, h, box, MESH, NULL, c->face, false);
+  for (size_t i = 0; i < (size_t)MESH * MESH * 3; i++)
+    c->mx[i] = (float)(c->face[i] / 255.0);
+  const void *in[1] = {c->mx};
+  QCAL_TRY(qcal_graph_run(c->mesh, in));
+  int mo = -1;
+  for (int o = 0; o < c->mesh->noutputs; o++)
+    if (c->mesh->values[c->mesh->outputs[o]].numel == 1404)
+      mo = o;
+  if (mo < 0)
+    return qcal_error(QCAL_EUNSUPPORTED, "FaceMesh: no output of 468 x 3 landmarks");
+  QCAL_TRY(qcal_graph_read(c->mesh, c->mesh->outputs[mo], c->mout));
+  for (int e = 0; e < 2; e++) {
+    const float *a = &c->mout[corners[e][0] * 3], *b = &c->mout[corners[e][1] * 3];
+    /* calculateLandmarksBoundingBox, enlargeBox 2.3, squarifyBox */
+    const double cx = (fmin(a[0], b[0]) + fmax(a[0], b[0])) / 2;
+    const double cy = (fmin(a[1], b[1]) + fmax(a[1], b[1])) / 2;
+    const double half = fmax(2.3 * fabs(a[0] - b[0]) / 2, 2.3 * fabs(a[1] - b[1]) / 2);
+    const double ex1 = round(cx - half), ey1 = round(cy - half), ex2 = round(cx + half),
+                 ey2 = round(cy + half);
+    const double ebox[4] = {ey1 / MESH, ex1 / MESH, ey2 / MESH, ex2 / MESH};
+    crop_resize(NULL, c->face, MESH, MESH, ebox, c->side, c->crop, NULL, true);
+    char out[4600];
+    snprintf(out, sizeof out, "%s/%s_%s%d%c.png", c->out_dir, stem, qcal_crop_names[c->kind], j,
+             e ? 'l' : 'r');
+    QCAL_TRY(qcal_image_write_png(out, c->crop, c->side, c->side));
+    const double f = (pbox[2] - pbox[0]) / MESH;
+    const double ph[4] = {pbox[0] + ex1 * f, pbox[1] + ey1 * f, pbox[0] + ex2 * f,
+                          pbox[1] + ey2 * f};
+    QCAL_TRY(note_crop(c, out, what, score, ph));
+    c->ncrops++;
+  }
   return QCAL_OK;
 }
 
@@ -312,11 +378,15 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
     const double x1 = round(cx - half), y1 = round(cy - half), x2 = round(cx + half),
                  y2 = round(cy + half);
     const double box[4] = {y1 / h, x1 / w, y2 / h, x2 / w};
-    crop_resize(px, w, h, box, c->o->size, c->crop);
+    const double pbox[4] = {x1, y1, x2, y2};
+    if (c->mesh) {
+      st = eyes(c, px, w, h, box, pbox, stem, j, what, d[j].b[0]);
+      continue;
+    }
+    crop_resize(px, NULL, w, h, box, c->side, c->crop, NULL, false);
     char out[4600];
     snprintf(out, sizeof out, "%s/%s_%s%d.png", c->out_dir, stem, qcal_crop_names[c->kind], j);
-    st = qcal_image_write_png(out, c->crop, c->o->size, c->o->size);
-    const double pbox[4] = {x1, y1, x2, y2};
+    st = qcal_image_write_png(out, c->crop, c->side, c->side);
     if (!st)
       st = note_crop(c, out, what, d[j].b[0], pbox);
     c->ncrops += !st;
@@ -424,9 +494,10 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     *info = NULL;
   if (kind < 0 || kind >= QCAL_CROP_COUNT)
     return qcal_error(QCAL_EINVAL, "unknown crop kind %d", (int)kind);
-  if (o->size < 2 || o->size > 4096 || o->max_per_photo < 1)
-    return qcal_error(QCAL_EINVAL, "crop size %d (2..4096), %d detections per photo (>= 1)",
-                      o->size, o->max_per_photo);
+  const int side = o->size ? o->size : crop_side[kind];
+  if (side < 2 || side > 4096 || o->max_per_photo < 1)
+    return qcal_error(QCAL_EINVAL, "crop size %d (2..4096), %d detections per photo (>= 1)", side,
+                      o->max_per_photo);
   if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
     return qcal_error(QCAL_EIO, "%s: cannot create the crop folder: %s", out_dir, strerror(errno));
   qcal_graph *g = NULL;
@@ -450,7 +521,24 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     if (!st)
       st = qcal_graph_prepare(g, &go);
   }
-  crop_run c = {g, pre, kind, out_dir, o, NULL, 0, NULL, 0, NULL, NULL};
+  crop_run c = {g, pre,  kind, out_dir, o,    NULL, 0,    NULL,
+                0, NULL, NULL, side,    NULL, NULL, NULL, NULL};
+  if (!st && landmark_files[kind]) { /* FaceMesh on a 192 x 192 face */
+    char model[4200];
+    snprintf(model, sizeof model, "%s/%s", models_dir, landmark_files[kind]);
+    const int64_t shape[4] = {1, 192, 192, 3};
+    st = qcal_graph_load(model, &c.mesh);
+    if (!st)
+      st = qcal_graph_bind_input(c.mesh, 0, 4, shape);
+    qcal_graph_opts go = {0};
+    if (!st)
+      st = qcal_graph_prepare(c.mesh, &go);
+    c.face = st ? NULL : malloc((size_t)192 * 192 * 3 * sizeof *c.face);
+    c.mx = st ? NULL : malloc((size_t)192 * 192 * 3 * sizeof *c.mx);
+    c.mout = st ? NULL : malloc(1404 * sizeof *c.mout);
+    if (!st && (!c.face || !c.mx || !c.mout))
+      st = oom();
+  }
   if (!st && g && !(c.outs = calloc((size_t)g->noutputs + 1, sizeof *c.outs)))
     st = oom();
   for (int k = 0; !st && g && k < g->noutputs; k++)
@@ -459,7 +547,7 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
   if (!st && !(c.info = malloc(64 * sizeof *c.info))) /* kept to undo a failed run too */
     st = oom();
   c.cap = c.info ? 64 : 0;
-  c.crop = st ? NULL : malloc((size_t)o->size * o->size * 3);
+  c.crop = st ? NULL : malloc((size_t)side * side * 3);
   c.x = st ? NULL : malloc(((size_t)pre.height * pre.width * 3 + 1) * sizeof *c.x);
   if (!st && (!c.crop || !c.x))
     st = oom();
@@ -493,6 +581,8 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     free(c.outs[k]);
   free(c.outs);
   free(c.crop), free(c.x);
+  free(c.face), free(c.mx), free(c.mout);
+  qcal_graph_free(c.mesh);
   qcal_graph_free(g);
   return st;
 }

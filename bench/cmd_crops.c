@@ -27,7 +27,9 @@ static const qcal_opt opts[] = {
      "photos: image files and .npy stacks (default: the cache's people/ folder, "
      "scripts/fetch-data.sh)",
      O(images), OPT_STRING, 0, 0, NULL},
-    {"size", "N", "crop side in pixels", O(size), OPT_INT, 2, 4096, NULL},
+    {"size", "N",
+     "crop side in pixels (0: the kind's own, face 256, body 256, eye 64: what the network reads)",
+     O(size), OPT_INT, 0, 4096, NULL},
     {"max", "N", "detections per photo", O(max), OPT_INT, 1, 1000, NULL},
     {"min-score", "S", "detection score threshold", O(min_score), OPT_DOUBLE, 0, 1, NULL},
     {"output", "DIR", "folder for the crops (-o, required)", O(out), OPT_STRING, 0, 0, NULL},

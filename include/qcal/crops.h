@@ -3,7 +3,7 @@
  * cropped as the library that ships the networks (npm @vladmandic/human
  * 3.0.7) crops it for the next network. One line per crop kind:
  *   QCAL_CROP(id, name, detector model file (NULL: none, the whole photo),
- *             box enlargement, source) */
+ *             box enlargement, landmark model (NULL: none), crop side, source) */
 #ifndef QCAL_CROPS_H
 #define QCAL_CROPS_H
 
@@ -11,15 +11,21 @@
 #include "qcal/status.h"
 
 #define QCAL_CROPS(X)                                                                              \
-  X(FACE, "face", "blazeface.json", 1.4,                                                           \
+  X(FACE, "face", "blazeface.json", 1.4, NULL, 256,                                                \
     "src/face/blazeface.ts getBoxes (anchors, decodeBoxes, NMS), facemeshutil.ts enlargeBox 1.4, " \
     "squarifyBox, cutAndResize (tf.image.cropAndResize, bilinear, 0 outside)")                     \
-  X(BODY, "body", NULL, 1.0,                                                                       \
+  X(BODY, "body", NULL, 1.0, NULL, 256,                                                            \
     "src/body/blazepose.ts predict without config.body.detector (experimental, off by default): "  \
     "prepareImage pads the photo to a square with zeros (trunc of half the difference on each "    \
-    "side) and resizes it with tf.image.resizeBilinear; image files only, every photo kept")
+    "side) and resizes it with tf.image.resizeBilinear; image files only, every photo kept")       \
+  X(EYE, "eye", "blazeface.json", 1.4, "facemesh.json", 64,                                        \
+    "src/face/facemesh.ts: the face cut to 192 x 192 / 255 (facemeshutil.ts cutAndResize), "       \
+    "FaceMesh's 468 landmarks; iris.ts getEyeBox: the box of each eye's corners (landmarks "       \
+    "33, 133 and 263, 362: facemeshcoords.ts rightEyeLower0 / leftEyeLower0 ends) enlarged 2.3, "  \
+    "squarifyBox, tf.image.cropAndResize of the face to 64 x 64, flipLeftRight (both eyes, "       \
+    "where the backend has the kernel: tfjs CPU and WebGL)")
 typedef enum qcal_crop_kind {
-#define X(id, name, det, enlarge, src) QCAL_CROP_##id,
+#define X(id, name, det, enlarge, marks, side, src) QCAL_CROP_##id,
   QCAL_CROPS(X)
 #undef X
       QCAL_CROP_COUNT
@@ -27,7 +33,7 @@ typedef enum qcal_crop_kind {
 extern const char *const qcal_crop_names[QCAL_CROP_COUNT + 1];
 
 typedef struct qcal_crop_opts {
-  int size;          /* crops are size x size RGB PNG files */
+  int size;          /* crops are size x size RGB PNG files (0: the kind's own side) */
   int max_per_photo; /* detections kept per photo (the library's maxDetected) */
   double min_score;  /* the library's minConfidence */
   double iou;        /* its NMS iouThreshold */
@@ -37,7 +43,7 @@ typedef struct qcal_crop_opts {
  * fires on coins and motorcycles, at 0.5 on none of scikit-image's 100 LFW
  * non-faces (it still takes animal faces, so the zoo crops photos of
  * people only); 256-pixel crops. */
-#define QCAL_CROP_OPTS_DEFAULT ((qcal_crop_opts){256, 1, 0.5, 0.1})
+#define QCAL_CROP_OPTS_DEFAULT ((qcal_crop_opts){0, 1, 0.5, 0.1})
 
 /* One crop: its file, the photo (a stack member is "file.npy[k]"), the
  * detection score, and the square box cropped, in photo pixels (x1, y1,

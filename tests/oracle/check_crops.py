@@ -9,6 +9,10 @@ its anchors, nonMaxSuppression, cropAndResize, as npm @vladmandic/human
 - each crop qcal wrote equals TensorFlow.js's cropAndResize of that box
   within one grey level (qcal stores 8-bit PNG);
 - none of the 100 LFW non-faces is taken for a face;
+- --kind eye (iris's input): two per face, the eye boxes within 1 pixel of
+  TensorFlow.js running FaceMesh on the same face, and where the box is
+  the same the crop within 1.5 grey levels (the face is 8-bit in neither
+  pipeline; the crop is 8-bit PNG);
 - --kind body (BlazePose's input without its detector): one per colour
   photo, equal to TensorFlow.js's tf.pad + resizeBilinear within one grey
   level, the padded square as its box;
@@ -42,6 +46,12 @@ check = oracle.Checks()
 
 
 
+
+
+def png(path):
+    """A crop qcal wrote, [H, W, 3] float32 (PNG is lossless: Pillow reads what qcal wrote)."""
+    from PIL import Image
+    return np.asarray(Image.open(path).convert("RGB"), np.float32)
 
 
 def image_size(path):
@@ -112,11 +122,7 @@ with tempfile.TemporaryDirectory() as tmp:
         g = got[keys[k]]
         worst_s = max(worst_s, abs(g["score"] - v["score"]))
         worst_b = max(worst_b, max(abs(a - b) for a, b in zip(g["box"], v["box"])))
-        o = os.path.join(tmp, "c.npy")
-        run(qcal, "infer", ident, "--image", os.path.join(crops, g["file"]), "--input-size",
-            "256,256", "--layout", "nhwc", "--channels", "3", "--scale", "1", "--offset", "0",
-            "--save-input", o, "-o", os.path.join(tmp, "o.npz"))
-        c = np.load(o)[0]
+        c = png(os.path.join(crops, g["file"]))
         t = np.load(os.path.join(out, f"{k}.npy"))
         worst_px = max(worst_px, float(np.abs(c - t).max()))
     check(worst_s < 1e-3 and worst_b <= 1 and worst_px <= 1.0,
@@ -127,6 +133,45 @@ with tempfile.TemporaryDirectory() as tmp:
     check(not neg and len(faces) >= 50,
           f"LFW: {len(faces)} of 100 faces found, {len(neg)} of 100 non-faces taken for faces")
 
+    # eyes: FaceMesh on each face, iris.ts getEyeBox
+    eyes_dir, ejs = os.path.join(tmp, "eyes"), os.path.join(tmp, "eyes.json")
+    r = run(qcal, "crops", "--kind", "eye", "--images", people, "-o", eyes_dir, "--json", ejs)
+    egot = {}
+    for e in (json.load(open(ejs)) if r.returncode == 0 else []):
+        egot.setdefault(e["photo"], []).append(e)
+    eout = os.path.join(tmp, "tfjs_eye")
+    os.makedirs(eout)
+    face_k = [k for k, v in enumerate(want) if v]
+    rr = subprocess.run(["node", os.path.join(root, "tests/oracle/crops_tfjs.js"), "--eye",
+                         os.path.join(models, "facemesh.json"), os.path.join(models, "blazeface.json"),
+                         eout, *[files[k] for k in face_k]], capture_output=True, text=True,
+                        env=dict(os.environ, QCAL_PEERS=peers))
+    assert rr.returncode == 0, rr.stderr
+    ewant = json.loads(rr.stdout.strip().splitlines()[-1])
+    worst_box, worst_px, same, n_eyes = 0, 0.0, 0, 0
+    for j, k in enumerate(face_k):
+        g = sorted(egot.get(keys[k], []), key=lambda e: e["file"])  # ..._eye0l, ..._eye0r
+        if len(g) != 2 or not ewant[j]:
+            worst_box = 99
+            continue
+        fb = got[keys[k]]["box"]
+        f = (fb[2] - fb[0]) / 192
+        for e, side in ((g[1], 0), (g[0], 1)):  # r then l, as the oracle lists them
+            tb = ewant[j]["eyes"][side]
+            qb = [round((e["box"][i] - fb[i % 2]) / f) for i in range(4)]
+            d = max(abs(a - b) for a, b in zip(qb, tb))
+            worst_box = max(worst_box, d)
+            n_eyes += 1
+            if d:
+                continue
+            t = np.load(os.path.join(eout, f"{j}{'l' if side else 'r'}.npy"))
+            worst_px = max(worst_px, float(np.abs(png(os.path.join(eyes_dir, e["file"])) - t).max()))
+            same += 1
+    check(r.returncode == 0 and n_eyes == 2 * len(face_k) and worst_box <= 1 and
+          same >= 0.9 * n_eyes and worst_px <= 1.5,
+          f"eye: {n_eyes} eye crops of {len(face_k)} faces, boxes within {worst_box} px of "
+          f"TensorFlow.js's FaceMesh, {same} identical boxes with crops within {worst_px:.2f} "
+          f"grey levels")
     # body: every colour photo padded square and resized, as blazepose.ts prepareImage
     bodies, bjs = os.path.join(tmp, "bodies"), os.path.join(tmp, "bodies.json")
     r = run(qcal, "crops", "--kind", "body", "--images", people, "-o", bodies, "--json", bjs)
@@ -147,11 +192,7 @@ with tempfile.TemporaryDirectory() as tmp:
         h, w = photos[k].shape[:2]
         ph, pw = (w - h) // 2 if w > h else 0, (h - w) // 2 if h > w else 0
         boxes_ok &= g["box"] == [-pw, -ph, w + pw, h + ph]
-        o = os.path.join(tmp, "c.npy")
-        run(qcal, "infer", ident, "--image", os.path.join(bodies, g["file"]), "--input-size",
-            "256,256", "--layout", "nhwc", "--channels", "3", "--scale", "1", "--offset", "0",
-            "--save-input", o, "-o", os.path.join(tmp, "o.npz"))
-        worst_px = max(worst_px, float(np.abs(np.load(o)[0] - np.load(
+        worst_px = max(worst_px, float(np.abs(png(os.path.join(bodies, g["file"])) - np.load(
             os.path.join(bout, f"{j}.npy"))).max()))
     check(r.returncode == 0 and len(bgot) == len(colour) and boxes_ok and worst_px <= 1.0,
           f"body: {len(bgot)} of {len(colour)} colour photos, padded square as TensorFlow.js's "

@@ -13,6 +13,8 @@
 // BlazePose's input without its detector (src/body/blazepose.ts
 // prepareImage): tf.pad to a square (trunc of half the difference on each
 // side), tf.image.resizeBilinear to 256 x 256; OUT_DIR/<k>.npy each.
+//   node crops_tfjs.js --eye FACEMESH.json BLAZEFACE.json OUT_DIR PHOTO.npy ...
+// The eye crops iris reads (see eyes below), per photo {score, box, eyes}.
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy.js');
 const { loadModel } = require('./tfjs_model.js');
@@ -43,10 +45,41 @@ function body(outDir, photos) {
   console.log(JSON.stringify(photos.length));
 }
 
+// The eye crops of iris.ts getEyeBox from the face cut to 192 x 192 / 255:
+// FaceMesh's landmarks, corners 33, 133 (right) and 263, 362 (left), box
+// enlarged 2.3, squarifyBox, cropAndResize to 64 x 64, flipLeftRight. Writes
+// OUT_DIR/<k>r.npy and <k>l.npy (x 255) and returns the boxes (192 px).
+async function eyes(mesh, img, cut, outDir, k) {
+  const face = tf.div(tf.image.cropAndResize(img, [cut], [0], [192, 192]), 255);
+  let res = mesh.execute(face);
+  res = Array.isArray(res) ? res : [res];
+  const m = res.find((t) => t.shape[t.shape.length - 1] === 1404);
+  const coords = await tf.reshape(m, [-1, 3]).array();
+  const boxes = [];
+  for (const [e, [i, j]] of [[33, 133], [263, 362]].entries()) {
+    const a = coords[i], b = coords[j];
+    const x0 = Math.min(a[0], b[0]), x1 = Math.max(a[0], b[0]);
+    const y0 = Math.min(a[1], b[1]), y1 = Math.max(a[1], b[1]);
+    const c = [x0 + (x1 - x0) / 2, y0 + (y1 - y0) / 2];
+    const half = Math.max(2.3 * (x1 - x0) / 2, 2.3 * (y1 - y0) / 2);
+    const box = [Math.round(c[0] - half), Math.round(c[1] - half), Math.round(c[0] + half), Math.round(c[1] + half)];
+    const crop = tf.image.cropAndResize(face, [[box[1] / 192, box[0] / 192, box[3] / 192, box[2] / 192]], [0], [64, 64]);
+    const flipped = tf.mul(tf.image.flipLeftRight(crop), 255);
+    writeNpy(path.join(outDir, `${k}${e ? 'l' : 'r'}.npy`), [64, 64, 3], flipped.dataSync());
+    boxes.push(box);
+  }
+  return boxes;
+}
+
 async function main() {
-  const [modelPath, outDir, ...photos] = process.argv.slice(2);
+  let [modelPath, outDir, ...photos] = process.argv.slice(2);
   await tf.setBackend('cpu');
   if (modelPath === '--body') return body(outDir, photos);
+  let mesh = null;
+  if (modelPath === '--eye') {
+    mesh = await loadModel(tf, outDir);
+    [modelPath, outDir, ...photos] = photos;
+  }
   const model = await loadModel(tf, modelPath);
   const size = model.inputs[0].shape[2];
   const anc = tf.tensor2d(anchors(size));
@@ -76,7 +109,12 @@ async function main() {
     const sz = [Math.abs(ex[0] - sx[0]) * 1.4, Math.abs(ex[1] - sx[1]) * 1.4];
     const hs = Math.max(...sz) / 2;
     const box = [Math.round(c[0] - hs), Math.round(c[1] - hs), Math.round(c[0] + hs), Math.round(c[1] + hs)];
-    const crop = tf.image.cropAndResize(img, [[box[1] / h, box[0] / w, box[3] / h, box[2] / w]], [0], [256, 256]);
+    const cut = [box[1] / h, box[0] / w, box[3] / h, box[2] / w];
+    if (mesh) {
+      result.push({ score, box, eyes: await eyes(mesh, img, cut, outDir, k) });
+      continue;
+    }
+    const crop = tf.image.cropAndResize(img, [cut], [0], [256, 256]);
     writeNpy(path.join(outDir, `${k}.npy`), [256, 256, 3], crop.dataSync());
     result.push({ score, box });
   }
