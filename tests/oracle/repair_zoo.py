@@ -14,7 +14,7 @@ does not crop hands). The held-out photos are
 qcal's own split (every other photo until the calibration has its count,
 the rest held out), which `--target-db` also measures on. The activation
 calibrator is, per network, the best of max, entropy, mse and percentile
-for plain W8A8 per-channel on those photos as qcal measures it (the zoo's
+for plain W8A8 per-channel on those photos as ONNX Runtime measures it (the zoo's
 rule; entropy alone leaves meet at 0.4 dB whatever the weights).
 usage: repair_zoo.py QCAL SOURCE_ROOT [NETWORK ...]   (QCAL_REPAIR_ITERS: AdaRound steps)"""
 import json
