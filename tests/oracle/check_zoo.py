@@ -5,7 +5,8 @@ computation and for its tables:
   W4A8: 10), zoo_networks one row per network, status ok, the recommendation
   and sensitive layer filled in;
 - the face networks are measured in domain, on the face crops `qcal crops`
-  makes from the people photos, the others on whole photos (data column);
+  makes from the people photos, iris on the eye crops (`--kind eye`), the
+  others on whole photos (data column);
 - the W4A8 and W8A8 "float activations / per-channel weights" rows are
   recomputed without qcal's graph: NumPy fake-quantizes every conv,
   depthwise and MatMul weight of model.json per output channel at 4 and 8
@@ -94,12 +95,14 @@ with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(models, net + ".json")
         data = col(n, "data")[k]
         folder = images
-        if data.startswith("in domain: face crops"):
-            folder = os.path.join(tmp, "crops")
-            if not os.path.isdir(folder):
-                subprocess.run([qcal, "crops", "--models", models, "-o", folder], check=True,
-                               capture_output=True)
-        check(data.startswith("in domain: face crops") == (net in FACE),
+        for kind in ("face", "eye"):
+            if data.startswith(f"in domain: {kind} crops"):
+                folder = os.path.join(tmp, kind + "-crops")
+                if not os.path.isdir(folder):
+                    subprocess.run([qcal, "crops", "--kind", kind, "--models", models, "-o",
+                                    folder], check=True, capture_output=True)
+        check(data.startswith("in domain: face crops") == (net in FACE) and
+              data.startswith("in domain: eye crops") == (net == "iris"),
               f"{net}: measured on {data}")
         held = onnx_zoo.held_photos(folder, 4, 4)
         xs = []
