@@ -1,5 +1,6 @@
-// ONNX Runtime (npm onnxruntime-node, CPU, all graph optimizations) on many
-// inputs in one session: node ort_many.js MODEL.onnx OUT_PREFIX IN0.npy ...
+// ONNX Runtime (npm onnxruntime-node, CPU, all graph optimizations, or the
+// level QCAL_ORT_LEVEL names: disabled, basic, extended) on many inputs in
+// one session: node ort_many.js MODEL.onnx OUT_PREFIX IN0.npy ...
 // writes output i of input j to OUT_PREFIX<j>_<i>.npy (float32).
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy.js');
@@ -9,6 +10,7 @@ async function main() {
   const [model, prefix, ...inputs] = process.argv.slice(2);
   const sess = await ort.InferenceSession.create(model, {
     intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: process.env.QCAL_ORT_LEVEL || 'all',
   });
   for (let j = 0; j < inputs.length; j++) {
     const x = readNpy(inputs[j]);

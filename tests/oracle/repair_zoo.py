@@ -5,7 +5,9 @@ For each network, `qcal quantize` writes the Q/DQ model in each
 configuration, ONNX Runtime runs it and the float model (`qcal quantize
 --method none`) on the held-out photos, and the table gives the worst
 output's SQNR (signal and error summed over the photos, per output, lowest
-output) and the time qcal took. The data is the zoo's (analysis/zoo.inc):
+output), with ORT's default graph optimizations and with them off (the
+file's ONNX semantics, which ORT's QDQ rewrites can change), and the time
+qcal took. The data is the zoo's (analysis/zoo.inc):
 face networks on the face crops `qcal crops` makes (16 to calibrate, the
 other 69 held out), whole-image networks on the photos of people (2 and 2),
 BlazePose on them padded square (`qcal crops --kind body`, 2 and 2), the
@@ -51,8 +53,8 @@ CONFIGS = [
 ]
 
 
-def ort_outputs(model, xs, prefix):
-    env = dict(os.environ, QCAL_PEERS=peers)
+def ort_outputs(model, xs, prefix, level="all"):
+    env = dict(os.environ, QCAL_PEERS=peers, QCAL_ORT_LEVEL=level)
     r = subprocess.run(["node", os.path.join(root, "tests/oracle/ort_many.js"), model, prefix, *xs],
                        env=env, capture_output=True, text=True)
     if r.returncode:
@@ -141,10 +143,13 @@ with tempfile.TemporaryDirectory() as tmp:
                     cells.append("error: " + r.stderr.strip()[-80:])
                     continue
                 db = worst_db(ref, ort_outputs(out, xs, os.path.join(tmp, "q")))
-                cell = f"{db:.1f} ({dt:.0f} s)"
+                # the file's ONNX semantics: ORT's optimizations rewrite Q/DQ graphs (QDQ
+                # propagation and fusion) and can change the numbers
+                db0 = worst_db(ref, ort_outputs(out, xs, os.path.join(tmp, "q"), "disabled"))
+                cell = f"{db:.1f} / {db0:.1f} ({dt:.0f} s)"
                 if label == "target":
                     mp = json.load(open(js))["repair"]["mixed_precision"]
-                    cell = (f"{db:.1f}, {100 * mp['weight_fraction_int8']:.0f}% w / "
+                    cell = (f"{db:.1f} / {db0:.1f}, {100 * mp['weight_fraction_int8']:.0f}% w / "
                             f"{100 * mp['mac_fraction_int8']:.0f}% MACs int8, "
                             f"{len(mp['kept_float'])} float ({dt:.0f} s)")
                 cells.append(cell)
