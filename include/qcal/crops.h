@@ -46,8 +46,9 @@ typedef struct qcal_crop_opts {
 #define QCAL_CROP_OPTS_DEFAULT ((qcal_crop_opts){0, 1, 0.5, 0.1})
 
 /* One crop: its file, the photo (a stack member is "file.npy[k]"), the
- * detection score, and the square box cropped, in photo pixels (x1, y1,
- * x2, y2; it may reach outside the photo). */
+ * detection score (0 for a kind without a detector), and the square box
+ * cropped, in photo pixels (x1, y1, x2, y2; it may reach outside the
+ * photo; an eye's box is its face's 192-pixel cut mapped back). */
 typedef struct qcal_crop_info {
   char file[320], photo[320];
   float score;
