@@ -38,6 +38,32 @@ static double chan(const qcal_value *v, int64_t c) {
   return d[v->numel == 1 ? 0 : c];
 }
 
+/* The bounds node n (reading a value of C channels and ndim dims) clips
+ * channel c to (-inf / inf: none), or false when n is not Relu, Clip or a
+ * Max / Min against a per-channel constant. */
+static bool clip_of(qcal_graph *g, const qcal_node *n, int ndim, int64_t C, int64_t c, double *l,
+                    double *h) {
+  *l = -INFINITY, *h = INFINITY;
+  if (n->op == QCAL_GOP_Relu) {
+    *l = 0;
+    return true;
+  }
+  if (n->op == QCAL_GOP_Clip) {
+    qcal_act a;
+    float al, be;
+    if (!qcal_node_act(g, (qcal_node *)n, &a, &al, &be) || a != QCAL_ACT_CLIP)
+      return false;
+    *l = al, *h = be;
+    return true;
+  }
+  if ((n->op == QCAL_GOP_Max || n->op == QCAL_GOP_Min) && n->nin == 2 &&
+      qcal_per_channel_const(g, n->in[1], ndim, C)) {
+    *(n->op == QCAL_GOP_Max ? l : h) = chan(&g->values[n->in[1]], c);
+    return true;
+  }
+  return false;
+}
+
 static const rlayer *layer_of(const rstate *s, int node) {
   for (int k = 0; k < s->n; k++)
     if (s->L[k].node == node)
@@ -70,25 +96,9 @@ static bool input_means(const rstate *s, int xv, int64_t C, double *m) {
       break;
     }
     for (int64_t c = 0; ok && c < C; c++) { /* bounds applied nearest the input last */
-      double l = -INFINITY, h = INFINITY;
-      if (n->op == QCAL_GOP_Relu) {
-        l = 0;
-      } else if (n->op == QCAL_GOP_Clip) {
-        qcal_act a;
-        float al, be;
-        if (!qcal_node_act(g, (qcal_node *)n, &a, &al, &be) || a != QCAL_ACT_CLIP)
-          ok = false;
-        l = al, h = be;
-      } else if ((n->op == QCAL_GOP_Max || n->op == QCAL_GOP_Min) && n->nin == 2 &&
-                 qcal_per_channel_const(g, n->in[1], g->values[v].ndim, C)) {
-        const double b = chan(&g->values[n->in[1]], c);
-        if (n->op == QCAL_GOP_Max)
-          l = b;
-        else
-          h = b;
-      } else {
-        ok = false;
-      }
+      double l, h;
+      if (!(ok = clip_of(g, n, g->values[v].ndim, C, c, &l, &h)))
+        break;
       /* clip(clip(z, l, h), lo, hi) with the outer bounds already in lo/hi */
       lo[c] = fmin(fmax(lo[c], l), hi[c]);
       hi[c] = fmax(fmin(hi[c], h), lo[c]);
