@@ -93,7 +93,8 @@ qcal_status qcal_pass_fold_bn(qcal_graph *g, const qcal_graph_opts *o) {
         nw[(size_t)o * per + k] = ow[(size_t)o * per + k] * s;
       nb[o] = ((ob ? ob[o] : 0) - mu[o]) * s + be[o];
     }
-    QCAL_TRY(keep_stats(g, g->nodes[i].out[0], cout, per, sc, be, nb, nw));
+    if (o->repair_params) /* only the repairs read them */
+      QCAL_TRY(keep_stats(g, g->nodes[i].out[0], cout, per, sc, be, nb, nw));
     qcal_node *cv = &g->nodes[p];
     if (cv->nin < 3) {
       int *in = realloc(cv->in, 3 * sizeof *in);

@@ -182,7 +182,7 @@ typedef struct qcal_graph {
   void *fq;                        /* fake quantization while running (graph/fakequant.c) */
   unsigned fq_gen; /* the last data generation handed to a fake-quantized constant */
   qcal_cle_report cle;
-  qcal_bn_stats *bn; /* one per folded BatchNormalization */
+  qcal_bn_stats *bn; /* one per folded BatchNormalization (prepared with repair_params) */
   int nbn;
 } qcal_graph;
 
@@ -237,7 +237,8 @@ typedef struct qcal_graph_opts {
                           every x86 ISA, for analysis that must reproduce (implies
                           plain_values); QCAL_CONV_REF=1 sets it too */
   bool repair_params;  /* every Conv/Gemm gets its own weight and bias constants (a zero bias
-                          where none): what the repairs of docs/repair.md change */
+                          where none): what the repairs of docs/repair.md change; and
+                          fold-batchnorm keeps the statistics bias-bn reads (g->bn) */
   bool equalize;       /* cross-layer equalization (implies repair_params) */
   bool absorb_form;    /* bias absorption's exact form: the Relu (or Clip(0, hi)) between two
                           layers whose second reads no padding becomes Max(x, per-channel
