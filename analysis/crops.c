@@ -212,10 +212,13 @@ typedef struct crop_run {
   float *x;         /* the detector's input */
   float **outs;     /* and its outputs */
   int side;         /* crop side */
-  qcal_graph *mesh; /* eye: FaceMesh, and the face it reads */
+  qcal_graph *mesh; /* eye: FaceMesh, its landmarks output, and the face it reads */
+  int mesh_out;
   double *face;
   float *mx, *mout;
 } crop_run;
+
+enum { MESH = 192, MESH_LANDMARKS = 468 * 3 }; /* FaceMesh's input side, its x, y, z output */
 
 /* The detector's input as the library makes it: tf.image.resizeBilinear
  * without half-pixel centres (source = destination x in / out), then
@@ -310,20 +313,13 @@ static qcal_status whole_photo(crop_run *c, const unsigned char *px, int w, int 
 static qcal_status eyes(crop_run *c, const unsigned char *px, int w, int h, const double box[4],
                         const double pbox[4], const char *stem, int j, const char *what,
                         float score) {
-  enum { MESH = 192 };
   static const int corners[2][2] = {{33, 133}, {263, 362}}; /* right, left */
   crop_resize(px, NULL, w, h, box, MESH, NULL, c->face, false);
   for (size_t i = 0; i < (size_t)MESH * MESH * 3; i++)
     c->mx[i] = (float)(c->face[i] / 255.0);
   const void *in[1] = {c->mx};
   QCAL_TRY(qcal_graph_run(c->mesh, in));
-  int mo = -1;
-  for (int o = 0; o < c->mesh->noutputs; o++)
-    if (c->mesh->values[c->mesh->outputs[o]].numel == 1404)
-      mo = o;
-  if (mo < 0)
-    return qcal_error(QCAL_EUNSUPPORTED, "FaceMesh: no output of 468 x 3 landmarks");
-  QCAL_TRY(qcal_graph_read(c->mesh, c->mesh->outputs[mo], c->mout));
+  QCAL_TRY(qcal_graph_read(c->mesh, c->mesh->outputs[c->mesh_out], c->mout));
   for (int e = 0; e < 2; e++) {
     const float *a = &c->mout[corners[e][0] * 3], *b = &c->mout[corners[e][1] * 3];
     /* calculateLandmarksBoundingBox, enlargeBox 2.3, squarifyBox */
@@ -521,21 +517,27 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     if (!st)
       st = qcal_graph_prepare(g, &go);
   }
-  crop_run c = {g, pre,  kind, out_dir, o,    NULL, 0,    NULL,
-                0, NULL, NULL, side,    NULL, NULL, NULL, NULL};
-  if (!st && landmark_files[kind]) { /* FaceMesh on a 192 x 192 face */
+  crop_run c = {.g = g, .pre = pre, .kind = kind, .out_dir = out_dir, .o = o, .side = side};
+  if (!st && landmark_files[kind]) { /* FaceMesh on a MESH x MESH face */
     char model[4200];
     snprintf(model, sizeof model, "%s/%s", models_dir, landmark_files[kind]);
-    const int64_t shape[4] = {1, 192, 192, 3};
+    const int64_t shape[4] = {1, MESH, MESH, 3};
     st = qcal_graph_load(model, &c.mesh);
     if (!st)
       st = qcal_graph_bind_input(c.mesh, 0, 4, shape);
     qcal_graph_opts go = {0};
     if (!st)
       st = qcal_graph_prepare(c.mesh, &go);
-    c.face = st ? NULL : malloc((size_t)192 * 192 * 3 * sizeof *c.face);
-    c.mx = st ? NULL : malloc((size_t)192 * 192 * 3 * sizeof *c.mx);
-    c.mout = st ? NULL : malloc(1404 * sizeof *c.mout);
+    c.mesh_out = -1;
+    for (int k = 0; !st && k < c.mesh->noutputs; k++)
+      if (c.mesh->values[c.mesh->outputs[k]].numel == MESH_LANDMARKS)
+        c.mesh_out = k;
+    if (!st && c.mesh_out < 0)
+      st = qcal_error(QCAL_EUNSUPPORTED, "%s: no output of 468 x 3 landmarks (FaceMesh expected)",
+                      model);
+    c.face = st ? NULL : malloc((size_t)MESH * MESH * 3 * sizeof *c.face);
+    c.mx = st ? NULL : malloc((size_t)MESH * MESH * 3 * sizeof *c.mx);
+    c.mout = st ? NULL : malloc(MESH_LANDMARKS * sizeof *c.mout);
     if (!st && (!c.face || !c.mx || !c.mout))
       st = oom();
   }
