@@ -7,7 +7,10 @@
  * cropped with tf.image.cropAndResize's bilinear sampling (0 outside the
  * photo), no rotation (the library's default). Body: no detector (the
  * library's default for BlazePose): the photo padded to a square and
- * resized as blazepose.ts prepareImage does. */
+ * resized as blazepose.ts prepareImage does. Hand: the palm detector's
+ * anchors (strides 8, 16, 32), boxes and 7 palm landmarks, NMS, the photo
+ * turned so that the palm points up and the palm landmarks' box enlarged
+ * 5x cropped from it (handposepipeline.ts). */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -22,33 +25,46 @@
 #include "qcal/graph.h"
 
 const char *const qcal_crop_names[QCAL_CROP_COUNT + 1] = {
-#define X(id, name, det, enlarge, marks, side, src) name,
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) name,
     QCAL_CROPS(X)
 #undef X
         NULL};
 static const char *const detector_files[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, src) det,
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) det,
     QCAL_CROPS(X)
 #undef X
 };
 static const char *const landmark_files[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, src) marks,
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) marks,
     QCAL_CROPS(X)
 #undef X
 };
 static const int crop_side[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, src) side,
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) side,
     QCAL_CROPS(X)
 #undef X
 };
 static const double enlargement[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, src) enlarge,
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) enlarge,
+    QCAL_CROPS(X)
+#undef X
+};
+static const int kept[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) keep,
+    QCAL_CROPS(X)
+#undef X
+};
+static const double nms_iou[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) iou,
     QCAL_CROPS(X)
 #undef X
 };
 
+enum { PALM = 7 }; /* handdetect's palm landmarks */
+
 typedef struct det {
-  float b[5]; /* score, x1, y1, x2, y2 in detector input pixels (qcal_blazeface_box) */
+  float b[5];           /* score, x1, y1, x2, y2 in detector input pixels (qcal_blazeface_box) */
+  float palm[2 * PALM]; /* hands: the palm landmarks' x, y in detector input pixels */
 } det;
 
 static int by_name(const void *a, const void *b) {
@@ -263,6 +279,7 @@ static qcal_status note_crop(crop_run *c, const char *out, const char *what, flo
   snprintf(ci->file, sizeof ci->file, "%.*s", (int)sizeof ci->file - 1, base ? base + 1 : out);
   snprintf(ci->photo, sizeof ci->photo, "%.*s", (int)sizeof ci->photo - 1, what);
   ci->score = score;
+  ci->angle = 0;
   memcpy(ci->box, box, sizeof ci->box);
   return QCAL_OK;
 }
@@ -343,6 +360,137 @@ static qcal_status eyes(crop_run *c, const unsigned char *px, int w, int h, cons
   return QCAL_OK;
 }
 
+/* handposedetector.ts on a size-pixel input: row i [score logit, box
+ * offset x, y, size w, h, 7 palm landmarks x, y] (input pixels, about its
+ * anchor: strides 8, 16 and 32 with 2, 2 and 6 per cell) decoded in
+ * float32 as its tensors are: centre = offset / size + anchor, corners =
+ * (centre -+ box size / (2 size)) * size, landmarks (raw / size + anchor) *
+ * size; the score through a sigmoid. */
+static void hand_det(const float *row, int size, int i, det *d) {
+  static const int stride[3] = {8, 16, 32}, per[3] = {2, 2, 6};
+  float ax = 0, ay = 0;
+  for (int l = 0; l < 3; l++) {
+    const int grid = size / stride[l], cnt = grid * grid * per[l];
+    if (i < cnt) {
+      const int cell = i / per[l];
+      ax = ((float)(cell % grid) + 0.5f) / (float)grid;
+      ay = ((float)(cell / grid) + 0.5f) / (float)grid;
+      break;
+    }
+    i -= cnt;
+  }
+  const float s = (float)size, s2 = 2 * s;
+  const float cx = row[1] / s + ax, cy = row[2] / s + ay, hw = row[3] / s2, hh = row[4] / s2;
+  d->b[0] = (float)(1.0 / (1.0 + exp(-(double)row[0])));
+  d->b[1] = (cx - hw) * s, d->b[2] = (cy - hh) * s, d->b[3] = (cx + hw) * s,
+  d->b[4] = (cy + hh) * s;
+  for (int k = 0; k < 2 * PALM; k++)
+    d->palm[k] = (row[5 + k] / s + (k % 2 ? ay : ax)) * s;
+}
+
+/* The anchors of a size-pixel hand detector (its rows). */
+static int hand_anchors(int size) {
+  return (size / 8) * (size / 8) * 2 + (size / 16) * (size / 16) * 2 +
+         (size / 32) * (size / 32) * 6;
+}
+
+/* JavaScript's Math.round: the nearest integer, halves up. */
+static double js_round(double v) {
+  const double f = floor(v);
+  return v - f >= 0.5 ? f + 1 : f;
+}
+
+/* The hand crop of detection d (detector input pixels of a size-pixel
+ * input), handposepipeline.ts estimateHands with rotation on, the
+ * arithmetic in double in the library's order: the detection scaled to the
+ * photo (scaleBoxCoordinates), the angle of palm landmarks 0 -> 2
+ * (computeRotation, normalizeRadians), the photo rotated about the palm
+ * box's centre as tf.image.rotateWithOffset does (each pixel from the
+ * nearest source pixel, Math.round, 0 outside), the palm landmarks through
+ * buildRotationMatrix(-angle, centre), their box squarified and enlarged
+ * 5x (getBoxForPalmLandmarks), then cropAndResize of the rotated photo. */
+static qcal_status hand(crop_run *c, const unsigned char *px, int w, int h, const det *d, int size,
+                        const char *stem, int j, const char *what) {
+  const double fx = (double)w / size, fy = (double)h / size;
+  double palm[2 * PALM];
+  for (int k = 0; k < PALM; k++)
+    palm[2 * k] = d->palm[2 * k] * fx, palm[2 * k + 1] = d->palm[2 * k + 1] * fy;
+  const double sx = d->b[1] * fx, sy = d->b[2] * fy, ex = d->b[3] * fx, ey = d->b[4] * fy;
+  const double r = M_PI / 2 - atan2(-(palm[5] - palm[1]), palm[4] - palm[0]);
+  const double angle = r - 2 * M_PI * floor((r + M_PI) / (2 * M_PI));
+  const double pcx = sx + (ex - sx) / 2, pcy = sy + (ey - sy) / 2;
+  const double ccx = w * (pcx / w), ccy = h * (pcy / h), sn = sin(angle), cs = cos(angle);
+  unsigned char *rot = malloc((size_t)w * h * 3);
+  if (!rot)
+    return oom();
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      const double ux = (x - ccx) * cs - (y - ccy) * sn, uy = (x - ccx) * sn + (y - ccy) * cs;
+      const double rx = js_round(ux + ccx), ry = js_round(uy + ccy);
+      unsigned char *o = &rot[((size_t)y * w + x) * 3];
+      if (rx >= 0 && rx < w && ry >= 0 && ry < h)
+        memcpy(o, &px[((size_t)ry * w + (size_t)rx) * 3], 3);
+      else
+        memset(o, 0, 3);
+    }
+  const double ca = cos(-angle), sa = sin(-angle);
+  const double m02 = (ca * -pcx + -sa * -pcy) + pcx, m12 = (sa * -pcx + ca * -pcy) + pcy;
+  double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+  for (int k = 0; k < PALM; k++) {
+    const double x = palm[2 * k], y = palm[2 * k + 1];
+    const double q[2] = {(x * ca + y * -sa) + m02, (x * sa + y * ca) + m12};
+    for (int a = 0; a < 2; a++)
+      lo[a] = fmin(lo[a], q[a]), hi[a] = fmax(hi[a], q[a]);
+  }
+  double b[4]; /* squarifyBox, then enlargeBox */
+  const double half = fmax(fabs(hi[0] - lo[0]), fabs(hi[1] - lo[1])) / 2;
+  for (int a = 0; a < 2; a++) {
+    const double m = lo[a] + (hi[a] - lo[a]) / 2;
+    b[a] = m - half, b[a + 2] = m + half;
+  }
+  const double f = enlargement[c->kind];
+  for (int a = 0; a < 2; a++) {
+    const double m = b[a] + (b[a + 2] - b[a]) / 2, nh = f * fabs(b[a + 2] - b[a]) / 2;
+    b[a] = m - nh, b[a + 2] = m + nh;
+  }
+  const double box[4] = {b[1] / h, b[0] / w, b[3] / h, b[2] / w};
+  crop_resize(rot, NULL, w, h, box, c->side, c->crop, NULL, false);
+  free(rot);
+  char out[4600];
+  snprintf(out, sizeof out, "%s/%s_%s%d.png", c->out_dir, stem, qcal_crop_names[c->kind], j);
+  QCAL_TRY(qcal_image_write_png(out, c->crop, c->side, c->side));
+  QCAL_TRY(note_crop(c, out, what, d->b[0], b));
+  c->info[c->ncrops].angle = angle;
+  c->ncrops++;
+  return QCAL_OK;
+}
+
+/* The detections of one detector run: BlazeFace's or the hand detector's
+ * rows decoded (*d malloc'ed, *n of them). */
+static qcal_status detections(crop_run *c, const char *what, det **d, int *n) {
+  *d = NULL, *n = 0;
+  const int size = c->pre.width;
+  if (c->kind == QCAL_CROP_HAND) {
+    const int na = hand_anchors(size); /* the output's shape was checked at setup */
+    if (!(*d = calloc((size_t)na, sizeof **d)))
+      return oom();
+    for (int i = 0; i < na; i++)
+      hand_det(&c->outs[0][(size_t)i * (5 + 2 * PALM)], size, i, &(*d)[i]);
+    *n = na;
+    return QCAL_OK;
+  }
+  float *rows;
+  QCAL_TRY(qcal_blazeface_rows(c->g, c->outs, what, &rows, n));
+  if (!(*d = calloc((size_t)*n, sizeof **d))) {
+    free(rows);
+    return oom();
+  }
+  for (int i = 0; i < *n; i++)
+    qcal_blazeface_box(&rows[(size_t)i * 17], size, i, (*d)[i].b);
+  free(rows);
+  return QCAL_OK;
+}
+
 /* One photo (RGB pixels, named stem): detect, then write each kept
  * detection's crop. */
 static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h, const char *stem,
@@ -352,18 +500,13 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
   detector_input(px, w, h, &c->pre, c->x);
   const void *in[1] = {c->x};
   qcal_status st = qcal_graph_run(c->g, in);
-  float *rows = NULL;
-  int n = 0;
   for (int o = 0; o < c->g->noutputs && !st; o++)
     st = qcal_graph_read(c->g, c->g->outputs[o], c->outs[o]);
+  det *d = NULL;
+  int n = 0;
   if (!st)
-    st = qcal_blazeface_rows(c->g, c->outs, what, &rows, &n);
-  det *d = st ? NULL : malloc((size_t)n * sizeof *d);
-  if (!st && !d)
-    st = oom();
+    st = detections(c, what, &d, &n);
   const float size = (float)c->pre.width;
-  for (int i = 0; i < n && !st; i++)
-    qcal_blazeface_box(&rows[(size_t)i * 17], c->pre.width, i, d[i].b);
   const int k = st ? 0 : nms(d, n, c->o->max_per_photo, c->o->iou, c->o->min_score);
   for (int j = 0; j < k && !st; j++) {
     /* to photo pixels, enlarged, squared and rounded as squarifyBox does */
@@ -375,6 +518,10 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
                  y2 = round(cy + half);
     const double box[4] = {y1 / h, x1 / w, y2 / h, x2 / w};
     const double pbox[4] = {x1, y1, x2, y2};
+    if (c->kind == QCAL_CROP_HAND) {
+      st = hand(c, px, w, h, &d[j], c->pre.width, stem, j, what);
+      continue;
+    }
     if (c->mesh) {
       st = eyes(c, px, w, h, box, pbox, stem, j, what, d[j].b[0]);
       continue;
@@ -387,7 +534,7 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
       st = note_crop(c, out, what, d[j].b[0], pbox);
     c->ncrops += !st;
   }
-  free(rows), free(d);
+  free(d);
   return st;
 }
 
@@ -491,9 +638,13 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
   if (kind < 0 || kind >= QCAL_CROP_COUNT)
     return qcal_error(QCAL_EINVAL, "unknown crop kind %d", (int)kind);
   const int side = o->size ? o->size : crop_side[kind];
-  if (side < 2 || side > 4096 || o->max_per_photo < 1)
-    return qcal_error(QCAL_EINVAL, "crop size %d (2..4096), %d detections per photo (>= 1)", side,
-                      o->max_per_photo);
+  const qcal_crop_opts ro = {side, o->max_per_photo ? o->max_per_photo : kept[kind], o->min_score,
+                             o->iou >= 0 ? o->iou : nms_iou[kind]};
+  if (side < 2 || side > 4096 || ro.max_per_photo < 1 || !(ro.iou <= 1) || !(o->min_score >= 0))
+    return qcal_error(QCAL_EINVAL,
+                      "crop size %d (2..4096), %d detections per photo (>= 1), IoU %g (<= 1), "
+                      "score %g (>= 0)",
+                      side, ro.max_per_photo, ro.iou, o->min_score);
   if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
     return qcal_error(QCAL_EIO, "%s: cannot create the crop folder: %s", out_dir, strerror(errno));
   qcal_graph *g = NULL;
@@ -516,8 +667,16 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     qcal_graph_opts go = {0};
     if (!st)
       st = qcal_graph_prepare(g, &go);
+    const qcal_value *ov = st ? NULL : &g->values[g->outputs[0]];
+    const int na = hand_anchors(pre.width);
+    if (!st && kind == QCAL_CROP_HAND &&
+        (ov->ndim != 3 || ov->shape[1] != na || ov->shape[2] != 5 + 2 * PALM))
+      st = qcal_error(QCAL_EUNSUPPORTED,
+                      "%s: not a hand detector: its first output is not [1, %d, %d] (the anchors "
+                      "of a %d-pixel input; score, box, 7 palm landmarks)",
+                      model, na, 5 + 2 * PALM, pre.width);
   }
-  crop_run c = {.g = g, .pre = pre, .kind = kind, .out_dir = out_dir, .o = o, .side = side};
+  crop_run c = {.g = g, .pre = pre, .kind = kind, .out_dir = out_dir, .o = &ro, .side = side};
   if (!st && landmark_files[kind]) { /* FaceMesh on a MESH x MESH face */
     char model[4200];
     snprintf(model, sizeof model, "%s/%s", models_dir, landmark_files[kind]);
@@ -557,7 +716,7 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     char **names = NULL, **stacks = NULL;
     int n = 0, ns = 0;
     st = qcal_image_dir(dirs[k], &names, &n);
-    if (!st && detect) /* stacks of faces are no photos of whole people */
+    if (!st && detect && kind != QCAL_CROP_HAND) /* stacks of faces: no hands */
       st = npy_names(dirs[k], &stacks, &ns);
     for (int i = 0; i < n && !st; i++)
       st = file_photo(&c, dirs[k], names[i]);

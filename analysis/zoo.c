@@ -326,6 +326,7 @@ static qcal_status repaired(const qcal_zoo_cfg *cfg, sweep_state *s, qcal_table 
 typedef struct zoo_crops {
   char dir[QCAL_CROP_COUNT][4200];
   int n[QCAL_CROP_COUNT];
+  bool hands; /* the hand crops include --hands */
 } zoo_crops;
 
 static int crop_kind(const char *name) {
@@ -358,7 +359,9 @@ static const char *network_data(const qcal_zoo_cfg *cfg, const zoo_crops *zc, in
     snprintf(data, cap, "in domain: %d whole photos of people (%s)", n, cfg->people);
     dir = cfg->people;
   } else if (c >= 0 && (n = zc->n[c]) >= 2) {
-    snprintf(data, cap, "in domain: %s crops (%d made from %s)", crop, n, cfg->people);
+    snprintf(data, cap, "in domain: %s crops (%d made from %s%s%s)", crop, n, cfg->people,
+             c == QCAL_CROP_HAND && zc->hands ? " and " : "",
+             c == QCAL_CROP_HAND && zc->hands ? cfg->hands : "");
     dir = zc->dir[c];
   }
   if (dir) {
@@ -475,11 +478,14 @@ static qcal_status make_crops(const qcal_zoo_cfg *cfg, zoo_crops *zc) {
       zc->dir[c][0] = 0;
       return qcal_error(QCAL_EIO, "cannot create a folder for the %s crops", qcal_crop_names[c]);
     }
-    const char *dirs[1] = {cfg->people};
+    const char *dirs[2] = {cfg->people, cfg->hands};
+    const int nd = c == QCAL_CROP_HAND && cfg->hands && stat(cfg->hands, &sb) == 0 ? 2 : 1;
+    zc->hands |= nd > 1;
     const qcal_crop_opts o = QCAL_CROP_OPTS_DEFAULT;
-    fprintf(stderr, "zoo: %s crops of %s\n", qcal_crop_names[c], cfg->people);
+    fprintf(stderr, "zoo: %s crops of %s%s%s\n", qcal_crop_names[c], cfg->people,
+            nd > 1 ? " and " : "", nd > 1 ? cfg->hands : "");
     QCAL_TRY(
-        qcal_crops_make(cfg->models, (qcal_crop_kind)c, dirs, 1, zc->dir[c], &o, &zc->n[c], NULL));
+        qcal_crops_make(cfg->models, (qcal_crop_kind)c, dirs, nd, zc->dir[c], &o, &zc->n[c], NULL));
   }
   return QCAL_OK;
 }

@@ -19,7 +19,8 @@ typedef struct {
 #define O(f) offsetof(crops_cli, f)
 static const qcal_opt opts[] = {
     {"kind", "K",
-     "face (BlazeFace detections) or body (whole photos padded square, as BlazePose reads them)",
+     "face (BlazeFace detections), eye (FaceMesh's eyes of each face), hand (palm detections, "
+     "turned upright) or body (whole photos padded square, as BlazePose reads them)",
      O(kind), OPT_CHOICE, 0, 0, qcal_crop_names},
     {"models", "DIR", "the TF.js models (scripts/fetch-models.sh): the detector", O(models),
      OPT_STRING, 0, 0, NULL},
@@ -28,9 +29,11 @@ static const qcal_opt opts[] = {
      "scripts/fetch-data.sh)",
      O(images), OPT_STRING, 0, 0, NULL},
     {"size", "N",
-     "crop side in pixels (0: the kind's own, face 256, body 256, eye 64: what the network reads)",
+     "crop side in pixels (0: the kind's own, face, body and hand 256, eye 64: what the network "
+     "reads)",
      O(size), OPT_INT, 0, 4096, NULL},
-    {"max", "N", "detections per photo", O(max), OPT_INT, 1, 1000, NULL},
+    {"max", "N", "detections per photo (0: the kind's own, face 1, hand 6)", O(max), OPT_INT, 0,
+     1000, NULL},
     {"min-score", "S", "detection score threshold", O(min_score), OPT_DOUBLE, 0, 1, NULL},
     {"output", "DIR", "folder for the crops (-o, required)", O(out), OPT_STRING, 0, 0, NULL},
     {"json", "FILE", "also write each crop's photo, score and box as JSON", O(json), OPT_STRING, 0,
@@ -46,7 +49,9 @@ static const qcal_cmd_info info = {
     "Run the zoo's detector for KIND on every photo and write each detection\n"
     "cropped as the library that ships the zoo (npm @vladmandic/human 3.0.7) crops\n"
     "it for the next network (include/qcal/crops.h names the source lines): the\n"
-    "data qcal zoo measures the face networks on (docs/zoo.md). --kind body has no\n"
+    "data qcal zoo measures the face, eye and hand networks on (docs/zoo.md). --kind\n"
+    "hand turns the photo about each palm so that it points up, as the library\n"
+    "does before its hand landmarks (JSON: the angle). --kind body has no\n"
     "detector (the library's default for BlazePose): every image file, padded to a\n"
     "square with zeros and resized as the library does (.npy stacks are skipped).",
     opts,
@@ -89,6 +94,7 @@ int qcal_cmd_crops(int argc, char **argv) {
       for (int k = 0; k < 4; k++)
         json_object_array_add(b, json_object_new_double(ci[i].box[k]));
       json_object_object_add(e, "box", b);
+      json_object_object_add(e, "angle", json_object_new_double(ci[i].angle));
       json_object_array_add(a, e);
     }
     FILE *f = fopen(c.json, "w");

@@ -13,7 +13,7 @@
 #include "qcal/zoo.h"
 
 typedef struct {
-  const char *models, *images, *people, *networks, *out, *repair;
+  const char *models, *images, *people, *hands, *networks, *out, *repair;
   int calib, held, jobs, list, ada_iters;
   double target_db;
 } zoo_cli;
@@ -28,6 +28,10 @@ static const qcal_opt opts[] = {
      "photos of people, cropped for the networks that read crops (default: the cache's "
      "people/ folder)",
      O(people), OPT_STRING, 0, 0, NULL},
+    {"hands", "DIR",
+     "more photos with hands, cropped with the people photos for the hand landmark networks "
+     "(default: the cache's hands/ folder; skipped when missing)",
+     O(hands), OPT_STRING, 0, 0, NULL},
     {"networks", "LIST", "comma-separated subset of the zoo (default: all)", O(networks),
      OPT_STRING, 0, 0, NULL},
     {"calib", "N", "calibration photos per network", O(calib), OPT_INT, 1, 1000, NULL},
@@ -65,14 +69,16 @@ static const qcal_cmd_info info = {
 };
 
 int qcal_cmd_zoo(int argc, char **argv) {
-  char cache[4096], models[4200], images[4200], people[4200];
+  char cache[4096], models[4200], images[4200], people[4200], hands[4200];
   qcal_cache_dir(cache, sizeof cache);
   snprintf(models, sizeof models, "%s/human-models", cache);
   snprintf(images, sizeof images, "%s/images", cache);
   snprintf(people, sizeof people, "%s/people", cache);
+  snprintf(hands, sizeof hands, "%s/hands", cache);
   zoo_cli c = {.models = models,
                .images = images,
                .people = people,
+               .hands = hands,
                .out = "zoo.h5",
                .calib = 4,
                .held = 4,
@@ -92,6 +98,7 @@ int qcal_cmd_zoo(int argc, char **argv) {
   qcal_zoo_cfg cfg = {.models = c.models,
                       .images = c.images,
                       .people = c.people,
+                      .hands = c.hands,
                       .only = c.networks,
                       .calib = c.calib,
                       .held = c.held,

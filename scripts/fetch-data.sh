@@ -7,15 +7,23 @@
 #    (only the .deb is downloaded and the photos extracted; nothing installed);
 #  - photos of people for the zoo's in-domain face crops (qcal crops,
 #    docs/zoo.md): three of the above, matplotlib's grace_hopper.jpg
-#    (python-matplotlib-data) and scikit-image's lfw_subset.npy (100 faces of
-#    Labeled Faces in the Wild and 100 non-faces, 25x25 grey).
+#    (python-matplotlib-data), scikit-image's lfw_subset.npy (100 faces of
+#    Labeled Faces in the Wild and 100 non-faces, 25x25 grey) and OpenCV's
+#    sample photos messi5.jpg, basketball1.png and basketball2.png
+#    (opencv-doc);
+#  - photos with hands for the hand crops (hands/): the left camera of
+#    OpenCV's stereo calibration samples (opencv-doc: a person's hands
+#    holding a chessboard; the right camera's views of the same scenes are
+#    left out, so that no scene is in both the calibration and the held-out
+#    half).
 # Prints the cache directory. QCAL_CACHE overrides ~/.cache/qcal.
 set -euo pipefail
 cache=${QCAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcal}
 model="$cache/posenet"
 images="$cache/images"
 people="$cache/people"
-mkdir -p "$model" "$images" "$people"
+hands="$cache/hands"
+mkdir -p "$model" "$images" "$people" "$hands"
 
 JSON_SHA=a0070d53d9e2b085a9df22be217658f9416df055770a020ee0bef9bfa44ff0d4
 BIN_SHA=15e9a22e499fe09307b077ee9bd37939987a5e20acb1a17506ccdf1cb72cd433
@@ -53,14 +61,22 @@ PHOTOS=(
 PEOPLE=(
   grace_hopper.jpg:python-matplotlib-data:usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg
   lfw_subset.npy:python3-skimage:usr/lib/python3/dist-packages/skimage/data/lfw_subset.npy
+  messi5.jpg:opencv-doc:usr/share/doc/opencv-doc/examples/data/messi5.jpg
+  basketball1.png:opencv-doc:usr/share/doc/opencv-doc/examples/data/basketball1.png
+  basketball2.png:opencv-doc:usr/share/doc/opencv-doc/examples/data/basketball2.png
 )
+HANDS=()
+for k in 01 02 03 04 05 06 07 08 09 11 12 13 14; do
+  HANDS+=("left$k.jpg:opencv-doc:usr/share/doc/opencv-doc/examples/data/left$k.jpg")
+done
 PEOPLE_FROM_PHOTOS="astronaut.png camera.png person.jpg"
 need=0
 for p in "${PHOTOS[@]}"; do [ -s "$images/${p%%:*}" ] || need=1; done
 for p in "${PEOPLE[@]}"; do [ -s "$people/${p%%:*}" ] || need=1; done
+for p in "${HANDS[@]}"; do [ -s "$hands/${p%%:*}" ] || need=1; done
 if [ $need = 1 ]; then
   tmp2=$(mktemp -d)
-  for pkg in python3-skimage darknet python-matplotlib-data; do
+  for pkg in python3-skimage darknet python-matplotlib-data opencv-doc; do
     (cd "$tmp2" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
       sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
       $sudo apt-get update -q >/dev/null && (cd "$tmp2" && apt-get download -q "$pkg" >/dev/null)
@@ -74,6 +90,10 @@ if [ $need = 1 ]; then
   for p in "${PEOPLE[@]}"; do
     name=${p%%:*}
     cp "$tmp2/root/${p##*:}" "$people/$name"
+  done
+  for p in "${HANDS[@]}"; do
+    name=${p%%:*}
+    cp "$tmp2/root/${p##*:}" "$hands/$name"
   done
   rm -rf "$tmp2"
 fi

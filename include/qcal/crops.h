@@ -3,7 +3,8 @@
  * cropped as the library that ships the networks (npm @vladmandic/human
  * 3.0.7) crops it for the next network. One line per crop kind:
  *   QCAL_CROP(id, name, detector model file (NULL: none, the whole photo),
- *             box enlargement, landmark model (NULL: none), crop side, source) */
+ *             box enlargement, landmark model (NULL: none), crop side,
+ *             detections kept per photo, NMS IoU threshold, source) */
 #ifndef QCAL_CROPS_H
 #define QCAL_CROPS_H
 
@@ -11,21 +12,30 @@
 #include "qcal/status.h"
 
 #define QCAL_CROPS(X)                                                                              \
-  X(FACE, "face", "blazeface.json", 1.4, NULL, 256,                                                \
+  X(FACE, "face", "blazeface.json", 1.4, NULL, 256, 1, 0.1,                                        \
     "src/face/blazeface.ts getBoxes (anchors, decodeBoxes, NMS), facemeshutil.ts enlargeBox 1.4, " \
     "squarifyBox, cutAndResize (tf.image.cropAndResize, bilinear, 0 outside)")                     \
-  X(BODY, "body", NULL, 1.0, NULL, 256,                                                            \
+  X(BODY, "body", NULL, 1.0, NULL, 256, 1, 0.0,                                                    \
     "src/body/blazepose.ts predict without config.body.detector (experimental, off by default): "  \
     "prepareImage pads the photo to a square with zeros (trunc of half the difference on each "    \
     "side) and resizes it with tf.image.resizeBilinear; image files only, every photo kept")       \
-  X(EYE, "eye", "blazeface.json", 1.4, "facemesh.json", 64,                                        \
+  X(EYE, "eye", "blazeface.json", 1.4, "facemesh.json", 64, 1, 0.1,                                \
     "src/face/facemesh.ts: the face cut to 192 x 192 / 255 (facemeshutil.ts cutAndResize), "       \
     "FaceMesh's 468 landmarks; iris.ts getEyeBox: the box of each eye's corners (landmarks "       \
     "33, 133 and 263, 362: facemeshcoords.ts rightEyeLower0 / leftEyeLower0 ends) enlarged 2.3, "  \
     "squarifyBox, tf.image.cropAndResize of the face to 64 x 64, flipLeftRight (both eyes, "       \
-    "where the backend has the kernel: tfjs CPU and WebGL)")
+    "where the backend has the kernel: tfjs CPU and WebGL)")                                       \
+  X(HAND, "hand", "handdetect.json", 5.0, NULL, 256, 6, 0.2,                                       \
+    "src/hand/handposedetector.ts predict (input resizeBilinear / 127.5 - 1, its 2944 anchors: "   \
+    "strides 8, 16, 32 with 2, 2, 6 per cell; sigmoid scores, nonMaxSuppression of 3 x "           \
+    "maxDetected boxes, maxDetected = 2 per face, one person: 6; IoU 0.2, score 0.5; 7 palm "      \
+    "landmarks), handposepipeline.ts estimateHands with config.hand.rotation: the angle of palm "  \
+    "landmarks 0 -> 2 (computeRotation), tf.image.rotateWithOffset about the palm box centre "     \
+    "(nearest pixel, 0 outside), getBoxForPalmLandmarks: the rotated landmarks' box squarified "   \
+    "and enlarged 5, cutBoxFromImageAndResize (cropAndResize bilinear) to 256: what handskeleton " \
+    "reads")
 typedef enum qcal_crop_kind {
-#define X(id, name, det, enlarge, marks, side, src) QCAL_CROP_##id,
+#define X(id, name, det, enlarge, marks, side, keep, iou, src) QCAL_CROP_##id,
   QCAL_CROPS(X)
 #undef X
       QCAL_CROP_COUNT
@@ -34,25 +44,29 @@ extern const char *const qcal_crop_names[QCAL_CROP_COUNT + 1];
 
 typedef struct qcal_crop_opts {
   int size;          /* crops are size x size RGB PNG files (0: the kind's own side) */
-  int max_per_photo; /* detections kept per photo (the library's maxDetected) */
+  int max_per_photo; /* detections kept per photo (the library's maxDetected; 0: the kind's) */
   double min_score;  /* the library's minConfidence */
-  double iou;        /* its NMS iouThreshold */
+  double iou;        /* its NMS iouThreshold (< 0: the kind's) */
 } qcal_crop_opts;
-/* The library's face defaults (config.ts: maxDetected 1, iouThreshold
- * 0.1) but a score of 0.5, not its minConfidence 0.2: at 0.2 BlazeFace also
- * fires on coins and motorcycles, at 0.5 on none of scikit-image's 100 LFW
- * non-faces (it still takes animal faces, so the zoo crops photos of
- * people only); 256-pixel crops. */
-#define QCAL_CROP_OPTS_DEFAULT ((qcal_crop_opts){0, 1, 0.5, 0.1})
+/* The kind's own side, detections and IoU (the library's config.ts: face
+ * maxDetected 1, iouThreshold 0.1; hand as in the list), and a score of
+ * 0.5: the hand's minConfidence, and for faces not the library's 0.2: at
+ * 0.2 BlazeFace also fires on coins and motorcycles, at 0.5 on none of
+ * scikit-image's 100 LFW non-faces (it still takes animal faces, so the
+ * zoo crops photos of people only). */
+#define QCAL_CROP_OPTS_DEFAULT ((qcal_crop_opts){0, 0, 0.5, -1})
 
 /* One crop: its file, the photo (a stack member is "file.npy[k]"), the
  * detection score (0 for a kind without a detector), and the square box
  * cropped, in photo pixels (x1, y1, x2, y2; it may reach outside the
- * photo; an eye's box is its face's 192-pixel cut mapped back). */
+ * photo; an eye's box is its face's 192-pixel cut mapped back, a hand's is
+ * in the turned photo). */
 typedef struct qcal_crop_info {
   char file[320], photo[320];
   float score;
   double box[4];
+  double angle; /* hand: radians the photo was turned by (about the palm box's centre) before the
+                   box was cut; 0 for the other kinds */
 } qcal_crop_info;
 
 /* Run kind's detector (found in models_dir) on every photo of dirs[ndirs]

@@ -14,6 +14,7 @@ typedef struct qcal_zoo_cfg {
   const char *models; /* folder of the TF.js models (model NAME.json each) */
   const char *images;
   const char *people; /* photos of people: the face networks' crops (NULL: none) */
+  const char *hands;  /* more photos with hands, cropped with people's for the hand networks */
   const char *only;   /* comma-separated subset, or NULL */
   int calib, held;    /* photos per split */
   int jobs;

@@ -13,10 +13,18 @@ its anchors, nonMaxSuppression, cropAndResize, as npm @vladmandic/human
   TensorFlow.js running FaceMesh on the same face, and where the box is
   the same the crop within 1.5 grey levels (the face is 8-bit in neither
   pipeline; the crop is 8-bit PNG);
+- --kind hand (handskeleton's input: palm detections, the photo turned
+  upright about each palm): on the colour photos of people and the hands
+  folder, the same palms per photo as TensorFlow.js (handdetect, its
+  anchors, nonMaxSuppression, rotateWithOffset, cropAndResize), scores
+  within 1e-3, angles within 1e-3 rad, boxes within 1 pixel, and 99% of
+  each crop's values within one grey level (rotateWithOffset takes the
+  nearest pixel: a coordinate at a half moves a whole pixel);
 - --kind body (BlazePose's input without its detector): one per colour
   photo, equal to TensorFlow.js's tf.pad + resizeBilinear within one grey
   level, the padded square as its box;
-- bad input: no photos, a malformed .npy stack, no -o: exit 2, one line.
+- bad input: no photos, a malformed .npy stack, no -o, BlazeFace given as
+  the hand detector: exit 2, one line, no crop left behind.
 usage: check_crops.py QCAL SOURCE_ROOT"""
 import json
 import os
@@ -70,21 +78,14 @@ def image_size(path):
     raise ValueError(path)
 
 
-with tempfile.TemporaryDirectory() as tmp:
-    crops, js = os.path.join(tmp, "crops"), os.path.join(tmp, "crops.json")
-    r = run(qcal, "crops", "--models", models, "--images", people, "-o", crops, "--json", js)
-    check(r.returncode == 0, f"qcal crops: {r.stdout.strip()} {r.stderr.strip()[-200:]}")
-    got = {c["photo"]: c for c in json.load(open(js))} if r.returncode == 0 else {}
-    # every photo as [H, W, 3] pixels: colour photos decoded by qcal through
-    # an identity model at their own size, LFW from its array (as qcal rounds it)
-    ident = os.path.join(tmp, "identity.onnx")
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "h", "w", 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "h", "w", 3])
-    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])],
-                                                  "id", [x], [y])), ident)
+def load_photos(folder, tmp, ident):
+    """Every photo of folder as [H, W, 3] pixels: image files decoded by qcal
+    through an identity model at their own size, .npy stacks (LFW) from
+    their arrays (as qcal rounds them); (pixels, keys as qcal names the
+    photos, .npy files of the pixels for TensorFlow.js)."""
     photos, keys = [], []
-    for n in sorted(os.listdir(people)):
-        p = os.path.join(people, n)
+    for n in sorted(os.listdir(folder)):
+        p = os.path.join(folder, n)
         if n.endswith(".npy"):
             a = np.load(p)
             for k in range(a.shape[0]):
@@ -101,10 +102,71 @@ with tempfile.TemporaryDirectory() as tmp:
         photos.append(np.load(o)[0])
         keys.append(p)
     files = []
-    for k, a in enumerate(photos):
-        f = os.path.join(tmp, f"p{k}.npy")
+    for a in photos:
+        f = os.path.join(tmp, f"p{len(os.listdir(tmp))}.npy")
         np.save(f, np.ascontiguousarray(a, np.float32))
         files.append(f)
+    return photos, keys, files
+
+
+def hand_checks(tmp, folders, ident):
+    """--kind hand on each folder against crops_tfjs.js --hand."""
+    got, photos, keys, files = {}, [], [], []
+    out_q = os.path.join(tmp, "hands")
+    for folder in folders:
+        js = os.path.join(tmp, "hands.json")
+        r = run(qcal, "crops", "--kind", "hand", "--images", folder, "-o", out_q, "--json", js)
+        check(r.returncode == 0, f"qcal crops --kind hand {folder}: {r.stderr.strip()[-200:]}")
+        for e in (json.load(open(js)) if r.returncode == 0 else []):
+            got.setdefault(e["photo"], []).append(e)
+        p, k, f = load_photos(folder, tmp, ident)
+        colour = [i for i, key in enumerate(k) if ".npy[" not in key]
+        photos += [p[i] for i in colour]
+        keys += [k[i] for i in colour]
+        files += [f[i] for i in colour]
+    out_t = os.path.join(tmp, "tfjs_hand")
+    os.makedirs(out_t)
+    rr = subprocess.run(["node", os.path.join(root, "tests/oracle/crops_tfjs.js"), "--hand",
+                         os.path.join(models, "handdetect.json"), out_t, *files],
+                        capture_output=True, text=True, env=dict(os.environ, QCAL_PEERS=peers))
+    assert rr.returncode == 0, rr.stderr
+    want = json.loads(rr.stdout.strip().splitlines()[-1])
+    same, n = True, 0
+    ws = wa = wb = 0.0
+    worst_frac, worst_px = 1.0, 0.0
+    for k, found in enumerate(want):
+        g = sorted(got.get(keys[k], []), key=lambda e: e["file"])  # hand0, hand1...: NMS order
+        if len(g) != len(found):
+            same = False
+            continue
+        for j, (q, t) in enumerate(zip(g, found)):
+            n += 1
+            ws = max(ws, abs(q["score"] - t["score"]))
+            wa = max(wa, abs(q["angle"] - t["angle"]))
+            wb = max(wb, max(abs(a - b) for a, b in zip(q["box"], t["box"])))
+            d = np.abs(png(os.path.join(out_q, q["file"])) - np.load(os.path.join(out_t, f"{k}_{j}.npy")))
+            worst_frac = min(worst_frac, float((d <= 1.0).mean()))
+            worst_px = max(worst_px, float(np.median(d)))
+    check(same and n >= 10 and ws < 1e-3 and wa < 1e-3 and wb <= 1 and worst_frac >= 0.99,
+          f"hand: {n} palms in {len(keys)} photos ({'the same' if same else 'NOT the same'} per "
+          f"photo as TensorFlow.js), scores within {ws:.1e}, angles within {wa:.1e} rad, boxes "
+          f"within {wb:.2g} px, crops: at least {100 * worst_frac:.2f}% of values within one grey "
+          f"level (median difference at most {worst_px:g})")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    crops, js = os.path.join(tmp, "crops"), os.path.join(tmp, "crops.json")
+    r = run(qcal, "crops", "--models", models, "--images", people, "-o", crops, "--json", js)
+    check(r.returncode == 0, f"qcal crops: {r.stdout.strip()} {r.stderr.strip()[-200:]}")
+    got = {c["photo"]: c for c in json.load(open(js))} if r.returncode == 0 else {}
+    ident = os.path.join(tmp, "identity.onnx")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "h", "w", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "h", "w", 3])
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])],
+                                                  "id", [x], [y])), ident)
+    arrays = os.path.join(tmp, "arrays")
+    os.makedirs(arrays)
+    photos, keys, files = load_photos(people, arrays, ident)
     out = os.path.join(tmp, "tfjs")
     os.makedirs(out)
     rr = subprocess.run(["node", os.path.join(root, "tests/oracle/crops_tfjs.js"),
@@ -198,11 +260,21 @@ with tempfile.TemporaryDirectory() as tmp:
           f"body: {len(bgot)} of {len(colour)} colour photos, padded square as TensorFlow.js's "
           f"tf.pad + resizeBilinear within {worst_px:.2f} grey levels, boxes "
           f"{'equal' if boxes_ok else 'differ'}")
+    hand_checks(tmp, [people, os.path.join(cache, "hands")], ident)
     bad = os.path.join(tmp, "bad")
     os.makedirs(bad)
     np.save(os.path.join(bad, "s.npy"), np.zeros((2, 5), np.float32))
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty)
+    fake = os.path.join(tmp, "fake_models")  # BlazeFace where the hand detector should be
+    os.makedirs(fake)
+    os.symlink(os.path.join(models, "blazeface.json"), os.path.join(fake, "handdetect.json"))
+    os.symlink(os.path.join(models, "blazeface.bin"), os.path.join(fake, "blazeface.bin"))
+    rr = run(qcal, "crops", "--kind", "hand", "--models", fake, "--images", people, "-o",
+             os.path.join(tmp, "b0"))
+    check(rr.returncode == 2 and "not a hand detector" in rr.stderr and
+          rr.stderr.count("\n") == 1 and not os.listdir(os.path.join(tmp, "b0")),
+          f"bad input: BlazeFace as the hand detector: exit {rr.returncode}: {rr.stderr.strip()}")
     for args, needle in [(["--images", bad, "-o", os.path.join(tmp, "b1")], "stack of photos"),
                          (["--images", empty, "-o", os.path.join(tmp, "b2")], "no image file"),
                          (["--images", people], "-o DIR")]:

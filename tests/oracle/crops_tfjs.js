@@ -15,6 +15,9 @@
 // side), tf.image.resizeBilinear to 256 x 256; OUT_DIR/<k>.npy each.
 //   node crops_tfjs.js --eye FACEMESH.json BLAZEFACE.json OUT_DIR PHOTO.npy ...
 // The eye crops iris reads (see eyes below), per photo {score, box, eyes}.
+//   node crops_tfjs.js --hand HANDDETECT.json OUT_DIR PHOTO.npy ...
+// The hand crops handskeleton reads (see hands below): per photo a list of
+// {score, box, angle}, OUT_DIR/<k>_<j>.npy each.
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy.js');
 const { loadModel } = require('./tfjs_model.js');
@@ -71,10 +74,78 @@ async function eyes(mesh, img, cut, outDir, k) {
   return boxes;
 }
 
+// The anchor centres of a size-pixel palm detector, normalized: strides 8,
+// 16 and 32 with 2, 2 and 6 anchors per cell (the order of the library's
+// handposeanchors.ts table).
+function handAnchors(size) {
+  const a = [];
+  for (const [stride, per] of [[8, 2], [16, 2], [32, 6]]) {
+    const grid = size / stride;
+    for (let gy = 0; gy < grid; gy++)
+      for (let gx = 0; gx < grid; gx++)
+        for (let n = 0; n < per; n++) a.push([(gx + 0.5) / grid, (gy + 0.5) / grid]);
+  }
+  return a;
+}
+
+// src/hand/handposedetector.ts predict and handposepipeline.ts
+// estimateHands (rotation on, fresh boxes): resizeBilinear / 127.5 - 1,
+// boxes and palm landmarks about the anchors, sigmoid scores,
+// nonMaxSuppression (6 = 3 x maxDetected 2, IoU 0.2, score 0.5), scaled to
+// the photo; the angle of palm landmarks 0 -> 2; tf.image.rotateWithOffset
+// about the box centre; the palm landmarks turned by -angle about it, their
+// box made square and enlarged 5x; cropAndResize to 256 x 256.
+async function hands(modelPath, outDir, photos) {
+  const model = await loadModel(tf, modelPath);
+  const size = model.inputs[0].shape[2];
+  const anc = handAnchors(size);
+  const inSize = tf.tensor1d([size, size]), twice = tf.tensor1d([2 * size, 2 * size]);
+  const result = [];
+  for (const [k, file] of photos.entries()) {
+    const x = readNpy(file);
+    const img = tf.tensor(x.data, [1, ...x.shape], 'float32');
+    const h = x.shape[0], w = x.shape[1], fx = w / size, fy = h / size;
+    const input = tf.sub(tf.div(tf.image.resizeBilinear(img, [size, size]), 127.5), 1);
+    const pred = tf.squeeze(model.execute(input));
+    const scores = tf.squeeze(tf.sigmoid(tf.slice(pred, [0, 0], [-1, 1])));
+    const centre = tf.add(tf.div(tf.slice(pred, [0, 1], [-1, 2]), inSize), tf.tensor2d(anc));
+    const half = tf.div(tf.slice(pred, [0, 3], [-1, 2]), twice);
+    const norm = tf.concat2d([tf.mul(tf.sub(centre, half), inSize),
+      tf.mul(tf.add(centre, half), inSize)], 1);
+    const keep = await tf.image.nonMaxSuppressionAsync(norm, scores, 6, 0.2, 0.5).then(t => t.array());
+    const sc = await scores.data();
+    const found = [];
+    for (const [j, i] of keep.entries()) {
+      const b = await tf.slice(norm, [i, 0], [1, -1]).data();
+      const raw = tf.reshape(tf.slice(pred, [i, 5], [1, 14]), [-1, 2]);
+      const palm = (await tf.mul(tf.add(tf.div(raw, inSize), anc[i]), inSize).array())
+        .map(p => [p[0] * fx, p[1] * fy]);
+      const r = Math.PI / 2 - Math.atan2(-(palm[2][1] - palm[0][1]), palm[2][0] - palm[0][0]);
+      const angle = r - 2 * Math.PI * Math.floor((r + Math.PI) / (2 * Math.PI));
+      const c = [(b[0] + b[2]) * fx / 2, (b[1] + b[3]) * fy / 2];
+      const turned = tf.image.rotateWithOffset(img, angle, 0, [c[0] / w, c[1] / h]);
+      const cs = Math.cos(-angle), sn = Math.sin(-angle);
+      const q = palm.map(p => [cs * (p[0] - c[0]) - sn * (p[1] - c[1]) + c[0],
+        sn * (p[0] - c[0]) + cs * (p[1] - c[1]) + c[1]]);
+      const xs = q.map(p => p[0]), ys = q.map(p => p[1]);
+      const mx = (Math.min(...xs) + Math.max(...xs)) / 2, my = (Math.min(...ys) + Math.max(...ys)) / 2;
+      const hs = 5 * Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)) / 2;
+      const box = [mx - hs, my - hs, mx + hs, my + hs];
+      const crop = tf.image.cropAndResize(turned, [[box[1] / h, box[0] / w, box[3] / h, box[2] / w]],
+        [0], [256, 256]);
+      writeNpy(path.join(outDir, `${k}_${j}.npy`), [256, 256, 3], crop.dataSync());
+      found.push({ score: sc[i], box, angle });
+    }
+    result.push(found);
+  }
+  console.log(JSON.stringify(result));
+}
+
 async function main() {
   let [modelPath, outDir, ...photos] = process.argv.slice(2);
   await tf.setBackend('cpu');
   if (modelPath === '--body') return body(outDir, photos);
+  if (modelPath === '--hand') return hands(outDir, photos[0], photos.slice(1));
   let mesh = null;
   if (modelPath === '--eye') {
     mesh = await loadModel(tf, outDir);
