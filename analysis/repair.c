@@ -531,6 +531,10 @@ struct json_object *qcal_repair_report_json(const qcal_repair_report *r) {
     json_object *c = json_object_new_object(), *kept = json_object_new_array();
     json_object_object_add(c, "target_db", json_object_new_double(r->target_db));
     json_object_object_add(c, "reached_db", json_object_new_double(r->reached_db));
+    json_object_object_add(c, "search_db", json_object_new_double(r->search_db));
+    json_object_object_add(c, "searches", json_object_new_int(r->tries));
+    if (!isnan(r->file_db))
+      json_object_object_add(c, "file_db", json_object_new_double(r->file_db));
     json_object_object_add(c, "all_int8_db", json_object_new_double(r->all_int8_db));
     json_object_object_add(c, "held_out_photos", json_object_new_int(r->held));
     json_object_object_add(c, "layers", json_object_new_int(r->layers));
@@ -578,13 +582,18 @@ void qcal_repair_report_print(const qcal_repair_report *r, FILE *out) {
             r->adaround_layers, r->adaround_flipped, r->adaround_weights, r->adaround_loss_nearest,
             r->adaround_loss, r->seconds[1]);
   if (!isnan(r->target_db)) {
+    const double got = isnan(r->file_db) ? r->reached_db : r->file_db;
     fprintf(out,
             "  target %.1f dB: all int8 %.1f dB; %d of %d units (layers, Add/Concat/pool inputs) "
-            "kept in float -> %.1f dB "
-            "on %d held-out photos; %.1f%% of the weights and %.1f%% of the MACs stay int8%s\n",
-            r->target_db, r->all_int8_db, r->kept_float, r->layers, r->reached_db, r->held,
+            "kept in float -> %.1f dB on %d held-out photos (simulated",
+            r->target_db, r->all_int8_db, r->kept_float, r->layers, r->reached_db, r->held);
+    if (!isnan(r->file_db))
+      fprintf(out, "; the file as written: %.1f dB", r->file_db);
+    if (r->tries > 1)
+      fprintf(out, "; search %d aimed at %.1f dB", r->tries, r->search_db);
+    fprintf(out, "); %.1f%% of the weights and %.1f%% of the MACs stay int8%s\n",
             100 * r->weight_frac_int8, 100 * r->mac_frac_int8,
-            r->reached_db >= r->target_db ? "" : " (target not reached)");
+            got >= r->target_db ? "" : " (target not reached)");
     for (int k = 0; k < r->kept_float; k++) {
       char shown[600];
       fprintf(out, "    float: %s\n", qcal_escape_text(r->kept_names[k], shown, sizeof shown));

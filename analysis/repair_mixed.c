@@ -262,7 +262,7 @@ qcal_status repair_mixed(rstate *s, qcal_tensor *imgs, int nheld, float **ref) {
     st = eval_set(s, &h, flt, cw, cb, buf, &db0);
   r->all_int8_db = db0;
   best = db0;
-  if (!st && !(db0 >= r->target_db)) {
+  if (!st && !(db0 >= r->search_db)) {
     int lo = 0, hi = -1;
     double hi_db = 0;
     qcal_progress prog;
@@ -274,7 +274,7 @@ qcal_status repair_mixed(rstate *s, qcal_tensor *imgs, int nheld, float **ref) {
       double d;
       st = eval_set(s, &h, flt, cw, cb, buf, &d);
       qcal_progress_step(&prog, 1);
-      if (!st && d >= r->target_db) {
+      if (!st && d >= r->search_db) {
         hi = k, hi_db = d;
         break;
       }
@@ -292,7 +292,7 @@ qcal_status repair_mixed(rstate *s, qcal_tensor *imgs, int nheld, float **ref) {
       qcal_progress_step(&prog, 1);
       if (st)
         break;
-      if (d >= r->target_db)
+      if (d >= r->search_db)
         hi = mid, hi_db = d;
       else
         lo = mid;

@@ -149,22 +149,17 @@ int qcal_cmd_quantize(int argc, char **argv) {
   for (int k = 0; k < QCAL_PLACE_COUNT; k++)
     if (!strcmp(c.placement, qcal_placement_names[k]))
       cfg.placement = (qcal_placement)k;
+  /* the model goes to a temporary name, is run and checked there, and
+   * takes its place last, with its side files */
+  char t_model[4200], t_cache[4200] = "", t_json[4200] = "";
+  snprintf(t_model, sizeof t_model, "%s.tmp.%ld", c.out, (long)getpid());
   qcal_quantized q;
-  qcal_status st = qcal_quantize_calibrate(&cfg, &q);
-  char t_cache[4200] = "", t_json[4200] = "";
+  double check_db = INFINITY;
+  qcal_status st = qcal_quantize_to_file(&cfg, t_model, &q, &check_db);
   if (!st && c.trt_cache)
     st = write_side(c.trt_cache, t_cache, sizeof t_cache, qcal_quantize_write_trt_cache, &q, &cfg);
   if (!st && c.json)
     st = write_side(c.json, t_json, sizeof t_json, qcal_quantize_write_json, &q, &cfg);
-  /* the model goes to a temporary name too, is run and checked there, and
-   * takes its place last */
-  char t_model[4200];
-  snprintf(t_model, sizeof t_model, "%s.tmp.%ld", c.out, (long)getpid());
-  if (!st)
-    st = qcal_quantize_write_onnx(&q, t_model);
-  double check_db = INFINITY;
-  if (!st && !none)
-    st = qcal_quantize_check(&q, &cfg, t_model, &check_db);
   if (!st && ((*t_cache && rename(t_cache, c.trt_cache)) || (*t_json && rename(t_json, c.json)) ||
               rename(t_model, c.out)))
     st = qcal_error(QCAL_EIO, "cannot rename a written file into place: %s", strerror(errno));

@@ -40,6 +40,7 @@ typedef struct qcal_quantize_cfg {
   qcal_preproc_opts pre;
   unsigned repair;  /* 1 << qcal_repair_id (docs/repair.md) */
   double target_db; /* mixed precision: NaN for none */
+  double margin_db; /* the search aims at target_db + margin_db (qcal_quantize_to_file sets it) */
   qcal_adaround_opts ada;
   const char *adaround_dump; /* test hook: each AdaRound layer's problem and answer */
   /* Photos already preprocessed (the sweep's and the zoo's split), used
@@ -71,6 +72,9 @@ typedef struct qcal_quantized {
   double t_load, t_forward, t_calib;
   qcal_repair_report rep;
   qcal_tensor probe; /* the first calibration photo, preprocessed: the check's input */
+  qcal_tensor *held; /* with a target: the held-out photos and the float model's outputs on */
+  int nheld;         /* them [nheld * noutputs] */
+  float **ref;
 } qcal_quantized;
 
 qcal_status qcal_quantize_calibrate(const qcal_quantize_cfg *cfg, qcal_quantized *q);
@@ -94,6 +98,19 @@ qcal_status qcal_quantize_check(qcal_quantized *q, const qcal_quantize_cfg *cfg,
 typedef qcal_status (*qcal_quantize_each_fn)(void *ctx, int i, qcal_graph *g);
 qcal_status qcal_quantize_run(qcal_quantized *q, const qcal_quantize_cfg *cfg,
                               const qcal_tensor *imgs, int n, qcal_quantize_each_fn fn, void *ctx);
+/* The written file (engine qdq) on the held-out photos against the float
+ * model: the worst output's SQNR in dB, into q->rep.file_db too. */
+qcal_status qcal_quantize_verify(qcal_quantized *q, const qcal_quantize_cfg *cfg, const char *path,
+                                 double *db);
+/* Calibrate, repair, write the Q/DQ model to path and check it
+ * (*check_db: qcal_quantize_check). With a target, the written file is
+ * measured on the held-out photos too, and while it falls short of the
+ * target (the simulation the search measures and the file differ by float
+ * rounding that some networks amplify), the search runs again aiming above
+ * what it reached by the shortfall plus 0.25 dB, up to 4 searches or every
+ * unit float; q->rep says what the file reached. */
+qcal_status qcal_quantize_to_file(const qcal_quantize_cfg *cfg, const char *path, qcal_quantized *q,
+                                  double *check_db);
 void qcal_quantized_free(qcal_quantized *q);
 
 #endif

@@ -72,6 +72,11 @@ typedef struct qcal_repair_report {
   double adaround_loss_nearest, adaround_loss; /* summed layer reconstruction errors */
   /* mixed precision */
   double target_db;       /* NaN: none */
+  double search_db;       /* what the search aimed at: the target, or above it when the file
+                             as written fell short (qcal_quantize_to_file) */
+  double file_db;         /* the written file on the held-out photos, qcal's Q/DQ engine
+                             (NaN: not measured) */
+  int tries;              /* searches run (qcal_quantize_to_file) */
   double reached_db;      /* worst output on the held-out photos, as chosen */
   double all_int8_db;     /* the same with every layer quantized */
   int layers, kept_float; /* weighted layers, and those left in float */
