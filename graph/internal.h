@@ -197,6 +197,10 @@ static inline float qcal_act_one(qcal_act act, float alpha, float beta, float x)
 }
 /* Apply a fused activation in place. */
 void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n);
+/* The same from x into y (x == y allowed), one pass over the team. */
+void qcal_act_apply_to(qcal_act act, float alpha, float beta, const float *x, float *y, size_t n);
+/* memcpy of n floats split over the team. */
+void qcal_copy_f32(const float *x, float *y, size_t n);
 
 #endif
 

@@ -2,42 +2,79 @@
  * numpy-broadcasting binary ops and Where. float32 runs a tight loop; the
  * integer dtypes that shape sub-graphs use go through a generic path. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "graph/internal.h"
+#include "graph/simd.h"
 
 /* ---- one input */
 
-void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
+/* One thread's span of an activation. The result of every branch is
+ * computed unconditionally so that the compiler can vectorize (a
+ * multiplication only on some lanes would need trapping-math exceptions);
+ * x == y is allowed: lane i reads x[i] before it writes y[i]. */
+QCAL_SIMD_CLONES static void act_span(qcal_act act, float alpha, float beta, const float *x,
+                                      float *y, size_t n) {
   switch (act) {
   case QCAL_ACT_NONE:
+    if (x != y)
+      memmove(y, x, n * sizeof *x);
     break;
   case QCAL_ACT_RELU:
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-      x[i] = x[i] < 0 ? x[i] * alpha : x[i];
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+      const float v = x[i], m = v * alpha;
+      y[i] = v < 0 ? m : v;
+    }
     break;
   case QCAL_ACT_CLIP:
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-      x[i] = x[i] < alpha ? alpha : x[i] > beta ? beta : x[i];
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+      const float v = x[i];
+      y[i] = v < alpha ? alpha : v > beta ? beta : v;
+    }
     break;
   case QCAL_ACT_SIGMOID:
-#pragma omp parallel for schedule(static) if (n > 16384)
     for (size_t i = 0; i < n; i++)
-      x[i] = 1.0f / (1.0f + expf(-x[i]));
+      y[i] = 1.0f / (1.0f + expf(-x[i]));
     break;
   case QCAL_ACT_HARDSWISH:
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp simd
     for (size_t i = 0; i < n; i++)
-      x[i] = qcal_hswish(x[i]);
+      y[i] = qcal_hswish(x[i]);
     break;
   case QCAL_ACT_SWISH:
-#pragma omp parallel for schedule(static) if (n > 16384)
     for (size_t i = 0; i < n; i++)
-      x[i] = x[i] / (1.0f + expf(-x[i]));
+      y[i] = x[i] / (1.0f + expf(-x[i]));
     break;
   }
+}
+
+void qcal_act_apply_to(qcal_act act, float alpha, float beta, const float *x, float *y, size_t n) {
+  const bool cheap = act != QCAL_ACT_SIGMOID && act != QCAL_ACT_SWISH;
+  if (n < (cheap ? 65536u : 16384u)) {
+    act_span(act, alpha, beta, x, y, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    /* spans of whole 64-byte lines, so that no two threads share one */
+    const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+    const size_t lo = (n * t / nt) & ~(size_t)15,
+                 hi = t + 1 == nt ? n : (n * (t + 1) / nt) & ~(size_t)15;
+    act_span(act, alpha, beta, x + lo, y + lo, hi - lo);
+  }
+}
+
+void qcal_act_apply(qcal_act act, float alpha, float beta, float *x, size_t n) {
+  qcal_act_apply_to(act, alpha, beta, x, x, n);
+}
+
+/* A large copy split over the team (one thread's memcpy reaches a fraction
+ * of the memory bandwidth two cores have). */
+void qcal_copy_f32(const float *x, float *y, size_t n) {
+  qcal_act_apply_to(QCAL_ACT_NONE, 0, 0, x, y, n);
 }
 
 bool qcal_node_act(qcal_graph *g, qcal_node *c, qcal_act *a, float *alpha, float *beta) {
@@ -105,8 +142,7 @@ qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
   /* the activations a Conv can fuse run through the same code unfused
    * (Clip's bounds are constants: inference refused the others) */
   if (qcal_node_act(g, n, &act, &a, &b)) {
-    memcpy(y, x, cnt * 4);
-    qcal_act_apply(act, a, b, y, cnt);
+    qcal_act_apply_to(act, a, b, x, y, cnt);
     return QCAL_OK;
   }
   switch (n->op) {

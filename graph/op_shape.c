@@ -546,6 +546,22 @@ qcal_status qcal_infer_pad(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, x->dtype, x->ndim, s);
 }
 
+/* Pad's source index for output position i - pad along a dimension of
+ * length dim: itself inside; outside, -1 (constant mode), the reflection
+ * (mode 1) or the nearest edge (mode 2). */
+static int64_t pad_index(int64_t i, int64_t dim, int mode) {
+  if (i >= 0 && i < dim)
+    return i;
+  if (mode == 0)
+    return -1;
+  if (mode == 1) {
+    const int64_t period = 2 * (dim - 1);
+    i = period ? ((i % period) + period) % period : 0;
+    return i >= dim ? period - i : i;
+  }
+  return i < 0 ? 0 : dim - 1;
+}
+
 qcal_status qcal_fwd_pad(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0);
   qcal_value *y = qcal_out(g, n, 0);
@@ -554,35 +570,54 @@ qcal_status qcal_fwd_pad(qcal_graph *g, qcal_node *n) {
   double cv;
   QCAL_TRY(pad_args(g, n, pads, &mode, &cv));
   qcal_strides(x->ndim, x->shape, xs);
-  size_t es = ESZ(x);
-  int r = x->ndim;
-  for (size_t k = 0; k < y->numel; k++) {
-    size_t rem = k;
+  const size_t es = ESZ(x);
+  const int r = x->ndim;
+  bool none = true;
+  for (int d = 0; d < 2 * r; d++)
+    none &= pads[d] == 0;
+  if (none || r == 0) { /* exporters write zero pads (torch's AvgPool): a copy */
+    if (es == 4)
+      qcal_copy_f32(x->data, y->data, x->numel);
+    else
+      memcpy(y->data, x->data, x->numel * es);
+    return QCAL_OK;
+  }
+  /* row by row of the last dimension: the source row from the outer
+   * indices, then the row's inside part in one copy and its borders by
+   * the mode */
+  const int64_t W = y->shape[r - 1], xw = x->shape[r - 1], pl = pads[r - 1];
+  const size_t rows = W ? y->numel / (size_t)W : 0;
+#pragma omp parallel for schedule(static) if (y->numel > 65536)
+  for (size_t row = 0; row < rows; row++) {
+    size_t rem = row;
     int64_t src = 0;
     bool inside = true;
-    for (int d = r - 1; d >= 0; d--) {
-      int64_t i = (int64_t)(rem % (size_t)y->shape[d]) - pads[d], dim = x->shape[d];
+    for (int d = r - 2; d >= 0 && inside; d--) {
+      int64_t i = pad_index((int64_t)(rem % (size_t)y->shape[d]) - pads[d], x->shape[d], mode);
       rem /= (size_t)y->shape[d];
-      if (i < 0 || i >= dim) {
-        if (mode == 0) {
-          inside = false;
-          break;
-        }
-        if (mode == 1) {
-          int64_t period = 2 * (dim - 1);
-          i = period ? ((i % period) + period) % period : 0;
-          if (i >= dim)
-            i = period - i;
-        } else {
-          i = i < 0 ? 0 : dim - 1;
-        }
-      }
+      inside = i >= 0;
       src += i * xs[d];
     }
-    if (inside)
-      memcpy((char *)y->data + k * es, (const char *)x->data + (size_t)src * es, es);
-    else
-      qcal_value_put(y, k, cv);
+    const size_t k0 = row * (size_t)W;
+    if (!inside) {
+      for (int64_t j = 0; j < W; j++)
+        qcal_value_put(y, k0 + (size_t)j, cv);
+      continue;
+    }
+    const int64_t a = pl < 0 ? 0 : pl > W ? W : pl, b = pl + xw < W ? pl + xw : W;
+    if (b > a)
+      memcpy((char *)y->data + (k0 + (size_t)a) * es,
+             (const char *)x->data + ((size_t)src + (size_t)(a - pl)) * es, (size_t)(b - a) * es);
+    for (int64_t j = 0; j < W; j++) {
+      if (j >= a && j < b)
+        continue;
+      const int64_t i = pad_index(j - pl, xw, mode);
+      if (i < 0)
+        qcal_value_put(y, k0 + (size_t)j, cv);
+      else
+        memcpy((char *)y->data + (k0 + (size_t)j) * es,
+               (const char *)x->data + ((size_t)src + (size_t)i) * es, es);
+    }
   }
   return QCAL_OK;
 }

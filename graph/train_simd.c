@@ -1,10 +1,7 @@
 /* The element-wise spans of the training ops (graph/train_simd.h), cloned
  * for AVX-512, AVX2 and the baseline; GCC and clang pick at load time. */
 #include "graph/train_simd.h"
-
-/* Static clones behind plain exported functions: clang 14 emits the
- * resolver of a cloned function only for calls in its own file. */
-#define QCAL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#include "graph/simd.h"
 
 static inline double qcal_lanes_total(const float *acc) {
   double s = 0;
