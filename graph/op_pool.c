@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "graph/internal.h"
+#include "graph/simd.h"
 
 qcal_status qcal_infer_pool(qcal_graph *g, qcal_node *n) {
   QCAL_TRY(qcal_want_f32(g, n, 0));
@@ -69,6 +70,86 @@ static qcal_status maxpool_lanes(const qcal_value *x, qcal_value *y, const qcal_
   return QCAL_OK;
 }
 
+/* Output columns [*lo, *hi) whose tap kx lands inside a row of iw. */
+static void tap_columns(const qcal_geom *ge, int64_t kx, int64_t *lo, int64_t *hi) {
+  const int64_t off = kx * ge->d[1] - ge->pb[1], s = ge->s[1], ow = ge->out[1];
+  /* ox * s + off >= 0  and  ox * s + off < iw */
+  int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t b = ge->in[1] - off <= 0 ? 0 : (ge->in[1] - off + s - 1) / s;
+  *lo = a < ow ? a : ow;
+  *hi = b < ow ? b : ow;
+  *hi = *hi < *lo ? *lo : *hi;
+}
+
+/* MaxPool / AveragePool on plain planes, one output row at a time: each
+ * window tap runs along the row's columns it covers (a contiguous,
+ * vectorized loop at stride 1), in the window's order, so the sums are
+ * those of the tap-by-tap definition. */
+QCAL_SIMD_CLONES static void pool_row(const float *xp, const qcal_geom *ge, int64_t oy, bool mx,
+                                      bool incl, float *acc, float *cnt, float *yrow) {
+  const int64_t ow = ge->out[1], iw = ge->in[1], s1 = ge->s[1];
+  for (int64_t ox = 0; ox < ow; ox++)
+    acc[ox] = mx ? -INFINITY : 0, cnt[ox] = 0;
+  int64_t rows_pad = 0;
+  for (int64_t ky = 0; ky < ge->k[0]; ky++) {
+    const int64_t yy = oy * ge->s[0] - ge->pb[0] + ky * ge->d[0];
+    rows_pad += yy < ge->in[0] + ge->pe[0];
+    if (yy < 0 || yy >= ge->in[0])
+      continue;
+    const float *row = xp + yy * iw;
+    for (int64_t kx = 0; kx < ge->k[1]; kx++) {
+      int64_t lo, hi;
+      tap_columns(ge, kx, &lo, &hi);
+      const float *src = row + kx * ge->d[1] - ge->pb[1];
+      if (mx) {
+#pragma omp simd
+        for (int64_t ox = lo; ox < hi; ox++) {
+          const float v = src[ox * s1];
+          acc[ox] = v > acc[ox] ? v : acc[ox];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t ox = lo; ox < hi; ox++)
+          acc[ox] += src[ox * s1], cnt[ox] += 1;
+      }
+    }
+  }
+  if (mx) {
+    memcpy(yrow, acc, (size_t)ow * sizeof *acc);
+    return;
+  }
+  for (int64_t ox = 0; ox < ow; ox++) {
+    float c = cnt[ox] ? cnt[ox] : 1;
+    if (incl) { /* the padded extent counts, not the ceil-mode overhang beyond it */
+      int64_t cols = 0;
+      for (int64_t kx = 0; kx < ge->k[1]; kx++)
+        cols += ox * s1 - ge->pb[1] + kx * ge->d[1] < iw + ge->pe[1];
+      c = (float)(rows_pad * cols);
+    }
+    yrow[ox] = acc[ox] / c;
+  }
+}
+
+static qcal_status pool_planes(const qcal_value *x, qcal_value *y, const qcal_geom *ge, bool mx,
+                               bool incl) {
+  const int64_t planes = x->shape[0] * x->shape[1];
+  const int64_t ih = ge->in[0], iw = ge->in[1], oh = ge->out[0], ow = ge->out[1];
+  const int nt = omp_get_max_threads();
+  float *scratch = malloc((size_t)nt * 2 * (size_t)(ow + 16) * sizeof *scratch);
+  if (!scratch)
+    return qcal_error(QCAL_ENOMEM, "out of memory");
+  const float *xd = x->data;
+  float *yd = y->data;
+#pragma omp parallel for schedule(static) if (y->numel > 16384)
+  for (int64_t p = 0; p < planes; p++) {
+    float *acc = scratch + (size_t)omp_get_thread_num() * 2 * (size_t)(ow + 16);
+    for (int64_t oy = 0; oy < oh; oy++)
+      pool_row(xd + p * ih * iw, ge, oy, mx, incl, acc, acc + ow + 16, yd + (p * oh + oy) * ow);
+  }
+  free(scratch);
+  return QCAL_OK;
+}
+
 qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
   const qcal_value *x = qcal_in(g, n, 0);
   qcal_value *y = qcal_out(g, n, 0);
@@ -78,40 +159,10 @@ qcal_status qcal_fwd_pool(qcal_graph *g, qcal_node *n) {
     qcal_status st = maxpool_lanes(x, y, &ge);
     return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
   }
-  bool mx = n->op == QCAL_GOP_MaxPool;
-  bool incl = !mx && qcal_attr_int(n, "count_include_pad", 0) != 0;
-  int64_t planes = x->shape[0] * x->shape[1];
-  int64_t ih = ge.in[0], iw = ge.in[1], oh = ge.out[0], ow = ge.out[1];
-  const float *xd = x->data;
-  float *yd = y->data;
-#pragma omp parallel for if (y->numel > 16384)
-  for (int64_t p = 0; p < planes; p++) {
-    const float *xp = xd + p * ih * iw;
-    float *yp = yd + p * oh * ow;
-    for (int64_t oy = 0; oy < oh; oy++)
-      for (int64_t ox = 0; ox < ow; ox++) {
-        float m = -INFINITY, s = 0;
-        int64_t cnt = 0, cnt_pad = 0;
-        for (int64_t ky = 0; ky < ge.k[0]; ky++) {
-          int64_t yy = oy * ge.s[0] - ge.pb[0] + ky * ge.d[0];
-          for (int64_t kx = 0; kx < ge.k[1]; kx++) {
-            int64_t xx = ox * ge.s[1] - ge.pb[1] + kx * ge.d[1];
-            /* the padded extent counts for count_include_pad, not the
-             * ceil-mode overhang beyond it */
-            if (yy < ih + ge.pe[0] && xx < iw + ge.pe[1])
-              cnt_pad++;
-            if (yy < 0 || yy >= ih || xx < 0 || xx >= iw)
-              continue;
-            float v = xp[yy * iw + xx];
-            m = v > m ? v : m;
-            s += v;
-            cnt++;
-          }
-        }
-        yp[oy * ow + ox] = mx ? m : s / (float)(incl ? cnt_pad : cnt ? cnt : 1);
-      }
-  }
-  return QCAL_OK;
+  const bool mx = n->op == QCAL_GOP_MaxPool;
+  const bool incl = !mx && qcal_attr_int(n, "count_include_pad", 0) != 0;
+  qcal_status st = pool_planes(x, y, &ge, mx, incl);
+  return st ? qcal_node_error(g, n, st, "%s", qcal_last_error()) : QCAL_OK;
 }
 
 qcal_status qcal_infer_global_pool(qcal_graph *g, qcal_node *n) {
