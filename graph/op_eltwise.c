@@ -8,6 +8,15 @@
 #include "graph/internal.h"
 #include "graph/simd.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* glibc's libmvec (linked; within 4 ulp): loops over these vectorize
+ * through its SSE, AVX2 and AVX-512 variants, as -ffast-math's math.h
+ * would declare them. */
+float erff(float) __attribute__((simd("notinbranch")));
+float expf(float) __attribute__((simd("notinbranch")));
+float tanhf(float) __attribute__((simd("notinbranch")));
+#endif
+
 /* ---- one input */
 
 /* One thread's span of an activation. The result of every branch is
@@ -132,6 +141,56 @@ qcal_status qcal_infer_unary(qcal_graph *g, qcal_node *n) {
   return qcal_set_out(g, n, 0, QCAL_DT_F32, x->ndim, x->shape);
 }
 
+/* One thread's span of a unary op, a loop per op so that each vectorizes
+ * (Tanh, Erf and Exp through libmvec, declared above). */
+QCAL_SIMD_CLONES static void unary_span(qcal_graph_op op, const float *x, float *y, size_t n) {
+  switch (op) {
+  case QCAL_GOP_Tanh:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = tanhf(x[i]);
+    break;
+  case QCAL_GOP_Erf:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = erff(x[i]);
+    break;
+  case QCAL_GOP_Exp:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = expf(x[i]);
+    break;
+  case QCAL_GOP_Log:
+    for (size_t i = 0; i < n; i++)
+      y[i] = logf(x[i]);
+    break;
+  case QCAL_GOP_Sqrt:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = sqrtf(x[i]);
+    break;
+  case QCAL_GOP_Neg:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = -x[i];
+    break;
+  case QCAL_GOP_Abs:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = fabsf(x[i]);
+    break;
+  case QCAL_GOP_Reciprocal:
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+      y[i] = 1.0f / x[i];
+    break;
+  default:
+    if (x != y)
+      memmove(y, x, n * sizeof *x);
+    break;
+  }
+}
+
 qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
   const qcal_value *xv = qcal_in(g, n, 0);
   const float *x = xv->data;
@@ -160,39 +219,16 @@ qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
   default:
     break;
   }
-  const qcal_graph_op op = n->op;
-#pragma omp parallel for schedule(static) if (cnt > 16384)
-  for (size_t i = 0; i < cnt; i++) {
-    float v = x[i];
-    switch (op) {
-    case QCAL_GOP_Tanh:
-      v = tanhf(v);
-      break;
-    case QCAL_GOP_Erf:
-      v = erff(v);
-      break;
-    case QCAL_GOP_Exp:
-      v = expf(v);
-      break;
-    case QCAL_GOP_Log:
-      v = logf(v);
-      break;
-    case QCAL_GOP_Sqrt:
-      v = sqrtf(v);
-      break;
-    case QCAL_GOP_Neg:
-      v = -v;
-      break;
-    case QCAL_GOP_Abs:
-      v = fabsf(v);
-      break;
-    case QCAL_GOP_Reciprocal:
-      v = 1.0f / v;
-      break;
-    default:
-      break;
-    }
-    y[i] = v;
+  if (cnt < 16384) {
+    unary_span(n->op, x, y, cnt);
+    return QCAL_OK;
+  }
+#pragma omp parallel
+  {
+    const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+    const size_t lo = (cnt * t / nt) & ~(size_t)15,
+                 hi = t + 1 == nt ? cnt : (cnt * (t + 1) / nt) & ~(size_t)15;
+    unary_span(n->op, x + lo, y + lo, hi - lo);
   }
   return QCAL_OK;
 }
