@@ -11,26 +11,28 @@
 
 void openblas_set_num_threads(int);
 
-/* Per size, the faster of the two on this machine (docs/graph.md): oneDNN's
- * sgemm for few rows (classifier heads: 4x faster than OpenBLAS at M = 1),
- * OpenBLAS's kernels for real matrices (ViT's MLP, 197x768x3072: 1.6x
- * faster than oneDNN), run on qcal's own OpenMP team, each thread a
- * single-threaded sgemm on its slice of N: OpenBLAS's own thread pool
- * fought the OpenMP team for the two cores (MobileNetV3's 1-MFLOP
- * classifier took 9.7 ms instead of 0.5). QCAL_GEMM=onednn|openblas forces
- * one, for A/B measurements. */
+/* oneDNN's sgemm (JIT kernels for the CPU it runs on; docs/graph.md):
+ * 4x OpenBLAS on classifier heads (M = 1), and on the EPYC generation of
+ * 2026-12 also 1.9x on ViT-B's and ConvNeXt-T's MatMuls as whole
+ * networks, where an earlier generation had OpenBLAS 1.6x ahead on ViT's
+ * MLP. QCAL_GEMM=openblas runs OpenBLAS's kernels instead, on qcal's own
+ * OpenMP team, each thread a single-threaded sgemm on its slice of N
+ * (OpenBLAS's own thread pool fought the OpenMP team for the two cores:
+ * MobileNetV3's 1-MFLOP classifier took 9.7 ms instead of 0.5), for A/B
+ * measurements on other machines. */
 static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  static int mode = -1; /* 0 auto, 1 oneDNN, 2 OpenBLAS */
+  static int mode = -1; /* 1 oneDNN, 2 OpenBLAS */
   if (mode < 0) {
     const char *e = getenv("QCAL_GEMM");
-    mode = !e ? 0 : !strcmp(e, "onednn") ? 1 : !strcmp(e, "openblas") ? 2 : 0;
+    mode = e && !strcmp(e, "openblas") ? 2 : 1;
     openblas_set_num_threads(1);
   }
-  if (mode == 1 || (mode == 0 && m < 64)) {
-    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  /* oneDNN refuses only what it cannot run (a status, never a crash):
+   * OpenBLAS then */
+  if (mode == 1 && dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta,
+                              c, ldc) == dnnl_success)
     return;
-  }
   int nth = omp_get_max_threads();
   if ((double)m * (double)n * (double)k < 1e6 || n < 32)
     nth = 1;
