@@ -19,6 +19,14 @@ float tanhf(float) __attribute__((simd("notinbranch")));
 
 /* ---- one input */
 
+/* This thread's part [*lo, *hi) of n elements: whole 64-byte lines, so
+ * that no two threads write one. */
+static void thread_span(size_t n, size_t *lo, size_t *hi) {
+  const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+  *lo = (n * t / nt) & ~(size_t)15;
+  *hi = t + 1 == nt ? n : (n * (t + 1) / nt) & ~(size_t)15;
+}
+
 /* One thread's span of an activation. The result of every branch is
  * computed unconditionally so that the compiler can vectorize (a
  * multiplication only on some lanes would need trapping-math exceptions);
@@ -68,10 +76,8 @@ void qcal_act_apply_to(qcal_act act, float alpha, float beta, const float *x, fl
   }
 #pragma omp parallel
   {
-    /* spans of whole 64-byte lines, so that no two threads share one */
-    const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-    const size_t lo = (n * t / nt) & ~(size_t)15,
-                 hi = t + 1 == nt ? n : (n * (t + 1) / nt) & ~(size_t)15;
+    size_t lo, hi;
+    thread_span(n, &lo, &hi);
     act_span(act, alpha, beta, x + lo, y + lo, hi - lo);
   }
 }
@@ -143,53 +149,41 @@ qcal_status qcal_infer_unary(qcal_graph *g, qcal_node *n) {
 
 /* One thread's span of a unary op, a loop per op so that each vectorizes
  * (Tanh, Erf and Exp through libmvec, declared above). */
+/* y[i] = e of v = x[i], vectorized */
+#define MAP(e)                                                                                     \
+  _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                                             \
+    const float v = x[i];                                                                          \
+    y[i] = (e);                                                                                    \
+  }                                                                                                \
+  break
+
+/* One thread's span of a unary op, a loop per op so that each vectorizes
+ * (Tanh, Erf and Exp through libmvec, declared above). */
 QCAL_SIMD_CLONES static void unary_span(qcal_graph_op op, const float *x, float *y, size_t n) {
   switch (op) {
   case QCAL_GOP_Tanh:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = tanhf(x[i]);
-    break;
+    MAP(tanhf(v));
   case QCAL_GOP_Erf:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = erff(x[i]);
-    break;
+    MAP(erff(v));
   case QCAL_GOP_Exp:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = expf(x[i]);
-    break;
+    MAP(expf(v));
   case QCAL_GOP_Log:
-    for (size_t i = 0; i < n; i++)
-      y[i] = logf(x[i]);
-    break;
+    MAP(logf(v));
   case QCAL_GOP_Sqrt:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = sqrtf(x[i]);
-    break;
+    MAP(sqrtf(v));
   case QCAL_GOP_Neg:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = -x[i];
-    break;
+    MAP(-v);
   case QCAL_GOP_Abs:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = fabsf(x[i]);
-    break;
+    MAP(fabsf(v));
   case QCAL_GOP_Reciprocal:
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-      y[i] = 1.0f / x[i];
-    break;
+    MAP(1.0f / v);
   default:
     if (x != y)
       memmove(y, x, n * sizeof *x);
     break;
   }
 }
+#undef MAP
 
 qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
   const qcal_value *xv = qcal_in(g, n, 0);
@@ -225,9 +219,8 @@ qcal_status qcal_fwd_unary(qcal_graph *g, qcal_node *n) {
   }
 #pragma omp parallel
   {
-    const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-    const size_t lo = (cnt * t / nt) & ~(size_t)15,
-                 hi = t + 1 == nt ? cnt : (cnt * (t + 1) / nt) & ~(size_t)15;
+    size_t lo, hi;
+    thread_span(cnt, &lo, &hi);
     unary_span(n->op, x + lo, y + lo, hi - lo);
   }
   return QCAL_OK;
