@@ -29,38 +29,19 @@ const char *const qcal_crop_names[QCAL_CROP_COUNT + 1] = {
     QCAL_CROPS(X)
 #undef X
         NULL};
-static const char *const detector_files[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, keep, iou, src) det,
-    QCAL_CROPS(X)
-#undef X
-};
-static const char *const landmark_files[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, keep, iou, src) marks,
-    QCAL_CROPS(X)
-#undef X
-};
-static const int crop_side[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, keep, iou, src) side,
-    QCAL_CROPS(X)
-#undef X
-};
-static const double enlargement[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, keep, iou, src) enlarge,
-    QCAL_CROPS(X)
-#undef X
-};
-static const int kept[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, keep, iou, src) keep,
-    QCAL_CROPS(X)
-#undef X
-};
-static const double nms_iou[QCAL_CROP_COUNT] = {
-#define X(id, name, det, enlarge, marks, side, keep, iou, src) iou,
+/* The rest of each kind's line of the list. */
+static const struct kind_info {
+  const char *detector, *landmarks; /* model files (NULL: none) */
+  double enlarge, iou;
+  int side, keep;
+} kinds[QCAL_CROP_COUNT] = {
+#define X(id, name, det, enlarge, marks, side, keep, iou, src)                                     \
+  {det, marks, enlarge, iou, side, keep},
     QCAL_CROPS(X)
 #undef X
 };
 
-enum { PALM = 7 }; /* handdetect's palm landmarks */
+enum { PALM = 7, HAND_ROW = 5 + 2 * PALM }; /* handdetect's palm landmarks, its row */
 
 typedef struct det {
   float b[5];           /* score, x1, y1, x2, y2 in detector input pixels (qcal_blazeface_box) */
@@ -264,7 +245,7 @@ static void detector_input(const unsigned char *px, int w, int h, const qcal_pre
 
 /* Add crop info (file written at path out) to the run's list. */
 static qcal_status note_crop(crop_run *c, const char *out, const char *what, float score,
-                             const double box[4]) {
+                             const double box[4], double angle) {
   if (!c->info)
     return QCAL_OK;
   if (c->ncrops == c->cap) {
@@ -279,7 +260,7 @@ static qcal_status note_crop(crop_run *c, const char *out, const char *what, flo
   snprintf(ci->file, sizeof ci->file, "%.*s", (int)sizeof ci->file - 1, base ? base + 1 : out);
   snprintf(ci->photo, sizeof ci->photo, "%.*s", (int)sizeof ci->photo - 1, what);
   ci->score = score;
-  ci->angle = 0;
+  ci->angle = angle;
   memcpy(ci->box, box, sizeof ci->box);
   return QCAL_OK;
 }
@@ -318,7 +299,7 @@ static qcal_status whole_photo(crop_run *c, const unsigned char *px, int w, int 
   snprintf(out, sizeof out, "%s/%s_%s0.png", c->out_dir, stem, qcal_crop_names[c->kind]);
   QCAL_TRY(qcal_image_write_png(out, c->crop, s, s));
   const double box[4] = {-pw, -ph, w + pw, h + ph};
-  QCAL_TRY(note_crop(c, out, what, 0.0f, box));
+  QCAL_TRY(note_crop(c, out, what, 0.0f, box, 0));
   c->ncrops++;
   return QCAL_OK;
 }
@@ -354,7 +335,7 @@ static qcal_status eyes(crop_run *c, const unsigned char *px, int w, int h, cons
     const double f = (pbox[2] - pbox[0]) / MESH;
     const double ph[4] = {pbox[0] + ex1 * f, pbox[1] + ey1 * f, pbox[0] + ex2 * f,
                           pbox[1] + ey2 * f};
-    QCAL_TRY(note_crop(c, out, what, score, ph));
+    QCAL_TRY(note_crop(c, out, what, score, ph, 0));
     c->ncrops++;
   }
   return QCAL_OK;
@@ -448,7 +429,7 @@ static qcal_status hand(crop_run *c, const unsigned char *px, int w, int h, cons
     const double m = lo[a] + (hi[a] - lo[a]) / 2;
     b[a] = m - half, b[a + 2] = m + half;
   }
-  const double f = enlargement[c->kind];
+  const double f = kinds[c->kind].enlarge;
   for (int a = 0; a < 2; a++) {
     const double m = b[a] + (b[a + 2] - b[a]) / 2, nh = f * fabs(b[a + 2] - b[a]) / 2;
     b[a] = m - nh, b[a + 2] = m + nh;
@@ -459,8 +440,7 @@ static qcal_status hand(crop_run *c, const unsigned char *px, int w, int h, cons
   char out[4600];
   snprintf(out, sizeof out, "%s/%s_%s%d.png", c->out_dir, stem, qcal_crop_names[c->kind], j);
   QCAL_TRY(qcal_image_write_png(out, c->crop, c->side, c->side));
-  QCAL_TRY(note_crop(c, out, what, d->b[0], b));
-  c->info[c->ncrops].angle = angle;
+  QCAL_TRY(note_crop(c, out, what, d->b[0], b, angle));
   c->ncrops++;
   return QCAL_OK;
 }
@@ -475,7 +455,7 @@ static qcal_status detections(crop_run *c, const char *what, det **d, int *n) {
     if (!(*d = calloc((size_t)na, sizeof **d)))
       return oom();
     for (int i = 0; i < na; i++)
-      hand_det(&c->outs[0][(size_t)i * (5 + 2 * PALM)], size, i, &(*d)[i]);
+      hand_det(&c->outs[0][(size_t)i * HAND_ROW], size, i, &(*d)[i]);
     *n = na;
     return QCAL_OK;
   }
@@ -510,7 +490,7 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
   const int k = st ? 0 : nms(d, n, c->o->max_per_photo, c->o->iou, c->o->min_score);
   for (int j = 0; j < k && !st; j++) {
     /* to photo pixels, enlarged, squared and rounded as squarifyBox does */
-    const double sx = w / size, sy = h / size, f = enlargement[c->kind];
+    const double sx = w / size, sy = h / size, f = kinds[c->kind].enlarge;
     const float *e = d[j].b;
     const double cx = (e[1] + e[3]) * sx / 2, cy = (e[2] + e[4]) * sy / 2;
     const double half = fmax((e[3] - e[1]) * sx, (e[4] - e[2]) * sy) * f / 2;
@@ -531,7 +511,7 @@ static qcal_status one_photo(crop_run *c, const unsigned char *px, int w, int h,
     snprintf(out, sizeof out, "%s/%s_%s%d.png", c->out_dir, stem, qcal_crop_names[c->kind], j);
     st = qcal_image_write_png(out, c->crop, c->side, c->side);
     if (!st)
-      st = note_crop(c, out, what, d[j].b[0], pbox);
+      st = note_crop(c, out, what, d[j].b[0], pbox, 0);
     c->ncrops += !st;
   }
   free(d);
@@ -637,9 +617,9 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     *info = NULL;
   if (kind < 0 || kind >= QCAL_CROP_COUNT)
     return qcal_error(QCAL_EINVAL, "unknown crop kind %d", (int)kind);
-  const int side = o->size ? o->size : crop_side[kind];
-  const qcal_crop_opts ro = {side, o->max_per_photo ? o->max_per_photo : kept[kind], o->min_score,
-                             o->iou >= 0 ? o->iou : nms_iou[kind]};
+  const int side = o->size ? o->size : kinds[kind].side;
+  const qcal_crop_opts ro = {side, o->max_per_photo ? o->max_per_photo : kinds[kind].keep,
+                             o->min_score, o->iou >= 0 ? o->iou : kinds[kind].iou};
   if (side < 2 || side > 4096 || ro.max_per_photo < 1 || !(ro.iou <= 1) || !(o->min_score >= 0))
     return qcal_error(QCAL_EINVAL,
                       "crop size %d (2..4096), %d detections per photo (>= 1), IoU %g (<= 1), "
@@ -650,10 +630,10 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
   qcal_graph *g = NULL;
   qcal_status st = QCAL_OK;
   qcal_preproc pre = {0};
-  const bool detect = detector_files[kind] != NULL;
+  const bool detect = kinds[kind].detector != NULL;
   if (detect) {
     char model[4200];
-    snprintf(model, sizeof model, "%s/%s", models_dir, detector_files[kind]);
+    snprintf(model, sizeof model, "%s/%s", models_dir, kinds[kind].detector);
     QCAL_TRY(qcal_graph_load(model, &g));
     const qcal_value *iv = &g->values[g->inputs[0]];
     bool resize;
@@ -670,16 +650,16 @@ qcal_status qcal_crops_make(const char *models_dir, qcal_crop_kind kind, const c
     const qcal_value *ov = st ? NULL : &g->values[g->outputs[0]];
     const int na = hand_anchors(pre.width);
     if (!st && kind == QCAL_CROP_HAND &&
-        (ov->ndim != 3 || ov->shape[1] != na || ov->shape[2] != 5 + 2 * PALM))
+        (ov->ndim != 3 || ov->shape[1] != na || ov->shape[2] != HAND_ROW))
       st = qcal_error(QCAL_EUNSUPPORTED,
                       "%s: not a hand detector: its first output is not [1, %d, %d] (the anchors "
                       "of a %d-pixel input; score, box, 7 palm landmarks)",
-                      model, na, 5 + 2 * PALM, pre.width);
+                      model, na, HAND_ROW, pre.width);
   }
   crop_run c = {.g = g, .pre = pre, .kind = kind, .out_dir = out_dir, .o = &ro, .side = side};
-  if (!st && landmark_files[kind]) { /* FaceMesh on a MESH x MESH face */
+  if (!st && kinds[kind].landmarks) { /* FaceMesh on a MESH x MESH face */
     char model[4200];
-    snprintf(model, sizeof model, "%s/%s", models_dir, landmark_files[kind]);
+    snprintf(model, sizeof model, "%s/%s", models_dir, kinds[kind].landmarks);
     const int64_t shape[4] = {1, MESH, MESH, 3};
     st = qcal_graph_load(model, &c.mesh);
     if (!st)
