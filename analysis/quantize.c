@@ -610,11 +610,8 @@ qcal_status qcal_quantize_to_file(const qcal_quantize_cfg *cfg, const char *path
   for (int tries = 1;; tries++) {
     QCAL_TRY(qcal_quantize_calibrate(&c, q));
     q->rep.tries = tries;
-    const bool none = !strcmp(cfg->method, "none");
     QCAL_TRY(qcal_quantize_write_onnx(q, path));
-    *check_db = INFINITY;
-    if (!none)
-      QCAL_TRY(qcal_quantize_check(q, &c, path, check_db));
+    QCAL_TRY(qcal_quantize_check(q, &c, path, check_db)); /* +inf for the float model */
     double db;
     QCAL_TRY(qcal_quantize_verify(q, &c, path, &db));
     if (isnan(db) || db >= cfg->target_db || q->rep.kept_float >= q->rep.layers || tries == 4)
