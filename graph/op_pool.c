@@ -86,7 +86,7 @@ static void tap_columns(const qcal_geom *ge, int64_t kx, int64_t *lo, int64_t *h
  * vectorized loop at stride 1), in the window's order, so the sums are
  * those of the tap-by-tap definition. */
 QCAL_SIMD_CLONES static void pool_row(const float *xp, const qcal_geom *ge, int64_t oy, bool mx,
-                                      bool incl, float *acc, float *cnt, float *yrow) {
+                                      const float *cols_pad, float *acc, float *cnt, float *yrow) {
   const int64_t ow = ge->out[1], iw = ge->in[1], s1 = ge->s[1];
   for (int64_t ox = 0; ox < ow; ox++)
     acc[ox] = mx ? -INFINITY : 0, cnt[ox] = 0;
@@ -118,16 +118,8 @@ QCAL_SIMD_CLONES static void pool_row(const float *xp, const qcal_geom *ge, int6
     memcpy(yrow, acc, (size_t)ow * sizeof *acc);
     return;
   }
-  for (int64_t ox = 0; ox < ow; ox++) {
-    float c = cnt[ox] ? cnt[ox] : 1;
-    if (incl) { /* the padded extent counts, not the ceil-mode overhang beyond it */
-      int64_t cols = 0;
-      for (int64_t kx = 0; kx < ge->k[1]; kx++)
-        cols += ox * s1 - ge->pb[1] + kx * ge->d[1] < iw + ge->pe[1];
-      c = (float)(rows_pad * cols);
-    }
-    yrow[ox] = acc[ox] / c;
-  }
+  for (int64_t ox = 0; ox < ow; ox++)
+    yrow[ox] = acc[ox] / (cols_pad ? (float)rows_pad * cols_pad[ox] : cnt[ox] ? cnt[ox] : 1);
 }
 
 static qcal_status pool_planes(const qcal_value *x, qcal_value *y, const qcal_geom *ge, bool mx,
@@ -135,16 +127,26 @@ static qcal_status pool_planes(const qcal_value *x, qcal_value *y, const qcal_ge
   const int64_t planes = x->shape[0] * x->shape[1];
   const int64_t ih = ge->in[0], iw = ge->in[1], oh = ge->out[0], ow = ge->out[1];
   const int nt = omp_get_max_threads();
-  float *scratch = malloc((size_t)nt * 2 * (size_t)(ow + 16) * sizeof *scratch);
+  /* per thread a row of sums and of counts; then, for count_include_pad,
+   * each column's taps inside the padded extent (not the ceil-mode
+   * overhang beyond it), the same for every row */
+  float *scratch = malloc(((size_t)nt * 2 + 1) * (size_t)(ow + 16) * sizeof *scratch);
   if (!scratch)
     return qcal_error(QCAL_ENOMEM, "out of memory");
+  float *cols_pad = incl ? scratch + (size_t)nt * 2 * (size_t)(ow + 16) : NULL;
+  for (int64_t ox = 0; cols_pad && ox < ow; ox++) {
+    int64_t cols = 0;
+    for (int64_t kx = 0; kx < ge->k[1]; kx++)
+      cols += ox * ge->s[1] - ge->pb[1] + kx * ge->d[1] < iw + ge->pe[1];
+    cols_pad[ox] = (float)cols;
+  }
   const float *xd = x->data;
   float *yd = y->data;
 #pragma omp parallel for schedule(static) if (y->numel > 16384)
   for (int64_t p = 0; p < planes; p++) {
     float *acc = scratch + (size_t)omp_get_thread_num() * 2 * (size_t)(ow + 16);
     for (int64_t oy = 0; oy < oh; oy++)
-      pool_row(xd + p * ih * iw, ge, oy, mx, incl, acc, acc + ow + 16, yd + (p * oh + oy) * ow);
+      pool_row(xd + p * ih * iw, ge, oy, mx, cols_pad, acc, acc + ow + 16, yd + (p * oh + oy) * ow);
   }
   free(scratch);
   return QCAL_OK;
