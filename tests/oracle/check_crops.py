@@ -102,8 +102,8 @@ def load_photos(folder, tmp, ident):
         photos.append(np.load(o)[0])
         keys.append(p)
     files = []
-    for a in photos:
-        f = os.path.join(tmp, f"p{len(os.listdir(tmp))}.npy")
+    for k, a in enumerate(photos):
+        f = os.path.join(tmp, f"{os.path.basename(folder)}{k}.npy")
         np.save(f, np.ascontiguousarray(a, np.float32))
         files.append(f)
     return photos, keys, files
