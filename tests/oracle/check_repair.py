@@ -515,18 +515,27 @@ def ort_worst_db(tmp, src, f32, q, names, folder=images, level="all"):
     return min(10 * np.log10(u / v) if v else float("inf") for u, v in zip(sig, err))
 
 
-def check_mixed(tmp):
-    src = os.path.join(models, "facemesh.json")
+def target_in_ort(tmp, src, folder, what, args, level="all"):
+    """qcal quantize src --target-db 30 calibrated on 8 photos of folder,
+    then the written file against the float model in ONNX Runtime on the
+    held-out ones: (the --json mixed_precision record, dB), or (None, None)
+    when quantize failed (checked)."""
     out, js = os.path.join(tmp, "mp.onnx"), os.path.join(tmp, "mp.json")
-    r = run(qcal, "quantize", src, "--images", images, "--calib", "8", "--target-db", "30", "-o",
-            out, "--json", js)
-    check(r.returncode == 0, f"target-db: runs ({r.stderr.strip()[-200:]})")
+    r = run(qcal, "quantize", src, "--images", folder, "--calib", "8", *args, "--target-db", "30",
+            "-o", out, "--json", js)
+    check(r.returncode == 0, f"target-db{what}: runs ({r.stderr.strip()[-200:]})")
     if r.returncode:
-        return
+        return None, None
     mp = json.load(open(js))["repair"]["mixed_precision"]
-    f32 = os.path.join(tmp, "fm32.onnx")
+    f32 = os.path.join(tmp, "mp32.onnx")
     run(qcal, "quantize", src, "--method", "none", "-o", f32)
-    db = ort_worst_db(tmp, src, f32, out, sorted(os.listdir(images))[1::2])  # held out of 8
+    return mp, ort_worst_db(tmp, src, f32, out, oracle.held_out(folder, 8), folder, level)
+
+
+def check_mixed(tmp):
+    mp, db = target_in_ort(tmp, os.path.join(models, "facemesh.json"), images, "", [])
+    if mp is None:
+        return
     check(db >= 30 and mp["weight_fraction_int8"] >= 0.75,
           f"target-db 30 on facemesh: ONNX Runtime {db:.1f} dB on the held-out photos (qcal "
           f"{mp['reached_db']:.1f}), {100 * mp['weight_fraction_int8']:.1f}% of the weights int8, "
@@ -541,21 +550,13 @@ def check_mixed_file(tmp):
     hands = os.path.join(tmp, "hand_crops")
     for d in ("people", "hands"):
         run(qcal, "crops", "--kind", "hand", "--images", os.path.join(cache, d), "-o", hands)
-    names = sorted(os.listdir(hands))
-    held = [n for k, n in enumerate(names) if not (k % 2 == 0 and k // 2 < 8)]  # qcal's split
-    src = os.path.join(models, "handlandmark-full.json")
-    out, js = os.path.join(tmp, "hm.onnx"), os.path.join(tmp, "hm.json")
-    r = run(qcal, "quantize", src, "--images", hands, "--calib", "8", "--method", "mse",
-            "--target-db", "30", "-o", out, "--json", js)
-    check(r.returncode == 0, f"target-db on handlandmark-full: runs ({r.stderr.strip()[-200:]})")
-    if r.returncode:
+    mp, db = target_in_ort(tmp, os.path.join(models, "handlandmark-full.json"), hands,
+                           " on handlandmark-full", ["--method", "mse"], "disabled")
+    if mp is None:
         return
-    mp = json.load(open(js))["repair"]["mixed_precision"]
-    f32 = os.path.join(tmp, "hm32.onnx")
-    run(qcal, "quantize", src, "--method", "none", "-o", f32)
-    db = ort_worst_db(tmp, src, f32, out, held, folder=hands, level="disabled")
-    check(len(names) >= 16 and mp["file_db"] >= 30 and db >= 30,
-          f"target-db 30 on handlandmark-full ({len(held)} held-out hand crops): {mp['searches']} "
+    n = len(os.listdir(hands))
+    check(n >= 16 and mp["file_db"] >= 30 and db >= 30,
+          f"target-db 30 on handlandmark-full ({n - 8} held-out hand crops): {mp['searches']} "
           f"searches, the search's simulation {mp['reached_db']:.1f} dB, the file as written "
           f"{mp['file_db']:.1f} dB in qcal and {db:.1f} dB in ONNX Runtime (optimizations off)")
 

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import onnx_zoo  # noqa: E402
+import oracle  # noqa: E402
 
 qcal, root = sys.argv[1], sys.argv[2]
 NETS = sys.argv[3:] or ["facemesh", "mobilefacenet", "meet", "efficientpose", "faceres",
@@ -74,22 +75,6 @@ def worst_db(ref, got):
     return min(dbs)
 
 
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".JPG", ".PNG")
-
-
-def split(folder, ncal):
-    """qcal's split (datasets/image_dir.c): every other photo to calibrate
-    until ncal, the rest held out (all photos here decode)."""
-    names = sorted(n for n in os.listdir(folder) if n.endswith(IMAGE_EXT))
-    cal, held = [], []
-    for k, n in enumerate(names):
-        if len(cal) < ncal and (k % 2 == 0 or len(names) - k <= ncal - len(cal)):
-            cal.append(n)
-        else:
-            held.append(n)
-    return held
-
-
 print("| network | data | bits | " + " | ".join(c for c, _ in CONFIGS) + " | target 30 dB |")
 print("|---|---|---|" + "---|" * (len(CONFIGS) + 1))
 with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +93,7 @@ with tempfile.TemporaryDirectory() as tmp:
                               (bodies, 2, "body inputs") if kind == "body" else
                               (hands, 8, "hand crops") if kind == "hand" else
                               (images, 8, "out of domain"))
-        held = split(folder, ncal)
+        held = oracle.held_out(folder, ncal)
         src = os.path.join(models, net + ".json")
         f32 = os.path.join(tmp, "f32.onnx")
         subprocess.run([qcal, "quantize", src, "--method", "none", "-o", f32], check=True,
